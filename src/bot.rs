@@ -1,0 +1,206 @@
+//! The bot: one message's whole path, channel → nlu → engine → store → channel, in [`Bot::handle`].
+
+use crate::channel::ssml;
+use crate::config::Settings;
+use crate::engine::{Conversation, Decision, Engine, TurnContext};
+use crate::intents::IntentPack;
+use crate::message::{Inbound, Lang, Reply};
+use crate::nlu::{Nlu, NluConfig, Understanding};
+use crate::store::{Customer, Identity, ProfileStore, Speaker, StoreError, Touchpoint, Turn};
+use crate::time::Timestamp;
+use std::sync::Arc;
+
+/// Why a message could not be handled. The customer never sees this text.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The bot, shared by every channel.
+pub struct Bot {
+    pack: IntentPack,
+    nlu: Nlu,
+    settings: Settings,
+    store: Arc<dyn ProfileStore>,
+}
+
+impl Bot {
+    /// Trains the NLU on the pack and wires the store in.
+    pub fn new(pack: IntentPack, settings: Settings, store: Arc<dyn ProfileStore>) -> Self {
+        let nlu = Nlu::from_pack(
+            &pack,
+            NluConfig {
+                threshold: settings.fallback_threshold,
+                ..NluConfig::default()
+            },
+        );
+        Bot {
+            pack,
+            nlu,
+            settings,
+            store,
+        }
+    }
+
+    /// The store, for staff commands.
+    pub fn store(&self) -> &Arc<dyn ProfileStore> {
+        &self.store
+    }
+
+    /// The NLU, for evaluation and tools.
+    pub fn nlu(&self) -> &Nlu {
+        &self.nlu
+    }
+
+    /// Handles one customer message and returns the reply, once the turn is durable on disk.
+    #[tracing::instrument(skip_all, fields(channel = %msg.channel, conversation))]
+    pub async fn handle(&self, msg: Inbound) -> Result<Reply, BotError> {
+        // Channel: who is writing, and in which conversation.
+        let identity = Identity {
+            channel: msg.channel,
+            id: msg.user.clone(),
+        };
+        let customer = self.store.resolve(&identity, msg.at)?;
+        let mut tp = self.conversation(&msg, &customer)?;
+        tracing::Span::current().record("conversation", tp.id.as_str());
+        let mut conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
+
+        // NLU: what they said.
+        let silent = msg.text.trim().is_empty();
+        let understanding = if silent {
+            Understanding::default()
+        } else {
+            self.nlu.parse(&msg.text, msg.at.date())
+        };
+        let lang = understanding
+            .lang
+            .or(conv.lang)
+            .or(msg.locale)
+            .unwrap_or_default();
+        conv.lang = Some(lang);
+
+        // Engine: what to answer.
+        let engine = Engine::new(&self.pack, &self.settings);
+        let ctx = TurnContext {
+            customer: &customer,
+            lang,
+            asr_confidence: msg.asr_confidence,
+        };
+        let decision = if silent {
+            engine.silence(&mut conv, &ctx)
+        } else {
+            engine.step(&mut conv, &understanding, &ctx)
+        };
+        tracing::info!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
+
+        // Store: the turn is durable before the reply leaves.
+        record(&mut tp, &msg, &understanding, &decision, &conv, lang)?;
+        self.store.save_touchpoint(&tp)?;
+        self.store.durable().await?;
+
+        // Back to the channel.
+        Ok(Reply {
+            conversation_id: tp.id,
+            text: decision.answer.text,
+            ssml: ssml::speak(&decision.answer.ssml),
+            quick_replies: decision.quick_replies,
+            end: decision.end,
+            intent: understanding.intent,
+            lang,
+        })
+    }
+
+    /// The open conversation of this sender, or a new one. A conversation idle for longer than the timeout,
+    /// or from another platform session, is closed first.
+    fn conversation(&self, msg: &Inbound, customer: &Customer) -> Result<Touchpoint, BotError> {
+        if let Some(open) = self.store.open_touchpoint(msg.channel, &msg.user)? {
+            let idle = msg.at.0.saturating_sub(open.last_at.0) >= self.settings.idle_timeout_ms();
+            let other_session = msg.session.is_some() && open.session != msg.session;
+            if !idle && !other_session && open.customer_id == customer.id {
+                return Ok(open);
+            }
+            self.close(open)?;
+        }
+        Ok(Touchpoint {
+            id: self.store.new_id("tp")?,
+            customer_id: customer.id.clone(),
+            channel: msg.channel,
+            user: msg.user.clone(),
+            session: msg.session.clone(),
+            lang: msg.locale.unwrap_or_default(),
+            started_at: msg.at,
+            last_at: msg.at,
+            ended_at: None,
+            turns: Vec::new(),
+            intents: Vec::new(),
+            outcome: None,
+            survey: Default::default(),
+            state: serde_json::Value::Null,
+        })
+    }
+
+    /// Ends a conversation that went quiet: resolved if an answer settled it, abandoned otherwise.
+    fn close(&self, mut tp: Touchpoint) -> Result<(), BotError> {
+        let conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
+        tp.ended_at = Some(tp.last_at);
+        tp.outcome = Some(Engine::new(&self.pack, &self.settings).outcome(&conv));
+        self.store.save_touchpoint(&tp)?;
+        Ok(())
+    }
+
+    /// Closes every conversation idle for longer than the timeout; returns how many. Run periodically.
+    pub async fn close_idle(&self, now: Timestamp) -> Result<usize, BotError> {
+        let mut n = 0;
+        for tp in self.store.open_touchpoints()? {
+            if now.0.saturating_sub(tp.last_at.0) >= self.settings.idle_timeout_ms() {
+                self.close(tp)?;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.store.durable().await?;
+        }
+        Ok(n)
+    }
+}
+
+/// Appends the customer's turn and the bot's answer to the touchpoint, and ends it if the dialogue did.
+fn record(
+    tp: &mut Touchpoint,
+    msg: &Inbound,
+    u: &Understanding,
+    decision: &Decision,
+    conv: &Conversation,
+    lang: Lang,
+) -> Result<(), BotError> {
+    tp.turns.push(Turn {
+        at: msg.at,
+        speaker: Speaker::Customer,
+        text: msg.text.clone(),
+        intent: u.intent.clone(),
+        confidence: Some(u.confidence),
+        asr_confidence: msg.asr_confidence,
+    });
+    tp.turns.push(Turn {
+        at: msg.at,
+        speaker: Speaker::Bot,
+        text: decision.answer.text.clone(),
+        intent: decision.intent.clone(),
+        confidence: None,
+        asr_confidence: None,
+    });
+    if let Some(i) = &u.intent {
+        if tp.intents.last() != Some(i) {
+            tp.intents.push(i.clone());
+        }
+    }
+    tp.lang = lang;
+    tp.last_at = msg.at;
+    tp.state = serde_json::to_value(conv).map_err(StoreError::from)?;
+    if decision.end {
+        tp.ended_at = Some(msg.at);
+        tp.outcome = decision.outcome;
+    }
+    Ok(())
+}

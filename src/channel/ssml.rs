@@ -1,0 +1,53 @@
+//! SSML for spoken channels. Everything that reaches SSML goes through [`escape`], so a customer typing
+//! `<speak>` or `&` can never break the document.
+
+/// Escapes text for XML content and attribute values, and drops characters XML 1.0 forbids (control
+/// characters other than tab, newline and carriage return, and the non-characters U+FFFE/U+FFFF).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether XML 1.0 allows this character in a document.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// A value read digit by digit: `<say-as interpret-as="digits">4567</say-as>`.
+pub fn say_digits(value: &str) -> String {
+    format!("<say-as interpret-as=\"digits\">{}</say-as>", escape(value))
+}
+
+/// Wraps an already-escaped body in `<speak>`.
+pub fn speak(body: &str) -> String {
+    format!("<speak>{body}</speak>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_typed_by_a_customer_is_escaped() {
+        assert_eq!(
+            escape("<speak>Tom & \"Jerry\"</speak>"),
+            "&lt;speak&gt;Tom &amp; &quot;Jerry&quot;&lt;/speak&gt;"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_dropped() {
+        assert_eq!(escape("a\u{0}b\u{1b}c\u{FFFF}"), "abc");
+    }
+}

@@ -1,0 +1,87 @@
+//! The generic voice webhook: any assistant or phone system that turns speech into text posts the
+//! transcript here and speaks back the SSML (`POST /webhook/voice`, see CONTRACT.md).
+
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiJson};
+use crate::message::{Channel, Inbound, Lang};
+use crate::time::Timestamp;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+/// Longest id accepted from a platform, in bytes.
+const MAX_ID_LEN: usize = 256;
+
+/// What the platform sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceRequest {
+    /// The platform's conversation (a call).
+    pub session_id: String,
+    /// The caller or device.
+    pub user_id: String,
+    /// What the caller said; empty when they said nothing.
+    pub transcript: String,
+    /// The recogniser's confidence, 0 to 1.
+    #[serde(default)]
+    pub confidence: Option<f32>,
+    /// `en-US`, `fr-FR`, …
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+/// What we answer.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct VoiceResponse {
+    pub conversation_id: String,
+    pub text: String,
+    pub ssml: String,
+    pub end_session: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+}
+
+impl VoiceRequest {
+    /// Checks the fields and makes the channel-neutral message.
+    fn into_inbound(self) -> Result<Inbound, ApiError> {
+        for (name, v) in [("session_id", &self.session_id), ("user_id", &self.user_id)] {
+            if v.trim().is_empty() || v.len() > MAX_ID_LEN {
+                return Err(ApiError::bad_request(format!(
+                    "{name} must be a non-empty string of at most {MAX_ID_LEN} bytes"
+                )));
+            }
+        }
+        if let Some(c) = self.confidence {
+            if !(0.0..=1.0).contains(&c) {
+                return Err(ApiError::bad_request("confidence must be between 0 and 1"));
+            }
+        }
+        Ok(Inbound {
+            channel: Channel::Voice,
+            user: self.user_id,
+            session: Some(self.session_id),
+            text: self.transcript,
+            asr_confidence: self.confidence,
+            locale: self.locale.as_deref().and_then(Lang::from_locale),
+            at: Timestamp::now(),
+        })
+    }
+}
+
+/// `POST /webhook/voice`: check the token, parse, handle, answer.
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<VoiceRequest>,
+) -> Result<ApiJson<VoiceResponse>, ApiError> {
+    state.check_webhook_token(&headers)?;
+    let inbound = req.into_inbound()?;
+    let reply = state.bot.handle(inbound).await?;
+    Ok(ApiJson(VoiceResponse {
+        conversation_id: reply.conversation_id,
+        text: reply.text,
+        ssml: reply.ssml,
+        end_session: reply.end,
+        intent: reply.intent,
+    }))
+}

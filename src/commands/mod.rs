@@ -1,0 +1,41 @@
+//! The CLI commands. `main.rs` parses arguments and calls these; they print for people and return
+//! `anyhow` errors with context.
+
+pub mod chat;
+pub mod customers;
+pub mod serve;
+
+use crate::bot::Bot;
+use crate::config::Settings;
+use crate::intents::IntentPack;
+use crate::store::ProfileStore;
+use crate::store::sled_store::SledStore;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the bot's files are.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub data_dir: PathBuf,
+    pub intents: PathBuf,
+    pub config: PathBuf,
+    /// The config file was named on the command line, so it must exist.
+    pub config_required: bool,
+}
+
+/// Opens the store in the data directory.
+pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn ProfileStore>> {
+    let store = SledStore::open(data_dir)
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Loads the settings, the intents and the store, and trains the bot.
+pub fn load_bot(paths: &Paths) -> anyhow::Result<Bot> {
+    let settings =
+        Settings::load(&paths.config, paths.config_required).context("loading the settings")?;
+    let pack = IntentPack::load(&paths.intents).context("loading the intents")?;
+    let store = open_store(&paths.data_dir)?;
+    Ok(Bot::new(pack, settings, store))
+}

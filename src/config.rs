@@ -1,0 +1,74 @@
+//! Settings, read from `parcours.toml` (all keys optional) with the defaults below.
+
+use serde::Deserialize;
+use std::path::Path;
+
+/// Everything that tunes the bot's behaviour. Every field has a default; see the README for the file format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// A conversation with no message for this long is over (it becomes a touchpoint).
+    pub idle_timeout_minutes: u64,
+    /// Below this classifier confidence the bot answers with its fallback.
+    pub fallback_threshold: f32,
+    /// Below this speech-recognition confidence, intents that act on something are confirmed first.
+    pub asr_confidence_threshold: f32,
+    /// Consecutive fallbacks after which a human is offered.
+    pub fallbacks_before_human: u32,
+    /// How many times a missing entity is asked for before giving up.
+    pub entity_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            idle_timeout_minutes: 30,
+            fallback_threshold: 0.5,
+            asr_confidence_threshold: 0.5,
+            fallbacks_before_human: 2,
+            entity_attempts: 2,
+        }
+    }
+}
+
+/// Why the settings file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+}
+
+impl Settings {
+    /// Reads `path`; a missing file gives the defaults only when `required` is false.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Settings::default());
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The idle timeout in milliseconds.
+    pub fn idle_timeout_ms(&self) -> u64 {
+        self.idle_timeout_minutes.saturating_mul(60_000)
+    }
+}

@@ -1,0 +1,411 @@
+//! The dialogue engine: given what the NLU understood, the conversation's state and the customer's
+//! profile, decide the answer and the next state. Pure and synchronous: no I/O, no channel types, so one
+//! conversation test covers every channel.
+//!
+//! Policy, in order: a pending question (entity, confirmation, offer of a person) is answered first;
+//! otherwise the intent is served: missing required entities are asked for, acting intents are confirmed
+//! (always, or when the transcript is doubtful), then the first answer template that can be filled is said.
+//! Repeated fallbacks bring the offer of a person.
+
+pub mod state;
+
+use crate::config::Settings;
+use crate::intents::{
+    EntityKind, Intent, IntentPack, Rendered, Role, SayAs, Template, Value, template,
+};
+use crate::message::Lang;
+use crate::nlu::Understanding;
+use crate::store::{Customer, Outcome};
+pub use state::{Collected, Conversation, DialogueState};
+
+/// What the engine knows about the turn besides the words.
+#[derive(Debug, Clone, Copy)]
+pub struct TurnContext<'a> {
+    pub customer: &'a Customer,
+    pub lang: Lang,
+    /// The speech recogniser's confidence, on spoken channels.
+    pub asr_confidence: Option<f32>,
+}
+
+/// The engine's answer for one turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub answer: Rendered,
+    pub quick_replies: Vec<String>,
+    /// The intent the answer serves, if any.
+    pub intent: Option<String>,
+    /// The conversation is over.
+    pub end: bool,
+    /// How it ended, when it did.
+    pub outcome: Option<Outcome>,
+}
+
+impl Decision {
+    fn say(answer: Rendered) -> Self {
+        Decision {
+            answer,
+            quick_replies: Vec::new(),
+            intent: None,
+            end: false,
+            outcome: None,
+        }
+    }
+
+    fn about(mut self, intent: &str) -> Self {
+        self.intent = Some(intent.to_string());
+        self
+    }
+
+    fn with_replies(mut self, replies: &[String]) -> Self {
+        self.quick_replies = replies.to_vec();
+        self
+    }
+
+    fn ending(mut self, outcome: Outcome) -> Self {
+        self.end = true;
+        self.outcome = Some(outcome);
+        self
+    }
+}
+
+/// The dialogue engine for one intent pack.
+pub struct Engine<'p> {
+    pack: &'p IntentPack,
+    settings: &'p Settings,
+}
+
+/// A fixed sentence rendered as text and SSML.
+fn plain(text: &str) -> Rendered {
+    Template::parse(&text.replace('{', "{{").replace('}', "}}"))
+        .ok()
+        .and_then(|t| t.render(&|_| None))
+        .unwrap_or_default()
+}
+
+impl<'p> Engine<'p> {
+    pub fn new(pack: &'p IntentPack, settings: &'p Settings) -> Self {
+        Engine { pack, settings }
+    }
+
+    /// Decides the answer to one message and moves the conversation on.
+    #[tracing::instrument(skip_all, fields(intent = ?u.intent, state = ?conv.state))]
+    pub fn step(&self, conv: &mut Conversation, u: &Understanding, ctx: &TurnContext) -> Decision {
+        conv.silences_in_row = 0;
+        let role = u
+            .intent
+            .as_deref()
+            .and_then(|i| self.pack.get(i))
+            .and_then(|i| i.role);
+        match std::mem::take(&mut conv.state) {
+            DialogueState::Listening => {}
+            DialogueState::OfferedHuman => match role {
+                Some(Role::Affirm) | Some(Role::Handoff) => return self.handoff(conv, ctx),
+                Some(Role::Deny) => {
+                    conv.fallbacks_in_row = 0;
+                    return Decision::say(plain(&self.messages(ctx).human_declined));
+                }
+                _ => {}
+            },
+            DialogueState::AwaitingEntity {
+                intent,
+                entity,
+                mut collected,
+                attempts,
+            } => {
+                let Some(def) = self.pack.get(&intent) else {
+                    return self.serve(conv, u, ctx);
+                };
+                let spec = def.entities.iter().find(|e| e.name == entity);
+                let found = spec.and_then(|s| u.entities.iter().find(|e| e.kind == s.kind));
+                if let Some(found) = found {
+                    collected.insert(entity, found.value.clone());
+                    conv.fallbacks_in_row = 0;
+                    return self.advance(conv, def, collected, ctx, false);
+                }
+                let changes_subject = match role {
+                    Some(Role::Deny | Role::Goodbye | Role::Handoff) => true,
+                    Some(_) => false,
+                    None => u.intent.as_ref().is_some_and(|i| *i != intent),
+                };
+                if !changes_subject {
+                    let question =
+                        spec.and_then(|s| s.ask.get(&ctx.lang).or_else(|| s.ask.values().next()));
+                    if attempts + 1 >= self.settings.entity_attempts || question.is_none() {
+                        return Decision::say(plain(&self.messages(ctx).entity_given_up))
+                            .about(&intent);
+                    }
+                    let asked = question
+                        .and_then(|q| q.render(&self.lookup(ctx, &collected)))
+                        .unwrap_or_default();
+                    conv.state = DialogueState::AwaitingEntity {
+                        intent: intent.clone(),
+                        entity,
+                        collected,
+                        attempts: attempts + 1,
+                    };
+                    return Decision::say(self.ask_again(ctx, &asked)).about(&intent);
+                }
+            }
+            DialogueState::AwaitingConfirmation { intent, collected } => {
+                if let Some(def) = self.pack.get(&intent) {
+                    match role {
+                        Some(Role::Affirm) => {
+                            conv.fallbacks_in_row = 0;
+                            return self.advance(conv, def, collected, ctx, true);
+                        }
+                        Some(Role::Deny) => {
+                            conv.fallbacks_in_row = 0;
+                            return Decision::say(plain(&self.messages(ctx).confirm_declined))
+                                .about(&intent);
+                        }
+                        None => {
+                            conv.fallbacks_in_row += 1;
+                            let question = self.confirm_question(def, &collected, ctx);
+                            conv.state = DialogueState::AwaitingConfirmation {
+                                intent: intent.clone(),
+                                collected,
+                            };
+                            return Decision::say(self.ask_again(ctx, &question))
+                                .about(&intent)
+                                .with_replies(&self.messages(ctx).yes_no);
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        self.serve(conv, u, ctx)
+    }
+
+    /// The customer said nothing (an empty transcript): reprompt, then say goodbye.
+    pub fn silence(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        conv.silences_in_row += 1;
+        let m = self.messages(ctx);
+        if conv.silences_in_row >= 2 {
+            let outcome = self.outcome(conv);
+            return Decision::say(plain(&m.silent_goodbye)).ending(outcome);
+        }
+        Decision::say(plain(&m.reprompt))
+    }
+
+    /// How the conversation ends if it ends now.
+    pub fn outcome(&self, conv: &Conversation) -> Outcome {
+        if conv.resolved {
+            Outcome::Resolved
+        } else {
+            Outcome::Abandoned
+        }
+    }
+
+    /// Serves a fresh request (no question pending).
+    fn serve(&self, conv: &mut Conversation, u: &Understanding, ctx: &TurnContext) -> Decision {
+        let Some(def) = u.intent.as_deref().and_then(|i| self.pack.get(i)) else {
+            return self.fallback(conv, ctx);
+        };
+        conv.fallbacks_in_row = 0;
+        match def.role {
+            Some(Role::Handoff) => return self.handoff(conv, ctx),
+            Some(Role::Goodbye) => {
+                let outcome = self.outcome(conv);
+                return self
+                    .answer(conv, def, &Collected::new(), ctx)
+                    .ending(outcome);
+            }
+            _ => {}
+        }
+        let mut collected = Collected::new();
+        for spec in &def.entities {
+            if let Some(e) = u.entities.iter().find(|e| e.kind == spec.kind) {
+                collected.insert(spec.name.clone(), e.value.clone());
+            }
+        }
+        self.advance(conv, def, collected, ctx, false)
+    }
+
+    /// Asks for the next missing entity, confirms, or answers.
+    fn advance(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        mut collected: Collected,
+        ctx: &TurnContext,
+        confirmed: bool,
+    ) -> Decision {
+        for spec in def.entities.iter().filter(|s| s.required) {
+            if collected.contains_key(&spec.name) {
+                continue;
+            }
+            if let Some(v) = from_profile(spec.kind, ctx.customer) {
+                collected.insert(spec.name.clone(), v);
+                continue;
+            }
+            let question = spec
+                .ask
+                .get(&ctx.lang)
+                .or_else(|| spec.ask.values().next())
+                .and_then(|q| q.render(&self.lookup(ctx, &collected)))
+                .unwrap_or_default();
+            conv.state = DialogueState::AwaitingEntity {
+                intent: def.name.clone(),
+                entity: spec.name.clone(),
+                collected,
+                attempts: 0,
+            };
+            return Decision::say(question).about(&def.name);
+        }
+        if let Some(confirm) = &def.confirm {
+            let doubtful = ctx
+                .asr_confidence
+                .is_some_and(|c| c < self.settings.asr_confidence_threshold);
+            if !confirmed && (confirm.always || doubtful) {
+                let question = self.confirm_question(def, &collected, ctx);
+                conv.state = DialogueState::AwaitingConfirmation {
+                    intent: def.name.clone(),
+                    collected,
+                };
+                return Decision::say(question)
+                    .about(&def.name)
+                    .with_replies(&self.messages(ctx).yes_no);
+            }
+        }
+        self.answer(conv, def, &collected, ctx)
+    }
+
+    fn confirm_question(&self, def: &Intent, collected: &Collected, ctx: &TurnContext) -> Rendered {
+        def.confirm
+            .as_ref()
+            .and_then(|c| {
+                c.question
+                    .get(&ctx.lang)
+                    .or_else(|| c.question.values().next())
+            })
+            .and_then(|q| q.render(&self.lookup(ctx, collected)))
+            .unwrap_or_default()
+    }
+
+    /// Says the intent's answer.
+    fn answer(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        collected: &Collected,
+        ctx: &TurnContext,
+    ) -> Decision {
+        let templates = def
+            .answers
+            .get(&ctx.lang)
+            .or_else(|| def.answers.values().next())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let Some(answer) = template::render_first(templates, &self.lookup(ctx, collected)) else {
+            tracing::warn!(intent = %def.name, "no answer template could be filled");
+            return self.fallback(conv, ctx);
+        };
+        if def.resolves {
+            conv.resolved = true;
+        }
+        let replies = def
+            .quick_replies
+            .get(&ctx.lang)
+            .cloned()
+            .unwrap_or_default();
+        Decision::say(answer)
+            .about(&def.name)
+            .with_replies(&replies)
+    }
+
+    fn fallback(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        conv.fallbacks_in_row += 1;
+        let m = self.messages(ctx);
+        if conv.fallbacks_in_row >= self.settings.fallbacks_before_human {
+            conv.state = DialogueState::OfferedHuman;
+            return Decision::say(plain(&m.offer_human)).with_replies(&m.yes_no);
+        }
+        let n = conv.fallback_turn as usize % m.fallback.len();
+        conv.fallback_turn += 1;
+        Decision::say(plain(&m.fallback[n]))
+    }
+
+    fn handoff(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        conv.fallbacks_in_row = 0;
+        let def = self.pack.with_role(Role::Handoff);
+        let answer = def
+            .and_then(|d| d.answers.get(&ctx.lang))
+            .and_then(|t| template::render_first(t, &self.lookup(ctx, &Collected::new())))
+            .unwrap_or_else(|| plain(&self.messages(ctx).handoff));
+        let d = Decision::say(answer).ending(Outcome::HandedOff);
+        match def {
+            Some(def) => d.about(&def.name),
+            None => d,
+        }
+    }
+
+    /// "Sorry, I didn't catch that." followed by the question, already rendered.
+    fn ask_again(&self, ctx: &TurnContext, question: &Rendered) -> Rendered {
+        let m = &self.messages(ctx).ask_again;
+        let (before, after) = m.split_once("{question}").unwrap_or((m.as_str(), ""));
+        let mut out = plain(before.trim_end());
+        out.push(question);
+        out.push(&plain(after.trim_start()));
+        out
+    }
+
+    fn messages(&self, ctx: &TurnContext) -> &crate::intents::Messages {
+        self.pack.messages(ctx.lang)
+    }
+
+    /// Values for answer placeholders: collected entities, then the customer's profile.
+    fn lookup<'a>(
+        &'a self,
+        ctx: &'a TurnContext,
+        collected: &'a Collected,
+    ) -> impl Fn(&str) -> Option<Value> + 'a {
+        move |name: &str| {
+            if let Some(v) = collected.get(name) {
+                let say_as = if name.contains("order") {
+                    SayAs::Digits
+                } else {
+                    SayAs::Plain
+                };
+                return Some(Value {
+                    text: v.clone(),
+                    say_as,
+                });
+            }
+            let c = ctx.customer;
+            let order = || {
+                collected
+                    .iter()
+                    .find(|(k, _)| k.contains("order"))
+                    .and_then(|(_, id)| c.order(id))
+            };
+            let text = match name {
+                "name" => c.name.clone(),
+                "first_name" => c.first_name().map(str::to_string),
+                "email" => c.email.clone(),
+                "phone" => c.phone.clone(),
+                "loyalty_points" => c.loyalty_points.map(|p| p.to_string()),
+                "order.status" => order().map(|o| {
+                    let labels = &self.messages(ctx).order_status;
+                    labels
+                        .get(&o.status)
+                        .cloned()
+                        .unwrap_or_else(|| o.status.replace('_', " "))
+                }),
+                "order.eta" => order().and_then(|o| o.eta.clone()),
+                _ => None,
+            }?;
+            Some(Value::plain(text))
+        }
+    }
+}
+
+/// An entity the profile can supply: the only order of a customer who has one, their email or phone.
+fn from_profile(kind: EntityKind, c: &Customer) -> Option<String> {
+    match kind {
+        EntityKind::OrderNumber if c.orders.len() == 1 => Some(c.orders[0].id.clone()),
+        EntityKind::Email => c.email.clone(),
+        EntityKind::Phone => c.phone.clone(),
+        _ => None,
+    }
+}

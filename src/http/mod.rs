@@ -1,0 +1,105 @@
+//! The HTTP server: health, the webhooks of the channels, and their shared plumbing (auth, body limit,
+//! JSON errors, graceful shutdown). Routes are listed in [`router`].
+
+pub mod error;
+
+use crate::bot::Bot;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use error::ApiError;
+use std::sync::Arc;
+
+/// Largest request body accepted (CONTRACT.md): larger ones get 413.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub bot: Arc<Bot>,
+    /// `PARCOURS_WEBHOOK_TOKEN`: when set, voice webhooks need `Authorization: Bearer <token>`.
+    pub webhook_token: Option<String>,
+}
+
+impl AppState {
+    /// Checks the bearer token of a webhook call, when one is configured.
+    pub fn check_webhook_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        match &self.webhook_token {
+            None => Ok(()),
+            Some(expected)
+                if bearer(headers)
+                    .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) =>
+            {
+                Ok(())
+            }
+            Some(_) => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/webhook/voice", post(crate::channel::voice::webhook))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                message: "method not allowed on this route".into(),
+            }
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Resolves on Ctrl-C or SIGTERM: the one shutdown signal.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_only_when_equal() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}

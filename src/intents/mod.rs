@@ -1,0 +1,522 @@
+//! The intent pack: every `*.toml` file in the intents folder is one intent, and `messages.toml` holds the
+//! engine's own sentences (fallback, human offer, …). Loading validates everything, so that a bad file stops
+//! start-up with the file, the intent and what is wrong, instead of misbehaving in a conversation.
+
+pub mod template;
+
+use crate::message::Lang;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+pub use template::{Rendered, SayAs, Template, Value};
+
+/// What an entity is, which decides how it is extracted and spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    /// 4 to 9 digits, typed or spoken ("four five six seven").
+    OrderNumber,
+    Email,
+    Phone,
+    /// A calendar date, resolved to `YYYY-MM-DD` ("tomorrow", "lundi", "12/03").
+    Date,
+}
+
+/// The special meaning an intent can have for the dialogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Greeting,
+    Goodbye,
+    Thanks,
+    Affirm,
+    Deny,
+    /// The customer wants a person: the conversation is handed off.
+    Handoff,
+}
+
+/// An entity an intent needs.
+#[derive(Debug, Clone)]
+pub struct EntitySpec {
+    pub name: String,
+    pub kind: EntityKind,
+    pub required: bool,
+    /// The question that asks for it, per language.
+    pub ask: BTreeMap<Lang, Template>,
+}
+
+/// A confirmation asked before an intent that acts on something.
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    pub question: BTreeMap<Lang, Template>,
+    /// Confirm every time, not only when the transcript is doubtful.
+    pub always: bool,
+}
+
+/// One intent, validated.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub name: String,
+    pub description: String,
+    pub resolves: bool,
+    pub role: Option<Role>,
+    pub patterns: Vec<String>,
+    pub entities: Vec<EntitySpec>,
+    pub confirm: Option<Confirm>,
+    pub examples: BTreeMap<Lang, Vec<String>>,
+    pub answers: BTreeMap<Lang, Vec<Template>>,
+    pub quick_replies: BTreeMap<Lang, Vec<String>>,
+}
+
+/// The engine's own sentences in one language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Messages {
+    /// Said when nothing was understood; taken in turn.
+    pub fallback: Vec<String>,
+    /// Offered after repeated fallbacks.
+    pub offer_human: String,
+    /// Said when the customer accepts a person.
+    pub handoff: String,
+    /// Said when the customer declines the offer of a person.
+    pub human_declined: String,
+    /// Said when the customer says no to a confirmation.
+    pub confirm_declined: String,
+    /// Said when an entity was asked for and not understood; `{question}` is the original question.
+    pub ask_again: String,
+    /// Said when an entity was asked for too many times.
+    pub entity_given_up: String,
+    /// Said to a caller who said nothing.
+    pub reprompt: String,
+    /// Said before hanging up on a silent caller.
+    pub silent_goodbye: String,
+    /// Quick replies for yes/no questions.
+    pub yes_no: Vec<String>,
+    /// How each order status is said ("shipped" → "on its way").
+    pub order_status: BTreeMap<String, String>,
+}
+
+/// All intents and messages.
+#[derive(Debug, Clone)]
+pub struct IntentPack {
+    pub intents: Vec<Intent>,
+    pub messages: BTreeMap<Lang, Messages>,
+}
+
+/// What is wrong with the intents folder.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("cannot read the intents folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {what}")]
+    File { file: PathBuf, what: String },
+    #[error("{file} (intent {intent}): {what}")]
+    Intent {
+        file: PathBuf,
+        intent: String,
+        what: String,
+    },
+}
+
+/// Profile fields an answer template may use, besides the intent's entities.
+pub const PROFILE_FIELDS: &[&str] = &[
+    "name",
+    "first_name",
+    "email",
+    "phone",
+    "loyalty_points",
+    "order.status",
+    "order.eta",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntent {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    resolves: bool,
+    role: Option<Role>,
+    #[serde(default)]
+    patterns: Vec<String>,
+    #[serde(default)]
+    entities: Vec<RawEntity>,
+    confirm: Option<RawConfirm>,
+    #[serde(default)]
+    examples: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    answers: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    quick_replies: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntity {
+    name: String,
+    kind: EntityKind,
+    #[serde(default = "yes")]
+    required: bool,
+    #[serde(default)]
+    ask: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfirm {
+    #[serde(default)]
+    always: bool,
+    en: Option<String>,
+    fr: Option<String>,
+}
+
+/// The messages file's name inside the intents folder.
+pub const MESSAGES_FILE: &str = "messages.toml";
+
+impl IntentPack {
+    /// Loads and validates every intent in `dir`.
+    pub fn load(dir: &Path) -> Result<Self, PackError> {
+        let folder_err = |source| PackError::Folder {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(folder_err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        let mut intents = Vec::new();
+        let mut messages = None;
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|e| PackError::File {
+                file: file.clone(),
+                what: e.to_string(),
+            })?;
+            if file.file_name().is_some_and(|n| n == MESSAGES_FILE) {
+                messages = Some(parse_messages(&file, &text)?);
+            } else {
+                intents.push(parse_intent(&file, &text)?);
+            }
+        }
+        let messages = messages.ok_or_else(|| PackError::File {
+            file: dir.join(MESSAGES_FILE),
+            what: "missing: the engine's sentences (fallback, offer_human, …) live there".into(),
+        })?;
+        IntentPack::new(intents, messages).map_err(|what| PackError::File {
+            file: dir.to_path_buf(),
+            what,
+        })
+    }
+
+    /// Checks what spans several intents.
+    fn new(intents: Vec<Intent>, messages: BTreeMap<Lang, Messages>) -> Result<Self, String> {
+        if intents.is_empty() {
+            return Err("no intent files (*.toml)".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for i in &intents {
+            if !seen.insert(i.name.as_str()) {
+                return Err(format!("intent {} is defined twice", i.name));
+            }
+            for lang in i.examples.keys() {
+                if !messages.contains_key(lang) {
+                    return Err(format!(
+                        "intent {} has {} examples but messages.toml has no [{}] section",
+                        i.name,
+                        lang.code(),
+                        lang.code()
+                    ));
+                }
+            }
+        }
+        Ok(IntentPack { intents, messages })
+    }
+
+    /// The intent called `name`.
+    pub fn get(&self, name: &str) -> Option<&Intent> {
+        self.intents.iter().find(|i| i.name == name)
+    }
+
+    /// The intent with a dialogue role, if the pack has one.
+    pub fn with_role(&self, role: Role) -> Option<&Intent> {
+        self.intents.iter().find(|i| i.role == Some(role))
+    }
+
+    /// The engine's sentences in `lang`, or in a language the pack has.
+    pub fn messages(&self, lang: Lang) -> &Messages {
+        self.messages
+            .get(&lang)
+            .or_else(|| self.messages.values().next())
+            .expect("a loaded pack has messages")
+    }
+
+    /// Languages the pack speaks.
+    pub fn languages(&self) -> Vec<Lang> {
+        self.messages.keys().copied().collect()
+    }
+}
+
+fn parse_lang(code: &str) -> Result<Lang, String> {
+    match code {
+        "en" => Ok(Lang::En),
+        "fr" => Ok(Lang::Fr),
+        other => Err(format!("unknown language {other:?} (expected en or fr)")),
+    }
+}
+
+fn parse_messages(file: &Path, text: &str) -> Result<BTreeMap<Lang, Messages>, PackError> {
+    let err = |what: String| PackError::File {
+        file: file.to_path_buf(),
+        what,
+    };
+    let raw: BTreeMap<String, Messages> = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (code, m) in raw {
+        let lang = parse_lang(&code).map_err(err)?;
+        if m.fallback.is_empty() {
+            return Err(err(format!(
+                "[{code}] fallback needs at least one sentence"
+            )));
+        }
+        out.insert(lang, m);
+    }
+    Ok(out)
+}
+
+/// Parses and validates one intent file.
+fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
+    let raw: RawIntent = toml::from_str(text).map_err(|e| PackError::File {
+        file: file.to_path_buf(),
+        what: e.to_string(),
+    })?;
+    let err = |what: String| PackError::Intent {
+        file: file.to_path_buf(),
+        intent: raw.name.clone(),
+        what,
+    };
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if raw.name != stem {
+        return Err(err(format!("the name must match the file name ({stem})")));
+    }
+    if raw.name.is_empty() || !raw.name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        return Err(err("names are lower-case letters and underscores".into()));
+    }
+    for p in &raw.patterns {
+        regex::Regex::new(p).map_err(|e| err(format!("pattern {p:?} does not compile: {e}")))?;
+    }
+    let mut examples = BTreeMap::new();
+    for (code, list) in &raw.examples {
+        let lang = parse_lang(code).map_err(|e| err(format!("examples: {e}")))?;
+        let list: Vec<String> = list
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if list.is_empty() {
+            return Err(err(format!("examples.{code} is empty")));
+        }
+        examples.insert(lang, list);
+    }
+    if examples.is_empty() {
+        return Err(err(
+            "no examples: add [examples] en = [...] and/or fr = [...]".into(),
+        ));
+    }
+    let langs: Vec<Lang> = examples.keys().copied().collect();
+    let entity_names: Vec<&str> = raw.entities.iter().map(|e| e.name.as_str()).collect();
+    let known = |name: &str| entity_names.contains(&name) || PROFILE_FIELDS.contains(&name);
+    let parse_templates = |what: &str,
+                           lang: Lang,
+                           list: &[String]|
+     -> Result<Vec<Template>, PackError> {
+        list.iter()
+            .enumerate()
+            .map(|(n, s)| {
+                let t = Template::parse(s).map_err(|e| err(format!("{what}.{} #{}: {e}", lang.code(), n + 1)))?;
+                if let Some(bad) = t.placeholders().find(|p| !known(p)) {
+                    return Err(err(format!(
+                        "{what}.{} #{} uses {{{bad}}}, which is neither an entity of this intent nor a profile field ({})",
+                        lang.code(),
+                        n + 1,
+                        PROFILE_FIELDS.join(", ")
+                    )));
+                }
+                Ok(t)
+            })
+            .collect()
+    };
+    let mut answers = BTreeMap::new();
+    for (code, list) in &raw.answers {
+        let lang = parse_lang(code).map_err(|e| err(format!("answers: {e}")))?;
+        answers.insert(lang, parse_templates("answers", lang, list)?);
+    }
+    for lang in &langs {
+        if answers
+            .get(lang)
+            .is_none_or(|a: &Vec<Template>| a.is_empty())
+        {
+            return Err(err(format!(
+                "has {} examples but no answers.{}",
+                lang.code(),
+                lang.code()
+            )));
+        }
+    }
+    let mut entities = Vec::new();
+    for e in &raw.entities {
+        let mut ask = BTreeMap::new();
+        for (code, q) in &e.ask {
+            let lang = parse_lang(code).map_err(|x| err(format!("entity {}: {x}", e.name)))?;
+            ask.insert(
+                lang,
+                parse_templates(
+                    &format!("entity {} ask", e.name),
+                    lang,
+                    std::slice::from_ref(q),
+                )?
+                .remove(0),
+            );
+        }
+        if e.required {
+            if let Some(lang) = langs.iter().find(|l| !ask.contains_key(l)) {
+                return Err(err(format!(
+                    "entity {} is required but has no question ask.{}",
+                    e.name,
+                    lang.code()
+                )));
+            }
+        }
+        entities.push(EntitySpec {
+            name: e.name.clone(),
+            kind: e.kind,
+            required: e.required,
+            ask,
+        });
+    }
+    let confirm = match &raw.confirm {
+        None => None,
+        Some(c) => {
+            let mut question = BTreeMap::new();
+            for (lang, q) in [(Lang::En, &c.en), (Lang::Fr, &c.fr)] {
+                if let Some(q) = q {
+                    question.insert(
+                        lang,
+                        parse_templates("confirm", lang, std::slice::from_ref(q))?.remove(0),
+                    );
+                }
+            }
+            if let Some(lang) = langs.iter().find(|l| !question.contains_key(l)) {
+                return Err(err(format!("confirm has no question in {}", lang.code())));
+            }
+            Some(Confirm {
+                question,
+                always: c.always,
+            })
+        }
+    };
+    let mut quick_replies = BTreeMap::new();
+    for (code, list) in &raw.quick_replies {
+        let lang = parse_lang(code).map_err(|e| err(format!("quick_replies: {e}")))?;
+        quick_replies.insert(lang, list.clone());
+    }
+    Ok(Intent {
+        name: raw.name.clone(),
+        description: raw.description.clone(),
+        resolves: raw.resolves,
+        role: raw.role,
+        patterns: raw.patterns.clone(),
+        entities,
+        confirm,
+        examples,
+        answers,
+        quick_replies,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    const MESSAGES: &str = r#"
+[en]
+fallback = ["Sorry?"]
+offer_human = "A person?"
+handoff = "Passing you on."
+human_declined = "OK."
+confirm_declined = "OK, nothing done."
+ask_again = "Sorry: {question}"
+entity_given_up = "Let's leave that."
+reprompt = "Are you there?"
+silent_goodbye = "Bye."
+yes_no = ["Yes", "No"]
+order_status = { shipped = "on its way" }
+"#;
+
+    #[test]
+    fn an_unknown_placeholder_names_the_file_and_intent() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "messages.toml", MESSAGES);
+        write(
+            dir.path(),
+            "hello.toml",
+            "name = \"hello\"\n[examples]\nen = [\"hi\"]\n[answers]\nen = [\"Hi {nmae}\"]\n",
+        );
+        let e = IntentPack::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("hello.toml (intent hello)"), "{e}");
+        assert!(e.contains("{nmae}"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_answer_language_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "messages.toml", MESSAGES);
+        write(
+            dir.path(),
+            "hello.toml",
+            "name = \"hello\"\n[examples]\nen = [\"hi\"]\nfr = [\"salut\"]\n[answers]\nen = [\"Hi\"]\n",
+        );
+        let e = IntentPack::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("no answers.fr"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_regex_and_a_typo_in_a_key_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "messages.toml", MESSAGES);
+        write(
+            dir.path(),
+            "hello.toml",
+            "name = \"hello\"\npatterns = ['(']\n[examples]\nen = [\"hi\"]\n[answers]\nen = [\"Hi\"]\n",
+        );
+        assert!(
+            IntentPack::load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("does not compile")
+        );
+        write(
+            dir.path(),
+            "hello.toml",
+            "name = \"hello\"\nexemples = 1\n[examples]\nen = [\"hi\"]\n[answers]\nen = [\"Hi\"]\n",
+        );
+        assert!(
+            IntentPack::load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("exemples")
+        );
+    }
+}

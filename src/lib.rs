@@ -1,0 +1,30 @@
+//! parcours: one customer-service agent for every channel, with a memory of each customer.
+//!
+//! # Layout
+//!
+//! A customer's message travels **channel → nlu → engine → store → channel**; [`bot::Bot::handle`] is that
+//! path in one function.
+//!
+//! - [`message`]: the channel-neutral inbound message and reply every channel translates to and from.
+//! - [`channel`]: the channels (terminal, voice webhook) and the SSML they speak.
+//! - [`intents`]: the intent pack loaded from `intents/` (examples, patterns, entities, answer templates).
+//! - [`nlu`]: normalisation, language, entities and the intent classifier.
+//! - [`engine`]: the dialogue: per-conversation state, slot filling, confirmation, fallback and handoff.
+//! - [`store`]: the customer profile store (customers, identities, touchpoints) behind a trait; sled by default.
+//! - [`bot`]: ties the above together for one message.
+//! - [`http`]: the HTTP server (health, webhooks) and its error mapping.
+//! - [`commands`]: the CLI commands (`chat`, `eval`, `serve`, `customers import`).
+//! - [`config`]: settings and their defaults; [`time`]: timestamps and calendar dates.
+
+pub mod bot;
+pub mod channel;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod eval;
+pub mod http;
+pub mod intents;
+pub mod message;
+pub mod nlu;
+pub mod store;
+pub mod time;

@@ -1,0 +1,183 @@
+//! The `parcours` binary: parses the command line, starts tracing, and calls into the library.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use parcours::commands::{self, Paths};
+use parcours::message::Lang;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// One customer-service agent for every channel.
+#[derive(Parser)]
+#[command(name = "parcours", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Where the customer store lives.
+    #[arg(long, default_value = "./data", env = "PARCOURS_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The intents folder.
+    #[arg(long, default_value = "./intents")]
+    intents: PathBuf,
+    /// The settings file (optional unless named).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl Common {
+    fn paths(&self) -> Paths {
+        Paths {
+            data_dir: self.data_dir.clone(),
+            intents: self.intents.clone(),
+            config: self
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("parcours.toml")),
+            config_required: self.config.is_some(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every channel: HTTP webhooks (and, later, staff API and Telegram).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Talk to the bot as a customer in the terminal (reads stdin line by line when it is not a TTY).
+    Chat {
+        /// Your id on the chat channel.
+        #[arg(long, default_value = "local")]
+        user: String,
+        /// Your locale (en-US, fr-FR); the bot follows the language you write in.
+        #[arg(long)]
+        locale: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Intent accuracy on a labelled CSV file (text,intent).
+    Eval {
+        /// The test file.
+        #[arg(long)]
+        test: PathBuf,
+        /// Train on this CSV instead of the intents folder.
+        #[arg(long, conflicts_with = "intents")]
+        train: Option<PathBuf>,
+        /// The intents folder to train on.
+        #[arg(long, default_value = "./intents")]
+        intents: PathBuf,
+        /// Label of out-of-scope rows: fallbacks count as this prediction.
+        #[arg(long)]
+        oos_label: Option<String>,
+        /// Confidence below which the bot falls back (default: the settings' fallback_threshold).
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Print one JSON object on the last line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Customer profiles.
+    Customers {
+        #[command(subcommand)]
+        action: CustomersCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomersCmd {
+    /// Import customers (profile, orders, identities) from a JSON or CSV file.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,parcours=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    match cli.command {
+        Command::Serve { listen, common } => {
+            let bot = commands::load_bot(&common.paths())?;
+            runtime.block_on(commands::serve::run(bot, listen))
+        }
+        Command::Chat {
+            user,
+            locale,
+            common,
+        } => {
+            let locale = match locale {
+                Some(l) => Some(
+                    Lang::from_locale(&l)
+                        .with_context(|| format!("unsupported locale {l:?} (en or fr)"))?,
+                ),
+                None => None,
+            };
+            let bot = commands::load_bot(&common.paths())?;
+            runtime.block_on(commands::chat::run(&bot, &user, locale))
+        }
+        Command::Eval {
+            test,
+            train,
+            intents,
+            oos_label,
+            threshold,
+            json,
+        } => {
+            let settings =
+                parcours::config::Settings::load(std::path::Path::new("parcours.toml"), false)?;
+            let opts = parcours::eval::EvalOptions {
+                test,
+                train,
+                intents,
+                oos_label,
+                nlu: parcours::nlu::NluConfig {
+                    threshold: threshold.unwrap_or(settings.fallback_threshold),
+                    ..Default::default()
+                },
+            };
+            let progress = if json {
+                indicatif::ProgressBar::hidden()
+            } else {
+                indicatif::ProgressBar::new(0)
+            };
+            let report = parcours::eval::run(&opts, &progress)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report.readable());
+            }
+            Ok(())
+        }
+        Command::Customers {
+            action: CustomersCmd::Import { file, common },
+        } => {
+            let store = commands::open_store(&common.data_dir)?;
+            let records = commands::customers::read(&file)?;
+            let n = commands::customers::import(store.as_ref(), records)?;
+            println!("imported {n} customers into {}", common.data_dir.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The intent classifier: TF-IDF over word 1-2-grams and character 2-5-grams (within word boundaries),
+//! and one linear SVM per intent (L2-regularised squared hinge, solved in the dual by coordinate descent
+//! with shrinking, as in liblinear; Hsieh et al., ICML 2008). Trained at start-up from the examples.
+//!
+//! Features are hashed to 64 bits, so featurising a message allocates nothing per n-gram; only n-grams seen
+//! in training have a weight. Weights are stored feature-major, so scoring a message touches one row of
+//! `n_labels` floats per feature it has.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Training settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// SVM regularisation: larger fits the training examples more closely.
+    pub c: f32,
+    /// Character n-gram lengths.
+    pub char_ngrams: (usize, usize),
+    /// Weight of the character block against the word block (both are L2-normalised first).
+    pub char_weight: f32,
+    /// Stop when the projected gradient's spread falls below this (liblinear's default 0.1).
+    pub eps: f32,
+    /// Upper bound on passes over the data per intent.
+    pub max_epochs: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            c: 0.5,
+            char_ngrams: (2, 5),
+            char_weight: 1.0,
+            eps: 0.1,
+            max_epochs: 1000,
+        }
+    }
+}
+
+/// A fast, non-cryptographic hasher for n-grams and for maps keyed by their hashes (FxHash's mixing).
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(SEED);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(SEED);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+fn hash(namespace: u64, bytes: &[u8]) -> u64 {
+    let mut h = FxHasher(namespace);
+    h.write(bytes);
+    h.write_u64(bytes.len() as u64);
+    h.finish()
+}
+
+const WORD: u64 = 1;
+const BIGRAM: u64 = 2;
+const CHARS: u64 = 3;
+
+/// Hashes of the n-grams of one tokenised message: (word block, char block).
+fn ngrams(tokens: &[String], cfg: &Config, words: &mut Vec<u64>, chars: &mut Vec<u64>) {
+    words.clear();
+    chars.clear();
+    let mut buf = Vec::with_capacity(64);
+    for (i, t) in tokens.iter().enumerate() {
+        words.push(hash(WORD, t.as_bytes()));
+        if let Some(next) = tokens.get(i + 1) {
+            buf.clear();
+            buf.extend_from_slice(t.as_bytes());
+            buf.push(b' ');
+            buf.extend_from_slice(next.as_bytes());
+            words.push(hash(BIGRAM, &buf));
+        }
+        // Character n-grams of " token " (scikit-learn's char_wb).
+        buf.clear();
+        buf.push(b' ');
+        buf.extend_from_slice(t.as_bytes());
+        buf.push(b' ');
+        let s = std::str::from_utf8(&buf).unwrap_or(" ");
+        let bounds: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
+        let n_chars = bounds.len() - 1;
+        let (lo, hi) = cfg.char_ngrams;
+        for n in lo..=hi.min(n_chars) {
+            for start in 0..=(n_chars - n) {
+                chars.push(hash(CHARS, &buf[bounds[start]..bounds[start + n]]));
+            }
+        }
+    }
+}
+
+/// A sparse, L2-normalised TF-IDF vector.
+type SparseVec = Vec<(u32, f32)>;
+
+/// A trained classifier.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    cfg: Config,
+    labels: Vec<String>,
+    vocab: FxMap<u64, u32>,
+    idf: Vec<f32>,
+    /// `n_features × n_labels`, feature-major.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// Scratch space reused across calls to avoid allocating per message.
+#[derive(Default)]
+pub struct Scratch {
+    words: Vec<u64>,
+    chars: Vec<u64>,
+    vec: SparseVec,
+    scores: Vec<f32>,
+}
+
+impl Classifier {
+    /// Trains on tokenised examples with their label.
+    pub fn train(examples: &[(Vec<String>, String)], cfg: Config) -> Self {
+        let mut labels: Vec<String> = examples.iter().map(|(_, l)| l.clone()).collect();
+        labels.sort();
+        labels.dedup();
+        let ys: Vec<usize> = {
+            let label_of: HashMap<&str, usize> = labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.as_str(), i))
+                .collect();
+            examples.iter().map(|(_, l)| label_of[l.as_str()]).collect()
+        };
+        // Vocabulary and document frequencies.
+        let mut vocab: FxMap<u64, u32> = FxMap::default();
+        let mut df: Vec<u32> = Vec::new();
+        let (mut words, mut chars) = (Vec::new(), Vec::new());
+        let mut seen: Vec<u64> = Vec::new();
+        for (tokens, _) in examples {
+            ngrams(tokens, &cfg, &mut words, &mut chars);
+            seen.clear();
+            seen.extend(words.iter().chain(chars.iter()));
+            seen.sort_unstable();
+            seen.dedup();
+            for h in &seen {
+                let next = vocab.len() as u32;
+                let id = *vocab.entry(*h).or_insert(next);
+                if id as usize == df.len() {
+                    df.push(0);
+                }
+                df[id as usize] += 1;
+            }
+        }
+        let n = examples.len() as f32;
+        let idf: Vec<f32> = df
+            .iter()
+            .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
+            .collect();
+        let mut model = Classifier {
+            cfg,
+            labels,
+            vocab,
+            idf,
+            weights: Vec::new(),
+            bias: Vec::new(),
+        };
+        let mut scratch = Scratch::default();
+        let xs: Vec<SparseVec> = examples
+            .iter()
+            .map(|(t, _)| {
+                model.vectorize(t, &mut scratch);
+                scratch.vec.clone()
+            })
+            .collect();
+        let n_features = model.idf.len();
+        let n_labels = model.labels.len();
+        let mut weights = vec![0f32; n_features * n_labels];
+        let mut bias = vec![0f32; n_labels];
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(n_labels.max(1));
+        let solved: Vec<(usize, Vec<f32>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (xs, ys) = (&xs, &ys);
+                    s.spawn(move || {
+                        (t..n_labels)
+                            .step_by(threads)
+                            .map(|label| (label, solve_binary(xs, ys, label, n_features, &cfg)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("training thread"))
+                .collect()
+        });
+        for (label, w) in solved {
+            for f in 0..n_features {
+                weights[f * n_labels + label] = w[f];
+            }
+            bias[label] = w[n_features];
+        }
+        model.weights = weights;
+        model.bias = bias;
+        model
+    }
+
+    /// The labels, in score order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Number of distinct n-gram features learnt.
+    pub fn n_features(&self) -> usize {
+        self.idf.len()
+    }
+
+    /// Bytes held by the model's tables (weights, vocabulary, idf), for reports.
+    pub fn memory_bytes(&self) -> usize {
+        self.weights.len() * 4
+            + self.idf.len() * 4
+            + self.vocab.capacity() * 16
+            + self.bias.len() * 4
+    }
+
+    /// Fills `scratch.vec` with the message's TF-IDF vector.
+    fn vectorize(&self, tokens: &[String], scratch: &mut Scratch) {
+        ngrams(tokens, &self.cfg, &mut scratch.words, &mut scratch.chars);
+        scratch.vec.clear();
+        for (block, weight) in [
+            (&mut scratch.words, 1.0),
+            (&mut scratch.chars, self.cfg.char_weight),
+        ] {
+            block.sort_unstable();
+            let start = scratch.vec.len();
+            let mut i = 0;
+            while i < block.len() {
+                let mut j = i;
+                while j < block.len() && block[j] == block[i] {
+                    j += 1;
+                }
+                if let Some(&id) = self.vocab.get(&block[i]) {
+                    let tf = 1.0 + ((j - i) as f32).ln();
+                    scratch.vec.push((id, tf * self.idf[id as usize]));
+                }
+                i = j;
+            }
+            let norm = scratch.vec[start..]
+                .iter()
+                .map(|(_, v)| v * v)
+                .sum::<f32>()
+                .sqrt();
+            if norm > 0.0 {
+                for (_, v) in &mut scratch.vec[start..] {
+                    *v *= weight / norm;
+                }
+            }
+        }
+    }
+
+    /// The decision value of every label for a tokenised message (higher is more likely); in
+    /// `scratch.scores`, in the order of [`Classifier::labels`].
+    pub fn scores<'s>(&self, tokens: &[String], scratch: &'s mut Scratch) -> &'s [f32] {
+        self.vectorize(tokens, scratch);
+        let n_labels = self.labels.len();
+        scratch.scores.clear();
+        scratch.scores.extend_from_slice(&self.bias);
+        for &(f, v) in &scratch.vec {
+            let row = &self.weights[f as usize * n_labels..(f as usize + 1) * n_labels];
+            for (s, w) in scratch.scores.iter_mut().zip(row) {
+                *s += v * w;
+            }
+        }
+        &scratch.scores
+    }
+
+    /// The share of the message's n-grams the classifier knows (0 to 1): low for gibberish and for topics
+    /// far from every example.
+    pub fn coverage(&self, tokens: &[String], scratch: &mut Scratch) -> f32 {
+        ngrams(tokens, &self.cfg, &mut scratch.words, &mut scratch.chars);
+        let total = scratch.words.len();
+        if total == 0 {
+            return 0.0;
+        }
+        let known = scratch
+            .words
+            .iter()
+            .filter(|h| self.vocab.contains_key(h))
+            .count();
+        known as f32 / total as f32
+    }
+}
+
+/// One-vs-rest: the weights (and bias, last) separating `label` from the others.
+fn solve_binary(
+    xs: &[SparseVec],
+    ys: &[usize],
+    label: usize,
+    n_features: usize,
+    cfg: &Config,
+) -> Vec<f32> {
+    let l = xs.len();
+    let mut w = vec![0f32; n_features + 1];
+    let mut alpha = vec![0f32; l];
+    let diag = 0.5 / cfg.c;
+    let y: Vec<f32> = ys
+        .iter()
+        .map(|&c| if c == label { 1.0 } else { -1.0 })
+        .collect();
+    // ‖x‖² plus the bias feature (1) plus the diagonal of the squared-hinge dual.
+    let qd: Vec<f32> = xs
+        .iter()
+        .map(|x| x.iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + diag)
+        .collect();
+    let mut index: Vec<usize> = (0..l).collect();
+    let mut active = l;
+    // Squared hinge has no upper bound on alpha, so only the upper projected-gradient bound shrinks.
+    let mut pg_max_old = f32::INFINITY;
+    // A fixed-seed generator keeps training reproducible.
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64 ^ label as u64;
+    for _ in 0..cfg.max_epochs {
+        let (mut pg_max, mut pg_min) = (f32::NEG_INFINITY, f32::INFINITY);
+        for i in 0..active {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let j = i + (rng % (active - i) as u64) as usize;
+            index.swap(i, j);
+        }
+        let mut s = 0;
+        while s < active {
+            let i = index[s];
+            let x = &xs[i];
+            let wx: f32 = x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>() + w[n_features];
+            let g = y[i] * wx - 1.0 + alpha[i] * diag;
+            let mut pg = 0.0;
+            if alpha[i] == 0.0 {
+                if g > pg_max_old {
+                    active -= 1;
+                    index.swap(s, active);
+                    continue;
+                } else if g < 0.0 {
+                    pg = g;
+                }
+            } else {
+                pg = g;
+            }
+            pg_max = pg_max.max(pg);
+            pg_min = pg_min.min(pg);
+            if pg.abs() > 1e-12 {
+                let old = alpha[i];
+                alpha[i] = (alpha[i] - g / qd[i]).max(0.0);
+                let d = (alpha[i] - old) * y[i];
+                for &(f, v) in x {
+                    w[f as usize] += d * v;
+                }
+                w[n_features] += d;
+            }
+            s += 1;
+        }
+        if pg_max - pg_min <= cfg.eps {
+            if active == l {
+                break;
+            }
+            active = l;
+            pg_max_old = f32::INFINITY;
+            continue;
+        }
+        pg_max_old = if pg_max <= 0.0 { f32::INFINITY } else { pg_max };
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn a_small_problem_is_learnt() {
+        let data: Vec<(Vec<String>, String)> = [
+            ("where is my order", "status"),
+            ("has my parcel shipped", "status"),
+            ("track my package", "status"),
+            ("i want my money back", "refund"),
+            ("refund please", "refund"),
+            ("when do i get my refund", "refund"),
+        ]
+        .iter()
+        .map(|(t, l)| (toks(t), l.to_string()))
+        .collect();
+        let c = Classifier::train(&data, Config::default());
+        let mut s = Scratch::default();
+        let scores = c.scores(&toks("where is my parcel"), &mut s).to_vec();
+        assert!(scores[c.labels().iter().position(|l| l == "status").unwrap()] > 0.0);
+        let scores = c.scores(&toks("money back"), &mut s).to_vec();
+        assert!(scores[c.labels().iter().position(|l| l == "refund").unwrap()] > 0.0);
+    }
+}

@@ -1,0 +1,349 @@
+//! Entity extraction: order numbers, emails, phone numbers and dates, typed or spoken.
+//!
+//! Works on the normalised message, so "order four five six seven", "commande 4567" and "#4567" all give
+//! the order number `4567`, and "john dot smith at example dot com" gives `john.smith@example.com`.
+
+use super::normalize::Normalized;
+use crate::intents::EntityKind;
+use crate::time::Date;
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// A value found in a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Entity {
+    pub kind: EntityKind,
+    /// The canonical value: digits for order numbers, `+`/digits for phones, `YYYY-MM-DD` for dates.
+    pub value: String,
+}
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}").unwrap()
+});
+static SPOKEN_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b([a-z0-9]+(?: (?:dot|point|underscore|tiret) [a-z0-9]+)*) (?:at|arobase) ([a-z0-9-]+(?: (?:dot|point) [a-z0-9-]+)+)\b").unwrap()
+});
+static PHONE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\+?\d[\d .-]{7,18}\d").unwrap());
+static DMY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?\b").unwrap());
+static ISO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(\d{4})-(\d{2})-(\d{2})\b").unwrap());
+
+/// Words that, just before a number, say it is an order number.
+const ORDER_CUES: &[&str] = &[
+    "order",
+    "commande",
+    "number",
+    "numero",
+    "no",
+    "n",
+    "ref",
+    "reference",
+];
+
+/// Shortest and longest order number, in digits. Shorter numbers are quantities or days; longer ones are
+/// phone or card numbers.
+const ORDER_DIGITS: std::ops::RangeInclusive<usize> = 4..=9;
+
+/// Finds every entity in a message received on `today`.
+pub fn extract(n: &Normalized, today: Date) -> Vec<Entity> {
+    let mut out = Vec::new();
+    let mut emails = Vec::new();
+    for m in EMAIL.find_iter(&n.folded) {
+        emails.push(m.as_str().trim_end_matches('.').to_string());
+    }
+    let spaced = n.tokens.join(" ");
+    if emails.is_empty() {
+        for c in SPOKEN_EMAIL.captures_iter(&spaced) {
+            let local = spoken_symbols(&c[1]);
+            let domain = c[2].replace(" dot ", ".").replace(" point ", ".");
+            emails.push(format!("{local}@{domain}"));
+        }
+    }
+    out.extend(emails.iter().map(|e| Entity {
+        kind: EntityKind::Email,
+        value: e.clone(),
+    }));
+    // Phones: a long run of digits, with separators in the typed text or joined from spoken words.
+    let mut phones: Vec<String> = Vec::new();
+    let without_emails = EMAIL.replace_all(&n.folded, " ");
+    for m in PHONE.find_iter(&without_emails) {
+        if let Some(p) = phone(m.as_str()) {
+            phones.push(p);
+        }
+    }
+    for t in &n.tokens {
+        if let Some(p) = phone(t) {
+            if !phones.iter().any(|q| q.trim_start_matches('+') == p) {
+                phones.push(p);
+            }
+        }
+    }
+    // Dates before order numbers, so that 12/03/2026 is not read as an order.
+    let dates = dates(n, today);
+    // Order numbers: a token of 4 to 9 digits; one that follows a cue word wins.
+    let mut orders: Vec<(bool, String)> = Vec::new();
+    for (i, t) in n.tokens.iter().enumerate() {
+        if t.bytes().all(|b| b.is_ascii_digit()) && ORDER_DIGITS.contains(&t.len()) {
+            let in_date = dates.iter().any(|(_, raw)| raw.contains(t.as_str()));
+            if in_date || emails.iter().any(|e| e.contains(t.as_str())) {
+                continue;
+            }
+            let cued = i > 0 && ORDER_CUES.contains(&n.tokens[i - 1].as_str());
+            orders.push((cued, t.clone()));
+        }
+    }
+    orders.sort_by_key(|(cued, _)| !cued);
+    out.extend(orders.into_iter().map(|(_, value)| Entity {
+        kind: EntityKind::OrderNumber,
+        value,
+    }));
+    out.extend(phones.into_iter().map(|value| Entity {
+        kind: EntityKind::Phone,
+        value,
+    }));
+    out.extend(dates.into_iter().map(|(d, _)| Entity {
+        kind: EntityKind::Date,
+        value: d.to_string(),
+    }));
+    out
+}
+
+fn spoken_symbols(s: &str) -> String {
+    s.replace(" dot ", ".")
+        .replace(" point ", ".")
+        .replace(" underscore ", "_")
+        .replace(" tiret ", "-")
+}
+
+/// A phone number: 10 digits starting with 0 (a French or British national number) or 11 to 15 digits
+/// (international), normalised to digits with a leading `+` kept.
+fn phone(raw: &str) -> Option<String> {
+    let plus = raw.starts_with('+');
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let ok = match digits.len() {
+        10 => digits.starts_with('0') || plus,
+        11..=15 => true,
+        _ => false,
+    };
+    ok.then(|| if plus { format!("+{digits}") } else { digits })
+}
+
+const MONTHS: &[(&str, u32)] = &[
+    ("january", 1),
+    ("janvier", 1),
+    ("jan", 1),
+    ("february", 2),
+    ("fevrier", 2),
+    ("feb", 2),
+    ("march", 3),
+    ("mars", 3),
+    ("april", 4),
+    ("avril", 4),
+    ("apr", 4),
+    ("may", 5),
+    ("mai", 5),
+    ("june", 6),
+    ("juin", 6),
+    ("july", 7),
+    ("juillet", 7),
+    ("august", 8),
+    ("aout", 8),
+    ("aug", 8),
+    ("september", 9),
+    ("septembre", 9),
+    ("sept", 9),
+    ("october", 10),
+    ("octobre", 10),
+    ("oct", 10),
+    ("november", 11),
+    ("novembre", 11),
+    ("nov", 11),
+    ("december", 12),
+    ("decembre", 12),
+    ("dec", 12),
+];
+
+const WEEKDAYS: &[(&str, u32)] = &[
+    ("monday", 0),
+    ("lundi", 0),
+    ("tuesday", 1),
+    ("mardi", 1),
+    ("wednesday", 2),
+    ("mercredi", 2),
+    ("thursday", 3),
+    ("jeudi", 3),
+    ("friday", 4),
+    ("vendredi", 4),
+    ("saturday", 5),
+    ("samedi", 5),
+    ("sunday", 6),
+    ("dimanche", 6),
+];
+
+fn month(w: &str) -> Option<u32> {
+    MONTHS.iter().find(|(n, _)| *n == w).map(|(_, m)| *m)
+}
+
+/// Dates with the text they were read from. Day-first (`12/03` is 12 March), as in France and Britain.
+fn dates(n: &Normalized, today: Date) -> Vec<(Date, String)> {
+    let mut out = Vec::new();
+    for c in ISO.captures_iter(&n.folded) {
+        if let Some(d) = Date::new(
+            c[1].parse().unwrap_or(0),
+            c[2].parse().unwrap_or(0),
+            c[3].parse().unwrap_or(0),
+        ) {
+            out.push((d, c[0].replace('-', "")));
+        }
+    }
+    if out.is_empty() {
+        for c in DMY.captures_iter(&n.folded) {
+            let day: u32 = c[1].parse().unwrap_or(0);
+            let mon: u32 = c[2].parse().unwrap_or(0);
+            let year = match c.get(3).map(|y| y.as_str()) {
+                Some(y) if y.len() == 2 => 2000 + y.parse::<i32>().unwrap_or(0),
+                Some(y) => y.parse().unwrap_or(0),
+                None => next_year_for(today, mon, day),
+            };
+            if let Some(d) = Date::new(year, mon, day) {
+                out.push((d, c[0].chars().filter(char::is_ascii_digit).collect()));
+            }
+        }
+    }
+    let toks = &n.tokens;
+    for (i, t) in toks.iter().enumerate() {
+        let next = toks.get(i + 1).map(String::as_str);
+        let prev = i.checked_sub(1).map(|p| toks[p].as_str());
+        let rel = match t.as_str() {
+            "today" => Some(0),
+            "aujourd" if next == Some("hui") => Some(0),
+            "tomorrow" => Some(1),
+            "demain" if prev == Some("apres") => Some(2),
+            "demain" => Some(1),
+            _ => None,
+        };
+        if let Some(days) = rel {
+            out.push((today.add_days(days), String::new()));
+            continue;
+        }
+        if let Some((_, wd)) = WEEKDAYS.iter().find(|(n, _)| n == t) {
+            let ahead = (i64::from(*wd) - i64::from(today.weekday())).rem_euclid(7);
+            out.push((
+                today.add_days(if ahead == 0 { 7 } else { ahead }),
+                String::new(),
+            ));
+            continue;
+        }
+        // "12 march", "le 12 mars", "march 12", "march 12th".
+        if let Some(m) = month(t) {
+            let day_before = prev.and_then(day_number);
+            let day_after = next.and_then(day_number);
+            if let Some(day) = day_before.or(day_after) {
+                if let Some(d) = Date::new(next_year_for(today, m, day), m, day) {
+                    out.push((d, day.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// "12", "12th", "1st", "1er".
+fn day_number(t: &str) -> Option<u32> {
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let d: u32 = digits.parse().ok()?;
+    (1..=31).contains(&d).then_some(d)
+}
+
+/// A day and month without a year mean the next such day.
+fn next_year_for(today: Date, month: u32, day: u32) -> i32 {
+    if (month, day) < (today.month, today.day) {
+        today.year + 1
+    } else {
+        today.year
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nlu::normalize::normalize;
+
+    fn today() -> Date {
+        Date::new(2026, 11, 23).unwrap() // a Monday
+    }
+
+    fn find(text: &str, kind: EntityKind) -> Vec<String> {
+        extract(&normalize(text), today())
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.value)
+            .collect()
+    }
+
+    #[test]
+    fn order_numbers_are_found_typed_or_spoken() {
+        assert_eq!(
+            find("where is order #4567?", EntityKind::OrderNumber),
+            ["4567"]
+        );
+        assert_eq!(
+            find("order four five six seven", EntityKind::OrderNumber),
+            ["4567"]
+        );
+        assert_eq!(
+            find(
+                "ma commande numéro quatre-vingt-dix-sept mille",
+                EntityKind::OrderNumber
+            ),
+            ["97000"]
+        );
+        assert!(find("I bought 2 shirts", EntityKind::OrderNumber).is_empty());
+    }
+
+    #[test]
+    fn a_cue_word_picks_the_order_number() {
+        assert_eq!(
+            find("in 2025 I placed order 88231", EntityKind::OrderNumber)[0],
+            "88231"
+        );
+    }
+
+    #[test]
+    fn emails_are_found_typed_or_spoken() {
+        assert_eq!(
+            find("my email is Jane.Doe@Example.com.", EntityKind::Email),
+            ["jane.doe@example.com"]
+        );
+        assert_eq!(
+            find("john dot smith at gmail dot com", EntityKind::Email),
+            ["john.smith@gmail.com"]
+        );
+    }
+
+    #[test]
+    fn phone_numbers_are_not_order_numbers() {
+        assert_eq!(
+            find("call me on 06 12 34 56 78", EntityKind::Phone),
+            ["0612345678"]
+        );
+        assert!(find("call me on 06 12 34 56 78", EntityKind::OrderNumber).is_empty());
+        assert_eq!(
+            find("+44 20 7946 0958", EntityKind::Phone),
+            ["+442079460958"]
+        );
+    }
+
+    #[test]
+    fn relative_and_written_dates_resolve() {
+        assert_eq!(
+            find("deliver it tomorrow", EntityKind::Date),
+            ["2026-11-24"]
+        );
+        assert_eq!(find("après-demain", EntityKind::Date), ["2026-11-25"]);
+        assert_eq!(find("next friday", EntityKind::Date), ["2026-11-27"]);
+        assert_eq!(find("le 3 janvier", EntityKind::Date), ["2027-01-03"]);
+        assert_eq!(find("on 12/12", EntityKind::Date), ["2026-12-12"]);
+        assert!(find("on 31/02", EntityKind::Date).is_empty());
+    }
+}

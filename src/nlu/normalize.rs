@@ -1,0 +1,82 @@
+//! Text normalisation shared by training and prediction, so that both see the same words.
+//!
+//! `"Où est ma Commande n°4567 ?"` → folded `"ou est ma commande n°4567 ?"` → tokens
+//! `["ou", "est", "ma", "commande", "n", "4567"]`. Number words become digits (see [`super::numbers`]).
+
+use super::numbers;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// A message after normalisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// NFKC, lower case, accents removed, punctuation kept (for emails, dates and phone numbers).
+    pub folded: String,
+    /// Words and numbers: letters and digits only, number words turned into digits, spoken digit runs joined.
+    pub tokens: Vec<String>,
+}
+
+/// Longest message the NLU looks at, in characters; the rest is ignored. Customers do not write essays to a
+/// bot, and this bounds the work a hostile message can cause.
+pub const MAX_CHARS: usize = 2_000;
+
+/// NFKC, lower case, accents and other combining marks removed, typographic apostrophes made plain.
+pub fn fold(text: &str) -> String {
+    let nfkc: String = text.chars().take(MAX_CHARS).nfkc().collect();
+    nfkc.to_lowercase()
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            '\u{2019}' | '\u{2018}' | '`' | '\u{b4}' => '\'',
+            c => c,
+        })
+        .collect::<String>()
+        .nfc()
+        .collect()
+}
+
+/// Splits folded text into words of letters and digits.
+pub fn words(folded: &str) -> Vec<String> {
+    folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Folds and tokenises a message.
+pub fn normalize(text: &str) -> Normalized {
+    let folded = fold(text);
+    let tokens = numbers::words_to_digits(&words(&folded));
+    Normalized { folded, tokens }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accents_case_and_width_are_folded() {
+        assert_eq!(fold("Où EST ma Ｃommande ?"), "ou est ma commande ?");
+        assert_eq!(fold("l’adresse"), "l'adresse");
+    }
+
+    #[test]
+    fn spoken_numbers_become_one_token() {
+        assert_eq!(
+            normalize("order four five six seven").tokens,
+            ["order", "4567"]
+        );
+        assert_eq!(
+            normalize("Commande quatre cinq six sept").tokens,
+            ["commande", "4567"]
+        );
+    }
+
+    #[test]
+    fn strange_unicode_does_not_break_tokenising() {
+        let n = normalize("\u{202e}é\u{0301}\u{0}🙂 ok");
+        assert!(n.tokens.contains(&"ok".to_string()));
+        assert!(normalize("").tokens.is_empty());
+    }
+}

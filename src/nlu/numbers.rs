@@ -1,0 +1,269 @@
+//! English and French number words to digits.
+//!
+//! Spoken order and phone numbers come as words ("four five six seven", "quarante-cinq soixante-sept",
+//! "double two") or as digits separated by spaces ("4 5 6 7"); a run of two or more numbers is joined into
+//! one digit string, since that is how people read out a number. Compounds are combined first ("forty five"
+//! → 45, "quatre-vingt-dix-sept" → 97, "two hundred and five" → 205).
+//! "one", "un" and "une" count only next to another number: alone they are usually an article or a pronoun.
+
+/// What a number word is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Word {
+    /// 0 to 19 (`value`); `ambiguous` for one/un/une.
+    Small {
+        value: u64,
+        ambiguous: bool,
+    },
+    /// 20, 30, … 90.
+    Tens(u64),
+    Hundred,
+    Thousand,
+    /// "double" / "triple": the next digit is repeated.
+    Repeat(usize),
+    /// "and" / "et" inside a compound.
+    Joiner,
+}
+
+fn word(w: &str) -> Option<Word> {
+    let small = |value, ambiguous| Some(Word::Small { value, ambiguous });
+    match w {
+        "zero" | "oh" => small(0, w == "oh"),
+        "one" | "un" | "une" => small(1, true),
+        "two" | "deux" => small(2, false),
+        "three" | "trois" => small(3, false),
+        "four" | "quatre" => small(4, false),
+        "five" | "cinq" => small(5, false),
+        "six" => small(6, false),
+        "seven" | "sept" => small(7, false),
+        "eight" | "huit" => small(8, false),
+        "nine" | "neuf" => small(9, false),
+        "ten" | "dix" => small(10, false),
+        "eleven" | "onze" => small(11, false),
+        "twelve" | "douze" => small(12, false),
+        "thirteen" | "treize" => small(13, false),
+        "fourteen" | "quatorze" => small(14, false),
+        "fifteen" | "quinze" => small(15, false),
+        "sixteen" | "seize" => small(16, false),
+        "seventeen" => small(17, false),
+        "eighteen" => small(18, false),
+        "nineteen" => small(19, false),
+        "twenty" | "vingt" | "vingts" => Some(Word::Tens(20)),
+        "thirty" | "trente" => Some(Word::Tens(30)),
+        "forty" | "quarante" => Some(Word::Tens(40)),
+        "fifty" | "cinquante" => Some(Word::Tens(50)),
+        "sixty" | "soixante" => Some(Word::Tens(60)),
+        "seventy" | "septante" => Some(Word::Tens(70)),
+        "eighty" | "huitante" | "octante" => Some(Word::Tens(80)),
+        "ninety" | "nonante" => Some(Word::Tens(90)),
+        "hundred" | "cent" | "cents" => Some(Word::Hundred),
+        "thousand" | "mille" => Some(Word::Thousand),
+        "double" => Some(Word::Repeat(2)),
+        "triple" => Some(Word::Repeat(3)),
+        "and" | "et" => Some(Word::Joiner),
+        _ => None,
+    }
+}
+
+fn is_digits(t: &str) -> bool {
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A number being built from words.
+#[derive(Debug, Clone, Copy)]
+struct Compound {
+    value: u64,
+    /// How much may still be added to the last part: 10 after "forty", 20 after "soixante", 100 after
+    /// "hundred", 0 once complete.
+    room: u64,
+}
+
+/// Replaces number words by digits and joins runs of numbers (see the module docs).
+pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let starts_run =
+            is_digits(&tokens[i]) || matches!(word(&tokens[i]), Some(w) if w != Word::Joiner);
+        if !starts_run {
+            out.push(tokens[i].clone());
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < tokens.len() && (is_digits(&tokens[j]) || word(&tokens[j]).is_some()) {
+            j += 1;
+        }
+        // A trailing joiner ("… and") is not part of the number.
+        while j > i && word(&tokens[j - 1]) == Some(Word::Joiner) {
+            j -= 1;
+        }
+        match parse_run(&tokens[i..j]) {
+            Some(numbers) => out.extend(numbers),
+            None => out.extend(tokens[i..j].iter().cloned()),
+        }
+        i = j.max(i + 1);
+    }
+    out
+}
+
+/// Turns one run of number tokens into digit strings; `None` when it is not a number after all ("one", "oh").
+fn parse_run(run: &[String]) -> Option<Vec<String>> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<Compound> = None;
+    let mut repeat = 1;
+    let mut words_only_ambiguous = true;
+    let flush = |cur: &mut Option<Compound>, parts: &mut Vec<String>| {
+        if let Some(c) = cur.take() {
+            parts.push(c.value.to_string());
+        }
+    };
+    for t in run {
+        if is_digits(t) {
+            flush(&mut cur, &mut parts);
+            words_only_ambiguous = false;
+            parts.push(t.repeat(repeat));
+            repeat = 1;
+            continue;
+        }
+        let Some(w) = word(t) else { continue };
+        match w {
+            Word::Joiner => {}
+            Word::Repeat(n) => {
+                flush(&mut cur, &mut parts);
+                repeat = n;
+            }
+            Word::Small { value, ambiguous } => {
+                if !ambiguous {
+                    words_only_ambiguous = false;
+                }
+                if repeat > 1 {
+                    flush(&mut cur, &mut parts);
+                    parts.push(value.to_string().repeat(repeat));
+                    repeat = 1;
+                    continue;
+                }
+                match cur {
+                    Some(c) if c.room > value && value > 0 => {
+                        cur = Some(Compound {
+                            value: c.value + value,
+                            room: if c.room == 20 && value == 10 { 10 } else { 0 },
+                        });
+                    }
+                    // "dix-sept", "dix-huit", "dix-neuf".
+                    Some(c)
+                        if c.value % 100 == 10
+                            && c.room == 0
+                            && (7..=9).contains(&value)
+                            && c.value < 100 =>
+                    {
+                        cur = Some(Compound {
+                            value: c.value + value,
+                            room: 0,
+                        });
+                    }
+                    _ => {
+                        flush(&mut cur, &mut parts);
+                        cur = Some(Compound { value, room: 0 });
+                    }
+                }
+            }
+            Word::Tens(t) => {
+                words_only_ambiguous = false;
+                match cur {
+                    // "quatre-vingt(s)" is 80, and leaves room for up to 19.
+                    Some(c) if c.value == 4 && t == 20 => {
+                        cur = Some(Compound {
+                            value: 80,
+                            room: 20,
+                        })
+                    }
+                    Some(c) if c.room >= 100 => {
+                        cur = Some(Compound {
+                            value: c.value + t,
+                            room: 10,
+                        })
+                    }
+                    _ => {
+                        flush(&mut cur, &mut parts);
+                        cur = Some(Compound {
+                            value: t,
+                            room: if t == 60 { 20 } else { 10 },
+                        });
+                    }
+                }
+            }
+            Word::Hundred => {
+                words_only_ambiguous = false;
+                let base = match cur {
+                    Some(c) if c.value < 10 => c.value.max(1),
+                    _ => {
+                        flush(&mut cur, &mut parts);
+                        1
+                    }
+                };
+                cur = Some(Compound {
+                    value: base * 100,
+                    room: 100,
+                });
+            }
+            Word::Thousand => {
+                words_only_ambiguous = false;
+                let base = cur.map_or(1, |c| c.value.max(1));
+                cur = Some(Compound {
+                    value: base * 1000,
+                    room: 1000,
+                });
+            }
+        }
+    }
+    flush(&mut cur, &mut parts);
+    if parts.is_empty() || (words_only_ambiguous && parts.len() == 1) {
+        return None;
+    }
+    if parts.len() == 1 {
+        return Some(parts);
+    }
+    Some(vec![parts.concat()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(s: &str) -> String {
+        let toks: Vec<String> = s.split_whitespace().map(str::to_string).collect();
+        words_to_digits(&toks).join(" ")
+    }
+
+    #[test]
+    fn digit_by_digit_numbers_are_joined() {
+        assert_eq!(
+            conv("order four five six seven please"),
+            "order 4567 please"
+        );
+        assert_eq!(conv("commande quatre cinq six sept"), "commande 4567");
+        assert_eq!(conv("4 5 6 7"), "4567");
+        assert_eq!(conv("zero six double two"), "0622");
+    }
+
+    #[test]
+    fn compounds_are_added_up() {
+        assert_eq!(conv("forty five sixty seven"), "4567");
+        assert_eq!(conv("two hundred and five"), "205");
+        assert_eq!(conv("quatre vingt dix sept"), "97");
+        assert_eq!(conv("soixante et onze"), "71");
+        assert_eq!(conv("vingt et un"), "21");
+        assert_eq!(conv("dix sept"), "17");
+        assert_eq!(conv("three thousand"), "3000");
+        assert_eq!(conv("nine"), "9");
+        assert_eq!(conv("neuf"), "9");
+    }
+
+    #[test]
+    fn a_lone_article_stays_a_word() {
+        assert_eq!(conv("j ai un probleme"), "j ai un probleme");
+        assert_eq!(conv("this one and that"), "this one and that");
+        assert_eq!(conv("oh no"), "oh no");
+        assert_eq!(conv("un deux trois"), "123");
+    }
+}

@@ -1,0 +1,89 @@
+//! The customer profile store: customers, identities on every channel, and touchpoints.
+//!
+//! [`ProfileStore`] is the interface the rest of parcours uses; [`sled_store::SledStore`] implements it on an
+//! embedded sled database (the default, no server needed). A server database for several replicas can
+//! implement the same trait. The store does not interpret conversations: it keeps and indexes them.
+
+pub mod model;
+pub mod sled_store;
+
+use crate::message::Channel;
+use crate::time::Timestamp;
+pub use model::{Customer, Identity, Order, Outcome, Speaker, Touchpoint, Turn};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (disk full, corruption, I/O).
+    #[error("database error: {0}")]
+    Db(#[from] sled::Error),
+    /// A record could not be encoded or decoded.
+    #[error("record encoding error: {0}")]
+    Encoding(#[from] serde_json::Error),
+    /// The flush task is gone (the store is shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+    /// Writing to disk failed.
+    #[error("flush failed: {0}")]
+    Flush(String),
+    /// The data directory could not be opened.
+    #[error("cannot open the data directory {path}: {reason}")]
+    Open { path: String, reason: String },
+}
+
+/// A boxed future, so that the trait stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A page of touchpoints and the cursor of the next page.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Touchpoint>,
+    pub next_cursor: Option<String>,
+}
+
+/// The profile store.
+pub trait ProfileStore: Send + Sync {
+    /// The customer behind a channel identity, created (with no attributes) on first contact.
+    fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError>;
+    /// The customer behind a channel identity, if it is known.
+    fn customer_of(&self, identity: &Identity) -> Result<Option<Customer>, StoreError>;
+    /// A customer by id.
+    fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError>;
+    /// Creates or replaces a customer.
+    fn put_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+    /// Links an identity to a customer (replacing any previous link of that identity).
+    fn link(&self, identity: &Identity, customer_id: &str) -> Result<(), StoreError>;
+    /// The identities of a customer.
+    fn identities(&self, customer_id: &str) -> Result<Vec<Identity>, StoreError>;
+    /// The open conversation of an identity on a channel, if any.
+    fn open_touchpoint(
+        &self,
+        channel: Channel,
+        user: &str,
+    ) -> Result<Option<Touchpoint>, StoreError>;
+    /// Every open conversation (for the idle sweeper).
+    fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError>;
+    /// Writes a touchpoint and its indexes; an ended one leaves the open index.
+    fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError>;
+    /// A touchpoint by id.
+    fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError>;
+    /// Touchpoints that started in `[since, until)`, oldest first, through the time index; `cursor` continues
+    /// a previous page.
+    fn touchpoints_between(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError>;
+    /// A customer's touchpoints, oldest first.
+    fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError>;
+    /// A new unique id with a prefix (`tp_…`, `cus_…`).
+    fn new_id(&self, prefix: &str) -> Result<String, StoreError>;
+    /// Resolves once everything written so far is on disk. Concurrent callers share one flush.
+    fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Flushes synchronously (for the CLI and shutdown).
+    fn flush_now(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,132 @@
+//! What the store keeps: customers, their identities on each channel, and touchpoints (one per
+//! conversation, with every turn).
+
+use crate::message::{Channel, Lang};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A customer, whatever channel they use.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Customer {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loyalty_points: Option<u64>,
+    #[serde(default)]
+    pub orders: Vec<Order>,
+    /// Any other attribute imported or learnt.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub created_at: Timestamp,
+}
+
+impl Customer {
+    /// The first word of the name.
+    pub fn first_name(&self) -> Option<&str> {
+        self.name
+            .as_deref()
+            .and_then(|n| n.split_whitespace().next())
+    }
+
+    /// The customer's order with this number.
+    pub fn order(&self, id: &str) -> Option<&Order> {
+        self.orders.iter().find(|o| o.id == id)
+    }
+}
+
+/// An order and where it stands.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Order {
+    pub id: String,
+    /// `processing`, `shipped`, `out_for_delivery`, `delivered`, `cancelled`, `returned`, or free text.
+    pub status: String,
+    /// Expected delivery, as given by the order system (`2026-11-25`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<String>,
+}
+
+/// A customer's id on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct Identity {
+    pub channel: Channel,
+    pub id: String,
+}
+
+/// Who said a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Customer,
+    Bot,
+}
+
+/// One line of a transcript.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Turn {
+    pub at: Timestamp,
+    pub speaker: Speaker,
+    pub text: String,
+    /// The intent understood (customer turns), or answered (bot turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// The speech recogniser's confidence, for spoken turns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asr_confidence: Option<f32>,
+}
+
+/// How a conversation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The customer's request was answered.
+    Resolved,
+    /// The customer left (or went silent) without an answer.
+    Abandoned,
+    /// Passed to a person.
+    HandedOff,
+}
+
+/// One conversation on one channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Touchpoint {
+    pub id: String,
+    pub customer_id: String,
+    pub channel: Channel,
+    /// The customer's id on that channel.
+    pub user: String,
+    /// The platform's conversation id (a call's `CallSid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    pub lang: Lang,
+    pub started_at: Timestamp,
+    pub last_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    pub turns: Vec<Turn>,
+    /// Intents of the customer's turns, in order, without repeats.
+    pub intents: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Survey answers (did we solve it, 0-10 rating, comment), when asked.
+    #[serde(default)]
+    pub survey: BTreeMap<String, String>,
+    /// The dialogue state, so that a conversation survives a restart (opaque to the store).
+    #[serde(default)]
+    pub state: serde_json::Value,
+}
+
+impl Touchpoint {
+    /// Whether the conversation is still going on.
+    pub fn is_open(&self) -> bool {
+        self.ended_at.is_none()
+    }
+}

@@ -1,0 +1,311 @@
+//! The embedded store on sled.
+//!
+//! Layout, one sled tree each: `customers` (id → JSON), `identities` (`channel\0id` → customer id),
+//! `customer_identities` (`customer\0channel\0id`, to list them), `touchpoints` (id → JSON), `tp_time`
+//! (start time big-endian ++ id: the time index, so "conversations since X" is a range scan), `tp_customer`
+//! (`customer\0` ++ start ++ id) and `open` (`channel\0user` → the open conversation).
+//!
+//! Durability: writes go to sled's log in memory; [`ProfileStore::durable`] resolves once they are flushed
+//! to disk. One background task does the flushing, and every caller waiting while a flush runs is served by
+//! the next one (group commit), so that concurrent conversations share flushes instead of queueing for
+//! their own.
+
+use super::{BoxFuture, Customer, Identity, Page, ProfileStore, StoreError, Touchpoint};
+use crate::message::Channel;
+use crate::time::Timestamp;
+use std::path::Path;
+use std::sync::OnceLock;
+use tokio::sync::{mpsc, oneshot};
+
+type FlushWaiter = oneshot::Sender<Result<(), String>>;
+
+/// The sled-backed [`ProfileStore`].
+pub struct SledStore {
+    db: sled::Db,
+    customers: sled::Tree,
+    identities: sled::Tree,
+    customer_identities: sled::Tree,
+    touchpoints: sled::Tree,
+    tp_time: sled::Tree,
+    tp_customer: sled::Tree,
+    open: sled::Tree,
+    flusher: OnceLock<mpsc::UnboundedSender<FlushWaiter>>,
+}
+
+fn key2(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+fn time_key(prefix: &[u8], at: Timestamp, id: &str) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&at.0.to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    #[tracing::instrument]
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| StoreError::Open {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let tree = |name: &str| db.open_tree(name);
+        Ok(SledStore {
+            customers: tree("customers")?,
+            identities: tree("identities")?,
+            customer_identities: tree("customer_identities")?,
+            touchpoints: tree("touchpoints")?,
+            tp_time: tree("tp_time")?,
+            tp_customer: tree("tp_customer")?,
+            open: tree("open")?,
+            flusher: OnceLock::new(),
+            db,
+        })
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match tree.get(key)? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts the group-commit task on the current tokio runtime.
+    fn start_flusher(&self) -> mpsc::UnboundedSender<FlushWaiter> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<FlushWaiter>();
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut waiters = vec![first];
+                while let Ok(w) = rx.try_recv() {
+                    waiters.push(w);
+                }
+                let db = db.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    db.flush().map(|_| ()).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "store flush failed");
+                }
+                for w in waiters {
+                    let _ = w.send(result.clone());
+                }
+            }
+        });
+        tx
+    }
+}
+
+impl ProfileStore for SledStore {
+    #[tracing::instrument(skip(self), fields(channel = %identity.channel))]
+    fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError> {
+        if let Some(c) = self.customer_of(identity)? {
+            return Ok(c);
+        }
+        let customer = Customer {
+            id: self.new_id("cus")?,
+            created_at: now,
+            ..Customer::default()
+        };
+        self.put_customer(&customer)?;
+        self.link(identity, &customer.id)?;
+        Ok(customer)
+    }
+
+    fn customer_of(&self, identity: &Identity) -> Result<Option<Customer>, StoreError> {
+        match self
+            .identities
+            .get(key2(identity.channel.as_str(), &identity.id))?
+        {
+            Some(id) => self.customer(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+        Self::get_json(&self.customers, id.as_bytes())
+    }
+
+    #[tracing::instrument(skip_all, fields(customer = %customer.id))]
+    fn put_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.customers
+            .insert(customer.id.as_bytes(), serde_json::to_vec(customer)?)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self, identity), fields(channel = %identity.channel))]
+    fn link(&self, identity: &Identity, customer_id: &str) -> Result<(), StoreError> {
+        let key = key2(identity.channel.as_str(), &identity.id);
+        if let Some(old) = self.identities.insert(&key, customer_id.as_bytes())? {
+            let old = String::from_utf8_lossy(&old);
+            self.customer_identities
+                .remove(key2(&old, &String::from_utf8_lossy(&key)))?;
+        }
+        self.customer_identities
+            .insert(key2(customer_id, &String::from_utf8_lossy(&key)), &[])?;
+        Ok(())
+    }
+
+    fn identities(&self, customer_id: &str) -> Result<Vec<Identity>, StoreError> {
+        let prefix = key2(customer_id, "");
+        let mut out = Vec::new();
+        for item in self.customer_identities.scan_prefix(&prefix) {
+            let (k, _) = item?;
+            let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some((channel, id)) = rest.split_once('\0') {
+                if let Some(channel) = Channel::parse(channel) {
+                    out.push(Identity {
+                        channel,
+                        id: id.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn open_touchpoint(
+        &self,
+        channel: Channel,
+        user: &str,
+    ) -> Result<Option<Touchpoint>, StoreError> {
+        match self.open.get(key2(channel.as_str(), user))? {
+            Some(id) => self.touchpoint(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.open.iter() {
+            let (_, id) = item?;
+            if let Some(tp) = self.touchpoint(&String::from_utf8_lossy(&id))? {
+                out.push(tp);
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation = %tp.id))]
+    fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
+        let is_new = !self.touchpoints.contains_key(tp.id.as_bytes())?;
+        self.touchpoints
+            .insert(tp.id.as_bytes(), serde_json::to_vec(tp)?)?;
+        if is_new {
+            self.tp_time
+                .insert(time_key(&[], tp.started_at, &tp.id), &[])?;
+        }
+        self.tp_customer.insert(
+            time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
+            &[],
+        )?;
+        let open_key = key2(tp.channel.as_str(), &tp.user);
+        if tp.is_open() {
+            self.open.insert(open_key, tp.id.as_bytes())?;
+        } else if self
+            .open
+            .get(&open_key)?
+            .is_some_and(|id| id == tp.id.as_bytes())
+        {
+            self.open.remove(open_key)?;
+        }
+        Ok(())
+    }
+
+    fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError> {
+        Self::get_json(&self.touchpoints, id.as_bytes())
+    }
+
+    fn touchpoints_between(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let start = match cursor.and_then(parse_cursor) {
+            Some((at, id)) => {
+                let mut k = time_key(&[], at, &id);
+                k.push(0); // strictly after the cursor
+                k
+            }
+            None => since.0.to_be_bytes().to_vec(),
+        };
+        let end = until.0.to_be_bytes().to_vec();
+        let mut page = Page::default();
+        if start >= end {
+            return Ok(page);
+        }
+        for item in self.tp_time.range(start..end) {
+            let (k, _) = item?;
+            let id = String::from_utf8_lossy(&k[8..]).into_owned();
+            if page.items.len() == limit {
+                let last = page
+                    .items
+                    .last()
+                    .map(|t: &Touchpoint| (t.started_at, t.id.clone()));
+                page.next_cursor = last.map(|(at, id)| format!("{}.{id}", at.0));
+                break;
+            }
+            if let Some(tp) = self.touchpoint(&id)? {
+                page.items.push(tp);
+            }
+        }
+        Ok(page)
+    }
+
+    fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError> {
+        let prefix = key2(customer_id, "");
+        let mut out = Vec::new();
+        for item in self.tp_customer.scan_prefix(&prefix) {
+            let (k, _) = item?;
+            let id = String::from_utf8_lossy(&k[prefix.len() + 8..]).into_owned();
+            if let Some(tp) = self.touchpoint(&id)? {
+                if tp.customer_id == customer_id {
+                    out.push(tp);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn new_id(&self, prefix: &str) -> Result<String, StoreError> {
+        Ok(format!("{prefix}_{:x}", self.db.generate_id()?))
+    }
+
+    fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let tx = self.flusher.get_or_init(|| self.start_flusher());
+            let (done, wait) = oneshot::channel();
+            tx.send(done).map_err(|_| StoreError::Closed)?;
+            wait.await
+                .map_err(|_| StoreError::Closed)?
+                .map_err(StoreError::Flush)
+        })
+    }
+
+    fn flush_now(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// `1732356000000.tp_1f` → (time, id).
+fn parse_cursor(cursor: &str) -> Option<(Timestamp, String)> {
+    let (at, id) = cursor.split_once('.')?;
+    Some((Timestamp(at.parse().ok()?), id.to_string()))
+}
