@@ -6,18 +6,18 @@
 //! (`customer\0` ++ start ++ id) and `open` (`channel\0user` → the open conversation).
 //!
 //! Durability: writes go to sled's log in memory; [`ProfileStore::durable`] resolves once they are flushed
-//! to disk. One background task does the flushing, and every caller waiting while a flush runs is served by
-//! the next one (group commit), so that concurrent conversations share flushes instead of queueing for
-//! their own.
+//! to disk. One flush runs at a time, and a caller who queued behind it is served by the next flush, which
+//! covers every caller waiting by then (group commit): concurrent conversations share flushes instead of
+//! each paying for their own.
 
 use super::{BoxFuture, Customer, Identity, Page, ProfileStore, StoreError, Touchpoint};
 use crate::message::Channel;
 use crate::time::Timestamp;
 use std::path::Path;
-use std::sync::OnceLock;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-type FlushWaiter = oneshot::Sender<Result<(), String>>;
+/// How many times (50 ms apart) to retry a database whose lock is still held.
+const LOCK_RETRIES: u32 = 40;
 
 /// The sled-backed [`ProfileStore`].
 pub struct SledStore {
@@ -29,7 +29,12 @@ pub struct SledStore {
     tp_time: sled::Tree,
     tp_customer: sled::Tree,
     open: sled::Tree,
-    flusher: OnceLock<mpsc::UnboundedSender<FlushWaiter>>,
+    /// Group commit: one flush at a time; callers queue on this lock.
+    flush_lock: tokio::sync::Mutex<()>,
+    /// Numbers the calls to `durable()`; a call is covered by any flush that started after it.
+    requested: AtomicU64,
+    /// The highest request number a completed flush covers.
+    flushed: AtomicU64,
 }
 
 fn key2(a: &str, b: &str) -> Vec<u8> {
@@ -51,13 +56,26 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`.
     #[tracing::instrument]
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| StoreError::Open {
-                path: dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
+        // No periodic background flush: durability comes from `durable()` after each turn.
+        let config = sled::Config::new().path(dir).flush_every_ms(None);
+        // sled releases its file lock asynchronously after a close, so a quick reopen (a restart, a test)
+        // may find it still held for a moment: retry briefly before giving up.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && attempts < LOCK_RETRIES => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(StoreError::Open {
+                        path: dir.display().to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        };
         let tree = |name: &str| db.open_tree(name);
         Ok(SledStore {
             customers: tree("customers")?,
@@ -67,7 +85,9 @@ impl SledStore {
             tp_time: tree("tp_time")?,
             tp_customer: tree("tp_customer")?,
             open: tree("open")?,
-            flusher: OnceLock::new(),
+            flush_lock: tokio::sync::Mutex::new(()),
+            requested: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
             db,
         })
     }
@@ -80,33 +100,6 @@ impl SledStore {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
-    }
-
-    /// Starts the group-commit task on the current tokio runtime.
-    fn start_flusher(&self) -> mpsc::UnboundedSender<FlushWaiter> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<FlushWaiter>();
-        let db = self.db.clone();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut waiters = vec![first];
-                while let Ok(w) = rx.try_recv() {
-                    waiters.push(w);
-                }
-                let db = db.clone();
-                let result = tokio::task::spawn_blocking(move || {
-                    db.flush().map(|_| ()).map_err(|e| e.to_string())
-                })
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "store flush failed");
-                }
-                for w in waiters {
-                    let _ = w.send(result.clone());
-                }
-            }
-        });
-        tx
     }
 }
 
@@ -289,12 +282,19 @@ impl ProfileStore for SledStore {
 
     fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let tx = self.flusher.get_or_init(|| self.start_flusher());
-            let (done, wait) = oneshot::channel();
-            tx.send(done).map_err(|_| StoreError::Closed)?;
-            wait.await
-                .map_err(|_| StoreError::Closed)?
-                .map_err(StoreError::Flush)
+            // Everything this caller wrote is in sled's memory before this number is taken.
+            let mine = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+            let _turn = self.flush_lock.lock().await;
+            if self.flushed.load(Ordering::SeqCst) >= mine {
+                return Ok(()); // a flush that started after our writes has finished while we queued
+            }
+            let covers = self.requested.load(Ordering::SeqCst);
+            let db = self.db.clone();
+            tokio::task::spawn_blocking(move || db.flush())
+                .await
+                .map_err(|e| StoreError::Flush(e.to_string()))??;
+            self.flushed.fetch_max(covers, Ordering::SeqCst);
+            Ok(())
         })
     }
 

@@ -1,0 +1,156 @@
+//! Shared test helpers: a bot on a temporary store, a server on port 0, and one method per action.
+
+use parcours::bot::Bot;
+use parcours::config::Settings;
+use parcours::http::{self, AppState};
+use parcours::intents::IntentPack;
+use parcours::message::{Channel, Inbound, Lang, Reply};
+use parcours::store::sled_store::SledStore;
+use parcours::store::{Customer, Identity, Order, ProfileStore};
+use parcours::time::Timestamp;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+
+/// Logs only when asked: `TEST_LOG=1 cargo test`.
+pub fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt().with_env_filter("parcours=debug").with_test_writer().init();
+        }
+    });
+}
+
+pub fn intents_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("intents")
+}
+
+pub fn data_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// A bot on the shipped intents and a fresh store in a temporary directory.
+pub struct TestBot {
+    pub bot: Arc<Bot>,
+    pub store: Arc<dyn ProfileStore>,
+    /// Kept alive so the store's directory outlives the test.
+    pub _dir: tempfile::TempDir,
+}
+
+impl TestBot {
+    pub fn new() -> Self {
+        Self::with_settings(Settings::default())
+    }
+
+    pub fn with_settings(settings: Settings) -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn ProfileStore> = Arc::new(SledStore::open(dir.path()).expect("store"));
+        let pack = IntentPack::load(&intents_dir()).expect("shipped intents load");
+        let bot = Arc::new(Bot::new(pack, settings, store.clone()));
+        TestBot { bot, store, _dir: dir }
+    }
+
+    /// Alice, on the chat channel as `alice`, with two orders.
+    pub fn with_alice(self) -> Self {
+        let alice = Customer {
+            id: "cus_alice".into(),
+            name: Some("Alice Martin".into()),
+            email: Some("alice@example.com".into()),
+            loyalty_points: Some(1250),
+            orders: vec![
+                Order {
+                    id: "4567".into(),
+                    status: "shipped".into(),
+                    eta: Some("2026-11-26".into()),
+                },
+                Order {
+                    id: "1234".into(),
+                    status: "delivered".into(),
+                    eta: None,
+                },
+            ],
+            ..Customer::default()
+        };
+        self.store.put_customer(&alice).unwrap();
+        for (channel, id) in [(Channel::Chat, "alice"), (Channel::Voice, "+33612345678")] {
+            self.store
+                .link(
+                    &Identity {
+                        channel,
+                        id: id.into(),
+                    },
+                    "cus_alice",
+                )
+                .unwrap();
+        }
+        self
+    }
+
+    /// `user` says `text` on the chat channel at time `at`.
+    pub async fn say_at(&self, user: &str, text: &str, at: Timestamp) -> Reply {
+        let mut msg = Inbound::text(Channel::Chat, user, text);
+        msg.at = at;
+        self.bot.handle(msg).await.expect("handled")
+    }
+
+    /// `user` says `text` on the chat channel now.
+    pub async fn say(&self, user: &str, text: &str) -> Reply {
+        self.say_at(user, text, Timestamp::now()).await
+    }
+
+    /// Says `text` in `lang`'s locale.
+    pub async fn say_in(&self, user: &str, text: &str, lang: Lang) -> Reply {
+        let mut msg = Inbound::text(Channel::Chat, user, text);
+        msg.locale = Some(lang);
+        self.bot.handle(msg).await.expect("handled")
+    }
+}
+
+/// A running HTTP server on port 0.
+pub struct TestApp {
+    pub addr: String,
+    pub client: reqwest::Client,
+    pub test_bot: TestBot,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(None).await
+}
+
+pub async fn spawn_app_with(webhook_token: Option<&str>) -> TestApp {
+    let test_bot = TestBot::new().with_alice();
+    let state = AppState {
+        bot: test_bot.bot.clone(),
+        webhook_token: webhook_token.map(str::to_string),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, http::router(state)).await.unwrap();
+    });
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        test_bot,
+    }
+}
+
+impl TestApp {
+    /// Posts a voice transcript.
+    pub async fn post_voice(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/webhook/voice", self.addr))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Checks that `xml` is a well-formed document.
+pub fn assert_well_formed(xml: &str) {
+    if let Err(e) = roxmltree::Document::parse(xml) {
+        panic!("not well-formed XML ({e}): {xml}");
+    }
+}

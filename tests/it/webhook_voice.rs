@@ -1,0 +1,145 @@
+//! `POST /webhook/voice` and the server's handling of bad input.
+
+use crate::helpers::{assert_well_formed, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn health_check_works() {
+    let app = spawn_app().await;
+    let r = app.client.get(format!("{}/healthz", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_caller_gets_the_status_of_their_order_with_digits_in_ssml() {
+    let app = spawn_app().await;
+    let call = |t: &str| {
+        json!({"session_id": "CA1", "user_id": "+33612345678", "transcript": t, "confidence": 0.92, "locale": "en-US"})
+    };
+    let r = app.post_voice(&call("where is my order")).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["intent"], "order_status");
+    assert_eq!(body["end_session"], false);
+    let r: Value = app.post_voice(&call("four five six seven")).await.json().await.unwrap();
+    let ssml = r["ssml"].as_str().unwrap();
+    assert!(ssml.contains(r#"<say-as interpret-as="digits">4567</say-as>"#), "{ssml}");
+    assert_well_formed(ssml);
+    let r: Value = app.post_voice(&call("that's all, goodbye")).await.json().await.unwrap();
+    assert_eq!(r["end_session"], true);
+    let tps = app.test_bot.store.touchpoints_of("cus_alice").unwrap();
+    assert_eq!(tps.len(), 1);
+    assert_eq!(tps[0].channel, parcours::message::Channel::Voice);
+    assert_eq!(tps[0].session.as_deref(), Some("CA1"));
+}
+
+#[tokio::test]
+async fn silence_gets_a_reprompt_then_a_goodbye() {
+    let app = spawn_app().await;
+    let silent = json!({"session_id": "CA2", "user_id": "u2", "transcript": "  "});
+    let r: Value = app.post_voice(&silent).await.json().await.unwrap();
+    assert!(r["text"].as_str().unwrap().contains("still there"), "{r}");
+    assert_eq!(r["end_session"], false);
+    let r: Value = app.post_voice(&silent).await.json().await.unwrap();
+    assert_eq!(r["end_session"], true);
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_with_a_json_error() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(format!("{}/webhook/voice", app.addr))
+        .header("content-type", "application/json")
+        .body("{\"session_id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn missing_or_mistyped_fields_are_rejected_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    for bad in [
+        json!({"user_id": "u", "transcript": "hi"}),
+        json!({"session_id": 5, "user_id": "u", "transcript": "hi"}),
+        json!({"session_id": "s", "user_id": "", "transcript": "hi"}),
+        json!({"session_id": "s", "user_id": "u", "transcript": "hi", "confidence": 7}),
+    ] {
+        let r = app.post_voice(&bad).await;
+        assert!(r.status().is_client_error(), "{bad} gave {}", r.status());
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    }
+    let page = app
+        .test_bot
+        .store
+        .touchpoints_between(parcours::time::Timestamp(0), parcours::time::Timestamp(u64::MAX), 10, None)
+        .unwrap();
+    assert!(page.items.is_empty());
+}
+
+#[tokio::test]
+async fn a_huge_body_is_a_413() {
+    let app = spawn_app().await;
+    let big = "a".repeat(100 * 1024);
+    let r = app
+        .post_voice(&json!({"session_id": "s", "user_id": "u", "transcript": big}))
+        .await;
+    assert_eq!(r.status(), 413);
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_json_404() {
+    let app = spawn_app().await;
+    let r = app.client.get(format!("{}/nope", app.addr)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn the_webhook_token_is_required_when_set() {
+    let app = spawn_app_with(Some("s3cret")).await;
+    let body = json!({"session_id": "s", "user_id": "u", "transcript": "hello"});
+    let r = app.post_voice(&body).await;
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .post(format!("{}/webhook/voice", app.addr))
+        .bearer_auth("wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .post(format!("{}/webhook/voice", app.addr))
+        .bearer_auth("s3cret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_transcript_full_of_xml_and_odd_unicode_still_gives_well_formed_ssml() {
+    let app = spawn_app().await;
+    for t in [
+        "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>",
+        "]]> <![CDATA[ where is order 4567 ]]>",
+        "\u{0}\u{1}\u{fffe}\u{202e} où est ma commande 🙂",
+    ] {
+        let r = app
+            .post_voice(&json!({"session_id": "x", "user_id": "mallory", "transcript": t}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_well_formed(body["ssml"].as_str().unwrap());
+    }
+}
