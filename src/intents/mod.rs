@@ -101,6 +101,9 @@ pub struct Messages {
 pub struct IntentPack {
     pub intents: Vec<Intent>,
     pub messages: BTreeMap<Lang, Messages>,
+    /// Out-of-scope sentences (`negatives.toml`): what the bot must answer with its fallback. They teach the
+    /// classifier what "none of the intents" looks like.
+    pub negatives: BTreeMap<Lang, Vec<String>>,
 }
 
 /// What is wrong with the intents folder.
@@ -180,6 +183,14 @@ struct RawConfirm {
 
 /// The messages file's name inside the intents folder.
 pub const MESSAGES_FILE: &str = "messages.toml";
+/// The out-of-scope examples' file name inside the intents folder (optional).
+pub const NEGATIVES_FILE: &str = "negatives.toml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNegatives {
+    examples: BTreeMap<String, Vec<String>>,
+}
 
 impl IntentPack {
     /// Loads and validates every intent in `dir`.
@@ -196,6 +207,7 @@ impl IntentPack {
         files.sort();
         let mut intents = Vec::new();
         let mut messages = None;
+        let mut negatives = BTreeMap::new();
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(|e| PackError::File {
                 file: file.clone(),
@@ -203,6 +215,8 @@ impl IntentPack {
             })?;
             if file.file_name().is_some_and(|n| n == MESSAGES_FILE) {
                 messages = Some(parse_messages(&file, &text)?);
+            } else if file.file_name().is_some_and(|n| n == NEGATIVES_FILE) {
+                negatives = parse_negatives(&file, &text)?;
             } else {
                 intents.push(parse_intent(&file, &text)?);
             }
@@ -211,10 +225,12 @@ impl IntentPack {
             file: dir.join(MESSAGES_FILE),
             what: "missing: the engine's sentences (fallback, offer_human, …) live there".into(),
         })?;
-        IntentPack::new(intents, messages).map_err(|what| PackError::File {
+        let mut pack = IntentPack::new(intents, messages).map_err(|what| PackError::File {
             file: dir.to_path_buf(),
             what,
-        })
+        })?;
+        pack.negatives = negatives;
+        Ok(pack)
     }
 
     /// Checks what spans several intents.
@@ -238,7 +254,11 @@ impl IntentPack {
                 }
             }
         }
-        Ok(IntentPack { intents, messages })
+        Ok(IntentPack {
+            intents,
+            messages,
+            negatives: BTreeMap::new(),
+        })
     }
 
     /// The intent called `name`.
@@ -288,6 +308,19 @@ fn parse_messages(file: &Path, text: &str) -> Result<BTreeMap<Lang, Messages>, P
             )));
         }
         out.insert(lang, m);
+    }
+    Ok(out)
+}
+
+fn parse_negatives(file: &Path, text: &str) -> Result<BTreeMap<Lang, Vec<String>>, PackError> {
+    let err = |what: String| PackError::File {
+        file: file.to_path_buf(),
+        what,
+    };
+    let raw: RawNegatives = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (code, list) in raw.examples {
+        out.insert(parse_lang(&code).map_err(err)?, list);
     }
     Ok(out)
 }

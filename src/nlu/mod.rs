@@ -63,6 +63,9 @@ fn confidence(decision: f32) -> f32 {
     1.0 / (1.0 + (-SLOPE * (decision - DECISION_AT_HALF)).exp())
 }
 
+/// The label of out-of-scope training examples. A message classified as this has no intent.
+pub const OUT_OF_SCOPE: &str = "__out_of_scope__";
+
 /// A trained NLU.
 pub struct Nlu {
     cfg: NluConfig,
@@ -96,10 +99,17 @@ fn class_tokens(tokens: &[String], speller: &fuzzy::Speller, spelling: bool) -> 
 }
 
 impl Nlu {
-    /// Trains on the pack's examples, in every language, and compiles its patterns.
+    /// Trains on the pack's examples, in every language, and compiles its patterns. The pack's negatives
+    /// become one more label, [`OUT_OF_SCOPE`], which the NLU reports as no intent.
     pub fn from_pack(pack: &IntentPack, cfg: NluConfig) -> Self {
         let mut examples = Vec::new();
         let mut by_lang = Vec::new();
+        for (lang, list) in &pack.negatives {
+            for ex in list {
+                by_lang.push((*lang, normalize::normalize(ex).tokens));
+                examples.push((ex.clone(), OUT_OF_SCOPE.to_string()));
+            }
+        }
         for intent in &pack.intents {
             for (lang, list) in &intent.examples {
                 for ex in list {
@@ -171,7 +181,7 @@ impl Nlu {
         }
         let (best, conf) = self.classify(&n.tokens);
         Understanding {
-            intent: best.clone().filter(|_| conf >= self.cfg.threshold),
+            intent: best.clone().filter(|b| conf >= self.cfg.threshold && b != OUT_OF_SCOPE),
             best,
             confidence: conf,
             lang,
@@ -207,6 +217,6 @@ impl Nlu {
             return (Some(self.pattern_intent[i].clone()), 1.0);
         }
         let (label, conf) = self.classify(&n.tokens);
-        (label.filter(|_| conf >= self.cfg.threshold), conf)
+        (label.filter(|l| conf >= self.cfg.threshold && l != OUT_OF_SCOPE), conf)
     }
 }
