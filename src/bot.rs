@@ -4,7 +4,7 @@ use crate::channel::ssml;
 use crate::config::Settings;
 use crate::engine::{Conversation, Decision, Engine, TurnContext};
 use crate::intents::IntentPack;
-use crate::message::{Inbound, Lang, Reply};
+use crate::message::{Event, Inbound, Lang, Reply};
 use crate::nlu::{Nlu, NluConfig, Understanding};
 use crate::store::{Customer, Identity, ProfileStore, Speaker, StoreError, Touchpoint, Turn};
 use crate::time::Timestamp;
@@ -53,9 +53,31 @@ impl Bot {
         &self.nlu
     }
 
+    /// What a spoken channel says when the caller stays silent, as SSML.
+    pub fn reprompt_ssml(&self, lang: Lang) -> String {
+        ssml::speak(&ssml::escape(&self.pack.messages(lang).reprompt))
+    }
+
     /// Handles one customer message and returns the reply, once the turn is durable on disk.
     #[tracing::instrument(skip_all, fields(channel = %msg.channel, conversation))]
     pub async fn handle(&self, msg: Inbound) -> Result<Reply, BotError> {
+        // A platform closing a conversation that is already over: nothing to record.
+        if msg.event == Event::End
+            && self
+                .store
+                .open_touchpoint(msg.channel, &msg.user)?
+                .is_none()
+        {
+            return Ok(Reply {
+                conversation_id: String::new(),
+                text: String::new(),
+                ssml: ssml::speak(""),
+                quick_replies: Vec::new(),
+                end: true,
+                intent: None,
+                lang: msg.locale.unwrap_or_default(),
+            });
+        }
         // Channel: who is writing, and in which conversation.
         let identity = Identity {
             channel: msg.channel,
@@ -67,8 +89,8 @@ impl Bot {
         let mut conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
 
         // NLU: what they said.
-        let silent = msg.text.trim().is_empty();
-        let understanding = if silent {
+        let silent = msg.event == Event::Message && msg.text.trim().is_empty();
+        let understanding = if msg.event != Event::Message || silent {
             Understanding::default()
         } else {
             self.nlu.parse(&msg.text, msg.at.date())
@@ -87,10 +109,12 @@ impl Bot {
             lang,
             asr_confidence: msg.asr_confidence,
         };
-        let decision = if silent {
-            engine.silence(&mut conv, &ctx)
-        } else {
-            engine.step(&mut conv, &understanding, &ctx)
+        let decision = match msg.event {
+            Event::Start => engine.welcome(&mut conv, &ctx),
+            Event::Help => engine.help(&mut conv, &ctx),
+            Event::End => engine.end(&mut conv, &ctx),
+            Event::Message if silent => engine.silence(&mut conv, &ctx),
+            Event::Message => engine.step(&mut conv, &understanding, &ctx),
         };
         tracing::info!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
 
@@ -174,14 +198,17 @@ fn record(
     conv: &Conversation,
     lang: Lang,
 ) -> Result<(), BotError> {
-    tp.turns.push(Turn {
-        at: msg.at,
-        speaker: Speaker::Customer,
-        text: msg.text.clone(),
-        intent: u.intent.clone(),
-        confidence: Some(u.confidence),
-        asr_confidence: msg.asr_confidence,
-    });
+    if msg.event == Event::Message {
+        tp.turns.push(Turn {
+            at: msg.at,
+            speaker: Speaker::Customer,
+            text: msg.text.clone(),
+            // A bare answer ("4567", "yes") takes its meaning from the question it answers.
+            intent: u.intent.clone().or_else(|| decision.intent.clone()),
+            confidence: Some(u.confidence),
+            asr_confidence: msg.asr_confidence,
+        });
+    }
     tp.turns.push(Turn {
         at: msg.at,
         speaker: Speaker::Bot,
@@ -190,7 +217,7 @@ fn record(
         confidence: None,
         asr_confidence: None,
     });
-    if let Some(i) = &u.intent {
+    if let Some(i) = &decision.intent {
         if tp.intents.last() != Some(i) {
             tp.intents.push(i.clone());
         }

@@ -79,6 +79,9 @@ enum Command {
         /// Confidence below which the bot falls back (default: the settings' fallback_threshold).
         #[arg(long)]
         threshold: Option<f32>,
+        /// SVM regularisation C (default 0.5), for tuning on a validation split.
+        #[arg(long)]
+        svm_c: Option<f32>,
         /// Print one JSON object on the last line.
         #[arg(long)]
         json: bool,
@@ -143,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             intents,
             oos_label,
             threshold,
+            svm_c,
             json,
         } => {
             let settings =
@@ -154,6 +158,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 oos_label,
                 nlu: parcours::nlu::NluConfig {
                     threshold: threshold.unwrap_or(settings.fallback_threshold),
+                    classifier: parcours::nlu::classifier::Config {
+                        c: svm_c.unwrap_or(parcours::nlu::classifier::Config::default().c),
+                        ..Default::default()
+                    },
                     ..Default::default()
                 },
             };

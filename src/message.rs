@@ -106,9 +106,25 @@ impl Lang {
     }
 }
 
+/// What kind of turn a platform sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Event {
+    /// The customer said or typed something (possibly nothing: a silence on a spoken channel).
+    #[default]
+    Message,
+    /// The customer opened the conversation without saying anything yet (an Alexa launch, a /start).
+    Start,
+    /// The customer asked what the bot can do (a platform help intent).
+    Help,
+    /// The customer or the platform ended the conversation (hang up, "stop", session ended).
+    End,
+}
+
 /// One message from a customer, whatever the channel.
 #[derive(Debug, Clone)]
 pub struct Inbound {
+    /// What kind of turn this is.
+    pub event: Event,
     pub channel: Channel,
     /// The customer's id on that channel (a Telegram user id, a phone number, a device id).
     pub user: String,
@@ -128,6 +144,7 @@ impl Inbound {
     /// A typed message arriving now.
     pub fn text(channel: Channel, user: impl Into<String>, text: impl Into<String>) -> Self {
         Inbound {
+            event: Event::Message,
             channel,
             user: user.into(),
             session: None,

@@ -3,8 +3,11 @@
 //!
 //! - [`terminal`]: `parcours chat`, a customer at a terminal.
 //! - [`voice`]: the generic transcript webhook (`POST /webhook/voice`).
+//! - [`twilio`]: phone calls through Twilio (`<Gather input="speech">` callbacks in, TwiML out).
+//! - [`alexa`]: an Alexa skill (`POST /webhook/alexa`).
 //! - [`ssml`]: escaping and SSML building shared by spoken channels.
 
+pub mod alexa;
 pub mod ssml;
-pub mod terminal;
+pub mod twilio;
 pub mod voice;

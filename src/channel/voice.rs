@@ -3,7 +3,7 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson};
-use crate::message::{Channel, Inbound, Lang};
+use crate::message::{Channel, Event, Inbound, Lang};
 use crate::time::Timestamp;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -57,6 +57,7 @@ impl VoiceRequest {
             }
         }
         Ok(Inbound {
+            event: Event::Message,
             channel: Channel::Voice,
             user: self.user_id,
             session: Some(self.session_id),

@@ -15,12 +15,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(bot: Bot, listen: SocketAddr) -> anyhow::Result<()> {
     let bot = Arc::new(bot);
-    let state = AppState {
-        bot: bot.clone(),
-        webhook_token: std::env::var("PARCOURS_WEBHOOK_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
-    };
+    let state = AppState::from_env(bot.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

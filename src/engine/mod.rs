@@ -188,6 +188,26 @@ impl<'p> Engine<'p> {
         Decision::say(plain(&m.reprompt))
     }
 
+    /// The customer opened the conversation without a word: greet them.
+    pub fn welcome(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        match self.pack.with_role(Role::Greeting) {
+            Some(def) => self.answer(conv, def, &Collected::new(), ctx),
+            None => Decision::say(plain(&self.messages(ctx).help)),
+        }
+    }
+
+    /// The customer asked what the bot can do.
+    pub fn help(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        conv.state = DialogueState::Listening;
+        Decision::say(plain(&self.messages(ctx).help))
+    }
+
+    /// The customer or the platform ended the conversation.
+    pub fn end(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        let outcome = self.outcome(conv);
+        Decision::say(plain(&self.messages(ctx).goodbye)).ending(outcome)
+    }
+
     /// How the conversation ends if it ends now.
     pub fn outcome(&self, conv: &Conversation) -> Outcome {
         if conv.resolved {

@@ -20,6 +20,37 @@ pub struct AppState {
     pub bot: Arc<Bot>,
     /// `PARCOURS_WEBHOOK_TOKEN`: when set, voice webhooks need `Authorization: Bearer <token>`.
     pub webhook_token: Option<String>,
+    /// `TWILIO_AUTH_TOKEN`: when set, Twilio requests must carry a valid `X-Twilio-Signature`.
+    pub twilio_auth_token: Option<String>,
+    /// `PARCOURS_PUBLIC_URL`: the public base URL, for signature checks.
+    pub public_url: Option<String>,
+    /// `PARCOURS_ALEXA_SKILL_ID`: when set, Alexa requests must come from this skill.
+    pub alexa_skill_id: Option<String>,
+}
+
+impl AppState {
+    /// The state for `bot`, configured from the environment (CONTRACT.md's variables).
+    pub fn from_env(bot: Arc<Bot>) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        AppState {
+            bot,
+            webhook_token: var("PARCOURS_WEBHOOK_TOKEN"),
+            twilio_auth_token: var("TWILIO_AUTH_TOKEN"),
+            public_url: var("PARCOURS_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
+            alexa_skill_id: var("PARCOURS_ALEXA_SKILL_ID"),
+        }
+    }
+
+    /// State with no secrets configured (tests, local runs).
+    pub fn open(bot: Arc<Bot>) -> Self {
+        AppState {
+            bot,
+            webhook_token: None,
+            twilio_auth_token: None,
+            public_url: None,
+            alexa_skill_id: None,
+        }
+    }
 }
 
 impl AppState {
@@ -47,10 +78,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Compares secrets in time that does not depend on where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// Every route.
@@ -58,6 +87,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/webhook/voice", post(crate::channel::voice::webhook))
+        .route("/webhook/twilio", post(crate::channel::twilio::webhook))
+        .route("/webhook/alexa", post(crate::channel::alexa::webhook))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError {

@@ -92,6 +92,10 @@ pub struct Messages {
     pub silent_goodbye: String,
     /// Quick replies for yes/no questions.
     pub yes_no: Vec<String>,
+    /// What the bot can do, when the customer asks for help.
+    pub help: String,
+    /// Said when the customer ends the conversation without a goodbye of their own ("stop").
+    pub goodbye: String,
     /// How each order status is said ("shipped" → "on its way").
     pub order_status: BTreeMap<String, String>,
 }
@@ -495,6 +499,8 @@ entity_given_up = "Let's leave that."
 reprompt = "Are you there?"
 silent_goodbye = "Bye."
 yes_no = ["Yes", "No"]
+help = "I help."
+goodbye = "Bye."
 order_status = { shipped = "on its way" }
 "#;
 

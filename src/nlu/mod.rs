@@ -181,7 +181,9 @@ impl Nlu {
         }
         let (best, conf) = self.classify(&n.tokens);
         Understanding {
-            intent: best.clone().filter(|b| conf >= self.cfg.threshold && b != OUT_OF_SCOPE),
+            intent: best
+                .clone()
+                .filter(|b| conf >= self.cfg.threshold && b != OUT_OF_SCOPE),
             best,
             confidence: conf,
             lang,
@@ -217,6 +219,9 @@ impl Nlu {
             return (Some(self.pattern_intent[i].clone()), 1.0);
         }
         let (label, conf) = self.classify(&n.tokens);
-        (label.filter(|l| conf >= self.cfg.threshold && l != OUT_OF_SCOPE), conf)
+        (
+            label.filter(|l| conf >= self.cfg.threshold && l != OUT_OF_SCOPE),
+            conf,
+        )
     }
 }

@@ -112,7 +112,7 @@ pub struct Touchpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
     pub turns: Vec<Turn>,
-    /// Intents of the customer's turns, in order, without repeats.
+    /// The intents the bot served in this conversation, in order, without consecutive repeats.
     pub intents: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,

@@ -64,7 +64,9 @@ impl SledStore {
         let db = loop {
             match config.open() {
                 Ok(db) => break db,
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && attempts < LOCK_RETRIES => {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && attempts < LOCK_RETRIES =>
+                {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }

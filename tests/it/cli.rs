@@ -18,7 +18,11 @@ fn a_scripted_chat_gets_the_order_status_from_imported_data() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut child = parcours()
         .args(["chat", "--user", "alice", "--data-dir"])
@@ -38,7 +42,11 @@ fn a_scripted_chat_gets_the_order_status_from_imported_data() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Hello Alice"), "{stdout}");
     assert!(stdout.contains("Order 4567 is on its way"), "{stdout}");
     assert!(stdout.contains("(conversation ended)"), "{stdout}");
@@ -85,7 +93,10 @@ fn a_broken_intents_folder_stops_start_up_with_a_clear_message() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("greeting.toml (intent greeting)") && err.contains("{frist_name}"), "{err}");
+    assert!(
+        err.contains("greeting.toml (intent greeting)") && err.contains("{frist_name}"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -98,7 +109,11 @@ fn eval_json(test: &str) -> serde_json::Value {
         .arg(data_file(test))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
@@ -118,7 +133,10 @@ fn eval_json_has_the_contract_keys_and_the_pack_meets_its_bar_in_both_languages(
         ] {
             assert!(r[key].is_number(), "{test}: {key} missing in {r}");
         }
-        assert_eq!(r["train_overlap"], 0, "{test} shares sentences with the examples");
+        assert_eq!(
+            r["train_overlap"], 0,
+            "{test} shares sentences with the examples"
+        );
         let ins = r["in_scope_accuracy"].as_f64().unwrap();
         let oos = r["oos_recall"].as_f64().unwrap();
         assert!(ins >= 0.90, "{test}: in-scope accuracy {ins}");

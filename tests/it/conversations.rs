@@ -14,10 +14,23 @@ async fn an_order_number_is_asked_for_then_the_status_comes_from_the_profile() {
     assert_eq!(r.intent.as_deref(), Some("order_status"));
 
     let r = t.say("alice", "four five six seven").await;
-    assert!(r.text.contains("4567") && r.text.contains("on its way"), "{}", r.text);
-    assert!(r.ssml.contains(r#"<say-as interpret-as="digits">4567</say-as>"#), "{}", r.ssml);
+    assert!(
+        r.text.contains("4567") && r.text.contains("on its way"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.ssml
+            .contains(r#"<say-as interpret-as="digits">4567</say-as>"#),
+        "{}",
+        r.ssml
+    );
 
-    let tp = t.store.open_touchpoint(parcours::message::Channel::Chat, "alice").unwrap().unwrap();
+    let tp = t
+        .store
+        .open_touchpoint(parcours::message::Channel::Chat, "alice")
+        .unwrap()
+        .unwrap();
     assert_eq!(tp.customer_id, "cus_alice");
     assert_eq!(tp.turns.len(), 4);
     assert_eq!(tp.turns[0].speaker, Speaker::Customer);
@@ -31,7 +44,11 @@ async fn en_francais_le_numero_est_demande_puis_le_statut_donne() {
     assert!(r.text.contains("numéro de commande"), "{}", r.text);
     assert_eq!(r.lang, Lang::Fr);
     let r = t.say("alice", "c'est la quatre cinq six sept").await;
-    assert!(r.text.contains("4567") && r.text.contains("en route"), "{}", r.text);
+    assert!(
+        r.text.contains("4567") && r.text.contains("en route"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -45,7 +62,11 @@ async fn an_unknown_order_number_is_not_answered_from_someone_elses_profile() {
 async fn a_number_given_with_the_request_is_not_asked_again() {
     let t = TestBot::new().with_alice();
     let r = t.say("alice", "what's the status of order 1234").await;
-    assert!(r.text.contains("1234") && r.text.contains("delivered"), "{}", r.text);
+    assert!(
+        r.text.contains("1234") && r.text.contains("delivered"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -93,10 +114,9 @@ async fn a_conversation_idle_past_the_timeout_ends_and_the_next_message_starts_a
     })
     .with_alice();
     let start = Timestamp::parse("2026-11-23T10:00:00Z").unwrap();
-    t.say_at("alice", "how many loyalty points do I have", start).await;
-    let r = t
-        .say_at("alice", "hello", start.plus_ms(31 * 60_000))
+    t.say_at("alice", "how many loyalty points do I have", start)
         .await;
+    let r = t.say_at("alice", "hello", start.plus_ms(31 * 60_000)).await;
     let tps = t.store.touchpoints_of("cus_alice").unwrap();
     assert_eq!(tps.len(), 2, "a new conversation starts");
     assert_eq!(tps[0].outcome, Some(parcours::store::Outcome::Resolved));
@@ -110,8 +130,14 @@ async fn the_idle_sweeper_closes_quiet_conversations_as_abandoned() {
     let t = TestBot::new().with_alice();
     let start = Timestamp::parse("2026-11-23T10:00:00Z").unwrap();
     t.say_at("alice", "where is my order", start).await;
-    assert_eq!(t.bot.close_idle(start.plus_ms(10 * 60_000)).await.unwrap(), 0);
-    assert_eq!(t.bot.close_idle(start.plus_ms(30 * 60_000)).await.unwrap(), 1);
+    assert_eq!(
+        t.bot.close_idle(start.plus_ms(10 * 60_000)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        t.bot.close_idle(start.plus_ms(30 * 60_000)).await.unwrap(),
+        1
+    );
     let tps = t.store.touchpoints_of("cus_alice").unwrap();
     assert_eq!(tps[0].outcome, Some(Outcome::Abandoned));
 }
@@ -136,6 +162,11 @@ async fn the_locale_sets_the_language_of_a_short_first_message() {
 #[tokio::test]
 async fn a_customer_typing_markup_gets_escaped_ssml() {
     let t = TestBot::new();
-    let r = t.say("mallory", "<speak>where is my order</speak> & <break time='10s'/>").await;
+    let r = t
+        .say(
+            "mallory",
+            "<speak>where is my order</speak> & <break time='10s'/>",
+        )
+        .await;
     crate::helpers::assert_well_formed(&r.ssml);
 }

@@ -16,7 +16,10 @@ pub fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            tracing_subscriber::fmt().with_env_filter("parcours=debug").with_test_writer().init();
+            tracing_subscriber::fmt()
+                .with_env_filter("parcours=debug")
+                .with_test_writer()
+                .init();
         }
     });
 }
@@ -26,7 +29,9 @@ pub fn intents_dir() -> PathBuf {
 }
 
 pub fn data_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A bot on the shipped intents and a fresh store in a temporary directory.
@@ -48,7 +53,11 @@ impl TestBot {
         let store: Arc<dyn ProfileStore> = Arc::new(SledStore::open(dir.path()).expect("store"));
         let pack = IntentPack::load(&intents_dir()).expect("shipped intents load");
         let bot = Arc::new(Bot::new(pack, settings, store.clone()));
-        TestBot { bot, store, _dir: dir }
+        TestBot {
+            bot,
+            store,
+            _dir: dir,
+        }
     }
 
     /// Alice, on the chat channel as `alice`, with two orders.
@@ -73,7 +82,12 @@ impl TestBot {
             ..Customer::default()
         };
         self.store.put_customer(&alice).unwrap();
-        for (channel, id) in [(Channel::Chat, "alice"), (Channel::Voice, "+33612345678")] {
+        for (channel, id) in [
+            (Channel::Chat, "alice"),
+            (Channel::Voice, "+33612345678"),
+            (Channel::Twilio, "+33612345678"),
+            (Channel::Alexa, "amzn1.ask.account.ALICE"),
+        ] {
             self.store
                 .link(
                     &Identity {
@@ -119,13 +133,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(webhook_token: Option<&str>) -> TestApp {
+    let token = webhook_token.map(str::to_string);
+    spawn_app_configured(move |state, _| state.webhook_token = token).await
+}
+
+/// A server whose state `configure` adjusts; it gets the server's base URL too.
+pub async fn spawn_app_configured(configure: impl FnOnce(&mut AppState, &str)) -> TestApp {
     let test_bot = TestBot::new().with_alice();
-    let state = AppState {
-        bot: test_bot.bot.clone(),
-        webhook_token: webhook_token.map(str::to_string),
-    };
+    let mut state = AppState::open(test_bot.bot.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
+    configure(&mut state, &addr);
     tokio::spawn(async move {
         axum::serve(listener, http::router(state)).await.unwrap();
     });
@@ -146,6 +164,82 @@ impl TestApp {
             .await
             .unwrap()
     }
+
+    /// Posts a Twilio form, signed with `auth_token` when given.
+    pub async fn post_twilio(
+        &self,
+        fields: &[(&str, &str)],
+        auth_token: Option<&str>,
+    ) -> reqwest::Response {
+        let url = format!("{}/webhook/twilio", self.addr);
+        let owned: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut req = self.client.post(&url).form(&owned);
+        if let Some(token) = auth_token {
+            req = req.header(
+                "X-Twilio-Signature",
+                parcours::channel::twilio::sign(token, &url, &owned),
+            );
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Posts an Alexa request.
+    pub async fn post_alexa(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/webhook/alexa", self.addr))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// An Alexa request as the Alexa service sends it (the shape of the Alexa Skills Kit request reference).
+pub fn alexa_request(
+    kind: &str,
+    user: &str,
+    session: &str,
+    intent: Option<(&str, Option<&str>)>,
+) -> serde_json::Value {
+    let mut request = serde_json::json!({
+        "type": kind,
+        "requestId": "amzn1.echo-api.request.0000",
+        "timestamp": "2026-11-23T10:00:00Z",
+        "locale": "en-US"
+    });
+    if let Some((name, query)) = intent {
+        let mut slots = serde_json::json!({});
+        if let Some(q) = query {
+            slots["Query"] =
+                serde_json::json!({"name": "Query", "value": q, "confirmationStatus": "NONE"});
+        }
+        request["intent"] =
+            serde_json::json!({"name": name, "confirmationStatus": "NONE", "slots": slots});
+    }
+    if kind == "SessionEndedRequest" {
+        request["reason"] = serde_json::json!("USER_INITIATED");
+    }
+    serde_json::json!({
+        "version": "1.0",
+        "session": {
+            "new": kind == "LaunchRequest",
+            "sessionId": session,
+            "application": {"applicationId": "amzn1.ask.skill.parcours"},
+            "user": {"userId": user}
+        },
+        "context": {
+            "System": {
+                "application": {"applicationId": "amzn1.ask.skill.parcours"},
+                "user": {"userId": user},
+                "device": {"deviceId": "amzn1.ask.device.1", "supportedInterfaces": {}},
+                "apiEndpoint": "https://api.amazonalexa.com"
+            }
+        },
+        "request": request
+    })
 }
 
 /// Checks that `xml` is a well-formed document.

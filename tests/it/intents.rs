@@ -44,9 +44,20 @@ fn the_pack_has_exactly_the_demo_intents_with_twenty_examples_and_answers_per_la
         for lang in Lang::ALL {
             let n = i.examples.get(&lang).map_or(0, Vec::len);
             assert!(n >= 20, "{} has {n} {} examples", i.name, lang.code());
-            assert!(i.answers.get(&lang).is_some_and(|a| !a.is_empty()), "{} {}", i.name, lang.code());
+            assert!(
+                i.answers.get(&lang).is_some_and(|a| !a.is_empty()),
+                "{} {}",
+                i.name,
+                lang.code()
+            );
             for e in i.entities.iter().filter(|e| e.required) {
-                assert!(e.ask.contains_key(&lang), "{} {} {}", i.name, e.name, lang.code());
+                assert!(
+                    e.ask.contains_key(&lang),
+                    "{} {} {}",
+                    i.name,
+                    e.name,
+                    lang.code()
+                );
             }
         }
     }
@@ -65,13 +76,23 @@ fn every_example_is_understood_as_its_own_intent() {
                 total += 1;
                 let u = nlu.parse(ex, today);
                 if u.intent.as_deref() != Some(intent.name.as_str()) {
-                    wrong.push(format!("{} [{}] {ex:?} -> {:?}", intent.name, lang.code(), u.intent));
+                    wrong.push(format!(
+                        "{} [{}] {ex:?} -> {:?}",
+                        intent.name,
+                        lang.code(),
+                        u.intent
+                    ));
                 }
             }
         }
     }
     // Patterns may claim an example of another intent; the classifier must fit nearly all of them.
-    assert!(wrong.len() * 100 <= total, "{} of {total} misread:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.len() * 100 <= total,
+        "{} of {total} misread:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -80,8 +101,14 @@ fn the_language_of_each_example_is_recognised() {
     let nlu = Nlu::from_pack(&pack, NluConfig::default());
     let today = Date::new(2026, 11, 23).unwrap();
     for (text, lang) in [
-        ("where is my parcel, it should have arrived by now", Lang::En),
-        ("mon colis n'est toujours pas arrivé, c'est normal ?", Lang::Fr),
+        (
+            "where is my parcel, it should have arrived by now",
+            Lang::En,
+        ),
+        (
+            "mon colis n'est toujours pas arrivé, c'est normal ?",
+            Lang::Fr,
+        ),
         ("je voudrais annuler ma commande", Lang::Fr),
         ("I would like to cancel my order", Lang::En),
     ] {

@@ -1,8 +1,12 @@
 //! The integration tests: one binary, one module per capability.
 
+mod channels;
 mod cli;
 mod conversations;
 mod helpers;
 mod intents;
 mod store;
+mod webhook_alexa;
+mod webhook_twilio;
 mod webhook_voice;
+mod xml_props;

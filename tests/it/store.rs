@@ -46,7 +46,10 @@ async fn what_was_made_durable_survives_a_reopen() {
     let again = store.resolve(&ident, Timestamp::now()).unwrap();
     assert_eq!(again.id, cid);
     assert_eq!(again.name.as_deref(), Some("Zoé"));
-    assert_eq!(store.touchpoint(&tid).unwrap().unwrap().intents, ["order_status"]);
+    assert_eq!(
+        store.touchpoint(&tid).unwrap().unwrap().intents,
+        ["order_status"]
+    );
     assert_eq!(store.identities(&cid).unwrap(), [ident]);
 }
 
@@ -78,7 +81,9 @@ fn the_time_index_pages_through_a_range_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     for t in [5_000, 1_000, 3_000, 4_000, 2_000, 9_000] {
-        store.save_touchpoint(&touchpoint(&store, "c", Timestamp(t))).unwrap();
+        store
+            .save_touchpoint(&touchpoint(&store, "c", Timestamp(t)))
+            .unwrap();
     }
     let page = store
         .touchpoints_between(Timestamp(2_000), Timestamp(9_000), 2, None)
@@ -86,7 +91,12 @@ fn the_time_index_pages_through_a_range_in_order() {
     let times: Vec<u64> = page.items.iter().map(|t| t.started_at.0).collect();
     assert_eq!(times, [2_000, 3_000]);
     let next = store
-        .touchpoints_between(Timestamp(2_000), Timestamp(9_000), 10, page.next_cursor.as_deref())
+        .touchpoints_between(
+            Timestamp(2_000),
+            Timestamp(9_000),
+            10,
+            page.next_cursor.as_deref(),
+        )
         .unwrap();
     let times: Vec<u64> = next.items.iter().map(|t| t.started_at.0).collect();
     assert_eq!(times, [4_000, 5_000]);

@@ -6,26 +6,42 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn health_check_works() {
     let app = spawn_app().await;
-    let r = app.client.get(format!("{}/healthz", app.addr)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.addr))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
 async fn a_caller_gets_the_status_of_their_order_with_digits_in_ssml() {
     let app = spawn_app().await;
-    let call = |t: &str| {
-        json!({"session_id": "CA1", "user_id": "+33612345678", "transcript": t, "confidence": 0.92, "locale": "en-US"})
-    };
+    let call = |t: &str| json!({"session_id": "CA1", "user_id": "+33612345678", "transcript": t, "confidence": 0.92, "locale": "en-US"});
     let r = app.post_voice(&call("where is my order")).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["intent"], "order_status");
     assert_eq!(body["end_session"], false);
-    let r: Value = app.post_voice(&call("four five six seven")).await.json().await.unwrap();
+    let r: Value = app
+        .post_voice(&call("four five six seven"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let ssml = r["ssml"].as_str().unwrap();
-    assert!(ssml.contains(r#"<say-as interpret-as="digits">4567</say-as>"#), "{ssml}");
+    assert!(
+        ssml.contains(r#"<say-as interpret-as="digits">4567</say-as>"#),
+        "{ssml}"
+    );
     assert_well_formed(ssml);
-    let r: Value = app.post_voice(&call("that's all, goodbye")).await.json().await.unwrap();
+    let r: Value = app
+        .post_voice(&call("that's all, goodbye"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["end_session"], true);
     let tps = app.test_bot.store.touchpoints_of("cus_alice").unwrap();
     assert_eq!(tps.len(), 1);
@@ -72,12 +88,20 @@ async fn missing_or_mistyped_fields_are_rejected_and_nothing_is_stored() {
         let r = app.post_voice(&bad).await;
         assert!(r.status().is_client_error(), "{bad} gave {}", r.status());
         let body: Value = r.json().await.unwrap();
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
     }
     let page = app
         .test_bot
         .store
-        .touchpoints_between(parcours::time::Timestamp(0), parcours::time::Timestamp(u64::MAX), 10, None)
+        .touchpoints_between(
+            parcours::time::Timestamp(0),
+            parcours::time::Timestamp(u64::MAX),
+            10,
+            None,
+        )
         .unwrap();
     assert!(page.items.is_empty());
 }
@@ -95,7 +119,12 @@ async fn a_huge_body_is_a_413() {
 #[tokio::test]
 async fn an_unknown_route_is_a_json_404() {
     let app = spawn_app().await;
-    let r = app.client.get(format!("{}/nope", app.addr)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/nope", app.addr))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
     assert!(body["error"].is_string());

@@ -1,0 +1,157 @@
+//! `POST /webhook/alexa`: an Alexa skill session.
+
+use crate::helpers::{alexa_request, assert_well_formed, spawn_app, spawn_app_configured};
+use parcours::message::Channel;
+use serde_json::Value;
+
+const ALICE: &str = "amzn1.ask.account.ALICE";
+
+#[tokio::test]
+async fn a_skill_session_launches_answers_from_the_profile_and_stops() {
+    let app = spawn_app().await;
+    let r: Value = app
+        .post_alexa(&alexa_request("LaunchRequest", ALICE, "S1", None))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ssml = r["response"]["outputSpeech"]["ssml"].as_str().unwrap();
+    assert!(ssml.contains("Hello Alice"), "{r}");
+    assert_eq!(r["response"]["outputSpeech"]["type"], "SSML");
+    assert_eq!(r["response"]["shouldEndSession"], false);
+    assert_well_formed(
+        r["response"]["reprompt"]["outputSpeech"]["ssml"]
+            .as_str()
+            .unwrap(),
+    );
+
+    let ask = |q: &'static str| {
+        alexa_request(
+            "IntentRequest",
+            ALICE,
+            "S1",
+            Some(("CatchAllIntent", Some(q))),
+        )
+    };
+    let r: Value = app
+        .post_alexa(&ask("where is my order"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["response"]["outputSpeech"]["ssml"]
+            .as_str()
+            .unwrap()
+            .contains("order number"),
+        "{r}"
+    );
+    let r: Value = app
+        .post_alexa(&ask("four five six seven"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ssml = r["response"]["outputSpeech"]["ssml"].as_str().unwrap();
+    assert!(
+        ssml.contains(r#"<say-as interpret-as="digits">4567</say-as>"#),
+        "{ssml}"
+    );
+    assert_well_formed(ssml);
+
+    let r: Value = app
+        .post_alexa(&alexa_request(
+            "IntentRequest",
+            ALICE,
+            "S1",
+            Some(("AMAZON.StopIntent", None)),
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["response"]["shouldEndSession"], true);
+    let tps = app.test_bot.store.touchpoints_of("cus_alice").unwrap();
+    assert_eq!(tps.len(), 1);
+    assert_eq!(tps[0].channel, Channel::Alexa);
+    assert!(tps[0].ended_at.is_some());
+
+    // The session-ended notice that follows has nothing left to close and takes no speech.
+    let r: Value = app
+        .post_alexa(&alexa_request("SessionEndedRequest", ALICE, "S1", None))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(r["response"].get("outputSpeech").is_none(), "{r}");
+    assert_eq!(
+        app.test_bot
+            .store
+            .touchpoints_of("cus_alice")
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn help_says_what_the_bot_can_do() {
+    let app = spawn_app().await;
+    let r: Value = app
+        .post_alexa(&alexa_request(
+            "IntentRequest",
+            "u1",
+            "S2",
+            Some(("AMAZON.HelpIntent", None)),
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["response"]["outputSpeech"]["ssml"]
+            .as_str()
+            .unwrap()
+            .contains("I can tell you"),
+        "{r}"
+    );
+    assert_eq!(r["response"]["shouldEndSession"], false);
+}
+
+#[tokio::test]
+async fn another_skills_requests_are_refused_when_the_skill_id_is_set() {
+    let app =
+        spawn_app_configured(|s, _| s.alexa_skill_id = Some("amzn1.ask.skill.other".into())).await;
+    let r = app
+        .post_alexa(&alexa_request("LaunchRequest", "u", "S3", None))
+        .await;
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn malformed_alexa_requests_get_clear_4xx() {
+    let app = spawn_app().await;
+    let mut no_user = alexa_request("LaunchRequest", "u", "S4", None);
+    no_user["context"]["System"]
+        .as_object_mut()
+        .unwrap()
+        .remove("user");
+    no_user["session"].as_object_mut().unwrap().remove("user");
+    let mut no_intent = alexa_request("IntentRequest", "u", "S4", None);
+    no_intent["request"]
+        .as_object_mut()
+        .unwrap()
+        .remove("intent");
+    let unknown = alexa_request("Dialog.Delegate", "u", "S4", None);
+    for bad in [
+        no_user,
+        no_intent,
+        unknown,
+        serde_json::json!({"request": 5}),
+    ] {
+        let r = app.post_alexa(&bad).await;
+        assert!(r.status().is_client_error(), "{bad} gave {}", r.status());
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error"].is_string());
+    }
+}

@@ -1,0 +1,182 @@
+//! `POST /webhook/twilio`: a phone call, turn by turn, in TwiML.
+
+use crate::helpers::{assert_well_formed, spawn_app_configured};
+use parcours::message::Channel;
+use parcours::store::Outcome;
+
+const TOKEN: &str = "twilio-test-token";
+
+async fn signed_app() -> crate::helpers::TestApp {
+    spawn_app_configured(|state, addr| {
+        state.twilio_auth_token = Some(TOKEN.into());
+        state.public_url = Some(addr.to_string());
+    })
+    .await
+}
+
+fn call<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("AccountSid", "AC0000"),
+        ("CallSid", "CA42"),
+        ("From", "+33612345678"),
+        ("To", "+33100000000"),
+        ("CallStatus", "in-progress"),
+        ("Direction", "inbound"),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    // A field given in `extra` replaces the default.
+    fields.retain(|(k, _)| extra.iter().all(|(e, _)| e != k));
+    fields.extend_from_slice(extra);
+    fields
+}
+
+async fn turn(app: &crate::helpers::TestApp, extra: &[(&str, &str)]) -> String {
+    let r = app.post_twilio(&call(extra), Some(TOKEN)).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml")
+    );
+    let xml = r.text().await.unwrap();
+    assert_well_formed(&xml);
+    xml
+}
+
+#[tokio::test]
+async fn a_signed_phone_call_gets_the_order_status_from_the_profile_and_hangs_up() {
+    let app = signed_app().await;
+    let xml = turn(&app, &[]).await;
+    assert!(xml.contains("<Gather input=\"speech dtmf\""), "{xml}");
+    assert!(xml.contains("Hello Alice"), "{xml}");
+    let xml = turn(
+        &app,
+        &[
+            ("SpeechResult", "where is my order"),
+            ("Confidence", "0.93"),
+        ],
+    )
+    .await;
+    assert!(xml.contains("order number"), "{xml}");
+    let xml = turn(
+        &app,
+        &[
+            ("SpeechResult", "four five six seven"),
+            ("Confidence", "0.88"),
+        ],
+    )
+    .await;
+    assert!(
+        xml.contains(r#"<say-as interpret-as="digits">4567</say-as>"#),
+        "{xml}"
+    );
+    assert!(xml.contains("on its way"), "{xml}");
+    let xml = turn(
+        &app,
+        &[
+            ("SpeechResult", "that's all goodbye"),
+            ("Confidence", "0.9"),
+        ],
+    )
+    .await;
+    assert!(xml.contains("<Hangup/>"), "{xml}");
+    assert!(!xml.contains("<Gather"), "{xml}");
+
+    let tps = app.test_bot.store.touchpoints_of("cus_alice").unwrap();
+    assert_eq!(tps.len(), 1);
+    assert_eq!(tps[0].channel, Channel::Twilio);
+    assert_eq!(tps[0].session.as_deref(), Some("CA42"));
+    assert_eq!(tps[0].outcome, Some(Outcome::Resolved));
+}
+
+#[tokio::test]
+async fn keypad_digits_answer_a_number_question() {
+    let app = signed_app().await;
+    turn(&app, &[]).await;
+    turn(&app, &[("SpeechResult", "where is my order")]).await;
+    let xml = turn(&app, &[("Digits", "4567#")]).await;
+    assert!(xml.contains("on its way"), "{xml}");
+}
+
+#[tokio::test]
+async fn two_silences_get_a_reprompt_then_a_polite_goodbye() {
+    let app = signed_app().await;
+    turn(&app, &[]).await;
+    let xml = turn(&app, &[("SpeechResult", "")]).await;
+    assert!(xml.contains("still there"), "{xml}");
+    let xml = turn(&app, &[]).await;
+    assert!(
+        xml.contains("<Hangup/>") && xml.contains("Goodbye"),
+        "{xml}"
+    );
+}
+
+#[tokio::test]
+async fn a_doubtful_transcript_of_an_action_is_confirmed_first() {
+    let app = signed_app().await;
+    turn(&app, &[]).await;
+    let xml = turn(
+        &app,
+        &[
+            ("SpeechResult", "change the delivery address of order 4567"),
+            ("Confidence", "0.31"),
+        ],
+    )
+    .await;
+    assert!(xml.contains("4567") && xml.contains('?'), "{xml}");
+}
+
+#[tokio::test]
+async fn a_bad_or_missing_signature_is_a_403_and_stores_nothing() {
+    let app = signed_app().await;
+    let fields = call(&[("SpeechResult", "where is my order")]);
+    let r = app.post_twilio(&fields, None).await;
+    assert_eq!(r.status(), 403);
+    let r = app.post_twilio(&fields, Some("another-token")).await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        app.test_bot
+            .store
+            .touchpoints_of("cus_alice")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_callback_without_caller_or_call_is_a_400() {
+    let app = spawn_app_configured(|_, _| {}).await;
+    let r = app.post_twilio(&[("SpeechResult", "hello")], None).await;
+    assert_eq!(r.status(), 400);
+    let r = app
+        .post_twilio(
+            &[("CallSid", "CA1"), ("From", "+1"), ("Confidence", "high")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn what_a_caller_says_cannot_break_the_twiml() {
+    let app = spawn_app_configured(|_, _| {}).await;
+    for said in [
+        "</Say><Hangup/>",
+        "my email is a&b<c>@x.com",
+        "\u{0}\u{7}]]>",
+    ] {
+        let r = app
+            .post_twilio(
+                &[
+                    ("CallSid", "CA9"),
+                    ("From", "+15550001"),
+                    ("SpeechResult", said),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_well_formed(&r.text().await.unwrap());
+    }
+}
