@@ -10,6 +10,9 @@ use crate::store::{Customer, Identity, ProfileStore, Speaker, StoreError, Touchp
 use crate::time::Timestamp;
 use std::sync::Arc;
 
+/// Customer attribute: when the satisfaction questions were last asked (ms since the epoch).
+pub const LAST_SURVEY: &str = "last_survey_at";
+
 /// Why a message could not be handled. The customer never sees this text.
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
@@ -51,6 +54,18 @@ impl Bot {
     /// The NLU, for evaluation and tools.
     pub fn nlu(&self) -> &Nlu {
         &self.nlu
+    }
+
+    /// Whether the customer may be asked the satisfaction questions: not within `survey_every_days` of the
+    /// last time they were asked (answered or not: customers who do not answer are not chased).
+    fn survey_allowed(&self, customer: &Customer, now: Timestamp) -> bool {
+        let last = customer
+            .attributes
+            .get(LAST_SURVEY)
+            .and_then(|t| t.parse::<u64>().ok());
+        last.is_none_or(|last| {
+            now.0.saturating_sub(last) >= self.settings.survey_every_days.saturating_mul(86_400_000)
+        })
     }
 
     /// What a spoken channel says when the caller stays silent, as SSML.
@@ -108,6 +123,8 @@ impl Bot {
             customer: &customer,
             lang,
             asr_confidence: msg.asr_confidence,
+            text: &msg.text,
+            survey_allowed: self.survey_allowed(&customer, msg.at),
         };
         let decision = match msg.event {
             Event::Start => engine.welcome(&mut conv, &ctx),
@@ -121,6 +138,13 @@ impl Bot {
         // Store: the turn is durable before the reply leaves.
         record(&mut tp, &msg, &understanding, &decision, &conv, lang)?;
         self.store.save_touchpoint(&tp)?;
+        if decision.survey_started {
+            let mut customer = customer.clone();
+            customer
+                .attributes
+                .insert(LAST_SURVEY.into(), msg.at.0.to_string());
+            self.store.put_customer(&customer)?;
+        }
         self.store.durable().await?;
 
         // Back to the channel.
@@ -225,6 +249,9 @@ fn record(
     tp.lang = lang;
     tp.last_at = msg.at;
     tp.state = serde_json::to_value(conv).map_err(StoreError::from)?;
+    for (k, v) in &decision.survey {
+        tp.survey.insert(k.clone(), v.clone());
+    }
     if decision.end {
         tp.ended_at = Some(msg.at);
         tp.outcome = decision.outcome;

@@ -17,16 +17,19 @@ pub struct Settings {
     pub fallbacks_before_human: u32,
     /// How many times a missing entity is asked for before giving up.
     pub entity_attempts: u32,
+    /// At most one satisfaction survey per customer in this many days.
+    pub survey_every_days: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             idle_timeout_minutes: 30,
-            fallback_threshold: 0.5,
+            fallback_threshold: 0.2,
             asr_confidence_threshold: 0.5,
             fallbacks_before_human: 2,
             entity_attempts: 2,
+            survey_every_days: 7,
         }
     }
 }

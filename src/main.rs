@@ -79,7 +79,7 @@ enum Command {
         /// Confidence below which the bot falls back (default: the settings' fallback_threshold).
         #[arg(long)]
         threshold: Option<f32>,
-        /// SVM regularisation C (default 0.5), for tuning on a validation split.
+        /// SVM regularisation C (default 1.0), for tuning on a validation split.
         #[arg(long)]
         svm_c: Option<f32>,
         /// Print one JSON object on the last line.

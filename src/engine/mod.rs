@@ -8,6 +8,7 @@
 //! Repeated fallbacks bring the offer of a person.
 
 pub mod state;
+pub mod survey;
 
 use crate::config::Settings;
 use crate::intents::{
@@ -25,6 +26,10 @@ pub struct TurnContext<'a> {
     pub lang: Lang,
     /// The speech recogniser's confidence, on spoken channels.
     pub asr_confidence: Option<f32>,
+    /// What the customer said, verbatim (kept as a survey comment).
+    pub text: &'a str,
+    /// The customer may be asked the satisfaction questions (not surveyed recently).
+    pub survey_allowed: bool,
 }
 
 /// The engine's answer for one turn.
@@ -38,6 +43,10 @@ pub struct Decision {
     pub end: bool,
     /// How it ended, when it did.
     pub outcome: Option<Outcome>,
+    /// Survey answers given in this turn (`solved`, `rating`, `comment`).
+    pub survey: Vec<(String, String)>,
+    /// The satisfaction questions started in this turn.
+    pub survey_started: bool,
 }
 
 impl Decision {
@@ -48,6 +57,8 @@ impl Decision {
             intent: None,
             end: false,
             outcome: None,
+            survey: Vec::new(),
+            survey_started: false,
         }
     }
 
@@ -146,6 +157,11 @@ impl<'p> Engine<'p> {
                     return Decision::say(self.ask_again(ctx, &asked)).about(&intent);
                 }
             }
+            DialogueState::Survey { step, retried } => {
+                if let Some(d) = self.survey_answer(conv, u, ctx, step, retried, role) {
+                    return d;
+                }
+            }
             DialogueState::AwaitingConfirmation { intent, collected } => {
                 if let Some(def) = self.pack.get(&intent) {
                     match role {
@@ -225,6 +241,11 @@ impl<'p> Engine<'p> {
         conv.fallbacks_in_row = 0;
         match def.role {
             Some(Role::Handoff) => return self.handoff(conv, ctx),
+            Some(Role::Goodbye | Role::Thanks)
+                if conv.resolved && ctx.survey_allowed && !conv.surveyed =>
+            {
+                return self.start_survey(conv, ctx);
+            }
             Some(Role::Goodbye) => {
                 let outcome = self.outcome(conv);
                 return self
@@ -358,6 +379,121 @@ impl<'p> Engine<'p> {
             Some(def) => d.about(&def.name),
             None => d,
         }
+    }
+
+    fn start_survey(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        conv.surveyed = true;
+        conv.state = DialogueState::Survey {
+            step: survey::Step::Solved,
+            retried: false,
+        };
+        let m = self.messages(ctx);
+        let mut d = Decision::say(plain(&m.survey_solved)).with_replies(&m.yes_no);
+        d.survey_started = true;
+        d
+    }
+
+    /// Asks a survey question, or asks it again.
+    fn survey_question(
+        &self,
+        conv: &mut Conversation,
+        ctx: &TurnContext,
+        step: survey::Step,
+        again: bool,
+    ) -> Decision {
+        let m = self.messages(ctx);
+        let (question, replies) = match step {
+            survey::Step::Solved => (&m.survey_solved, m.yes_no.clone()),
+            survey::Step::Rating => (&m.survey_rating, (0..=10).map(|n| n.to_string()).collect()),
+            survey::Step::Comment => (&m.survey_comment, Vec::new()),
+        };
+        conv.state = DialogueState::Survey {
+            step,
+            retried: again,
+        };
+        let q = plain(question);
+        let said = if again { self.ask_again(ctx, &q) } else { q };
+        Decision::say(said).with_replies(&replies)
+    }
+
+    /// Thanks the customer and ends the conversation.
+    fn finish_survey(
+        &self,
+        conv: &mut Conversation,
+        ctx: &TurnContext,
+        answers: Vec<(String, String)>,
+    ) -> Decision {
+        let outcome = self.outcome(conv);
+        let mut d = Decision::say(plain(&self.messages(ctx).survey_thanks)).ending(outcome);
+        d.survey = answers;
+        d
+    }
+
+    /// Handles an answer to a survey question; `None` when the customer moved on to a new request.
+    fn survey_answer(
+        &self,
+        conv: &mut Conversation,
+        u: &Understanding,
+        ctx: &TurnContext,
+        step: survey::Step,
+        retried: bool,
+        role: Option<Role>,
+    ) -> Option<Decision> {
+        use survey::Step;
+        let folded = crate::nlu::normalize::fold(ctx.text);
+        let words = crate::nlu::normalize::words(&folded).join(" ");
+        let skip = self.messages(ctx).survey_skip.iter().any(|p| {
+            words == crate::nlu::normalize::words(&crate::nlu::normalize::fold(p)).join(" ")
+        });
+        let new_request = role.is_none() && u.intent.is_some();
+        let answered = |key: &str, value: String| vec![(key.to_string(), value)];
+        let unclear = |conv: &mut Conversation| {
+            if retried {
+                self.finish_survey(conv, ctx, Vec::new())
+            } else {
+                self.survey_question(conv, ctx, step, true)
+            }
+        };
+        Some(match step {
+            Step::Solved => {
+                let next = |conv: &mut Conversation, a: Vec<(String, String)>| {
+                    let mut d = self.survey_question(conv, ctx, Step::Rating, false);
+                    d.survey = a;
+                    d
+                };
+                match role {
+                    _ if skip => next(conv, Vec::new()),
+                    Some(Role::Affirm) => next(conv, answered(survey::SOLVED, "yes".into())),
+                    Some(Role::Deny) => next(conv, answered(survey::SOLVED, "no".into())),
+                    _ if new_request => return None,
+                    _ => unclear(conv),
+                }
+            }
+            Step::Rating => match survey::Rating::parse(ctx.text) {
+                _ if skip || role == Some(Role::Deny) => self.finish_survey(conv, ctx, Vec::new()),
+                Ok(r) if r.category() == survey::Category::Detractor => {
+                    let mut d = self.survey_question(conv, ctx, Step::Comment, false);
+                    d.survey = answered(survey::RATING, r.value().to_string());
+                    d
+                }
+                Ok(r) => {
+                    self.finish_survey(conv, ctx, answered(survey::RATING, r.value().to_string()))
+                }
+                Err(_) if new_request => return None,
+                Err(_) => unclear(conv),
+            },
+            Step::Comment => {
+                if skip || role == Some(Role::Deny) || ctx.text.trim().is_empty() {
+                    self.finish_survey(conv, ctx, Vec::new())
+                } else {
+                    self.finish_survey(
+                        conv,
+                        ctx,
+                        answered(survey::COMMENT, ctx.text.trim().to_string()),
+                    )
+                }
+            }
+        })
     }
 
     /// "Sorry, I didn't catch that." followed by the question, already rendered.

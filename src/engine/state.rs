@@ -1,6 +1,7 @@
 //! The dialogue state of one conversation: an enum that carries what it has collected, saved with the
 //! touchpoint after every turn so that a conversation survives a restart.
 
+use super::survey::Step;
 use crate::message::Lang;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,6 +30,8 @@ pub enum DialogueState {
     },
     /// We offered a person and wait for a yes or no.
     OfferedHuman,
+    /// A satisfaction question is pending; `retried` once it was asked again.
+    Survey { step: Step, retried: bool },
 }
 
 /// Everything the engine remembers about a conversation.
@@ -46,4 +49,6 @@ pub struct Conversation {
     pub fallback_turn: u32,
     /// The language of the conversation so far.
     pub lang: Option<Lang>,
+    /// The satisfaction questions were asked in this conversation.
+    pub surveyed: bool,
 }

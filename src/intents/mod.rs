@@ -96,6 +96,13 @@ pub struct Messages {
     pub help: String,
     /// Said when the customer ends the conversation without a goodbye of their own ("stop").
     pub goodbye: String,
+    /// Satisfaction questions: did that solve it, 0-10 recommendation, what to do better; thanks.
+    pub survey_solved: String,
+    pub survey_rating: String,
+    pub survey_comment: String,
+    pub survey_thanks: String,
+    /// Answers that skip a survey question.
+    pub survey_skip: Vec<String>,
     /// How each order status is said ("shipped" → "on its way").
     pub order_status: BTreeMap<String, String>,
 }
@@ -501,6 +508,11 @@ silent_goodbye = "Bye."
 yes_no = ["Yes", "No"]
 help = "I help."
 goodbye = "Bye."
+survey_solved = "Solved?"
+survey_rating = "0-10?"
+survey_comment = "Better?"
+survey_thanks = "Thanks."
+survey_skip = ["skip"]
 order_status = { shipped = "on its way" }
 "#;
 

@@ -27,7 +27,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            c: 0.5,
+            c: 1.0,
             char_ngrams: (2, 5),
             char_weight: 1.0,
             eps: 0.1,

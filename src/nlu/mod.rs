@@ -46,7 +46,7 @@ pub struct NluConfig {
 impl Default for NluConfig {
     fn default() -> Self {
         NluConfig {
-            threshold: 0.5,
+            threshold: 0.2,
             classifier: classifier::Config::default(),
             spelling: true,
         }

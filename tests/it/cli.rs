@@ -38,7 +38,7 @@ fn a_scripted_chat_gets_the_order_status_from_imported_data() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"hi\nwhere is my order?\nit's 4567\nbye\n")
+        .write_all(b"hi\nwhere is my order?\nit's 4567\nbye\nyes\nnine\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -49,7 +49,13 @@ fn a_scripted_chat_gets_the_order_status_from_imported_data() {
     );
     assert!(stdout.contains("Hello Alice"), "{stdout}");
     assert!(stdout.contains("Order 4567 is on its way"), "{stdout}");
+    assert!(stdout.contains("did that solve your problem?"), "{stdout}");
     assert!(stdout.contains("(conversation ended)"), "{stdout}");
+
+    let store = parcours::store::sled_store::SledStore::open(dir.path()).unwrap();
+    let tps = parcours::store::ProfileStore::touchpoints_of(&store, "cus_alice").unwrap();
+    assert_eq!(tps[0].survey.get("rating").map(String::as_str), Some("9"));
+    assert_eq!(tps[0].survey.get("solved").map(String::as_str), Some("yes"));
 }
 
 #[test]

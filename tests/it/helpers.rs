@@ -79,6 +79,13 @@ impl TestBot {
                     eta: None,
                 },
             ],
+            // Surveyed yesterday, so conversations end on goodbye without the satisfaction questions; the
+            // survey tests call `surveyable()`.
+            attributes: [(
+                parcours::bot::LAST_SURVEY.to_string(),
+                (Timestamp::now().0 - 86_400_000).to_string(),
+            )]
+            .into(),
             ..Customer::default()
         };
         self.store.put_customer(&alice).unwrap();
@@ -98,6 +105,14 @@ impl TestBot {
                 )
                 .unwrap();
         }
+        self
+    }
+
+    /// Makes Alice eligible for the satisfaction questions.
+    pub fn surveyable(self) -> Self {
+        let mut alice = self.store.customer("cus_alice").unwrap().unwrap();
+        alice.attributes.remove(parcours::bot::LAST_SURVEY);
+        self.store.put_customer(&alice).unwrap();
         self
     }
 

@@ -115,3 +115,30 @@ fn the_language_of_each_example_is_recognised() {
         assert_eq!(nlu.parse(text, today).lang, Some(lang), "{text}");
     }
 }
+
+#[test]
+fn every_answer_is_at_most_two_short_sentences_for_the_phone() {
+    let pack = IntentPack::load(&intents_dir()).unwrap();
+    for i in &pack.intents {
+        let templates = i
+            .answers
+            .values()
+            .flatten()
+            .chain(i.confirm.iter().flat_map(|c| c.question.values()));
+        for t in templates {
+            let text = t.source();
+            // Sentence ends: ".", "!" or "?" followed by a space or the end (not "{order.status}").
+            let chars: Vec<char> = text.trim_end().chars().collect();
+            let sentences = (0..chars.len())
+                .filter(|&i| matches!(chars[i], '.' | '!' | '?'))
+                .filter(|&i| chars.get(i + 1).is_none_or(|c| c.is_whitespace()))
+                .count();
+            assert!(
+                sentences <= 2,
+                "{}: {text:?} has {sentences} sentences",
+                i.name
+            );
+            assert!(text.len() <= 200, "{}: {text:?} is long to say", i.name);
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod conversations;
 mod helpers;
 mod intents;
 mod store;
+mod survey;
 mod webhook_alexa;
 mod webhook_twilio;
 mod webhook_voice;

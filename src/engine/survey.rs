@@ -1,0 +1,144 @@
+//! The satisfaction questions asked when a customer is done after a resolving answer: (1) did that solve
+//! your problem, (2) from 0 to 10 how likely are you to recommend us (NPS), (3) for detractors only, what
+//! should we do better. Every step can be skipped; an unclear answer is asked again once, then dropped.
+
+use crate::nlu::normalize;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+/// A 0-10 likelihood-to-recommend answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Rating(u8);
+
+/// Why an answer is not a rating.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RatingError {
+    #[error("no number from 0 to 10 in the answer")]
+    NoNumber,
+    #[error("{0} is not between 0 and 10")]
+    OutOfRange(u64),
+    #[error("more than one number in the answer")]
+    Ambiguous,
+}
+
+/// "9/10", "9 sur 10", "9 out of 10", "9 on 10".
+static OUT_OF_TEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[^\d])(\d{1,2})\s*(?:/|sur|out of|on)\s*10\b").unwrap());
+
+/// NPS category of a rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// 9-10.
+    Promoter,
+    /// 7-8.
+    Passive,
+    /// 0-6.
+    Detractor,
+}
+
+impl Rating {
+    /// A rating from typed or spoken text in English or French: "9", "nine", "neuf", "9/10",
+    /// "dix sur dix", "a solid eight".
+    pub fn parse(text: &str) -> Result<Rating, RatingError> {
+        let folded = normalize::fold(text);
+        let spaced = normalize::normalize(&folded).tokens.join(" ");
+        let value = if let Some(c) = OUT_OF_TEN
+            .captures(&folded)
+            .or_else(|| OUT_OF_TEN.captures(&spaced))
+        {
+            c[1].parse::<u64>().map_err(|_| RatingError::NoNumber)?
+        } else {
+            let numbers: Vec<u64> = spaced
+                .split(' ')
+                .filter_map(|t| t.parse::<u64>().ok())
+                .collect();
+            match numbers.as_slice() {
+                [] => return Err(RatingError::NoNumber),
+                [n] => *n,
+                _ => return Err(RatingError::Ambiguous),
+            }
+        };
+        u8::try_from(value)
+            .ok()
+            .filter(|v| *v <= 10)
+            .map(Rating)
+            .ok_or(RatingError::OutOfRange(value))
+    }
+
+    /// A rating from a number.
+    pub fn new(value: u8) -> Option<Rating> {
+        (value <= 10).then_some(Rating(value))
+    }
+
+    pub fn value(self) -> u8 {
+        self.0
+    }
+
+    /// Promoter (9-10), passive (7-8) or detractor (0-6).
+    pub fn category(self) -> Category {
+        match self.0 {
+            9..=10 => Category::Promoter,
+            7..=8 => Category::Passive,
+            _ => Category::Detractor,
+        }
+    }
+}
+
+/// Which question is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Solved,
+    Rating,
+    Comment,
+}
+
+/// Survey answer keys in the touchpoint.
+pub const SOLVED: &str = "solved";
+pub const RATING: &str = "rating";
+pub const COMMENT: &str = "comment";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratings_are_understood_typed_or_spoken_in_both_languages() {
+        for (text, want) in [
+            ("9", 9),
+            ("nine", 9),
+            ("neuf", 9),
+            ("9/10", 9),
+            ("dix sur dix", 10),
+            ("a solid eight", 8),
+            ("I'd say seven out of ten", 7),
+            ("zéro", 0),
+            ("je mets 3", 3),
+            ("trois", 3),
+        ] {
+            assert_eq!(Rating::parse(text).map(Rating::value), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_rating_of_eleven_is_rejected() {
+        assert_eq!(Rating::parse("eleven"), Err(RatingError::OutOfRange(11)));
+        assert_eq!(Rating::parse("12/10"), Err(RatingError::OutOfRange(12)));
+    }
+
+    #[test]
+    fn an_answer_without_one_clear_number_is_not_a_rating() {
+        assert_eq!(Rating::parse("pretty good"), Err(RatingError::NoNumber));
+        assert!(Rating::parse("7 or 8 maybe").is_err());
+    }
+
+    #[test]
+    fn categories_follow_nps() {
+        assert_eq!(Rating::new(9).unwrap().category(), Category::Promoter);
+        assert_eq!(Rating::new(8).unwrap().category(), Category::Passive);
+        assert_eq!(Rating::new(6).unwrap().category(), Category::Detractor);
+        assert_eq!(Rating::new(11), None);
+    }
+}
