@@ -2,11 +2,15 @@
 
 use crate::channel::ssml;
 use crate::config::Settings;
-use crate::engine::{Conversation, Decision, Engine, TurnContext};
+use crate::engine::linking::{self, LinkRequest};
+use crate::engine::{Conversation, Decision, Engine, PreviousContact, TurnContext};
 use crate::intents::IntentPack;
+use crate::intents::Rendered;
 use crate::message::{Event, Inbound, Lang, Reply};
 use crate::nlu::{Nlu, NluConfig, Understanding};
-use crate::store::{Customer, Identity, ProfileStore, Speaker, StoreError, Touchpoint, Turn};
+use crate::store::{
+    Customer, Identity, Outcome, ProfileStore, Speaker, StoreError, Touchpoint, Turn,
+};
 use crate::time::Timestamp;
 use std::sync::Arc;
 
@@ -49,6 +53,11 @@ impl Bot {
     /// The store, for staff commands.
     pub fn store(&self) -> &Arc<dyn ProfileStore> {
         &self.store
+    }
+
+    /// Intents that are not requests (greeting, thanks, yes, no…): reports leave them out of "by intent".
+    pub fn non_topic_intents(&self) -> std::collections::HashSet<String> {
+        self.pack.non_topic_intents()
     }
 
     /// The NLU, for evaluation and tools.
@@ -98,7 +107,7 @@ impl Bot {
             channel: msg.channel,
             id: msg.user.clone(),
         };
-        let customer = self.store.resolve(&identity, msg.at)?;
+        let mut customer = self.store.resolve(&identity, msg.at)?;
         let mut tp = self.conversation(&msg, &customer)?;
         tracing::Span::current().record("conversation", tp.id.as_str());
         let mut conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
@@ -117,21 +126,40 @@ impl Bot {
             .unwrap_or_default();
         conv.lang = Some(lang);
 
+        // Linking channels ("/link", "my code is 123456") joins identities before anything else.
+        let link = match LinkRequest::parse(&msg.text).filter(|_| msg.event == Event::Message) {
+            Some(req) => Some(self.link(req, &mut customer, &mut tp, msg.at, lang)?),
+            None => None,
+        };
+
         // Engine: what to answer.
         let engine = Engine::new(&self.pack, &self.settings);
+        let previous = if tp.turns.is_empty() {
+            self.previous_contact(&customer.id, &tp.id, msg.at)?
+        } else {
+            None
+        };
         let ctx = TurnContext {
             customer: &customer,
             lang,
             asr_confidence: msg.asr_confidence,
             text: &msg.text,
             survey_allowed: self.survey_allowed(&customer, msg.at),
+            previous: previous
+                .as_ref()
+                .map(|(intent, channel, days_ago)| PreviousContact {
+                    intent,
+                    channel: *channel,
+                    days_ago: *days_ago,
+                }),
         };
-        let decision = match msg.event {
-            Event::Start => engine.welcome(&mut conv, &ctx),
-            Event::Help => engine.help(&mut conv, &ctx),
-            Event::End => engine.end(&mut conv, &ctx),
-            Event::Message if silent => engine.silence(&mut conv, &ctx),
-            Event::Message => engine.step(&mut conv, &understanding, &ctx),
+        let decision = match (msg.event, link) {
+            (_, Some(linked)) => linked,
+            (Event::Start, _) => engine.welcome(&mut conv, &ctx),
+            (Event::Help, _) => engine.help(&mut conv, &ctx),
+            (Event::End, _) => engine.end(&mut conv, &ctx),
+            (Event::Message, _) if silent => engine.silence(&mut conv, &ctx),
+            (Event::Message, _) => engine.step(&mut conv, &understanding, &ctx),
         };
         tracing::info!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
 
@@ -156,6 +184,89 @@ impl Bot {
             end: decision.end,
             intent: understanding.intent,
             lang,
+        })
+    }
+
+    /// Makes a link code, or joins this customer to the one who made the code they give.
+    fn link(
+        &self,
+        req: LinkRequest,
+        customer: &mut Customer,
+        tp: &mut Touchpoint,
+        now: Timestamp,
+        lang: Lang,
+    ) -> Result<Decision, BotError> {
+        let m = self.pack.messages(lang);
+        let said = match req {
+            LinkRequest::NewCode => {
+                let code = linking::new_code();
+                self.store
+                    .put_link_code(&code, &customer.id, now.plus_ms(linking::CODE_TTL_MS))?;
+                let (before, after) = m
+                    .link_code
+                    .split_once("{code}")
+                    .unwrap_or((&m.link_code, ""));
+                Rendered {
+                    text: format!("{before}{code}{after}"),
+                    ssml: format!(
+                        "{}{}{}",
+                        ssml::escape(before),
+                        ssml::say_digits(&code),
+                        ssml::escape(after)
+                    ),
+                }
+            }
+            LinkRequest::Code(code) => match self.store.take_link_code(&code, now)? {
+                Some(owner) => {
+                    if owner != customer.id {
+                        // The older profile survives: it is the one staff and other channels know.
+                        let other = self.store.customer(&owner)?;
+                        let (from, into) = match &other {
+                            Some(o) if o.created_at <= customer.created_at => {
+                                (customer.id.clone(), owner)
+                            }
+                            _ => (owner, customer.id.clone()),
+                        };
+                        self.store.merge(&from, &into)?;
+                        tp.customer_id = into.clone();
+                        if let Some(c) = self.store.customer(&into)? {
+                            *customer = c;
+                        }
+                    }
+                    Rendered::plain(&m.linked)
+                }
+                None => Rendered::plain(&m.link_invalid),
+            },
+        };
+        Ok(Decision::say(said))
+    }
+
+    /// The customer's last conversation, if it ended unsettled (abandoned or handed off) within the last
+    /// seven days: its topic intent, channel and age in days.
+    fn previous_contact(
+        &self,
+        customer_id: &str,
+        current: &str,
+        now: Timestamp,
+    ) -> Result<Option<(String, crate::message::Channel, u64)>, BotError> {
+        const RECALL_DAYS: u64 = 7;
+        let non_topics = self.non_topic_intents();
+        let topic_of =
+            |t: &Touchpoint| t.intents.iter().find(|i| !non_topics.contains(*i)).cloned();
+        // The last conversation that was about something (a bare "/link" call is not).
+        let last = self
+            .store
+            .touchpoints_of(customer_id)?
+            .into_iter()
+            .filter(|t| t.id != current && t.ended_at.is_some() && topic_of(t).is_some())
+            .max_by_key(|t| t.ended_at);
+        let Some(last) = last else { return Ok(None) };
+        let ended = last.ended_at.unwrap_or(last.last_at);
+        let unsettled = matches!(last.outcome, Some(Outcome::Abandoned | Outcome::HandedOff));
+        let days = (now.date().days() - ended.date().days()).max(0) as u64;
+        Ok(match topic_of(&last) {
+            Some(t) if unsettled && days <= RECALL_DAYS => Some((t, last.channel, days)),
+            _ => None,
         })
     }
 
@@ -231,6 +342,7 @@ fn record(
             intent: u.intent.clone().or_else(|| decision.intent.clone()),
             confidence: Some(u.confidence),
             asr_confidence: msg.asr_confidence,
+            irritants: decision.irritants.clone(),
         });
     }
     tp.turns.push(Turn {
@@ -240,6 +352,7 @@ fn record(
         intent: decision.intent.clone(),
         confidence: None,
         asr_confidence: None,
+        irritants: Vec::new(),
     });
     if let Some(i) = &decision.intent {
         if tp.intents.last() != Some(i) {

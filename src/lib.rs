@@ -12,7 +12,9 @@
 //! - [`engine`]: the dialogue: per-conversation state, slot filling, confirmation, fallback and handoff.
 //! - [`store`]: the customer profile store (customers, identities, touchpoints) behind a trait; sled by default.
 //! - [`bot`]: ties the above together for one message.
+//! - [`report`]: the satisfaction report (NPS, resolution, irritants) by channel, intent and period.
 //! - [`http`]: the HTTP server (health, webhooks) and its error mapping.
+//! - [`staff`]: the staff API: conversations, transcripts, customers, reports.
 //! - [`commands`]: the CLI commands (`chat`, `eval`, `serve`, `customers import`).
 //! - [`config`]: settings and their defaults; [`time`]: timestamps and calendar dates.
 
@@ -26,5 +28,7 @@ pub mod http;
 pub mod intents;
 pub mod message;
 pub mod nlu;
+pub mod report;
+pub mod staff;
 pub mod store;
 pub mod time;

@@ -86,6 +86,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The satisfaction report: NPS, resolution rate and irritants by channel, intent and period.
+    Report {
+        /// From this date or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this date or time (excluded).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long)]
+        intent: Option<String>,
+        /// day, week or month.
+        #[arg(long, default_value = "day")]
+        period: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Customer profiles.
     Customers {
         #[command(subcommand)]
@@ -175,6 +196,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 print!("{}", report.readable());
+            }
+            Ok(())
+        }
+        Command::Report {
+            since,
+            until,
+            channel,
+            intent,
+            period,
+            json,
+            common,
+        } => {
+            let query = parcours::staff::ReportQuery {
+                since,
+                until,
+                channel,
+                intent,
+                period: Some(period),
+            };
+            let filter = query.filter().map_err(|e| anyhow::anyhow!(e.message))?;
+            let pack = parcours::intents::IntentPack::load(&common.intents)
+                .context("loading the intents")?;
+            let store = commands::open_store(&common.data_dir)?;
+            let report =
+                parcours::report::satisfaction(store.as_ref(), &filter, &pack.non_topic_intents())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.table());
             }
             Ok(())
         }

@@ -7,16 +7,15 @@
 //! (always, or when the transcript is doubtful), then the first answer template that can be filled is said.
 //! Repeated fallbacks bring the offer of a person.
 
+pub mod linking;
 pub mod state;
 pub mod survey;
 
 use crate::config::Settings;
-use crate::intents::{
-    EntityKind, Intent, IntentPack, Rendered, Role, SayAs, Template, Value, template,
-};
+use crate::intents::{EntityKind, Intent, IntentPack, Rendered, Role, SayAs, Value, template};
 use crate::message::Lang;
 use crate::nlu::Understanding;
-use crate::store::{Customer, Outcome};
+use crate::store::{Customer, Irritant, Outcome};
 pub use state::{Collected, Conversation, DialogueState};
 
 /// What the engine knows about the turn besides the words.
@@ -30,6 +29,18 @@ pub struct TurnContext<'a> {
     pub text: &'a str,
     /// The customer may be asked the satisfaction questions (not surveyed recently).
     pub survey_allowed: bool,
+    /// A recent conversation that did not settle the customer's request, on any channel (first turn only).
+    pub previous: Option<PreviousContact<'a>>,
+}
+
+/// A recent conversation left unresolved or handed off, to pick up where the customer left off.
+#[derive(Debug, Clone, Copy)]
+pub struct PreviousContact<'a> {
+    /// Its topic intent.
+    pub intent: &'a str,
+    pub channel: crate::message::Channel,
+    /// Whole days between it and now (0 = today).
+    pub days_ago: u64,
 }
 
 /// The engine's answer for one turn.
@@ -47,10 +58,12 @@ pub struct Decision {
     pub survey: Vec<(String, String)>,
     /// The satisfaction questions started in this turn.
     pub survey_started: bool,
+    /// What made the customer's turn a moment of friction.
+    pub irritants: Vec<Irritant>,
 }
 
 impl Decision {
-    fn say(answer: Rendered) -> Self {
+    pub fn say(answer: Rendered) -> Self {
         Decision {
             answer,
             quick_replies: Vec::new(),
@@ -59,6 +72,7 @@ impl Decision {
             outcome: None,
             survey: Vec::new(),
             survey_started: false,
+            irritants: Vec::new(),
         }
     }
 
@@ -87,10 +101,7 @@ pub struct Engine<'p> {
 
 /// A fixed sentence rendered as text and SSML.
 fn plain(text: &str) -> Rendered {
-    Template::parse(&text.replace('{', "{{").replace('}', "}}"))
-        .ok()
-        .and_then(|t| t.render(&|_| None))
-        .unwrap_or_default()
+    Rendered::plain(text)
 }
 
 impl<'p> Engine<'p> {
@@ -98,9 +109,44 @@ impl<'p> Engine<'p> {
         Engine { pack, settings }
     }
 
-    /// Decides the answer to one message and moves the conversation on.
+    /// Decides the answer to one message and moves the conversation on. A turn that shows friction
+    /// (negative words, a second fallback in a row, the same question again) is marked, and brings the offer
+    /// of a person when nothing else is pending.
     #[tracing::instrument(skip_all, fields(intent = ?u.intent, state = ?conv.state))]
     pub fn step(&self, conv: &mut Conversation, u: &Understanding, ctx: &TurnContext) -> Decision {
+        let answered_before = conv.answered.clone();
+        let mut d = self.decide(conv, u, ctx);
+        if u.negative {
+            d.irritants.push(Irritant::NegativeSentiment);
+        }
+        if u.intent.is_none() && conv.fallbacks_in_row >= 2 {
+            d.irritants.push(Irritant::RepeatedFallback);
+        }
+        let topic = d.intent.as_ref().filter(|i| self.is_topic(i));
+        if let Some(i) = topic {
+            if answered_before.contains(i) && u.intent.as_ref() == Some(i) {
+                d.irritants.push(Irritant::RepeatedQuestion);
+            }
+            if !conv.answered.contains(i) && conv.state == DialogueState::Listening {
+                conv.answered.push(i.clone());
+            }
+        }
+        let offer = d.irritants.iter().any(|i| *i != Irritant::RepeatedFallback);
+        if offer && !d.end && conv.state == DialogueState::Listening {
+            let m = self.messages(ctx);
+            d.answer.push(&plain(&m.offer_human_irritated));
+            d.quick_replies = m.yes_no.clone();
+            conv.state = DialogueState::OfferedHuman;
+        }
+        d
+    }
+
+    /// Whether an intent is a request (not greeting, thanks, yes, no…).
+    fn is_topic(&self, intent: &str) -> bool {
+        self.pack.get(intent).is_some_and(|i| i.role.is_none())
+    }
+
+    fn decide(&self, conv: &mut Conversation, u: &Understanding, ctx: &TurnContext) -> Decision {
         conv.silences_in_row = 0;
         let role = u
             .intent
@@ -157,6 +203,21 @@ impl<'p> Engine<'p> {
                     return Decision::say(self.ask_again(ctx, &asked)).about(&intent);
                 }
             }
+            DialogueState::AwaitingRecall { intent } => match (role, self.pack.get(&intent)) {
+                (Some(Role::Affirm), Some(def)) => {
+                    let mut collected = Collected::new();
+                    for spec in &def.entities {
+                        if let Some(e) = u.entities.iter().find(|e| e.kind == spec.kind) {
+                            collected.insert(spec.name.clone(), e.value.clone());
+                        }
+                    }
+                    return self.advance(conv, def, collected, ctx, false);
+                }
+                (Some(Role::Deny), _) => {
+                    return Decision::say(plain(&self.messages(ctx).human_declined));
+                }
+                _ => {}
+            },
             DialogueState::Survey { step, retried } => {
                 if let Some(d) = self.survey_answer(conv, u, ctx, step, retried, role) {
                     return d;
@@ -206,10 +267,42 @@ impl<'p> Engine<'p> {
 
     /// The customer opened the conversation without a word: greet them.
     pub fn welcome(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
-        match self.pack.with_role(Role::Greeting) {
+        let d = match self.pack.with_role(Role::Greeting) {
             Some(def) => self.answer(conv, def, &Collected::new(), ctx),
             None => Decision::say(plain(&self.messages(ctx).help)),
-        }
+        };
+        self.with_recall(conv, ctx, d)
+    }
+
+    /// Adds "I see you called us yesterday about your refund: is this about that?" to a greeting when the
+    /// customer left a request unsettled recently.
+    fn with_recall(&self, conv: &mut Conversation, ctx: &TurnContext, mut d: Decision) -> Decision {
+        let Some(prev) = ctx.previous else { return d };
+        let m = self.messages(ctx);
+        let Some(topic) = m.topics.get(prev.intent) else {
+            return d;
+        };
+        let contact = if prev.channel.is_spoken() {
+            &m.recall_called
+        } else {
+            &m.recall_wrote
+        };
+        let when = match prev.days_ago {
+            0 => m.today.clone(),
+            1 => m.yesterday.clone(),
+            n => m.days_ago.replace("{n}", &n.to_string()),
+        };
+        let question = m
+            .recall
+            .replace("{contact}", contact)
+            .replace("{when}", &when)
+            .replace("{topic}", topic);
+        d.answer.push(&plain(&question));
+        d.quick_replies = m.yes_no.clone();
+        conv.state = DialogueState::AwaitingRecall {
+            intent: prev.intent.to_string(),
+        };
+        d
     }
 
     /// The customer asked what the bot can do.
@@ -245,6 +338,10 @@ impl<'p> Engine<'p> {
                 if conv.resolved && ctx.survey_allowed && !conv.surveyed =>
             {
                 return self.start_survey(conv, ctx);
+            }
+            Some(Role::Greeting) if ctx.previous.is_some() => {
+                let d = self.answer(conv, def, &Collected::new(), ctx);
+                return self.with_recall(conv, ctx, d);
             }
             Some(Role::Goodbye) => {
                 let outcome = self.outcome(conv);

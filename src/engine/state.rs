@@ -30,6 +30,8 @@ pub enum DialogueState {
     },
     /// We offered a person and wait for a yes or no.
     OfferedHuman,
+    /// We asked whether the customer comes back about `intent`, left unsettled recently.
+    AwaitingRecall { intent: String },
     /// A satisfaction question is pending; `retried` once it was asked again.
     Survey { step: Step, retried: bool },
 }
@@ -51,4 +53,6 @@ pub struct Conversation {
     pub lang: Option<Lang>,
     /// The satisfaction questions were asked in this conversation.
     pub surveyed: bool,
+    /// Topic intents answered so far (to notice a question asked again).
+    pub answered: Vec<String>,
 }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// `PARCOURS_ALEXA_SKILL_ID`: when set, Alexa requests must come from this skill.
     pub alexa_skill_id: Option<String>,
+    /// `PARCOURS_STAFF_TOKEN`: the staff API's bearer token; unset, the staff API refuses every call.
+    pub staff_token: Option<String>,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             twilio_auth_token: var("TWILIO_AUTH_TOKEN"),
             public_url: var("PARCOURS_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
             alexa_skill_id: var("PARCOURS_ALEXA_SKILL_ID"),
+            staff_token: var("PARCOURS_STAFF_TOKEN"),
         }
     }
 
@@ -49,6 +52,7 @@ impl AppState {
             twilio_auth_token: None,
             public_url: None,
             alexa_skill_id: None,
+            staff_token: None,
         }
     }
 }
@@ -89,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhook/voice", post(crate::channel::voice::webhook))
         .route("/webhook/twilio", post(crate::channel::twilio::webhook))
         .route("/webhook/alexa", post(crate::channel::alexa::webhook))
+        .merge(crate::staff::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError {

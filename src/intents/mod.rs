@@ -76,6 +76,8 @@ pub struct Messages {
     pub fallback: Vec<String>,
     /// Offered after repeated fallbacks.
     pub offer_human: String,
+    /// Added to an answer when the customer seems frustrated.
+    pub offer_human_irritated: String,
     /// Said when the customer accepts a person.
     pub handoff: String,
     /// Said when the customer declines the offer of a person.
@@ -103,6 +105,23 @@ pub struct Messages {
     pub survey_thanks: String,
     /// Answers that skip a survey question.
     pub survey_skip: Vec<String>,
+    /// "I see you {contact} {when} about {topic}. Is this about that?"
+    pub recall: String,
+    /// {contact} after a call, and after a written conversation.
+    pub recall_called: String,
+    pub recall_wrote: String,
+    /// {when}: today, yesterday, "{n} days ago".
+    pub today: String,
+    pub yesterday: String,
+    pub days_ago: String,
+    /// How each topic intent is named in a sentence ("refund_status" → "your refund").
+    pub topics: BTreeMap<String, String>,
+    /// A link code was made: `{code}` is the six digits.
+    pub link_code: String,
+    /// Two identities were joined.
+    pub linked: String,
+    /// A link code that does not exist or has expired.
+    pub link_invalid: String,
     /// How each order status is said ("shipped" → "on its way").
     pub order_status: BTreeMap<String, String>,
 }
@@ -288,6 +307,15 @@ impl IntentPack {
             .get(&lang)
             .or_else(|| self.messages.values().next())
             .expect("a loaded pack has messages")
+    }
+
+    /// Intents that are not requests (greeting, thanks, yes, no…): reports leave them out of "by intent".
+    pub fn non_topic_intents(&self) -> std::collections::HashSet<String> {
+        self.intents
+            .iter()
+            .filter(|i| i.role.is_some())
+            .map(|i| i.name.clone())
+            .collect()
     }
 
     /// Languages the pack speaks.
@@ -498,6 +526,7 @@ mod tests {
 [en]
 fallback = ["Sorry?"]
 offer_human = "A person?"
+offer_human_irritated = "Sorry. A person?"
 handoff = "Passing you on."
 human_declined = "OK."
 confirm_declined = "OK, nothing done."
@@ -513,6 +542,16 @@ survey_rating = "0-10?"
 survey_comment = "Better?"
 survey_thanks = "Thanks."
 survey_skip = ["skip"]
+recall = "Back about {topic}?"
+recall_called = "called"
+recall_wrote = "wrote"
+today = "today"
+yesterday = "yesterday"
+days_ago = "{n} days ago"
+topics = { refund_status = "your refund" }
+link_code = "Code {code}."
+linked = "Linked."
+link_invalid = "Bad code."
 order_status = { shipped = "on its way" }
 "#;
 

@@ -51,6 +51,14 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// A fixed sentence, escaped for SSML.
+    pub fn plain(text: &str) -> Self {
+        Rendered {
+            text: text.to_string(),
+            ssml: ssml::escape(text),
+        }
+    }
+
     /// Appends another rendered piece, separated by a space.
     pub fn push(&mut self, other: &Rendered) {
         if !self.text.is_empty() && !other.text.is_empty() {

@@ -10,6 +10,7 @@ pub mod fuzzy;
 pub mod language;
 pub mod normalize;
 pub mod numbers;
+pub mod sentiment;
 
 use crate::intents::IntentPack;
 use crate::message::Lang;
@@ -31,6 +32,8 @@ pub struct Understanding {
     /// The language detected, when the message says enough to tell.
     pub lang: Option<Lang>,
     pub entities: Vec<Entity>,
+    /// The message is clearly negative (see [`sentiment`]).
+    pub negative: bool,
 }
 
 /// Settings of the NLU.
@@ -168,6 +171,7 @@ impl Nlu {
         let n = normalize::normalize(text);
         let entities = entities::extract(&n, today);
         let lang = self.language.detect(&n.tokens);
+        let negative = sentiment::is_negative(&n.tokens);
         let spaced = n.tokens.join(" ");
         if let Some(i) = self.patterns.matches(&spaced).iter().next() {
             let intent = self.pattern_intent[i].clone();
@@ -177,6 +181,7 @@ impl Nlu {
                 confidence: 1.0,
                 lang,
                 entities,
+                negative,
             };
         }
         let (best, conf) = self.classify(&n.tokens);
@@ -188,6 +193,7 @@ impl Nlu {
             confidence: conf,
             lang,
             entities,
+            negative,
         }
     }
 

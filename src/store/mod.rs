@@ -9,7 +9,7 @@ pub mod sled_store;
 
 use crate::message::Channel;
 use crate::time::Timestamp;
-pub use model::{Customer, Identity, Order, Outcome, Speaker, Touchpoint, Turn};
+pub use model::{Customer, Identity, Irritant, Order, Outcome, Speaker, Touchpoint, Turn};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -69,17 +69,30 @@ pub trait ProfileStore: Send + Sync {
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError>;
     /// A touchpoint by id.
     fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError>;
-    /// Touchpoints that started in `[since, until)`, oldest first, through the time index; `cursor` continues
-    /// a previous page.
+    /// Touchpoints that started in `[since, until)` and pass `keep`, oldest first, through the time index;
+    /// `cursor` continues a previous page.
     fn touchpoints_between(
         &self,
         since: Timestamp,
         until: Timestamp,
         limit: usize,
         cursor: Option<&str>,
+        keep: &dyn Fn(&Touchpoint) -> bool,
     ) -> Result<Page, StoreError>;
     /// A customer's touchpoints, oldest first.
     fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError>;
+    /// Keeps a one-time link code for a customer until `expires`.
+    fn put_link_code(
+        &self,
+        code: &str,
+        customer_id: &str,
+        expires: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Uses up a link code: the customer it was made for, if it exists and has not expired.
+    fn take_link_code(&self, code: &str, now: Timestamp) -> Result<Option<String>, StoreError>;
+    /// Moves everything of customer `from` (identities, touchpoints, attributes it has that `into` lacks)
+    /// to `into`, and deletes `from`.
+    fn merge(&self, from: &str, into: &str) -> Result<(), StoreError>;
     /// A new unique id with a prefix (`tp_…`, `cus_…`).
     fn new_id(&self, prefix: &str) -> Result<String, StoreError>;
     /// Resolves once everything written so far is on disk. Concurrent callers share one flush.

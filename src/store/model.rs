@@ -81,6 +81,31 @@ pub struct Turn {
     /// The speech recogniser's confidence, for spoken turns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asr_confidence: Option<f32>,
+    /// What made this turn a moment of friction, if anything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub irritants: Vec<Irritant>,
+}
+
+/// A sign that the customer is frustrated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Irritant {
+    /// Negative words ("useless", "nul", "I'm fed up").
+    NegativeSentiment,
+    /// The bot did not understand, again.
+    RepeatedFallback,
+    /// The customer asked the same thing again.
+    RepeatedQuestion,
+}
+
+impl Irritant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Irritant::NegativeSentiment => "negative_sentiment",
+            Irritant::RepeatedFallback => "repeated_fallback",
+            Irritant::RepeatedQuestion => "repeated_question",
+        }
+    }
 }
 
 /// How a conversation ended.

@@ -29,6 +29,8 @@ pub struct SledStore {
     tp_time: sled::Tree,
     tp_customer: sled::Tree,
     open: sled::Tree,
+    /// One-time link codes: code → expiry (8 bytes, big-endian) ++ customer id.
+    link_codes: sled::Tree,
     /// Group commit: one flush at a time; callers queue on this lock.
     flush_lock: tokio::sync::Mutex<()>,
     /// Numbers the calls to `durable()`; a call is covered by any flush that started after it.
@@ -87,6 +89,7 @@ impl SledStore {
             tp_time: tree("tp_time")?,
             tp_customer: tree("tp_customer")?,
             open: tree("open")?,
+            link_codes: tree("link_codes")?,
             flush_lock: tokio::sync::Mutex::new(()),
             requested: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
@@ -231,6 +234,7 @@ impl ProfileStore for SledStore {
         until: Timestamp,
         limit: usize,
         cursor: Option<&str>,
+        keep: &dyn Fn(&Touchpoint) -> bool,
     ) -> Result<Page, StoreError> {
         let start = match cursor.and_then(parse_cursor) {
             Some((at, id)) => {
@@ -257,7 +261,9 @@ impl ProfileStore for SledStore {
                 break;
             }
             if let Some(tp) = self.touchpoint(&id)? {
-                page.items.push(tp);
+                if keep(&tp) {
+                    page.items.push(tp);
+                }
             }
         }
         Ok(page)
@@ -276,6 +282,60 @@ impl ProfileStore for SledStore {
             }
         }
         Ok(out)
+    }
+
+    fn put_link_code(
+        &self,
+        code: &str,
+        customer_id: &str,
+        expires: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut v = expires.0.to_be_bytes().to_vec();
+        v.extend_from_slice(customer_id.as_bytes());
+        self.link_codes.insert(code.as_bytes(), v)?;
+        Ok(())
+    }
+
+    fn take_link_code(&self, code: &str, now: Timestamp) -> Result<Option<String>, StoreError> {
+        let Some(v) = self.link_codes.remove(code.as_bytes())? else {
+            return Ok(None);
+        };
+        let expires = u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8]));
+        Ok((now.0 < expires).then(|| String::from_utf8_lossy(&v[8..]).into_owned()))
+    }
+
+    #[tracing::instrument(skip(self))]
+    fn merge(&self, from: &str, into: &str) -> Result<(), StoreError> {
+        if from == into {
+            return Ok(());
+        }
+        for ident in self.identities(from)? {
+            self.link(&ident, into)?;
+        }
+        for mut tp in self.touchpoints_of(from)? {
+            self.tp_customer
+                .remove(time_key(&key2(from, ""), tp.started_at, &tp.id))?;
+            tp.customer_id = into.to_string();
+            self.save_touchpoint(&tp)?;
+        }
+        if let (Some(old), Some(mut new)) = (self.customer(from)?, self.customer(into)?) {
+            new.name = new.name.or(old.name);
+            new.email = new.email.or(old.email);
+            new.phone = new.phone.or(old.phone);
+            new.loyalty_points = new.loyalty_points.or(old.loyalty_points);
+            for o in old.orders {
+                if new.order(&o.id).is_none() {
+                    new.orders.push(o);
+                }
+            }
+            for (k, v) in old.attributes {
+                new.attributes.entry(k).or_insert(v);
+            }
+            new.created_at = new.created_at.min(old.created_at);
+            self.put_customer(&new)?;
+        }
+        self.customers.remove(from.as_bytes())?;
+        Ok(())
     }
 
     fn new_id(&self, prefix: &str) -> Result<String, StoreError> {

@@ -5,6 +5,7 @@ mod cli;
 mod conversations;
 mod helpers;
 mod intents;
+mod journeys;
 mod store;
 mod survey;
 mod webhook_alexa;

@@ -86,7 +86,7 @@ fn the_time_index_pages_through_a_range_in_order() {
             .unwrap();
     }
     let page = store
-        .touchpoints_between(Timestamp(2_000), Timestamp(9_000), 2, None)
+        .touchpoints_between(Timestamp(2_000), Timestamp(9_000), 2, None, &|_| true)
         .unwrap();
     let times: Vec<u64> = page.items.iter().map(|t| t.started_at.0).collect();
     assert_eq!(times, [2_000, 3_000]);
@@ -96,6 +96,7 @@ fn the_time_index_pages_through_a_range_in_order() {
             Timestamp(9_000),
             10,
             page.next_cursor.as_deref(),
+            &|_| true,
         )
         .unwrap();
     let times: Vec<u64> = next.items.iter().map(|t| t.started_at.0).collect();

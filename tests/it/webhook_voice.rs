@@ -101,6 +101,7 @@ async fn missing_or_mistyped_fields_are_rejected_and_nothing_is_stored() {
             parcours::time::Timestamp(u64::MAX),
             10,
             None,
+            &|_| true,
         )
         .unwrap();
     assert!(page.items.is_empty());

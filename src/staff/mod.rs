@@ -1,0 +1,206 @@
+//! The staff API (`/api/*`): conversations, transcripts, customers and the satisfaction report, behind a
+//! bearer token (`PARCOURS_STAFF_TOKEN`, compared in constant time; unset, every call is refused).
+
+pub mod views;
+
+use crate::http::error::{ApiError, ApiJson};
+use crate::http::{AppState, bearer, constant_time_eq};
+use crate::message::Channel;
+use crate::report::{self, Filter, Period};
+use crate::store::Touchpoint;
+use crate::time::Timestamp;
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use views::{ConversationSummary, Profile, Transcript};
+
+/// Largest page of conversations.
+const MAX_LIMIT: usize = 500;
+const DEFAULT_LIMIT: usize = 50;
+
+/// The `/api` routes, all behind the staff token.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/conversations", get(list_conversations))
+        .route("/api/conversations/{id}", get(show_conversation))
+        .route("/api/customers/{id}", get(show_customer))
+        .route("/api/customers/{id}/journey", get(journey))
+        .route("/api/reports/satisfaction", get(satisfaction))
+        .route_layer(middleware::from_fn_with_state(state, require_staff))
+}
+
+/// Refuses calls without the staff token.
+async fn require_staff(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(expected) = &state.staff_token else {
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "the staff API is disabled: set PARCOURS_STAFF_TOKEN".into(),
+        });
+    };
+    match bearer(req.headers()) {
+        Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(next.run(req).await),
+        _ => Err(ApiError::unauthorized()),
+    }
+}
+
+fn parse_time(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
+    match v.as_deref().filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => Timestamp::parse(s).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name}: expected a date (2026-11-23) or an RFC 3339 time"
+            ))
+        }),
+    }
+}
+
+fn parse_channel(v: &Option<String>) -> Result<Option<Channel>, ApiError> {
+    match v.as_deref().filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => Channel::parse(s)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("channel: unknown channel {s:?}"))),
+    }
+}
+
+/// Filters of `GET /api/conversations`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationQuery {
+    pub channel: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub intent: Option<String>,
+    pub customer: Option<String>,
+    pub max_rating: Option<u8>,
+    /// Only conversations with at least one irritant.
+    pub irritant: Option<bool>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+async fn list_conversations(
+    State(state): State<AppState>,
+    query: Result<Query<ConversationQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let channel = parse_channel(&q.channel)?;
+    let since = parse_time("since", &q.since)?.unwrap_or(Timestamp(0));
+    let until = parse_time("until", &q.until)?.unwrap_or(Timestamp(u64::MAX));
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let keep = |tp: &Touchpoint| {
+        channel.is_none_or(|c| tp.channel == c)
+            && q.intent.as_ref().is_none_or(|i| tp.intents.contains(i))
+            && q.customer.as_ref().is_none_or(|c| &tp.customer_id == c)
+            && q.max_rating
+                .is_none_or(|m| views::rating(tp).is_some_and(|r| r <= m))
+            && q.irritant
+                .is_none_or(|want| want == tp.turns.iter().any(|t| !t.irritants.is_empty()))
+    };
+    let page = state
+        .bot
+        .store()
+        .touchpoints_between(since, until, limit, q.cursor.as_deref(), &keep)
+        .map_err(ApiError::internal)?;
+    let items: Vec<ConversationSummary> =
+        page.items.iter().map(ConversationSummary::from).collect();
+    Ok(ApiJson(
+        json!({ "items": items, "next_cursor": page.next_cursor }),
+    ))
+}
+
+async fn show_conversation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Transcript>, ApiError> {
+    let tp = state
+        .bot
+        .store()
+        .touchpoint(&id)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
+    Ok(ApiJson(Transcript::from(&tp)))
+}
+
+async fn show_customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Profile>, ApiError> {
+    let store = state.bot.store();
+    let customer = store
+        .customer(&id)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))?;
+    let identities = store.identities(&id).map_err(ApiError::internal)?;
+    let touchpoints = store.touchpoints_of(&id).map_err(ApiError::internal)?;
+    Ok(ApiJson(Profile::new(customer, &identities, &touchpoints)))
+}
+
+/// The customer's touchpoints across channels, oldest first.
+async fn journey(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let store = state.bot.store();
+    if store.customer(&id).map_err(ApiError::internal)?.is_none() {
+        return Err(ApiError::not_found(format!("no customer {id}")));
+    }
+    let tps = store.touchpoints_of(&id).map_err(ApiError::internal)?;
+    let timeline: Vec<ConversationSummary> = tps.iter().map(ConversationSummary::from).collect();
+    let path: Vec<Channel> = tps.iter().map(|t| t.channel).collect();
+    Ok(ApiJson(
+        json!({ "customer_id": id, "channels": path, "timeline": timeline }),
+    ))
+}
+
+/// Filters of `GET /api/reports/satisfaction`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub channel: Option<String>,
+    pub intent: Option<String>,
+    /// `day`, `week` or `month`.
+    pub period: Option<String>,
+}
+
+impl ReportQuery {
+    /// The report filter, or a 400 naming the bad parameter.
+    pub fn filter(&self) -> Result<Filter, ApiError> {
+        Ok(Filter {
+            since: parse_time("since", &self.since)?,
+            until: parse_time("until", &self.until)?,
+            channel: parse_channel(&self.channel)?,
+            intent: self.intent.clone().filter(|i| !i.is_empty()),
+            period: match self.period.as_deref() {
+                None | Some("") => Period::Day,
+                Some(p) => Period::parse(p)
+                    .ok_or_else(|| ApiError::bad_request("period: day, week or month"))?,
+            },
+        })
+    }
+}
+
+async fn satisfaction(
+    State(state): State<AppState>,
+    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<report::Report>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let r = report::satisfaction(
+        state.bot.store().as_ref(),
+        &q.filter()?,
+        &state.bot.non_topic_intents(),
+    )
+    .map_err(ApiError::internal)?;
+    Ok(ApiJson(r))
+}

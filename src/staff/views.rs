@@ -1,0 +1,119 @@
+//! What the staff API shows: touchpoints and customers with readable times (RFC 3339).
+
+use crate::engine::survey::RATING;
+use crate::message::Channel;
+use crate::store::{Customer, Identity, Irritant, Outcome, Speaker, Touchpoint, Turn};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A conversation in a list.
+#[derive(Debug, Serialize)]
+pub struct ConversationSummary {
+    pub id: String,
+    pub customer_id: String,
+    pub channel: Channel,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub intents: Vec<String>,
+    pub rating: Option<u8>,
+    pub turns: usize,
+    pub irritants: usize,
+}
+
+impl From<&Touchpoint> for ConversationSummary {
+    fn from(tp: &Touchpoint) -> Self {
+        ConversationSummary {
+            id: tp.id.clone(),
+            customer_id: tp.customer_id.clone(),
+            channel: tp.channel,
+            started_at: tp.started_at.to_string(),
+            ended_at: tp.ended_at.map(|t| t.to_string()),
+            outcome: tp.outcome,
+            intents: tp.intents.clone(),
+            rating: rating(tp),
+            turns: tp.turns.len(),
+            irritants: tp.turns.iter().map(|t| t.irritants.len()).sum(),
+        }
+    }
+}
+
+/// The 0-10 rating of a conversation, if the customer gave one.
+pub fn rating(tp: &Touchpoint) -> Option<u8> {
+    tp.survey.get(RATING).and_then(|r| r.parse().ok())
+}
+
+/// One line of a transcript.
+#[derive(Debug, Serialize)]
+pub struct TurnView {
+    pub at: String,
+    pub speaker: Speaker,
+    pub text: String,
+    pub intent: Option<String>,
+    pub confidence: Option<f32>,
+    pub asr_confidence: Option<f32>,
+    pub irritants: Vec<Irritant>,
+}
+
+impl From<&Turn> for TurnView {
+    fn from(t: &Turn) -> Self {
+        TurnView {
+            at: t.at.to_string(),
+            speaker: t.speaker,
+            text: t.text.clone(),
+            intent: t.intent.clone(),
+            confidence: t.confidence,
+            asr_confidence: t.asr_confidence,
+            irritants: t.irritants.clone(),
+        }
+    }
+}
+
+/// A whole conversation.
+#[derive(Debug, Serialize)]
+pub struct Transcript {
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    pub lang: crate::message::Lang,
+    pub session: Option<String>,
+    pub survey: BTreeMap<String, String>,
+    pub turns: Vec<TurnView>,
+}
+
+impl From<&Touchpoint> for Transcript {
+    fn from(tp: &Touchpoint) -> Self {
+        Transcript {
+            summary: tp.into(),
+            lang: tp.lang,
+            session: tp.session.clone(),
+            survey: tp.survey.clone(),
+            turns: tp.turns.iter().map(TurnView::from).collect(),
+        }
+    }
+}
+
+/// A customer's profile with identities and touchpoints.
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    #[serde(flatten)]
+    pub customer: Customer,
+    pub identities: BTreeMap<String, Vec<String>>,
+    pub touchpoints: Vec<ConversationSummary>,
+}
+
+impl Profile {
+    pub fn new(customer: Customer, identities: &[Identity], touchpoints: &[Touchpoint]) -> Self {
+        let mut by_channel: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for i in identities {
+            by_channel
+                .entry(i.channel.to_string())
+                .or_default()
+                .push(i.id.clone());
+        }
+        Profile {
+            customer,
+            identities: by_channel,
+            touchpoints: touchpoints.iter().map(ConversationSummary::from).collect(),
+        }
+    }
+}
