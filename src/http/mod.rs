@@ -90,6 +90,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/", get(crate::staff::console))
         .route("/webhook/voice", post(crate::channel::voice::webhook))
         .route("/webhook/twilio", post(crate::channel::twilio::webhook))
         .route("/webhook/alexa", post(crate::channel::alexa::webhook))

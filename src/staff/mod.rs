@@ -23,6 +23,12 @@ use views::{ConversationSummary, Profile, Transcript};
 const MAX_LIMIT: usize = 500;
 const DEFAULT_LIMIT: usize = 50;
 
+/// The staff console: one self-contained page (no external scripts, styles or fonts). It signs in with the
+/// staff token and calls the API from the browser; the page itself holds no data, so it needs no auth.
+pub async fn console() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("console.html"))
+}
+
 /// The `/api` routes, all behind the staff token.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
