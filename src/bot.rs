@@ -65,6 +65,56 @@ impl Bot {
         &self.nlu
     }
 
+    /// A phone number the channel has verified (a contact shared on Telegram) links this identity to the
+    /// customer known by that number on the phone, or becomes the customer's phone. Returns the customer.
+    pub async fn link_verified_phone(
+        &self,
+        identity: &Identity,
+        phone: &str,
+        now: Timestamp,
+    ) -> Result<Customer, BotError> {
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        let phone = format!("+{digits}");
+        let me = self.store.resolve(identity, now)?;
+        let by_phone = Identity {
+            channel: crate::message::Channel::Twilio,
+            id: phone.clone(),
+        };
+        let survivor = match self.store.customer_of(&by_phone)? {
+            Some(known) if known.id != me.id => {
+                let (from, into) = if known.created_at <= me.created_at {
+                    (me.id, known.id)
+                } else {
+                    (known.id, me.id)
+                };
+                self.store.merge(&from, &into)?;
+                into
+            }
+            _ => me.id,
+        };
+        let mut customer = self.store.customer(&survivor)?.unwrap_or_default();
+        customer.phone.get_or_insert(phone);
+        self.store.put_customer(&customer)?;
+        self.store.link(&by_phone, &customer.id)?;
+        self.store.durable().await?;
+        Ok(customer)
+    }
+
+    /// Erases everything held on the customer behind `identity` (see [`ProfileStore::forget`]).
+    pub async fn forget(&self, identity: &Identity) -> Result<usize, BotError> {
+        let Some(c) = self.store.customer_of(identity)? else {
+            return Ok(0);
+        };
+        let n = self.store.forget(&c.id)?;
+        self.store.durable().await?;
+        Ok(n)
+    }
+
+    /// The engine's sentences in a language (for channel-specific answers).
+    pub fn messages(&self, lang: Lang) -> &crate::intents::Messages {
+        self.pack.messages(lang)
+    }
+
     /// Whether the customer may be asked the satisfaction questions: not within `survey_every_days` of the
     /// last time they were asked (answered or not: customers who do not answer are not chased).
     fn survey_allowed(&self, customer: &Customer, now: Timestamp) -> bool {
@@ -158,6 +208,7 @@ impl Bot {
             (Event::Start, _) => engine.welcome(&mut conv, &ctx),
             (Event::Help, _) => engine.help(&mut conv, &ctx),
             (Event::End, _) => engine.end(&mut conv, &ctx),
+            (Event::Handoff, _) => engine.handoff(&mut conv, &ctx),
             (Event::Message, _) if silent => engine.silence(&mut conv, &ctx),
             (Event::Message, _) => engine.step(&mut conv, &understanding, &ctx),
         };

@@ -118,6 +118,8 @@ pub enum Event {
     Help,
     /// The customer or the platform ended the conversation (hang up, "stop", session ended).
     End,
+    /// The customer asked for a person with a command (Telegram's /human).
+    Handoff,
 }
 
 /// One message from a customer, whatever the channel.

@@ -2,6 +2,7 @@
 //! signal that stops them all and flushes the store last.
 
 use crate::bot::Bot;
+use crate::channel::telegram::{self, Telegram};
 use crate::http::{self, AppState};
 use crate::time::Timestamp;
 use anyhow::Context;
@@ -15,7 +16,32 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(bot: Bot, listen: SocketAddr) -> anyhow::Result<()> {
     let bot = Arc::new(bot);
-    let state = AppState::from_env(bot.clone());
+    let mut state = AppState::from_env(bot.clone());
+    // One shutdown signal for every part: the HTTP server, Telegram polling, the sweeper.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        http::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let mut polling = None;
+    if let Some(telegram) = Telegram::from_env(bot.clone()).map(Arc::new) {
+        telegram.register_commands();
+        match &state.public_url {
+            Some(base) => {
+                let secret = telegram::new_secret();
+                let url = format!("{base}/webhook/telegram");
+                if let Err(e) = telegram.set_webhook(&url, &secret).await {
+                    tracing::error!(error = %e, "setWebhook failed; Telegram updates will not arrive until it succeeds");
+                }
+                tracing::info!("Telegram in webhook mode");
+                state.telegram = Some((telegram, secret));
+            }
+            None => {
+                tracing::info!("Telegram in long-polling mode");
+                polling = Some(tokio::spawn(telegram.poll(stopped.clone())));
+            }
+        }
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -37,11 +63,17 @@ pub async fn run(bot: Bot, listen: SocketAddr) -> anyhow::Result<()> {
             }
         })
     };
+    let mut until_stopped = stopped.clone();
     axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(http::shutdown_signal())
+        .with_graceful_shutdown(async move {
+            let _ = until_stopped.wait_for(|s| *s).await;
+        })
         .await
         .context("serving HTTP")?;
     sweeper.abort();
+    if let Some(p) = polling {
+        let _ = p.await;
+    }
     bot.store().flush_now().context("flushing the store")?;
     tracing::info!("store flushed; bye");
     Ok(())

@@ -464,7 +464,8 @@ impl<'p> Engine<'p> {
         Decision::say(plain(&m.fallback[n]))
     }
 
-    fn handoff(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+    /// Passes the conversation to a person.
+    pub fn handoff(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
         conv.fallbacks_in_row = 0;
         let def = self.pack.with_role(Role::Handoff);
         let answer = def

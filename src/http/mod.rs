@@ -28,6 +28,8 @@ pub struct AppState {
     pub alexa_skill_id: Option<String>,
     /// `PARCOURS_STAFF_TOKEN`: the staff API's bearer token; unset, the staff API refuses every call.
     pub staff_token: Option<String>,
+    /// The Telegram channel in webhook mode, with the secret its updates must carry.
+    pub telegram: Option<(Arc<crate::channel::telegram::Telegram>, String)>,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
             public_url: var("PARCOURS_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
             alexa_skill_id: var("PARCOURS_ALEXA_SKILL_ID"),
             staff_token: var("PARCOURS_STAFF_TOKEN"),
+            telegram: None,
         }
     }
 
@@ -53,6 +56,7 @@ impl AppState {
             public_url: None,
             alexa_skill_id: None,
             staff_token: None,
+            telegram: None,
         }
     }
 }
@@ -94,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhook/voice", post(crate::channel::voice::webhook))
         .route("/webhook/twilio", post(crate::channel::twilio::webhook))
         .route("/webhook/alexa", post(crate::channel::alexa::webhook))
+        .route("/webhook/telegram", post(crate::channel::telegram::webhook))
         .merge(crate::staff::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

@@ -122,6 +122,22 @@ pub struct Messages {
     pub linked: String,
     /// A link code that does not exist or has expired.
     pub link_invalid: String,
+    /// Telegram: what the bot can do, after /start.
+    pub welcome: String,
+    /// A message the bot cannot read (a sticker, a photo, a location).
+    pub unsupported: String,
+    /// A voice note when no transcription service is configured.
+    pub voice_unsupported: String,
+    /// The button that shares the customer's phone number.
+    pub share_phone: String,
+    /// A shared phone number was linked.
+    pub phone_linked: String,
+    /// Someone else's contact was shared.
+    pub contact_not_own: String,
+    /// What /forget erases, and how to confirm.
+    pub forget_info: String,
+    /// Erasure done.
+    pub forgotten: String,
     /// How each order status is said ("shipped" → "on its way").
     pub order_status: BTreeMap<String, String>,
 }
@@ -552,6 +568,14 @@ topics = { refund_status = "your refund" }
 link_code = "Code {code}."
 linked = "Linked."
 link_invalid = "Bad code."
+welcome = "Hi."
+unsupported = "Text only."
+voice_unsupported = "Type please."
+share_phone = "Share phone"
+phone_linked = "Phone linked."
+contact_not_own = "Your own contact please."
+forget_info = "Forget?"
+forgotten = "Forgotten."
 order_status = { shipped = "on its way" }
 "#;
 

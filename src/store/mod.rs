@@ -93,6 +93,10 @@ pub trait ProfileStore: Send + Sync {
     /// Moves everything of customer `from` (identities, touchpoints, attributes it has that `into` lacks)
     /// to `into`, and deletes `from`.
     fn merge(&self, from: &str, into: &str) -> Result<(), StoreError>;
+    /// Erases a customer: profile and identities are deleted; their conversations lose every word and every
+    /// link to them (customer, channel id, session, survey comment) but keep intents, outcome and rating, so
+    /// reports keep their anonymous counts. Returns how many conversations were anonymised.
+    fn forget(&self, customer_id: &str) -> Result<usize, StoreError>;
     /// A new unique id with a prefix (`tp_…`, `cus_…`).
     fn new_id(&self, prefix: &str) -> Result<String, StoreError>;
     /// Resolves once everything written so far is on disk. Concurrent callers share one flush.

@@ -16,6 +16,9 @@ use crate::time::Timestamp;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The customer id of an erased customer's anonymous conversations.
+pub const ERASED: &str = "erased";
+
 /// How many times (50 ms apart) to retry a database whose lock is still held.
 const LOCK_RETRIES: u32 = 40;
 
@@ -336,6 +339,41 @@ impl ProfileStore for SledStore {
         }
         self.customers.remove(from.as_bytes())?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    fn forget(&self, customer_id: &str) -> Result<usize, StoreError> {
+        for ident in self.identities(customer_id)? {
+            let key = key2(ident.channel.as_str(), &ident.id);
+            self.identities.remove(&key)?;
+            self.open.remove(&key)?;
+            self.customer_identities
+                .remove(key2(customer_id, &String::from_utf8_lossy(&key)))?;
+        }
+        let tps = self.touchpoints_of(customer_id)?;
+        for mut tp in tps.iter().cloned() {
+            self.tp_customer
+                .remove(time_key(&key2(customer_id, ""), tp.started_at, &tp.id))?;
+            self.open.remove(key2(tp.channel.as_str(), &tp.user))?;
+            tp.customer_id = ERASED.to_string();
+            tp.user = String::new();
+            tp.session = None;
+            tp.state = serde_json::Value::Null;
+            tp.survey.remove(crate::engine::survey::COMMENT);
+            for turn in &mut tp.turns {
+                turn.text = String::new();
+            }
+            self.touchpoints
+                .insert(tp.id.as_bytes(), serde_json::to_vec(&tp)?)?;
+        }
+        for item in self.link_codes.iter() {
+            let (code, v) = item?;
+            if v.len() >= 8 && &v[8..] == customer_id.as_bytes() {
+                self.link_codes.remove(code)?;
+            }
+        }
+        self.customers.remove(customer_id.as_bytes())?;
+        Ok(tps.len())
     }
 
     fn new_id(&self, prefix: &str) -> Result<String, StoreError> {

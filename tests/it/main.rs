@@ -8,6 +8,7 @@ mod intents;
 mod journeys;
 mod store;
 mod survey;
+mod telegram;
 mod webhook_alexa;
 mod webhook_twilio;
 mod webhook_voice;

@@ -1,0 +1,497 @@
+//! The Telegram channel end to end: the real `parcours serve` against a fake Bot API server started here.
+
+use crate::helpers::{data_file, intents_dir};
+use axum::extract::{Path, State};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the fake Bot API has been asked, and the updates it will hand out.
+#[derive(Default)]
+struct Fake {
+    updates: VecDeque<Value>,
+    calls: Vec<(String, Value)>,
+    next_message_id: i64,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+async fn bot_api(
+    State(fake): State<Shared>,
+    Path((_bot, method)): Path<(String, String)>,
+    body: String,
+) -> axum::Json<Value> {
+    let params: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    // Bot API method names are case-insensitive (teloxide sends `GetUpdates`).
+    let method = method.to_ascii_lowercase();
+    let result = {
+        let mut f = fake.lock().unwrap();
+        f.calls.push((method.clone(), params.clone()));
+        match method.as_str() {
+            "getme" => {
+                json!({"id": 1, "is_bot": true, "first_name": "parcours", "username": "parcours_bot"})
+            }
+            "getupdates" => {
+                let out: Vec<Value> = f.updates.drain(..).collect();
+                if !out.is_empty() {
+                    return axum::Json(json!({"ok": true, "result": out}));
+                }
+                Value::Null
+            }
+            "getfile" => {
+                json!({"file_id": "v1", "file_unique_id": "vu1", "file_size": 4, "file_path": "voice/file_1.oga"})
+            }
+            "sendmessage" => {
+                f.next_message_id += 1;
+                json!({
+                    "message_id": 100 + f.next_message_id,
+                    "date": 1_700_000_000,
+                    "chat": {"id": params["chat_id"], "type": "private", "first_name": "Alice"},
+                    "from": {"id": 1, "is_bot": true, "first_name": "parcours"},
+                    "text": params["text"],
+                })
+            }
+            _ => json!(true),
+        }
+    };
+    if result.is_null() {
+        // An empty long poll: wait a little, as the real server would.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        return axum::Json(json!({"ok": true, "result": []}));
+    }
+    axum::Json(json!({"ok": true, "result": result}))
+}
+
+/// A voice note as the Bot API sends it.
+static VOICE: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+    || json!({"file_id": "v1", "file_unique_id": "vu1", "duration": 2, "mime_type": "audio/ogg", "file_size": 4}),
+);
+
+fn user(id: i64) -> Value {
+    json!({"id": id, "is_bot": false, "first_name": "Alice", "language_code": "en"})
+}
+
+fn message(update_id: i64, from: i64, chat: Value, fields: Value) -> Value {
+    let mut m =
+        json!({"message_id": update_id, "date": 1_700_000_000, "chat": chat, "from": user(from)});
+    for (k, v) in fields.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    json!({"update_id": update_id, "message": m})
+}
+
+fn private(id: i64) -> Value {
+    json!({"id": id, "type": "private", "first_name": "Alice"})
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Harness {
+    fake: Shared,
+    next_update: i64,
+    _server: Server,
+    api: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// With `transcribe`, the fake server also serves voice files and an OpenAI-style transcription endpoint.
+    async fn start_with(transcribe: bool) -> Self {
+        let fake: Shared = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake_base = format!("http://{}", listener.local_addr().unwrap());
+        let fake_url = format!("{fake_base}/");
+        let app = axum::Router::new()
+            .route("/{bot}/{method}", post(bot_api))
+            .route(
+                "/file/{bot}/{*path}",
+                axum::routing::get(|| async { "OggS" }),
+            )
+            .route(
+                "/v1/audio/transcriptions",
+                post(|body: axum::body::Bytes| async move {
+                    // The audio arrives as a multipart upload named "file".
+                    assert!(String::from_utf8_lossy(&body).contains("name=\"file\""));
+                    axum::Json(json!({"text": "where is my order"}))
+                }),
+            )
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let dir = tempfile::tempdir().unwrap();
+        let customers = dir.path().join("customers.json");
+        let mut list: Value =
+            serde_json::from_str(&std::fs::read_to_string(data_file("customers.json")).unwrap())
+                .unwrap();
+        list[0]["identities"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"channel": "telegram", "id": "1001"}));
+        std::fs::write(&customers, list.to_string()).unwrap();
+        let bin = env!("CARGO_BIN_EXE_parcours");
+        let data = dir.path().join("data");
+        let status = Command::new(bin)
+            .args(["customers", "import"])
+            .arg(&customers)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(status.status.success());
+        let port = free_port();
+        let server = Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .arg("--intents")
+            .arg(intents_dir())
+            .env("TELOXIDE_TOKEN", "123456:TEST")
+            .env("TELOXIDE_API_URL", &fake_url)
+            .env("PARCOURS_STAFF_TOKEN", "staff")
+            .env_remove("PARCOURS_PUBLIC_URL")
+            .env(
+                "PARCOURS_TRANSCRIBE_URL",
+                if transcribe { fake_base.as_str() } else { "" },
+            )
+            .env("RUST_LOG", "parcours=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let api = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client.get(format!("{api}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Harness {
+            fake,
+            next_update: 1,
+            _server: Server(server),
+            api,
+            _dir: dir,
+        }
+    }
+
+    fn sent(&self) -> Vec<Value> {
+        let f = self.fake.lock().unwrap();
+        f.calls
+            .iter()
+            .filter(|(m, _)| m == "sendmessage")
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    fn called(&self, method: &str) -> usize {
+        let method = method.to_ascii_lowercase();
+        self.fake
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|(m, _)| *m == method)
+            .count()
+    }
+
+    /// Queues an update and waits for the bot's next message (or `None` after a while).
+    async fn push(&mut self, update: impl FnOnce(i64) -> Value) -> Option<Value> {
+        let before = self.sent().len();
+        let id = self.next_update;
+        self.next_update += 1;
+        self.fake.lock().unwrap().updates.push_back(update(id));
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(m) = self.sent().get(before) {
+                return Some(m.clone());
+            }
+        }
+        None
+    }
+
+    /// The server's log and the Bot API calls, for failure messages.
+    fn debug(&self) -> String {
+        let log = std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default();
+        let calls: Vec<String> = self
+            .fake
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .map(|(m, p)| format!("{m} {p}"))
+            .collect();
+        format!("server log:\n{log}\nBot API calls:\n{}", calls.join("\n"))
+    }
+
+    async fn say(&mut self, text: &str) -> Value {
+        let text = text.to_string();
+        match self
+            .push(|id| message(id, 1001, private(1001), json!({"text": text})))
+            .await
+        {
+            Some(m) => m,
+            None => panic!("no answer\n{}", self.debug()),
+        }
+    }
+
+    async fn press(&mut self, data: &str) -> Value {
+        let data = data.to_string();
+        self.push(|id| {
+            json!({"update_id": id, "callback_query": {
+                "id": format!("cb{id}"), "from": user(1001), "chat_instance": "ci", "data": data,
+                "message": {"message_id": 7, "date": 1_700_000_000, "chat": private(1001), "text": "?"}
+            }})
+        })
+        .await
+        .expect("the bot answers")
+    }
+}
+
+fn buttons(m: &Value) -> Vec<String> {
+    m["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["callback_data"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_telegram_customer_gets_their_order_status_and_rates_nine_with_a_button() {
+    let mut h = Harness::start().await;
+    let m = h.say("/start").await;
+    assert!(m["text"].as_str().unwrap().contains("Hello Alice"), "{m}");
+    assert!(m["text"].as_str().unwrap().contains("/human"), "{m}");
+    assert_eq!(
+        m["reply_markup"]["keyboard"][0][0]["request_contact"], true,
+        "{m}"
+    );
+    let m = h.say("where is my order?").await;
+    assert!(m["text"].as_str().unwrap().contains("order number"), "{m}");
+    let m = h.say("4567").await;
+    assert!(
+        m["text"]
+            .as_str()
+            .unwrap()
+            .contains("Order 4567 is on its way"),
+        "{m}"
+    );
+    let m = h.say("great, thanks! bye").await;
+    assert!(
+        m["text"].as_str().unwrap().contains("did that solve"),
+        "{m}"
+    );
+    assert_eq!(buttons(&m), ["Yes", "No"]);
+    let m = h.press("Yes").await;
+    assert_eq!(buttons(&m).len(), 11, "{m}");
+    let m = h.press("9").await;
+    assert!(m["text"].as_str().unwrap().contains("Thank you"), "{m}");
+    assert!(h.called("answerCallbackQuery") >= 2);
+    assert!(h.called("setMyCommands") >= 1);
+    assert!(h.called("sendChatAction") >= 1);
+
+    let list: Value = reqwest::Client::new()
+        .get(format!("{}/api/conversations?channel=telegram", h.api))
+        .bearer_auth("staff")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["channel"], "telegram");
+    assert_eq!(items[0]["customer_id"], "cus_alice");
+    assert_eq!(items[0]["rating"], 9);
+    assert_eq!(items[0]["outcome"], "resolved");
+}
+
+#[tokio::test]
+async fn stickers_groups_and_edits_do_not_crash_the_bot() {
+    let mut h = Harness::start().await;
+    let m = h
+        .push(|id| {
+            message(
+                id,
+                1001,
+                private(1001),
+                json!({"sticker": {
+            "file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512, "height": 512,
+            "is_animated": false, "is_video": false}}),
+            )
+        })
+        .await
+        .expect("a polite answer to a sticker");
+    assert!(
+        m["text"].as_str().unwrap().contains("only read text"),
+        "{m}"
+    );
+    let group = json!({"id": -5, "type": "group", "title": "friends"});
+    assert!(
+        h.push(|id| message(id, 1001, group, json!({"text": "hello bot"})))
+            .await
+            .is_none()
+    );
+    let edited = |id: i64| {
+        let m = message(
+            id,
+            1001,
+            private(1001),
+            json!({"text": "edited", "edit_date": 1_700_000_100}),
+        );
+        json!({"update_id": id, "edited_message": m["message"]})
+    };
+    assert!(h.push(edited).await.is_none());
+    let m = h
+        .push(|id| message(id, 1001, private(1001), json!({"voice": VOICE.clone()})))
+        .await;
+    let m = m.unwrap();
+    assert!(m["text"].as_str().unwrap().contains("voice"), "{m}");
+    // Still alive and answering.
+    let m = h.say("what time do you open on sunday").await;
+    assert!(
+        m["text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("sunday"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_contact_links_the_phone_identity() {
+    let mut h = Harness::start().await;
+    // A stranger on Telegram shares their own number, which Alice's phone identity has.
+    let m = h
+        .push(|id| {
+            message(id, 2002, private(2002), json!({"contact": {"phone_number": "33612345678", "first_name": "Alice", "user_id": 2002}}))
+        })
+        .await
+        .unwrap();
+    assert!(m["text"].as_str().unwrap().contains("linked"), "{m}");
+    let profile: Value = reqwest::Client::new()
+        .get(format!("{}/api/customers/cus_alice", h.api))
+        .bearer_auth("staff")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        profile["identities"]["telegram"],
+        json!(["1001", "2002"]),
+        "{profile}"
+    );
+}
+
+#[tokio::test]
+async fn a_voice_note_is_transcribed_when_an_endpoint_is_configured() {
+    let mut h = Harness::start_with(true).await;
+    let m = h
+        .push(|id| message(id, 1001, private(1001), json!({"voice": VOICE.clone()})))
+        .await
+        .expect("an answer to the voice note");
+    assert!(
+        m["text"].as_str().unwrap().contains("order number"),
+        "{m}\n{}",
+        h.debug()
+    );
+    assert_eq!(h.called("getFile"), 1);
+}
+
+#[tokio::test]
+async fn webhook_updates_need_the_secret_header() {
+    // A fake Bot API for the replies, and the bot's HTTP server in webhook mode.
+    let fake: Shared = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_url = format!("http://{}/", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/{bot}/{method}", post(bot_api))
+        .with_state(fake.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = crate::helpers::spawn_app_configured(move |state, _| {
+        let api = teloxide::Bot::new("123:T").set_api_url(reqwest::Url::parse(&fake_url).unwrap());
+        let telegram = parcours::channel::telegram::Telegram::new(state.bot.clone(), api, None);
+        state.telegram = Some((Arc::new(telegram), "s3cret".into()));
+    })
+    .await;
+    let url = format!("{}/webhook/telegram", server.addr);
+    let update = message(1, 1001, private(1001), json!({"text": "hello"}));
+    let r = server.client.post(&url).json(&update).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = server
+        .client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "wrong")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = server
+        .client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = server
+        .client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sent: Vec<Value> = fake
+        .lock()
+        .unwrap()
+        .calls
+        .iter()
+        .filter(|(m, _)| m == "sendmessage")
+        .map(|(_, p)| p.clone())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]["text"].as_str().unwrap().starts_with("Hello"),
+        "{sent:?}"
+    );
+}
