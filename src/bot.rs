@@ -65,6 +65,29 @@ impl Bot {
         &self.nlu
     }
 
+    /// The customer behind an identity. A caller id from a phone system (a `+` and 8 to 15 digits on the
+    /// voice webhook) is the same number Twilio gives: a customer known by it on the phone is recognised.
+    fn customer(&self, identity: &Identity, now: Timestamp) -> Result<Customer, BotError> {
+        if let Some(c) = self.store.customer_of(identity)? {
+            return Ok(c);
+        }
+        let id = &identity.id;
+        let is_phone = id.starts_with('+')
+            && (9..=16).contains(&id.len())
+            && id[1..].bytes().all(|b| b.is_ascii_digit());
+        if identity.channel == crate::message::Channel::Voice && is_phone {
+            let by_phone = Identity {
+                channel: crate::message::Channel::Twilio,
+                id: id.clone(),
+            };
+            if let Some(c) = self.store.customer_of(&by_phone)? {
+                self.store.link(identity, &c.id)?;
+                return Ok(c);
+            }
+        }
+        Ok(self.store.resolve(identity, now)?)
+    }
+
     /// A phone number the channel has verified (a contact shared on Telegram) links this identity to the
     /// customer known by that number on the phone, or becomes the customer's phone. Returns the customer.
     pub async fn link_verified_phone(
@@ -157,7 +180,7 @@ impl Bot {
             channel: msg.channel,
             id: msg.user.clone(),
         };
-        let mut customer = self.store.resolve(&identity, msg.at)?;
+        let mut customer = self.customer(&identity, msg.at)?;
         let mut tp = self.conversation(&msg, &customer)?;
         tracing::Span::current().record("conversation", tp.id.as_str());
         let mut conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
@@ -167,7 +190,7 @@ impl Bot {
         let understanding = if msg.event != Event::Message || silent {
             Understanding::default()
         } else {
-            self.nlu.parse(&msg.text, msg.at.date())
+            self.nlu.parse_in(&msg.text, msg.at.date(), conv.lang)
         };
         let lang = understanding
             .lang

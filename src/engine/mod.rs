@@ -562,7 +562,11 @@ impl<'p> Engine<'p> {
                 match role {
                     _ if skip => next(conv, Vec::new()),
                     Some(Role::Affirm) => next(conv, answered(survey::SOLVED, "yes".into())),
-                    Some(Role::Deny) => next(conv, answered(survey::SOLVED, "no".into())),
+                    Some(Role::Deny) => {
+                        // The customer's word beats ours: the conversation did not settle their request.
+                        conv.resolved = false;
+                        next(conv, answered(survey::SOLVED, "no".into()))
+                    }
                     _ if new_request => return None,
                     _ => unclear(conv),
                 }

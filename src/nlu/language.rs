@@ -28,8 +28,10 @@ fn features(tokens: &[String]) -> Vec<String> {
     out
 }
 
-/// Minimum log-likelihood difference to overrule the conversation's language.
+/// Minimum log-likelihood difference to name a language.
 const CLEAR_EVIDENCE: f32 = 2.0;
+/// Minimum difference to switch a conversation to the other language (several clear words).
+const SWITCH_EVIDENCE: f32 = 8.0;
 
 impl LanguageId {
     /// Learns from (language, tokenised example) pairs.
@@ -59,13 +61,20 @@ impl LanguageId {
 
     /// The language of `tokens`, or `None` when the evidence is too weak to tell.
     pub fn detect(&self, tokens: &[String]) -> Option<Lang> {
+        self.detect_with_margin(tokens)
+            .filter(|(_, m)| *m >= CLEAR_EVIDENCE)
+            .map(|(l, _)| l)
+    }
+
+    /// The most likely language and by how much (log-likelihood) it beats the other.
+    pub fn detect_with_margin(&self, tokens: &[String]) -> Option<(Lang, f32)> {
         let feats = features(tokens);
         if feats.is_empty() || self.models.len() < 2 {
             return self
                 .models
                 .first()
-                .map(|m| m.0)
-                .filter(|_| self.models.len() == 1);
+                .map(|m| (m.0, f32::INFINITY))
+                .filter(|_| self.models.len() == 1 && !feats.is_empty());
         }
         let mut scores: Vec<(Lang, f32)> = self
             .models
@@ -78,6 +87,16 @@ impl LanguageId {
             })
             .collect();
         scores.sort_by(|a, b| b.1.total_cmp(&a.1));
-        (scores[0].1 - scores[1].1 >= CLEAR_EVIDENCE).then_some(scores[0].0)
+        Some((scores[0].0, scores[0].1 - scores[1].1))
+    }
+
+    /// The language to answer in, given the conversation's so far: switching needs much stronger evidence
+    /// than starting, so that a code, a name or a stray word does not flip the conversation.
+    pub fn follow(&self, tokens: &[String], current: Option<Lang>) -> Option<Lang> {
+        let (lang, margin) = self.detect_with_margin(tokens)?;
+        match current {
+            Some(c) if c != lang => (margin >= SWITCH_EVIDENCE).then_some(lang),
+            _ => (margin >= CLEAR_EVIDENCE).then_some(lang),
+        }
     }
 }

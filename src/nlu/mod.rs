@@ -166,11 +166,17 @@ impl Nlu {
         &self.classifier
     }
 
-    /// Understands one message received on `today`.
+    /// Understands one message received on `today`, in a conversation held so far in `current`.
     pub fn parse(&self, text: &str, today: Date) -> Understanding {
+        self.parse_in(text, today, None)
+    }
+
+    /// [`Nlu::parse`] within a conversation whose language is `current`: switching languages takes more
+    /// evidence than starting in one.
+    pub fn parse_in(&self, text: &str, today: Date, current: Option<Lang>) -> Understanding {
         let n = normalize::normalize(text);
         let entities = entities::extract(&n, today);
-        let lang = self.language.detect(&n.tokens);
+        let lang = self.language.follow(&n.tokens, current);
         let negative = sentiment::is_negative(&n.tokens);
         let spaced = n.tokens.join(" ");
         if let Some(i) = self.patterns.matches(&spaced).iter().next() {

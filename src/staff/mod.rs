@@ -59,13 +59,18 @@ async fn require_staff(
 }
 
 fn parse_time(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
-    match v.as_deref().filter(|s| !s.is_empty()) {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => Timestamp::parse(s).map(Some).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{name}: expected a date (2026-11-23) or an RFC 3339 time"
-            ))
-        }),
+        Some(s) => {
+            let t = Timestamp::parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{name}: expected a date (2026-11-23) or an RFC 3339 time"
+                ))
+            })?;
+            // `until=2026-11-23` means until the end of that day.
+            let whole_day = name == "until" && s.len() == 10;
+            Ok(Some(if whole_day { t.plus_ms(86_400_000) } else { t }))
+        }
     }
 }
 
@@ -112,10 +117,19 @@ async fn list_conversations(
             && q.irritant
                 .is_none_or(|want| want == tp.turns.iter().any(|t| !t.irritants.is_empty()))
     };
+    if let Some(c) = q
+        .cursor
+        .as_deref()
+        .filter(|c| crate::store::sled_store::parse_cursor(c).is_none())
+    {
+        return Err(ApiError::bad_request(format!(
+            "cursor: {c:?} is not a cursor from a previous page"
+        )));
+    }
     let page = state
         .bot
         .store()
-        .touchpoints_between(since, until, limit, q.cursor.as_deref(), &keep)
+        .touchpoints_newest_first(since, until, limit, q.cursor.as_deref(), &keep)
         .map_err(ApiError::internal)?;
     let items: Vec<ConversationSummary> =
         page.items.iter().map(ConversationSummary::from).collect();

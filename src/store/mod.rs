@@ -79,6 +79,15 @@ pub trait ProfileStore: Send + Sync {
         cursor: Option<&str>,
         keep: &dyn Fn(&Touchpoint) -> bool,
     ) -> Result<Page, StoreError>;
+    /// The same as [`ProfileStore::touchpoints_between`], newest first (what a support console lists).
+    fn touchpoints_newest_first(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+        keep: &dyn Fn(&Touchpoint) -> bool,
+    ) -> Result<Page, StoreError>;
     /// A customer's touchpoints, oldest first.
     fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError>;
     /// Keeps a one-time link code for a customer until `expires`.

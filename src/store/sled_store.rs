@@ -100,6 +100,57 @@ impl SledStore {
         })
     }
 
+    /// Walks the time index between `since` and `until`, from the cursor on, in either direction.
+    fn scan_time(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+        keep: &dyn Fn(&Touchpoint) -> bool,
+        newest_first: bool,
+    ) -> Result<Page, StoreError> {
+        let mut start = since.0.to_be_bytes().to_vec();
+        let mut end = until.0.to_be_bytes().to_vec();
+        if let Some((at, id)) = cursor.and_then(parse_cursor) {
+            let key = time_key(&[], at, &id);
+            if newest_first {
+                end = key; // strictly before the cursor
+            } else {
+                start = key;
+                start.push(0); // strictly after the cursor
+            }
+        }
+        let mut page = Page::default();
+        if start >= end || limit == 0 {
+            return Ok(page);
+        }
+        let range = self.tp_time.range(start..end);
+        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if newest_first
+        {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        for item in keys {
+            let (k, _) = item?;
+            if page.items.len() == limit {
+                page.next_cursor = page
+                    .items
+                    .last()
+                    .map(|t| format!("{}.{}", t.started_at.0, t.id));
+                break;
+            }
+            let id = String::from_utf8_lossy(&k[8..]).into_owned();
+            if let Some(tp) = self.touchpoint(&id)? {
+                if keep(&tp) {
+                    page.items.push(tp);
+                }
+            }
+        }
+        Ok(page)
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(
         tree: &sled::Tree,
         key: &[u8],
@@ -239,37 +290,18 @@ impl ProfileStore for SledStore {
         cursor: Option<&str>,
         keep: &dyn Fn(&Touchpoint) -> bool,
     ) -> Result<Page, StoreError> {
-        let start = match cursor.and_then(parse_cursor) {
-            Some((at, id)) => {
-                let mut k = time_key(&[], at, &id);
-                k.push(0); // strictly after the cursor
-                k
-            }
-            None => since.0.to_be_bytes().to_vec(),
-        };
-        let end = until.0.to_be_bytes().to_vec();
-        let mut page = Page::default();
-        if start >= end {
-            return Ok(page);
-        }
-        for item in self.tp_time.range(start..end) {
-            let (k, _) = item?;
-            let id = String::from_utf8_lossy(&k[8..]).into_owned();
-            if page.items.len() == limit {
-                let last = page
-                    .items
-                    .last()
-                    .map(|t: &Touchpoint| (t.started_at, t.id.clone()));
-                page.next_cursor = last.map(|(at, id)| format!("{}.{id}", at.0));
-                break;
-            }
-            if let Some(tp) = self.touchpoint(&id)? {
-                if keep(&tp) {
-                    page.items.push(tp);
-                }
-            }
-        }
-        Ok(page)
+        self.scan_time(since, until, limit, cursor, keep, false)
+    }
+
+    fn touchpoints_newest_first(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+        keep: &dyn Fn(&Touchpoint) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.scan_time(since, until, limit, cursor, keep, true)
     }
 
     fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError> {
@@ -405,7 +437,7 @@ impl ProfileStore for SledStore {
 }
 
 /// `1732356000000.tp_1f` → (time, id).
-fn parse_cursor(cursor: &str) -> Option<(Timestamp, String)> {
+pub fn parse_cursor(cursor: &str) -> Option<(Timestamp, String)> {
     let (at, id) = cursor.split_once('.')?;
     Some((Timestamp(at.parse().ok()?), id.to_string()))
 }

@@ -197,7 +197,8 @@ async fn a_nine_by_voice_and_a_french_trois_make_one_promoter_one_detractor_and_
     assert_eq!(report["by_channel"]["voice"]["nps"], 100.0);
     assert_eq!(report["by_channel"]["chat"]["nps"], -100.0);
     assert_eq!(report["by_intent"]["opening_hours"]["detractors"], 1);
-    assert_eq!(report["resolution_rate"], 1.0);
+    // Zoé said "non" to "did that solve your problem?": her conversation does not count as resolved.
+    assert_eq!(report["resolution_rate"], 0.5);
 
     // The same filtered by channel, and through the CLI's table.
     let voice: Value = app
@@ -301,4 +302,95 @@ async fn the_staff_api_is_closed_when_no_token_is_configured() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn the_console_lists_newest_first_until_a_whole_day_and_rejects_a_bad_cursor() {
+    let app = spawn_app_configured(|s, _| s.staff_token = Some("k".into())).await;
+    let t = &app.test_bot;
+    let day = Timestamp::parse("2026-11-23T08:00:00Z").unwrap();
+    for (i, user) in ["u1", "u2", "u3"].iter().enumerate() {
+        say(
+            t,
+            Channel::Chat,
+            user,
+            "what are your opening hours",
+            day.plus_ms(i as u64 * 3_600_000),
+        )
+        .await;
+    }
+    let get = |q: &str| {
+        let url = format!("{}/api/conversations?{q}", app.addr);
+        let c = app.client.clone();
+        async move { c.get(url).bearer_auth("k").send().await.unwrap() }
+    };
+    let page: Value = get("since=2026-11-23&until=2026-11-23&limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    assert!(
+        items[0]["started_at"].as_str() > items[1]["started_at"].as_str(),
+        "newest first: {page}"
+    );
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let rest: Value = get(&format!(
+        "since=2026-11-23&until=2026-11-23&cursor={cursor}"
+    ))
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(get("cursor=garbage").await.status(), 400);
+}
+
+#[tokio::test]
+async fn a_stray_word_does_not_switch_the_conversation_language() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "where is my order?").await;
+    assert_eq!(r.lang, Lang::En);
+    let r = t.say("alice", "<script>alert(1)</script>").await;
+    assert_eq!(r.lang, Lang::En, "{}", r.text);
+    let r = t
+        .say(
+            "alice",
+            "bonjour, je voudrais plutôt savoir où en est mon remboursement",
+        )
+        .await;
+    assert_eq!(r.lang, Lang::Fr, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_caller_id_on_the_voice_webhook_finds_the_customer_known_by_that_number() {
+    let t = TestBot::new().with_alice();
+    let r = say(
+        &t,
+        Channel::Voice,
+        "+33698765432",
+        "hello",
+        Timestamp::now(),
+    )
+    .await;
+    assert!(!r.text.contains("Alice"));
+    t.store
+        .link(
+            &parcours::store::Identity {
+                channel: Channel::Twilio,
+                id: "+33611112222".into(),
+            },
+            "cus_alice",
+        )
+        .unwrap();
+    let r = say(
+        &t,
+        Channel::Voice,
+        "+33611112222",
+        "hello",
+        Timestamp::now(),
+    )
+    .await;
+    assert!(r.text.contains("Alice"), "{}", r.text);
 }
