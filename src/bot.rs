@@ -7,7 +7,9 @@ use crate::engine::{Conversation, Decision, Engine, PreviousContact, TurnContext
 use crate::intents::IntentPack;
 use crate::intents::Rendered;
 use crate::message::{Event, Inbound, Lang, Reply};
+use crate::metrics::{Metrics, TurnMetrics};
 use crate::nlu::{Nlu, NluConfig, Understanding};
+use crate::redact::Redactor;
 use crate::store::{
     Customer, Identity, Outcome, ProfileStore, Speaker, StoreError, Touchpoint, Turn,
 };
@@ -30,6 +32,8 @@ pub struct Bot {
     nlu: Nlu,
     settings: Settings,
     store: Arc<dyn ProfileStore>,
+    redactor: Redactor,
+    metrics: Metrics,
 }
 
 impl Bot {
@@ -42,12 +46,29 @@ impl Bot {
                 ..NluConfig::default()
             },
         );
+        // The patterns were checked when the settings were loaded.
+        let redactor = Redactor::new(&settings.redact_patterns).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "redaction pattern ignored");
+            Redactor::default()
+        });
         Bot {
             pack,
             nlu,
             settings,
             store,
+            redactor,
+            metrics: Metrics::default(),
         }
+    }
+
+    /// The metrics, for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The store, for staff commands.
@@ -157,7 +178,10 @@ impl Bot {
 
     /// Handles one customer message and returns the reply, once the turn is durable on disk.
     #[tracing::instrument(skip_all, fields(channel = %msg.channel, conversation))]
-    pub async fn handle(&self, msg: Inbound) -> Result<Reply, BotError> {
+    pub async fn handle(&self, mut msg: Inbound) -> Result<Reply, BotError> {
+        let started = std::time::Instant::now();
+        // Card numbers and configured patterns never go further than this.
+        msg.text = self.redactor.redact(&msg.text);
         // A platform closing a conversation that is already over: nothing to record.
         if msg.event == Event::End
             && self
@@ -248,6 +272,17 @@ impl Bot {
             self.store.put_customer(&customer)?;
         }
         self.store.durable().await?;
+        if msg.event == Event::Message && !silent {
+            let irritants: Vec<&str> = decision.irritants.iter().map(|i| i.as_str()).collect();
+            self.metrics.record(&TurnMetrics {
+                channel: msg.channel.as_str(),
+                intent: understanding.intent.as_deref(),
+                handoff: decision.outcome == Some(Outcome::HandedOff),
+                survey_answers: &decision.survey,
+                irritants: &irritants,
+                latency: started.elapsed(),
+            });
+        }
 
         // Back to the channel.
         Ok(Reply {
@@ -380,6 +415,19 @@ impl Bot {
         tp.outcome = Some(Engine::new(&self.pack, &self.settings).outcome(&conv));
         self.store.save_touchpoint(&tp)?;
         Ok(())
+    }
+
+    /// Purges the words of conversations older than `retention_days` (when set); returns how many.
+    pub async fn apply_retention(&self, now: Timestamp) -> Result<usize, BotError> {
+        let Some(days) = self.settings.retention_days else {
+            return Ok(0);
+        };
+        let before = Timestamp(now.0.saturating_sub(days.saturating_mul(86_400_000)));
+        let n = self.store.purge_transcripts(before)?;
+        if n > 0 {
+            self.store.durable().await?;
+        }
+        Ok(n)
     }
 
     /// Closes every conversation idle for longer than the timeout; returns how many. Run periodically.

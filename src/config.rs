@@ -19,6 +19,12 @@ pub struct Settings {
     pub entity_attempts: u32,
     /// At most one satisfaction survey per customer in this many days.
     pub survey_every_days: u64,
+    /// Transcripts older than this many days lose their words (intents, outcomes and ratings stay for
+    /// reports); unset keeps them.
+    pub retention_days: Option<u64>,
+    /// Regular expressions whose matches are replaced by `[redacted]` before anything is stored (card
+    /// numbers always are).
+    pub redact_patterns: Vec<String>,
 }
 
 impl Default for Settings {
@@ -30,6 +36,8 @@ impl Default for Settings {
             fallbacks_before_human: 2,
             entity_attempts: 2,
             survey_every_days: 7,
+            retention_days: None,
+            redact_patterns: Vec::new(),
         }
     }
 }
@@ -46,6 +54,11 @@ pub enum ConfigError {
     Parse {
         path: String,
         source: toml::de::Error,
+    },
+    #[error("{path}: {source}")]
+    Pattern {
+        path: String,
+        source: crate::redact::PatternError,
     },
 }
 
@@ -64,10 +77,17 @@ impl Settings {
                 });
             }
         };
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let settings: Settings = toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.display().to_string(),
             source,
-        })
+        })?;
+        crate::redact::Redactor::new(&settings.redact_patterns).map_err(|source| {
+            ConfigError::Pattern {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        Ok(settings)
     }
 
     /// The idle timeout in milliseconds.

@@ -12,6 +12,8 @@
 //! - [`engine`]: the dialogue: per-conversation state, slot filling, confirmation, fallback and handoff.
 //! - [`store`]: the customer profile store (customers, identities, touchpoints) behind a trait; sled by default.
 //! - [`bot`]: ties the above together for one message.
+//! - [`metrics`]: Prometheus counters and the reply latency histogram.
+//! - [`redact`]: card numbers and configured patterns removed before anything is stored.
 //! - [`report`]: the satisfaction report (NPS, resolution, irritants) by channel, intent and period.
 //! - [`http`]: the HTTP server (health, webhooks) and its error mapping.
 //! - [`staff`]: the staff API: conversations, transcripts, customers, reports.
@@ -27,7 +29,9 @@ pub mod eval;
 pub mod http;
 pub mod intents;
 pub mod message;
+pub mod metrics;
 pub mod nlu;
+pub mod redact;
 pub mod report;
 pub mod staff;
 pub mod store;

@@ -107,6 +107,11 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Conversation logs.
+    Conversations {
+        #[command(subcommand)]
+        action: ConversationsCmd,
+    },
     /// Customer profiles.
     Customers {
         #[command(subcommand)]
@@ -119,6 +124,95 @@ enum CustomersCmd {
     /// Import customers (profile, orders, identities) from a JSON or CSV file.
     Import {
         file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A customer's profile, identities and journey.
+    Show {
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Everything held on a customer, as JSON.
+    Export {
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Erase a customer (profile, identities, transcripts); reports keep anonymous counts.
+    Forget {
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Merge customer FROM into INTO (identities and conversations follow).
+    Merge {
+        from: String,
+        into: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Move one identity (channel:id) and its conversations to a new customer.
+    Split {
+        id: String,
+        identity: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args, Clone)]
+struct SelectArgs {
+    #[arg(long)]
+    channel: Option<String>,
+    /// From this date or RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// Until this date (included) or time (excluded).
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long)]
+    intent: Option<String>,
+    #[arg(long)]
+    customer: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+}
+
+impl SelectArgs {
+    fn selection(self) -> commands::staff::Selection {
+        commands::staff::Selection {
+            channel: self.channel,
+            since: self.since,
+            until: self.until,
+            intent: self.intent,
+            customer: self.customer,
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ConversationsCmd {
+    /// Conversations, newest first.
+    List {
+        #[command(flatten)]
+        select: SelectArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A transcript with each turn's intent and confidence.
+    Show {
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Conversations as JSON or CSV (one row per turn).
+    Export {
+        #[arg(long, default_value = "json")]
+        format: String,
+        #[command(flatten)]
+        select: SelectArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -144,7 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, common } => {
             let bot = commands::load_bot(&common.paths())?;
-            runtime.block_on(commands::serve::run(bot, listen))
+            runtime.block_on(commands::serve::run(bot, listen, &common.data_dir))
         }
         Command::Chat {
             user,
@@ -228,14 +322,71 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Customers {
-            action: CustomersCmd::Import { file, common },
-        } => {
-            let store = commands::open_store(&common.data_dir)?;
-            let records = commands::customers::read(&file)?;
-            let n = commands::customers::import(store.as_ref(), records)?;
-            println!("imported {n} customers into {}", common.data_dir.display());
-            Ok(())
+        Command::Customers { action } => {
+            let mut out = std::io::stdout().lock();
+            match action {
+                CustomersCmd::Import { file, common } => {
+                    let store = commands::open_store(&common.data_dir)?;
+                    let records = commands::customers::read(&file)?;
+                    let n = commands::customers::import(store.as_ref(), records)?;
+                    println!("imported {n} customers into {}", common.data_dir.display());
+                    Ok(())
+                }
+                CustomersCmd::Show { id, common } => commands::staff::show_customer(
+                    commands::open_store(&common.data_dir)?.as_ref(),
+                    &id,
+                    &mut out,
+                ),
+                CustomersCmd::Export { id, common } => commands::staff::export_customer(
+                    commands::open_store(&common.data_dir)?.as_ref(),
+                    &id,
+                    &mut out,
+                ),
+                CustomersCmd::Forget { id, common } => {
+                    commands::staff::forget(&common.data_dir, &id, &mut out)
+                }
+                CustomersCmd::Merge { from, into, common } => commands::staff::merge(
+                    commands::open_store(&common.data_dir)?.as_ref(),
+                    &from,
+                    &into,
+                    &mut out,
+                ),
+                CustomersCmd::Split {
+                    id,
+                    identity,
+                    common,
+                } => commands::staff::split(
+                    commands::open_store(&common.data_dir)?.as_ref(),
+                    &id,
+                    &identity,
+                    &mut out,
+                ),
+            }
+        }
+        Command::Conversations { action } => {
+            let mut out = std::io::stdout().lock();
+            match action {
+                ConversationsCmd::List { select, common } => commands::staff::list(
+                    commands::open_store(&common.data_dir)?.as_ref(),
+                    &select.selection(),
+                    &mut out,
+                ),
+                ConversationsCmd::Show { id, common } => commands::staff::show(
+                    commands::open_store(&common.data_dir)?.as_ref(),
+                    &id,
+                    &mut out,
+                ),
+                ConversationsCmd::Export {
+                    format,
+                    select,
+                    common,
+                } => commands::staff::export(
+                    commands::open_store(&common.data_dir)?.as_ref(),
+                    &select.selection(),
+                    &format,
+                    &mut out,
+                ),
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod customers;
 pub mod serve;
+pub mod staff;
 
 use crate::bot::Bot;
 use crate::config::Settings;

@@ -14,7 +14,7 @@ use std::time::Duration;
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves until Ctrl-C or SIGTERM.
-pub async fn run(bot: Bot, listen: SocketAddr) -> anyhow::Result<()> {
+pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let bot = Arc::new(bot);
     let mut state = AppState::from_env(bot.clone());
     // One shutdown signal for every part: the HTTP server, Telegram polling, the sweeper.
@@ -60,6 +60,11 @@ pub async fn run(bot: Bot, listen: SocketAddr) -> anyhow::Result<()> {
                     Ok(n) => tracing::info!(closed = n, "idle conversations closed"),
                     Err(e) => tracing::error!(error = %e, "idle sweep failed"),
                 }
+                match bot.apply_retention(Timestamp::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "transcripts past retention purged"),
+                    Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+                }
             }
         })
     };
@@ -71,10 +76,21 @@ pub async fn run(bot: Bot, listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     sweeper.abort();
+    let _ = sweeper.await;
     if let Some(p) = polling {
         let _ = p.await;
     }
     bot.store().flush_now().context("flushing the store")?;
-    tracing::info!("store flushed; bye");
+    tracing::info!("store flushed");
+    // Erased customers must leave no trace in the files: rewrite the store now that it is closed.
+    if bot.store().needs_compaction() {
+        drop(bot);
+        match crate::store::sled_store::SledStore::compact(data_dir) {
+            Ok(()) => tracing::info!("store compacted after erasures"),
+            Err(e) => {
+                tracing::error!(error = %e, "compaction failed; run `parcours customers compact`")
+            }
+        }
+    }
     Ok(())
 }

@@ -2,10 +2,11 @@
 //! JSON errors, graceful shutdown). Routes are listed in [`router`].
 
 pub mod error;
+pub mod openapi;
 
 use crate::bot::Bot;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use error::ApiError;
@@ -95,6 +96,19 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/", get(crate::staff::console))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    s.bot.metrics().render(),
+                )
+            }),
+        )
         .route("/webhook/voice", post(crate::channel::voice::webhook))
         .route("/webhook/twilio", post(crate::channel::twilio::webhook))
         .route("/webhook/alexa", post(crate::channel::alexa::webhook))

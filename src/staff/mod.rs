@@ -35,7 +35,20 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/conversations", get(list_conversations))
         .route("/api/conversations/{id}", get(show_conversation))
         .route("/api/customers/{id}", get(show_customer))
+        .route(
+            "/api/customers/{id}",
+            axum::routing::delete(forget_customer),
+        )
+        .route("/api/customers/{id}/export", get(export_customer))
         .route("/api/customers/{id}/journey", get(journey))
+        .route(
+            "/api/customers/{id}/merge",
+            axum::routing::post(merge_customer),
+        )
+        .route(
+            "/api/customers/{id}/split",
+            axum::routing::post(split_customer),
+        )
         .route("/api/reports/satisfaction", get(satisfaction))
         .route_layer(middleware::from_fn_with_state(state, require_staff))
 }
@@ -163,6 +176,117 @@ async fn show_customer(
     let identities = store.identities(&id).map_err(ApiError::internal)?;
     let touchpoints = store.touchpoints_of(&id).map_err(ApiError::internal)?;
     Ok(ApiJson(Profile::new(customer, &identities, &touchpoints)))
+}
+
+/// Everything held on a customer: profile, identities, every conversation with its transcript.
+pub fn export(
+    store: &dyn crate::store::ProfileStore,
+    id: &str,
+) -> Result<Option<Value>, crate::store::StoreError> {
+    let Some(customer) = store.customer(id)? else {
+        return Ok(None);
+    };
+    let identities = store.identities(id)?;
+    let touchpoints = store.touchpoints_of(id)?;
+    let transcripts: Vec<Transcript> = touchpoints.iter().map(Transcript::from).collect();
+    Ok(Some(json!({
+        "exported_at": Timestamp::now().to_string(),
+        "customer": customer,
+        "identities": identities,
+        "conversations": transcripts,
+    })))
+}
+
+async fn export_customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    export(state.bot.store().as_ref(), &id)
+        .map_err(ApiError::internal)?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))
+}
+
+/// Erasure: profile and identities deleted, conversations anonymised (counts stay in reports).
+async fn forget_customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let store = state.bot.store();
+    if store.customer(&id).map_err(ApiError::internal)?.is_none() {
+        return Err(ApiError::not_found(format!("no customer {id}")));
+    }
+    let n = store.forget(&id).map_err(ApiError::internal)?;
+    store.durable().await.map_err(ApiError::internal)?;
+    tracing::info!(customer = %id, conversations = n, "customer erased");
+    Ok(ApiJson(
+        json!({ "erased": id, "conversations_anonymised": n }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeBody {
+    /// The customer that absorbs this one.
+    into: String,
+}
+
+/// Staff merge: this customer's identities and conversations move to `into`.
+async fn merge_customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MergeBody>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let store = state.bot.store();
+    for c in [&id, &body.into] {
+        if store.customer(c).map_err(ApiError::internal)?.is_none() {
+            return Err(ApiError::not_found(format!("no customer {c}")));
+        }
+    }
+    if id == body.into {
+        return Err(ApiError::bad_request(
+            "a customer cannot be merged into itself",
+        ));
+    }
+    store.merge(&id, &body.into).map_err(ApiError::internal)?;
+    store.durable().await.map_err(ApiError::internal)?;
+    Ok(ApiJson(json!({ "merged": id, "into": body.into })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitBody {
+    channel: String,
+    id: String,
+}
+
+/// Staff split: one identity (and its conversations) leaves this customer for a new one.
+async fn split_customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SplitBody>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let store = state.bot.store();
+    let channel = parse_channel(&Some(body.channel.clone()))?
+        .ok_or_else(|| ApiError::bad_request("channel is required"))?;
+    let identity = crate::store::Identity {
+        channel,
+        id: body.id,
+    };
+    if !store
+        .identities(&id)
+        .map_err(ApiError::internal)?
+        .contains(&identity)
+    {
+        return Err(ApiError::not_found(format!(
+            "customer {id} has no such identity"
+        )));
+    }
+    let new = store
+        .split(&id, &identity, Timestamp::now())
+        .map_err(ApiError::internal)?;
+    store.durable().await.map_err(ApiError::internal)?;
+    Ok(ApiJson(json!({ "split_from": id, "new_customer": new })))
 }
 
 /// The customer's touchpoints across channels, oldest first.

@@ -106,10 +106,26 @@ pub trait ProfileStore: Send + Sync {
     /// link to them (customer, channel id, session, survey comment) but keep intents, outcome and rating, so
     /// reports keep their anonymous counts. Returns how many conversations were anonymised.
     fn forget(&self, customer_id: &str) -> Result<usize, StoreError>;
+    /// Moves one identity, and the conversations held through it, from a customer to a new customer (undoing
+    /// a wrong merge). Returns the new customer's id.
+    fn split(
+        &self,
+        customer_id: &str,
+        identity: &Identity,
+        now: Timestamp,
+    ) -> Result<String, StoreError>;
+    /// Removes the words of conversations that started before `before` (retention); intents, outcomes and
+    /// ratings stay. Returns how many conversations were purged.
+    fn purge_transcripts(&self, before: Timestamp) -> Result<usize, StoreError>;
     /// A new unique id with a prefix (`tp_…`, `cus_…`).
     fn new_id(&self, prefix: &str) -> Result<String, StoreError>;
     /// Resolves once everything written so far is on disk. Concurrent callers share one flush.
     fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Whether erased data may still linger in old files, so that a compaction is due once the store is
+    /// closed.
+    fn needs_compaction(&self) -> bool {
+        false
+    }
     /// Flushes synchronously (for the CLI and shutdown).
     fn flush_now(&self) -> Result<(), StoreError>;
 }

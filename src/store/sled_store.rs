@@ -40,6 +40,8 @@ pub struct SledStore {
     requested: AtomicU64,
     /// The highest request number a completed flush covers.
     flushed: AtomicU64,
+    /// A customer was erased since opening.
+    erased: std::sync::atomic::AtomicBool,
 }
 
 fn key2(a: &str, b: &str) -> Vec<u8> {
@@ -96,8 +98,40 @@ impl SledStore {
             flush_lock: tokio::sync::Mutex::new(()),
             requested: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
+            erased: std::sync::atomic::AtomicBool::new(false),
             db,
         })
+    }
+
+    /// Rewrites the database in `dir` with only its live data, so that erased records leave no trace in
+    /// old log segments. The store must be closed (the CLI, or `serve` after shutdown).
+    pub fn compact(dir: &Path) -> Result<(), StoreError> {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        };
+        let fresh = dir.with_extension("compacting");
+        let _ = std::fs::remove_dir_all(&fresh);
+        {
+            let old = SledStore::open(dir)?;
+            let new = sled::Config::new()
+                .path(&fresh)
+                .open()
+                .map_err(|e| open_err(&e))?;
+            new.import(old.db.export());
+            new.flush()?;
+        }
+        let previous = dir.with_extension("before-compaction");
+        let _ = std::fs::remove_dir_all(&previous);
+        std::fs::rename(dir, &previous).map_err(|e| open_err(&e))?;
+        std::fs::rename(&fresh, dir).map_err(|e| open_err(&e))?;
+        std::fs::remove_dir_all(&previous).map_err(|e| open_err(&e))?;
+        Ok(())
+    }
+
+    /// Whether a customer was erased since the store was opened (then [`SledStore::compact`] is due).
+    pub fn erased_something(&self) -> bool {
+        self.erased.load(Ordering::SeqCst)
     }
 
     /// Walks the time index between `since` and `until`, from the cursor on, in either direction.
@@ -163,7 +197,7 @@ impl SledStore {
 }
 
 impl ProfileStore for SledStore {
-    #[tracing::instrument(skip(self), fields(channel = %identity.channel))]
+    #[tracing::instrument(skip(self, identity), fields(channel = %identity.channel))]
     fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError> {
         if let Some(c) = self.customer_of(identity)? {
             return Ok(c);
@@ -405,7 +439,55 @@ impl ProfileStore for SledStore {
             }
         }
         self.customers.remove(customer_id.as_bytes())?;
+        self.erased.store(true, Ordering::SeqCst);
         Ok(tps.len())
+    }
+
+    #[tracing::instrument(skip(self, identity))]
+    fn split(
+        &self,
+        customer_id: &str,
+        identity: &Identity,
+        now: Timestamp,
+    ) -> Result<String, StoreError> {
+        let new = Customer {
+            id: self.new_id("cus")?,
+            created_at: now,
+            ..Customer::default()
+        };
+        self.put_customer(&new)?;
+        self.link(identity, &new.id)?;
+        for mut tp in self.touchpoints_of(customer_id)? {
+            if tp.channel == identity.channel && tp.user == identity.id {
+                self.tp_customer
+                    .remove(time_key(&key2(customer_id, ""), tp.started_at, &tp.id))?;
+                tp.customer_id = new.id.clone();
+                self.save_touchpoint(&tp)?;
+            }
+        }
+        Ok(new.id)
+    }
+
+    fn purge_transcripts(&self, before: Timestamp) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.tp_time.range(..before.0.to_be_bytes().to_vec()) {
+            let (k, _) = item?;
+            let id = String::from_utf8_lossy(&k[8..]).into_owned();
+            let Some(mut tp) = self.touchpoint(&id)? else {
+                continue;
+            };
+            if tp.is_open() || tp.turns.iter().all(|t| t.text.is_empty()) {
+                continue;
+            }
+            for t in &mut tp.turns {
+                t.text.clear();
+            }
+            tp.survey.remove(crate::engine::survey::COMMENT);
+            self.touchpoints
+                .insert(tp.id.as_bytes(), serde_json::to_vec(&tp)?)?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn new_id(&self, prefix: &str) -> Result<String, StoreError> {
@@ -428,6 +510,10 @@ impl ProfileStore for SledStore {
             self.flushed.fetch_max(covers, Ordering::SeqCst);
             Ok(())
         })
+    }
+
+    fn needs_compaction(&self) -> bool {
+        self.erased_something()
     }
 
     fn flush_now(&self) -> Result<(), StoreError> {

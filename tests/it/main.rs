@@ -6,6 +6,7 @@ mod conversations;
 mod helpers;
 mod intents;
 mod journeys;
+mod staff_api;
 mod store;
 mod survey;
 mod telegram;

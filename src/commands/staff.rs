@@ -1,0 +1,324 @@
+//! Staff work from the shell: `parcours conversations list|show|export` and
+//! `parcours customers show|export|forget|merge|split|compact`. The same views as the staff API.
+
+use crate::message::Channel;
+use crate::staff::views::{ConversationSummary, Transcript};
+use crate::store::sled_store::SledStore;
+use crate::store::{Identity, ProfileStore, Speaker, Touchpoint};
+use crate::time::Timestamp;
+use anyhow::{Context, bail};
+use std::io::Write;
+use std::path::Path;
+
+/// Which conversations to list or export.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub channel: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub intent: Option<String>,
+    pub customer: Option<String>,
+    pub limit: usize,
+}
+
+fn time(name: &str, v: &Option<String>) -> anyhow::Result<Option<Timestamp>> {
+    match v {
+        None => Ok(None),
+        Some(s) => {
+            let t = Timestamp::parse(s)
+                .with_context(|| format!("--{name}: expected a date or an RFC 3339 time"))?;
+            Ok(Some(if name == "until" && s.trim().len() == 10 {
+                t.plus_ms(86_400_000)
+            } else {
+                t
+            }))
+        }
+    }
+}
+
+/// The selected conversations, newest first.
+pub fn select(store: &dyn ProfileStore, sel: &Selection) -> anyhow::Result<Vec<Touchpoint>> {
+    let channel = match &sel.channel {
+        Some(c) => {
+            Some(Channel::parse(c).with_context(|| format!("--channel: unknown channel {c:?}"))?)
+        }
+        None => None,
+    };
+    let since = time("since", &sel.since)?.unwrap_or(Timestamp(0));
+    let until = time("until", &sel.until)?.unwrap_or(Timestamp(u64::MAX));
+    let keep = |tp: &Touchpoint| {
+        channel.is_none_or(|c| tp.channel == c)
+            && sel.intent.as_ref().is_none_or(|i| tp.intents.contains(i))
+            && sel.customer.as_ref().is_none_or(|c| &tp.customer_id == c)
+    };
+    Ok(store
+        .touchpoints_newest_first(since, until, sel.limit.max(1), None, &keep)?
+        .items)
+}
+
+/// `conversations list`: one line per conversation.
+pub fn list(store: &dyn ProfileStore, sel: &Selection, out: &mut dyn Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:<14} {:<20} {:<9} {:<14} {:<10} {:>6} {:>5}  intents",
+        "id", "started", "channel", "customer", "outcome", "rating", "turns"
+    )?;
+    for tp in select(store, sel)? {
+        let s = ConversationSummary::from(&tp);
+        writeln!(
+            out,
+            "{:<14} {:<20} {:<9} {:<14} {:<10} {:>6} {:>5}  {}",
+            s.id,
+            s.started_at,
+            s.channel.as_str(),
+            s.customer_id,
+            s.outcome
+                .map_or("open".to_string(), |o| format!("{o:?}").to_lowercase()),
+            s.rating.map_or("-".to_string(), |r| r.to_string()),
+            s.turns,
+            s.intents.join(",")
+        )?;
+    }
+    Ok(())
+}
+
+/// `conversations show ID`: the transcript.
+pub fn show(store: &dyn ProfileStore, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    let tp = store
+        .touchpoint(id)?
+        .with_context(|| format!("no conversation {id}"))?;
+    let s = ConversationSummary::from(&tp);
+    writeln!(
+        out,
+        "conversation {} on {} with {} ({})",
+        s.id, s.channel, s.customer_id, s.started_at
+    )?;
+    for t in &tp.turns {
+        let who = match t.speaker {
+            Speaker::Customer => "customer",
+            Speaker::Bot => "bot",
+        };
+        let mut meta = Vec::new();
+        if let Some(i) = &t.intent {
+            meta.push(match t.confidence {
+                Some(c) => format!("{i} {:.0}%", c * 100.0),
+                None => i.clone(),
+            });
+        }
+        for irr in &t.irritants {
+            meta.push(format!("irritant: {}", irr.as_str()));
+        }
+        let meta = if meta.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", meta.join(", "))
+        };
+        writeln!(out, "{} {:<8} {}{}", t.at, who, t.text, meta)?;
+    }
+    writeln!(
+        out,
+        "outcome: {}",
+        s.outcome
+            .map_or("open".to_string(), |o| format!("{o:?}").to_lowercase())
+    )?;
+    for (k, v) in &tp.survey {
+        writeln!(out, "survey {k}: {v}")?;
+    }
+    Ok(())
+}
+
+/// `conversations export --format json|csv`: JSON (one array of transcripts) or CSV (one row per turn).
+pub fn export(
+    store: &dyn ProfileStore,
+    sel: &Selection,
+    format: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let tps = select(store, sel)?;
+    match format {
+        "json" => {
+            let all: Vec<Transcript> = tps.iter().map(Transcript::from).collect();
+            serde_json::to_writer_pretty(&mut *out, &all)?;
+            writeln!(out)?;
+        }
+        "csv" => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record([
+                "conversation",
+                "customer",
+                "channel",
+                "at",
+                "speaker",
+                "text",
+                "intent",
+                "confidence",
+                "irritants",
+                "outcome",
+                "rating",
+            ])?;
+            for tp in &tps {
+                let s = ConversationSummary::from(tp);
+                for t in &tp.turns {
+                    w.write_record([
+                        tp.id.as_str(),
+                        &tp.customer_id,
+                        tp.channel.as_str(),
+                        &t.at.to_string(),
+                        if t.speaker == Speaker::Customer {
+                            "customer"
+                        } else {
+                            "bot"
+                        },
+                        &t.text,
+                        t.intent.as_deref().unwrap_or(""),
+                        &t.confidence.map_or(String::new(), |c| format!("{c:.3}")),
+                        &t.irritants
+                            .iter()
+                            .map(|i| i.as_str())
+                            .collect::<Vec<_>>()
+                            .join(";"),
+                        &s.outcome
+                            .map_or(String::new(), |o| format!("{o:?}").to_lowercase()),
+                        &s.rating.map_or(String::new(), |r| r.to_string()),
+                    ])?;
+                }
+            }
+            w.flush()?;
+        }
+        other => bail!("--format: {other:?} (json or csv)"),
+    }
+    Ok(())
+}
+
+/// `customers show ID`: the profile, identities and conversations.
+pub fn show_customer(
+    store: &dyn ProfileStore,
+    id: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let c = store
+        .customer(id)?
+        .with_context(|| format!("no customer {id}"))?;
+    writeln!(out, "customer {}", c.id)?;
+    for (k, v) in [("name", &c.name), ("email", &c.email), ("phone", &c.phone)] {
+        if let Some(v) = v {
+            writeln!(out, "  {k}: {v}")?;
+        }
+    }
+    if let Some(p) = c.loyalty_points {
+        writeln!(out, "  loyalty points: {p}")?;
+    }
+    for o in &c.orders {
+        writeln!(
+            out,
+            "  order {}: {}{}",
+            o.id,
+            o.status,
+            o.eta
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (eta {e})"))
+        )?;
+    }
+    for i in store.identities(id)? {
+        writeln!(out, "  identity {}: {}", i.channel, i.id)?;
+    }
+    writeln!(out, "journey:")?;
+    for tp in store.touchpoints_of(id)? {
+        let s = ConversationSummary::from(&tp);
+        writeln!(
+            out,
+            "  {} {:<9} {} {}",
+            s.started_at,
+            s.channel.as_str(),
+            s.intents.join(","),
+            s.outcome
+                .map_or("open".to_string(), |o| format!("{o:?}").to_lowercase())
+        )?;
+    }
+    Ok(())
+}
+
+/// `customers export ID`: everything held, as JSON.
+pub fn export_customer(
+    store: &dyn ProfileStore,
+    id: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let v = crate::staff::export(store, id)?.with_context(|| format!("no customer {id}"))?;
+    serde_json::to_writer_pretty(&mut *out, &v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `customers forget ID`: erasure, then a compaction so that nothing lingers in the files.
+pub fn forget(data_dir: &Path, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    let n = {
+        let store = SledStore::open(data_dir)?;
+        if store.customer(id)?.is_none() {
+            bail!("no customer {id}");
+        }
+        let n = store.forget(id)?;
+        store.flush_now()?;
+        n
+    };
+    SledStore::compact(data_dir).context("compacting the store")?;
+    writeln!(
+        out,
+        "erased customer {id}; {n} conversations anonymised; store compacted"
+    )?;
+    Ok(())
+}
+
+/// `customers merge FROM INTO`.
+pub fn merge(
+    store: &dyn ProfileStore,
+    from: &str,
+    into: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for c in [from, into] {
+        store
+            .customer(c)?
+            .with_context(|| format!("no customer {c}"))?;
+    }
+    if from == into {
+        bail!("a customer cannot be merged into itself");
+    }
+    store.merge(from, into)?;
+    store.flush_now()?;
+    writeln!(out, "merged {from} into {into}")?;
+    Ok(())
+}
+
+/// `customers split ID CHANNEL:ID`.
+pub fn split(
+    store: &dyn ProfileStore,
+    id: &str,
+    identity: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let (channel, user) = identity
+        .split_once(':')
+        .context("the identity is channel:id, e.g. telegram:1234")?;
+    let channel =
+        Channel::parse(channel).with_context(|| format!("unknown channel {channel:?}"))?;
+    let identity = Identity {
+        channel,
+        id: user.to_string(),
+    };
+    if !store.identities(id)?.contains(&identity) {
+        bail!(
+            "customer {id} has no identity {}:{}",
+            identity.channel,
+            identity.id
+        );
+    }
+    let new = store.split(id, &identity, Timestamp::now())?;
+    store.flush_now()?;
+    writeln!(
+        out,
+        "{}:{} and its conversations moved to the new customer {new}",
+        identity.channel, identity.id
+    )?;
+    Ok(())
+}

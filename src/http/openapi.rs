@@ -1,0 +1,150 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description of every route. A test reads the router's source and
+//! fails when a route is missing here.
+
+use serde_json::{Value, json};
+
+fn error_responses() -> Value {
+    json!({
+        "400": {"$ref": "#/components/responses/Error"},
+        "401": {"$ref": "#/components/responses/Error"},
+        "404": {"$ref": "#/components/responses/Error"},
+        "413": {"$ref": "#/components/responses/Error"},
+        "422": {"$ref": "#/components/responses/Error"}
+    })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    let mut r = error_responses();
+    r["200"] =
+        json!({"description": description, "content": {"application/json": {"schema": schema}}});
+    r
+}
+
+fn query(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})
+}
+
+fn path_id(description: &str) -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let staff = json!([{"staff": []}]);
+    let webhook = json!([{"webhook": []}, {}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "parcours",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "One customer-service agent for every channel. Bad input gets a 4xx with {\"error\": \"...\"}; bodies over 64 KiB get 413."
+        },
+        "components": {
+            "securitySchemes": {
+                "staff": {"type": "http", "scheme": "bearer", "description": "PARCOURS_STAFF_TOKEN"},
+                "webhook": {"type": "http", "scheme": "bearer", "description": "PARCOURS_WEBHOOK_TOKEN, when set"}
+            },
+            "responses": {
+                "Error": {"description": "Bad input", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}}
+            },
+            "schemas": {
+                "ConversationSummary": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "customer_id": {"type": "string"}, "channel": {"type": "string"},
+                    "started_at": {"type": "string", "format": "date-time"}, "ended_at": {"type": ["string", "null"]},
+                    "outcome": {"enum": ["resolved", "abandoned", "handed_off", null]},
+                    "intents": {"type": "array", "items": {"type": "string"}}, "rating": {"type": ["integer", "null"]},
+                    "turns": {"type": "integer"}, "irritants": {"type": "integer"}}},
+                "Counts": {"type": "object", "properties": {
+                    "conversations": {"type": "integer"}, "resolved": {"type": "integer"},
+                    "resolution_rate": {"type": ["number", "null"]}, "responses": {"type": "integer"},
+                    "promoters": {"type": "integer"}, "passives": {"type": "integer"}, "detractors": {"type": "integer"},
+                    "nps": {"type": ["number", "null"]}, "solved_yes": {"type": "integer"}, "solved_no": {"type": "integer"},
+                    "irritants": {"type": "integer"}}}
+            }
+        },
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/": {"get": {"summary": "The staff console (a web page that signs in with the staff token)",
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text format 0.0.4", "content": {"text/plain": {}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/webhook/voice": {"post": {
+                "summary": "A transcript from any voice assistant or phone system",
+                "security": webhook,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["session_id", "user_id", "transcript"],
+                    "properties": {"session_id": {"type": "string"}, "user_id": {"type": "string"},
+                        "transcript": {"type": "string"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                        "locale": {"type": "string", "examples": ["fr-FR"]}}}}}},
+                "responses": ok("The answer as text and SSML", json!({"type": "object", "properties": {
+                    "conversation_id": {"type": "string"}, "text": {"type": "string"}, "ssml": {"type": "string"},
+                    "end_session": {"type": "boolean"}, "intent": {"type": "string"}}}))}},
+            "/webhook/twilio": {"post": {
+                "summary": "A Twilio <Gather input=\"speech\"> callback; answers TwiML",
+                "description": "X-Twilio-Signature is checked when TWILIO_AUTH_TOKEN is set (403 otherwise).",
+                "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "required": ["CallSid", "From"], "properties": {
+                        "CallSid": {"type": "string"}, "From": {"type": "string"}, "SpeechResult": {"type": "string"},
+                        "Confidence": {"type": "string"}, "Digits": {"type": "string"}, "CallStatus": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "TwiML", "content": {"text/xml": {}}}, "400": {"$ref": "#/components/responses/Error"},
+                    "403": {"$ref": "#/components/responses/Error"}}}},
+            "/webhook/alexa": {"post": {
+                "summary": "An Alexa Skills Kit request (free text in the Query slot)",
+                "security": webhook,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": ok("An Alexa response (outputSpeech SSML, reprompt, shouldEndSession)", json!({"type": "object"}))}},
+            "/webhook/telegram": {"post": {
+                "summary": "A Telegram update (webhook mode); X-Telegram-Bot-Api-Secret-Token checked",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": {"description": "handled"}, "400": {"$ref": "#/components/responses/Error"},
+                    "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}},
+            "/api/conversations": {"get": {
+                "summary": "Conversations, newest first, a page at a time",
+                "security": staff,
+                "parameters": [query("channel", "chat, voice, twilio, alexa or telegram"),
+                    query("since", "date or RFC 3339 time"), query("until", "date (included) or time (excluded)"),
+                    query("intent", "served this intent"), query("customer", "customer id"),
+                    query("max_rating", "rating at most (0-10)"), query("irritant", "true: with irritants only"),
+                    query("limit", "1 to 500, default 50"), query("cursor", "next_cursor of the previous page")],
+                "responses": ok("A page", json!({"type": "object", "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/ConversationSummary"}},
+                    "next_cursor": {"type": ["string", "null"]}}}))}},
+            "/api/conversations/{id}": {"get": {
+                "summary": "A transcript: turns with time, speaker, text, intent, confidence, irritants; outcome; survey",
+                "security": staff, "parameters": [path_id("conversation id")],
+                "responses": ok("The transcript", json!({"type": "object"}))}},
+            "/api/customers/{id}": {
+                "get": {"summary": "Profile: identities per channel, attributes, touchpoints", "security": staff,
+                    "parameters": [path_id("customer id")], "responses": ok("The profile", json!({"type": "object"}))},
+                "delete": {"summary": "Erase the customer: profile, identities, transcripts (reports keep anonymous counts)",
+                    "security": staff, "parameters": [path_id("customer id")],
+                    "responses": ok("Erased", json!({"type": "object", "properties": {"erased": {"type": "string"},
+                        "conversations_anonymised": {"type": "integer"}}}))}},
+            "/api/customers/{id}/export": {"get": {"summary": "Everything held on the customer", "security": staff,
+                "parameters": [path_id("customer id")], "responses": ok("The export", json!({"type": "object"}))}},
+            "/api/customers/{id}/journey": {"get": {"summary": "The customer's touchpoints across channels", "security": staff,
+                "parameters": [path_id("customer id")], "responses": ok("The journey", json!({"type": "object"}))}},
+            "/api/customers/{id}/merge": {"post": {"summary": "Merge this customer into another", "security": staff,
+                "parameters": [path_id("customer id")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                    "required": ["into"], "properties": {"into": {"type": "string"}}}}}},
+                "responses": ok("Merged", json!({"type": "object"}))}},
+            "/api/customers/{id}/split": {"post": {"summary": "Move one identity and its conversations to a new customer",
+                "security": staff, "parameters": [path_id("customer id")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                    "required": ["channel", "id"], "properties": {"channel": {"type": "string"}, "id": {"type": "string"}}}}}},
+                "responses": ok("Split", json!({"type": "object"}))}},
+            "/api/reports/satisfaction": {"get": {
+                "summary": "NPS, resolution rate and irritants, by channel, intent and period",
+                "security": staff,
+                "parameters": [query("since", "date or time"), query("until", "date or time"), query("channel", "channel"),
+                    query("intent", "intent"), query("period", "day, week or month")],
+                "responses": ok("The report", json!({"allOf": [{"$ref": "#/components/schemas/Counts"}, {"type": "object", "properties": {
+                    "by_channel": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
+                    "by_intent": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
+                    "by_period": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
+                    "moments_of_truth": {"type": "array"}, "irritants_by_kind": {"type": "object"}}}]}))}}
+        }
+    })
+}
