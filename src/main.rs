@@ -315,10 +315,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let store = commands::open_store(&common.data_dir)?;
             let report =
                 parcours::report::satisfaction(store.as_ref(), &filter, &pack.non_topic_intents())?;
+            let journeys =
+                parcours::report::journeys(store.as_ref(), &filter, &pack.non_topic_intents())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let both = serde_json::json!({ "satisfaction": report, "journeys": journeys });
+                println!("{}", serde_json::to_string_pretty(&both)?);
             } else {
                 print!("{}", report.table());
+                println!(
+                    "\njourneys: {} customers, repeat contact rate {}",
+                    journeys.customers,
+                    journeys
+                        .repeat_contact_rate
+                        .map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0))
+                );
+                for (path, n) in &journeys.channel_paths {
+                    println!("  {path}: {n}");
+                }
             }
             Ok(())
         }

@@ -270,3 +270,86 @@ impl Report {
         s
     }
 }
+
+/// How customers move between channels and come back.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Journeys {
+    /// Customers with at least one conversation in the period.
+    pub customers: usize,
+    /// Channel paths: consecutive conversations of one customer within 7 days, as `voice>telegram`.
+    pub channel_paths: BTreeMap<String, usize>,
+    /// Conversations about a topic.
+    pub contacts: usize,
+    /// Conversations whose topic the same customer raised again within 7 days (a first contact that did not
+    /// settle it).
+    pub repeat_contacts: usize,
+    /// `repeat_contacts / contacts`; `null` without contacts.
+    pub repeat_contact_rate: Option<f64>,
+    /// Repeat contacts by intent.
+    pub repeats_by_intent: BTreeMap<String, usize>,
+}
+
+/// The window in which a second contact counts as a repeat, and a channel change as a path.
+const JOURNEY_WINDOW_MS: u64 = 7 * 86_400_000;
+
+/// Channel paths and repeat contacts over the conversations of the period.
+pub fn journeys(
+    store: &dyn ProfileStore,
+    filter: &Filter,
+    ignore: &HashSet<String>,
+) -> Result<Journeys, StoreError> {
+    let since = filter.since.unwrap_or(Timestamp(0));
+    let until = filter.until.unwrap_or(Timestamp(u64::MAX));
+    let mut by_customer: BTreeMap<String, Vec<Touchpoint>> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.touchpoints_between(since, until, 500, cursor.as_deref(), &|tp| {
+            filter.channel.is_none_or(|c| tp.channel == c)
+        })?;
+        for tp in page.items {
+            by_customer
+                .entry(tp.customer_id.clone())
+                .or_default()
+                .push(tp);
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut j = Journeys {
+        customers: by_customer.len(),
+        ..Journeys::default()
+    };
+    for tps in by_customer.values() {
+        for pair in tps.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if a.channel != b.channel
+                && b.started_at.0.saturating_sub(a.last_at.0) <= JOURNEY_WINDOW_MS
+            {
+                *j.channel_paths
+                    .entry(format!("{}>{}", a.channel, b.channel))
+                    .or_default() += 1;
+            }
+        }
+        for (i, tp) in tps.iter().enumerate() {
+            let topics: Vec<&String> = tp.intents.iter().filter(|t| !ignore.contains(*t)).collect();
+            if topics.is_empty() {
+                continue;
+            }
+            j.contacts += 1;
+            let again = tps[i + 1..]
+                .iter()
+                .take_while(|n| n.started_at.0.saturating_sub(tp.last_at.0) <= JOURNEY_WINDOW_MS);
+            if let Some(t) = topics
+                .iter()
+                .find(|t| again.clone().any(|n| n.intents.contains(t)))
+            {
+                j.repeat_contacts += 1;
+                *j.repeats_by_intent.entry(t.to_string()).or_default() += 1;
+            }
+        }
+    }
+    j.repeat_contact_rate = (j.contacts > 0).then(|| j.repeat_contacts as f64 / j.contacts as f64);
+    Ok(j)
+}

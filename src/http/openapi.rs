@@ -135,6 +135,14 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
                     "required": ["channel", "id"], "properties": {"channel": {"type": "string"}, "id": {"type": "string"}}}}}},
                 "responses": ok("Split", json!({"type": "object"}))}},
+            "/api/reports/journeys": {"get": {
+                "summary": "Channel paths (voice then Telegram within 7 days) and the repeat contact rate",
+                "security": staff,
+                "parameters": [query("since", "date or time"), query("until", "date or time"), query("channel", "channel")],
+                "responses": ok("Journeys", json!({"type": "object", "properties": {
+                    "customers": {"type": "integer"}, "channel_paths": {"type": "object"},
+                    "contacts": {"type": "integer"}, "repeat_contacts": {"type": "integer"},
+                    "repeat_contact_rate": {"type": ["number", "null"]}, "repeats_by_intent": {"type": "object"}}}))}},
             "/api/reports/satisfaction": {"get": {
                 "summary": "NPS, resolution rate and irritants, by channel, intent and period",
                 "security": staff,

@@ -50,6 +50,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             axum::routing::post(split_customer),
         )
         .route("/api/reports/satisfaction", get(satisfaction))
+        .route("/api/reports/journeys", get(journeys_report))
         .route_layer(middleware::from_fn_with_state(state, require_staff))
 }
 
@@ -333,6 +334,20 @@ impl ReportQuery {
             },
         })
     }
+}
+
+async fn journeys_report(
+    State(state): State<AppState>,
+    query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<report::Journeys>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let r = report::journeys(
+        state.bot.store().as_ref(),
+        &q.filter()?,
+        &state.bot.non_topic_intents(),
+    )
+    .map_err(ApiError::internal)?;
+    Ok(ApiJson(r))
 }
 
 async fn satisfaction(

@@ -91,6 +91,15 @@ async fn a_caller_about_a_refund_who_links_telegram_is_greeted_by_name_and_asked
     let customer = t.store.customer_of(&tg).unwrap().unwrap();
     assert_eq!(customer.id, "cus_alice");
 
+    // Journeys: voice then Telegram for Alice.
+    let j = parcours::report::journeys(
+        t.store.as_ref(),
+        &Default::default(),
+        &t.bot.non_topic_intents(),
+    )
+    .unwrap();
+    assert_eq!(j.channel_paths.get("voice>telegram"), Some(&1), "{j:?}");
+
     // The next message on Telegram: greeted by name, asked about the refund.
     let r = say(
         &t,
@@ -116,6 +125,16 @@ async fn a_caller_about_a_refund_who_links_telegram_is_greeted_by_name_and_asked
     .await;
     assert_eq!(r.intent.as_deref(), Some("affirm"));
     assert!(r.text.to_lowercase().contains("refund"), "{}", r.text);
+    // Coming back about the refund within 7 days is a repeat contact.
+    t.bot.close_idle(day2.plus_ms(3 * 3_600_000)).await.unwrap();
+    let j = parcours::report::journeys(
+        t.store.as_ref(),
+        &Default::default(),
+        &t.bot.non_topic_intents(),
+    )
+    .unwrap();
+    assert_eq!(j.repeats_by_intent.get("refund_status"), Some(&1), "{j:?}");
+    assert!(j.repeat_contact_rate.unwrap() > 0.0);
 }
 
 #[tokio::test]
