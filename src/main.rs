@@ -82,6 +82,9 @@ enum Command {
         /// SVM regularisation C (default 1.0), for tuning on a validation split.
         #[arg(long)]
         svm_c: Option<f32>,
+        /// Turn off typo correction (for ablations).
+        #[arg(long)]
+        no_spelling: bool,
         /// Print one JSON object on the last line.
         #[arg(long)]
         json: bool,
@@ -262,6 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             oos_label,
             threshold,
             svm_c,
+            no_spelling,
             json,
         } => {
             let settings =
@@ -277,7 +281,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         c: svm_c.unwrap_or(parcours::nlu::classifier::Config::default().c),
                         ..Default::default()
                     },
-                    ..Default::default()
+                    spelling: !no_spelling,
                 },
             };
             let progress = if json {
