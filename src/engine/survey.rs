@@ -1,8 +1,11 @@
 //! The satisfaction questions asked when a customer is done after a resolving answer: (1) did that solve
 //! your problem, (2) from 0 to 10 how likely are you to recommend us (NPS), (3) for detractors only, what
 //! should we do better. Every step can be skipped; an unclear answer is asked again once, then dropped.
+//! This module holds the answers' types ([`Rating`]) and the survey's part of the dialogue.
 
-use crate::nlu::normalize;
+use super::{Conversation, Decision, DialogueState, Engine, TurnContext, plain};
+use crate::intents::Role;
+use crate::nlu::{Understanding, normalize};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
@@ -99,6 +102,121 @@ pub enum Step {
 pub const SOLVED: &str = "solved";
 pub const RATING: &str = "rating";
 pub const COMMENT: &str = "comment";
+
+/// The survey's dialogue: asking, understanding the answers, thanking.
+impl Engine<'_> {
+    pub(super) fn start_survey(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        conv.surveyed = true;
+        conv.state = DialogueState::Survey {
+            step: Step::Solved,
+            retried: false,
+        };
+        let m = self.messages(ctx);
+        let mut d = Decision::say(plain(&m.survey_solved)).with_replies(&m.yes_no);
+        d.survey_started = true;
+        d
+    }
+
+    /// Asks a survey question, or asks it again.
+    fn survey_question(
+        &self,
+        conv: &mut Conversation,
+        ctx: &TurnContext,
+        step: Step,
+        again: bool,
+    ) -> Decision {
+        let m = self.messages(ctx);
+        let (question, replies) = match step {
+            Step::Solved => (&m.survey_solved, m.yes_no.clone()),
+            Step::Rating => (&m.survey_rating, (0..=10).map(|n| n.to_string()).collect()),
+            Step::Comment => (&m.survey_comment, Vec::new()),
+        };
+        conv.state = DialogueState::Survey {
+            step,
+            retried: again,
+        };
+        let q = plain(question);
+        let said = if again { self.ask_again(ctx, &q) } else { q };
+        Decision::say(said).with_replies(&replies)
+    }
+
+    /// Thanks the customer and ends the conversation.
+    fn finish_survey(
+        &self,
+        conv: &mut Conversation,
+        ctx: &TurnContext,
+        answers: Vec<(String, String)>,
+    ) -> Decision {
+        let outcome = self.outcome(conv);
+        let mut d = Decision::say(plain(&self.messages(ctx).survey_thanks)).ending(outcome);
+        d.survey = answers;
+        d
+    }
+
+    /// Handles an answer to a survey question; `None` when the customer moved on to a new request.
+    pub(super) fn survey_answer(
+        &self,
+        conv: &mut Conversation,
+        u: &Understanding,
+        ctx: &TurnContext,
+        step: Step,
+        retried: bool,
+        role: Option<Role>,
+    ) -> Option<Decision> {
+        let folded = crate::nlu::normalize::fold(ctx.text);
+        let words = crate::nlu::normalize::words(&folded).join(" ");
+        let skip = self.messages(ctx).survey_skip.iter().any(|p| {
+            words == crate::nlu::normalize::words(&crate::nlu::normalize::fold(p)).join(" ")
+        });
+        let new_request = role.is_none() && u.intent.is_some();
+        let answered = |key: &str, value: String| vec![(key.to_string(), value)];
+        let unclear = |conv: &mut Conversation| {
+            if retried {
+                self.finish_survey(conv, ctx, Vec::new())
+            } else {
+                self.survey_question(conv, ctx, step, true)
+            }
+        };
+        Some(match step {
+            Step::Solved => {
+                let next = |conv: &mut Conversation, a: Vec<(String, String)>| {
+                    let mut d = self.survey_question(conv, ctx, Step::Rating, false);
+                    d.survey = a;
+                    d
+                };
+                match role {
+                    _ if skip => next(conv, Vec::new()),
+                    Some(Role::Affirm) => next(conv, answered(SOLVED, "yes".into())),
+                    Some(Role::Deny) => {
+                        // The customer's word beats ours: the conversation did not settle their request.
+                        conv.resolved = false;
+                        next(conv, answered(SOLVED, "no".into()))
+                    }
+                    _ if new_request => return None,
+                    _ => unclear(conv),
+                }
+            }
+            Step::Rating => match Rating::parse(ctx.text) {
+                _ if skip || role == Some(Role::Deny) => self.finish_survey(conv, ctx, Vec::new()),
+                Ok(r) if r.category() == Category::Detractor => {
+                    let mut d = self.survey_question(conv, ctx, Step::Comment, false);
+                    d.survey = answered(RATING, r.value().to_string());
+                    d
+                }
+                Ok(r) => self.finish_survey(conv, ctx, answered(RATING, r.value().to_string())),
+                Err(_) if new_request => return None,
+                Err(_) => unclear(conv),
+            },
+            Step::Comment => {
+                if skip || role == Some(Role::Deny) || ctx.text.trim().is_empty() {
+                    self.finish_survey(conv, ctx, Vec::new())
+                } else {
+                    self.finish_survey(conv, ctx, answered(COMMENT, ctx.text.trim().to_string()))
+                }
+            }
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {

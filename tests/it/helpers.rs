@@ -170,6 +170,21 @@ pub async fn spawn_app_configured(configure: impl FnOnce(&mut AppState, &str)) -
 }
 
 impl TestApp {
+    /// A staff API call with a bearer token.
+    pub async fn staff_get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.addr))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A staff API call's JSON.
+    pub async fn staff_json(&self, path: &str, token: &str) -> serde_json::Value {
+        self.staff_get(path, token).await.json().await.unwrap()
+    }
+
     /// Posts a voice transcript.
     pub async fn post_voice(&self, body: &serde_json::Value) -> reqwest::Response {
         self.client

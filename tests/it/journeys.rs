@@ -199,15 +199,8 @@ async fn a_nine_by_voice_and_a_french_trois_make_one_promoter_one_detractor_and_
         t.bot.handle(msg).await.unwrap();
     }
     let report: Value = app
-        .client
-        .get(format!("{}/api/reports/satisfaction", app.addr))
-        .bearer_auth("staff-secret")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .staff_json("/api/reports/satisfaction", "staff-secret")
+        .await;
     assert_eq!(report["responses"], 2, "{report}");
     assert_eq!(report["promoters"], 1);
     assert_eq!(report["detractors"], 1);
@@ -297,15 +290,8 @@ async fn the_staff_api_refuses_calls_without_the_token_and_lists_transcripts_wit
         .unwrap();
     assert_eq!(bad.status(), 400);
     let profile: Value = app
-        .client
-        .get(format!("{}/api/customers/cus_alice", app.addr))
-        .bearer_auth("staff-secret")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .staff_json("/api/customers/cus_alice", "staff-secret")
+        .await;
     assert_eq!(profile["name"], "Alice Martin");
     assert_eq!(profile["identities"]["chat"], json!(["alice"]));
     assert_eq!(profile["touchpoints"][0]["id"], id);

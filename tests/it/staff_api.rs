@@ -204,15 +204,7 @@ async fn the_api_exports_erases_merges_and_splits() {
     app.test_bot.say("stranger", "hello").await;
     let c = &app.client;
     let base = &app.addr;
-    let export: Value = c
-        .get(format!("{base}/api/customers/cus_alice/export"))
-        .bearer_auth("k")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let export: Value = app.staff_json("/api/customers/cus_alice/export", "k").await;
     assert_eq!(export["customer"]["name"], "Alice Martin");
     assert_eq!(export["conversations"].as_array().unwrap().len(), 1);
 
@@ -270,32 +262,13 @@ async fn the_api_exports_erases_merges_and_splits() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = c
-        .get(format!("{base}/api/customers/cus_alice"))
-        .bearer_auth("k")
-        .send()
-        .await
-        .unwrap();
+    let r = app.staff_get("/api/customers/cus_alice", "k").await;
     assert_eq!(r.status(), 404);
-    let list: Value = c
-        .get(format!("{base}/api/conversations?customer=cus_alice"))
-        .bearer_auth("k")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app
+        .staff_json("/api/conversations?customer=cus_alice", "k")
+        .await;
     assert_eq!(list["items"], json!([]));
-    let report: Value = c
-        .get(format!("{base}/api/reports/satisfaction"))
-        .bearer_auth("k")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = app.staff_json("/api/reports/satisfaction", "k").await;
     assert_eq!(
         report["conversations"], 2,
         "anonymous counts stay: {report}"
