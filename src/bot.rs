@@ -14,7 +14,8 @@ use crate::store::{
     Customer, Identity, Outcome, ProfileStore, Speaker, StoreError, Touchpoint, Turn,
 };
 use crate::time::Timestamp;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 /// Customer attribute: when the satisfaction questions were last asked (ms since the epoch).
 pub const LAST_SURVEY: &str = "last_survey_at";
@@ -34,6 +35,9 @@ pub struct Bot {
     store: Arc<dyn ProfileStore>,
     redactor: Redactor,
     metrics: Metrics,
+    /// One lock per sender, so that two messages of one customer (parallel webhook calls) are handled one
+    /// after the other and never overwrite each other's turn.
+    senders: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl Bot {
@@ -58,6 +62,7 @@ impl Bot {
             store,
             redactor,
             metrics: Metrics::default(),
+            senders: Default::default(),
         }
     }
 
@@ -171,6 +176,23 @@ impl Bot {
         })
     }
 
+    /// The lock of one sender; entries whose lock nobody holds are dropped as the map is used.
+    fn sender_lock(
+        &self,
+        channel: crate::message::Channel,
+        user: &str,
+    ) -> Arc<tokio::sync::Mutex<()>> {
+        let key = format!("{channel}\0{user}");
+        let mut map = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lock) = map.get(&key).and_then(Weak::upgrade) {
+            return lock;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(key, Arc::downgrade(&lock));
+        lock
+    }
+
     /// What a spoken channel says when the caller stays silent, as SSML.
     pub fn reprompt_ssml(&self, lang: Lang) -> String {
         ssml::speak(&ssml::escape(&self.pack.messages(lang).reprompt))
@@ -180,6 +202,8 @@ impl Bot {
     #[tracing::instrument(skip_all, fields(channel = %msg.channel, conversation))]
     pub async fn handle(&self, mut msg: Inbound) -> Result<Reply, BotError> {
         let started = std::time::Instant::now();
+        let sender = self.sender_lock(msg.channel, &msg.user);
+        let _one_at_a_time = sender.lock().await;
         // Card numbers and configured patterns never go further than this.
         msg.text = self.redactor.redact(&msg.text);
         // A platform closing a conversation that is already over: nothing to record.

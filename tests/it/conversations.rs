@@ -170,3 +170,26 @@ async fn a_customer_typing_markup_gets_escaped_ssml() {
         .await;
     crate::helpers::assert_well_formed(&r.ssml);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_messages_of_one_customer_are_all_kept() {
+    let t = TestBot::new().with_alice();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let bot = t.bot.clone();
+        tasks.push(tokio::spawn(async move {
+            let msg = parcours::message::Inbound::text(
+                parcours::message::Channel::Chat,
+                "alice",
+                format!("hello {i}"),
+            );
+            bot.handle(msg).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let tps = t.store.touchpoints_of("cus_alice").unwrap();
+    assert_eq!(tps.len(), 1);
+    assert_eq!(tps[0].turns.len(), 16, "every turn and answer kept");
+}
