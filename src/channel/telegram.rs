@@ -353,6 +353,19 @@ impl Telegram {
     }
 }
 
+/// The channel as a teloxide handler tree, for teloxide's dispatcher and `teloxide_tests`: every update goes to
+/// [`Telegram::handle_update`] with the Bot API client the dispatcher gives and the [`Bot`] among the
+/// dependencies.
+pub fn handler_tree()
+-> teloxide::dispatching::UpdateHandler<Box<dyn std::error::Error + Send + Sync + 'static>> {
+    teloxide::dptree::entry().endpoint(
+        |api: teloxide::Bot, update: Update, bot: Arc<Bot>| async move {
+            Telegram::new(bot, api, None).handle_update(update).await;
+            Ok(())
+        },
+    )
+}
+
 /// The header Telegram sends with webhook updates.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 

@@ -82,13 +82,12 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
     }
     bot.store().flush_now().context("flushing the store")?;
     tracing::info!("store flushed");
-    // Erased customers must leave no trace in the files: rewrite the store now that it is closed.
+    // Erased customers must leave no trace in the files: rewrite the store now that nothing writes any more.
     if bot.store().needs_compaction() {
-        drop(bot);
-        match crate::store::sled_store::SledStore::compact(data_dir) {
-            Ok(()) => tracing::info!("store compacted after erasures"),
+        match bot.store().compact() {
+            Ok(()) => tracing::info!(dir = %data_dir.display(), "store compacted after erasures"),
             Err(e) => {
-                tracing::error!(error = %e, "compaction failed; run `parcours customers compact`")
+                tracing::error!(error = %e, "compaction failed; `parcours customers forget` compacts too")
             }
         }
     }

@@ -252,16 +252,12 @@ pub fn export_customer(
 
 /// `customers forget ID`: erasure, then a compaction so that nothing lingers in the files.
 pub fn forget(data_dir: &Path, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let n = {
-        let store = SledStore::open(data_dir)?;
-        if store.customer(id)?.is_none() {
-            bail!("no customer {id}");
-        }
-        let n = store.forget(id)?;
-        store.flush_now()?;
-        n
-    };
-    SledStore::compact(data_dir).context("compacting the store")?;
+    let store = SledStore::open(data_dir)?;
+    if store.customer(id)?.is_none() {
+        bail!("no customer {id}");
+    }
+    let n = store.forget(id)?;
+    store.compact().context("compacting the store")?;
     writeln!(
         out,
         "erased customer {id}; {n} conversations anonymised; store compacted"

@@ -121,10 +121,14 @@ pub trait ProfileStore: Send + Sync {
     fn new_id(&self, prefix: &str) -> Result<String, StoreError>;
     /// Resolves once everything written so far is on disk. Concurrent callers share one flush.
     fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// Whether erased data may still linger in old files, so that a compaction is due once the store is
-    /// closed.
+    /// Whether erased data may still linger in old files, so that a compaction is due.
     fn needs_compaction(&self) -> bool {
         false
+    }
+    /// Rewrites the store's files with only live data (after erasures), at shutdown or from the CLI: no
+    /// write may happen during or after it in this process.
+    fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
     }
     /// Flushes synchronously (for the CLI and shutdown).
     fn flush_now(&self) -> Result<(), StoreError>;

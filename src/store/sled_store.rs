@@ -25,6 +25,8 @@ const LOCK_RETRIES: u32 = 40;
 /// The sled-backed [`ProfileStore`].
 pub struct SledStore {
     db: sled::Db,
+    /// The data directory (for compaction).
+    path: std::path::PathBuf,
     customers: sled::Tree,
     identities: sled::Tree,
     customer_identities: sled::Tree,
@@ -99,34 +101,9 @@ impl SledStore {
             requested: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
             erased: std::sync::atomic::AtomicBool::new(false),
+            path: dir.to_path_buf(),
             db,
         })
-    }
-
-    /// Rewrites the database in `dir` with only its live data, so that erased records leave no trace in
-    /// old log segments. The store must be closed (the CLI, or `serve` after shutdown).
-    pub fn compact(dir: &Path) -> Result<(), StoreError> {
-        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        };
-        let fresh = dir.with_extension("compacting");
-        let _ = std::fs::remove_dir_all(&fresh);
-        {
-            let old = SledStore::open(dir)?;
-            let new = sled::Config::new()
-                .path(&fresh)
-                .open()
-                .map_err(|e| open_err(&e))?;
-            new.import(old.db.export());
-            new.flush()?;
-        }
-        let previous = dir.with_extension("before-compaction");
-        let _ = std::fs::remove_dir_all(&previous);
-        std::fs::rename(dir, &previous).map_err(|e| open_err(&e))?;
-        std::fs::rename(&fresh, dir).map_err(|e| open_err(&e))?;
-        std::fs::remove_dir_all(&previous).map_err(|e| open_err(&e))?;
-        Ok(())
     }
 
     /// Whether a customer was erased since the store was opened (then [`SledStore::compact`] is due).
@@ -514,6 +491,34 @@ impl ProfileStore for SledStore {
 
     fn needs_compaction(&self) -> bool {
         self.erased_something()
+    }
+
+    /// Exports the live data into a fresh directory and swaps it in place of the data directory; the old
+    /// files, with whatever erased records their log segments still held, are deleted.
+    fn compact(&self) -> Result<(), StoreError> {
+        let dir = &self.path;
+        let io_err = |e: std::io::Error| StoreError::Open {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        };
+        self.db.flush()?;
+        let fresh = dir.with_extension("compacting");
+        let _ = std::fs::remove_dir_all(&fresh);
+        {
+            let new = sled::Config::new()
+                .path(&fresh)
+                .flush_every_ms(None)
+                .open()?;
+            new.import(self.db.export());
+            new.flush()?;
+        }
+        let previous = dir.with_extension("before-compaction");
+        let _ = std::fs::remove_dir_all(&previous);
+        std::fs::rename(dir, &previous).map_err(io_err)?;
+        std::fs::rename(&fresh, dir).map_err(io_err)?;
+        std::fs::remove_dir_all(&previous).map_err(io_err)?;
+        self.erased.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     fn flush_now(&self) -> Result<(), StoreError> {

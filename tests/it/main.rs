@@ -10,6 +10,7 @@ mod staff_api;
 mod store;
 mod survey;
 mod telegram;
+mod telegram_handlers;
 mod webhook_alexa;
 mod webhook_twilio;
 mod webhook_voice;
