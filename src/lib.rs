@@ -6,18 +6,20 @@
 //! path in one function.
 //!
 //! - [`message`]: the channel-neutral inbound message and reply every channel translates to and from.
-//! - [`channel`]: the channels (terminal, voice webhook) and the SSML they speak.
+//! - [`channel`]: the channels (voice webhook, Twilio, Alexa, Telegram) and the SSML they speak; the terminal
+//!   channel is [`commands::chat`].
 //! - [`intents`]: the intent pack loaded from `intents/` (examples, patterns, entities, answer templates).
 //! - [`nlu`]: normalisation, language, entities and the intent classifier.
-//! - [`engine`]: the dialogue: per-conversation state, slot filling, confirmation, fallback and handoff.
+//! - [`engine`]: the dialogue: per-conversation state, slot filling, confirmation, fallback, handoff, the
+//!   satisfaction survey, channel linking codes.
 //! - [`store`]: the customer profile store (customers, identities, touchpoints) behind a trait; sled by default.
 //! - [`bot`]: ties the above together for one message.
 //! - [`metrics`]: Prometheus counters and the reply latency histogram.
 //! - [`redact`]: card numbers and configured patterns removed before anything is stored.
-//! - [`report`]: the satisfaction report (NPS, resolution, irritants) by channel, intent and period.
-//! - [`http`]: the HTTP server (health, webhooks) and its error mapping.
-//! - [`staff`]: the staff API: conversations, transcripts, customers, reports.
-//! - [`commands`]: the CLI commands (`chat`, `eval`, `serve`, `customers import`).
+//! - [`report`]: the satisfaction report (NPS, resolution, irritants) by channel, intent and period; journeys.
+//! - [`http`]: the HTTP server (routes, body limit, JSON errors, OpenAPI, shutdown signal).
+//! - [`staff`]: the staff API and console: conversations, transcripts, customers, data rights, reports.
+//! - [`commands`]: the CLI commands (`serve`, `chat`, `conversations`, `customers`; `eval` is [`eval`]).
 //! - [`config`]: settings and their defaults; [`time`]: timestamps and calendar dates.
 
 pub mod bot;

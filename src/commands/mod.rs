@@ -1,5 +1,8 @@
 //! The CLI commands. `main.rs` parses arguments and calls these; they print for people and return
 //! `anyhow` errors with context.
+//!
+//! - [`serve`]: every channel and the staff tools on one server; [`chat`]: the terminal channel;
+//! - [`customers`]: `customers import`; [`staff`]: `conversations …` and the other `customers …` commands.
 
 pub mod chat;
 pub mod customers;
