@@ -230,10 +230,15 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // The terminal channel and the staff commands share the terminal with a person: only warnings there.
+    let default_filter = match cli.command {
+        Command::Serve { .. } => "warn,parcours=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,parcours=info".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
