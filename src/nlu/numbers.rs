@@ -145,7 +145,7 @@ fn parse_run(run: &[String]) -> Option<Vec<String>> {
                 match cur {
                     Some(c) if c.room > value && value > 0 => {
                         cur = Some(Compound {
-                            value: c.value + value,
+                            value: c.value.saturating_add(value),
                             room: if c.room == 20 && value == 10 { 10 } else { 0 },
                         });
                     }
@@ -157,7 +157,7 @@ fn parse_run(run: &[String]) -> Option<Vec<String>> {
                             && c.value < 100 =>
                     {
                         cur = Some(Compound {
-                            value: c.value + value,
+                            value: c.value.saturating_add(value),
                             room: 0,
                         });
                     }
@@ -179,7 +179,7 @@ fn parse_run(run: &[String]) -> Option<Vec<String>> {
                     }
                     Some(c) if c.room >= 100 => {
                         cur = Some(Compound {
-                            value: c.value + t,
+                            value: c.value.saturating_add(t),
                             room: 10,
                         })
                     }
@@ -202,7 +202,7 @@ fn parse_run(run: &[String]) -> Option<Vec<String>> {
                     }
                 };
                 cur = Some(Compound {
-                    value: base * 100,
+                    value: base.saturating_mul(100),
                     room: 100,
                 });
             }
@@ -210,7 +210,7 @@ fn parse_run(run: &[String]) -> Option<Vec<String>> {
                 words_only_ambiguous = false;
                 let base = cur.map_or(1, |c| c.value.max(1));
                 cur = Some(Compound {
-                    value: base * 1000,
+                    value: base.saturating_mul(1000),
                     room: 1000,
                 });
             }
@@ -265,5 +265,41 @@ mod tests {
         assert_eq!(conv("this one and that"), "this one and that");
         assert_eq!(conv("oh no"), "oh no");
         assert_eq!(conv("un deux trois"), "123");
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_tower_of_thousands_does_not_overflow() {
+        let toks: Vec<String> = "thousand "
+            .repeat(12)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let out = words_to_digits(&toks);
+        assert_eq!(out.len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn any_mix_of_number_words_is_handled(words in prop::collection::vec(
+            prop::sample::select(vec!["one", "two", "twenty", "hundred", "thousand", "and", "double", "quatre",
+                "vingt", "dix", "et", "mille", "cent", "oh", "999999999999", "7", "x"]), 0..40)) {
+            let toks: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            let _ = words_to_digits(&toks);
+        }
+
+        #[test]
+        fn any_text_goes_through_the_nlu_pipeline(text in "\\PC{0,200}") {
+            let n = crate::nlu::normalize::normalize(&text);
+            let _ = crate::nlu::entities::extract(&n, crate::time::Date::new(2026, 11, 23).unwrap());
+            let _ = crate::engine::survey::Rating::parse(&text);
+            let _ = crate::engine::linking::LinkRequest::parse(&text);
+            let _ = crate::redact::Redactor::default().redact(&text);
+        }
     }
 }
