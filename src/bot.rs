@@ -35,6 +35,8 @@ pub struct Bot {
     store: Arc<dyn ProfileStore>,
     redactor: Redactor,
     metrics: Metrics,
+    /// Intents that are not requests (greeting, thanks…), computed once.
+    non_topics: std::collections::HashSet<String>,
     /// One lock per sender, so that two messages of one customer (parallel webhook calls) are handled one
     /// after the other and never overwrite each other's turn.
     senders: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
@@ -56,6 +58,7 @@ impl Bot {
             Redactor::default()
         });
         Bot {
+            non_topics: pack.non_topic_intents(),
             pack,
             nlu,
             settings,
@@ -82,8 +85,8 @@ impl Bot {
     }
 
     /// Intents that are not requests (greeting, thanks, yes, no…): reports leave them out of "by intent".
-    pub fn non_topic_intents(&self) -> std::collections::HashSet<String> {
-        self.pack.non_topic_intents()
+    pub fn non_topic_intents(&self) -> &std::collections::HashSet<String> {
+        &self.non_topics
     }
 
     /// The NLU, for evaluation and tools.
@@ -383,7 +386,7 @@ impl Bot {
         now: Timestamp,
     ) -> Result<Option<(String, crate::message::Channel, u64)>, BotError> {
         const RECALL_DAYS: u64 = 7;
-        let non_topics = self.non_topic_intents();
+        let non_topics = &self.non_topics;
         let topic_of =
             |t: &Touchpoint| t.intents.iter().find(|i| !non_topics.contains(*i)).cloned();
         // The last conversation that was about something (a bare "/link" call is not).

@@ -344,7 +344,7 @@ async fn journeys_report(
     let r = report::journeys(
         state.bot.store().as_ref(),
         &q.filter()?,
-        &state.bot.non_topic_intents(),
+        state.bot.non_topic_intents(),
     )
     .map_err(ApiError::internal)?;
     Ok(ApiJson(r))
@@ -358,7 +358,7 @@ async fn satisfaction(
     let r = report::satisfaction(
         state.bot.store().as_ref(),
         &q.filter()?,
-        &state.bot.non_topic_intents(),
+        state.bot.non_topic_intents(),
     )
     .map_err(ApiError::internal)?;
     Ok(ApiJson(r))

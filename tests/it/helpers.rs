@@ -278,3 +278,85 @@ pub fn assert_well_formed(xml: &str) {
         panic!("not well-formed XML ({e}): {xml}");
     }
 }
+
+/// The real `parcours serve` binary on a free port, killed when dropped.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl ServeProcess {
+    /// Starts `parcours serve` on `data` with the shipped intents and `envs`, and waits for `/healthz`.
+    pub async fn start(
+        data: &std::path::Path,
+        envs: &[(&str, &str)],
+        log: std::process::Stdio,
+    ) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_parcours"));
+        cmd.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .arg("--intents")
+        .arg(intents_dir())
+        .env_remove("TELOXIDE_TOKEN")
+        .env_remove("PARCOURS_PUBLIC_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ServeProcess { child, base }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Imports the shipped demo customers (plus `extra_identities` for Alice) into `data` with the CLI.
+pub fn import_demo_customers(data: &std::path::Path, extra_identities: &[serde_json::Value]) {
+    let mut list: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data_file("customers.json")).unwrap())
+            .unwrap();
+    for i in extra_identities {
+        list[0]["identities"]
+            .as_array_mut()
+            .unwrap()
+            .push(i.clone());
+    }
+    let file = data.with_extension("customers.json");
+    std::fs::write(&file, list.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .args(["customers", "import"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

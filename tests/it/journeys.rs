@@ -95,7 +95,7 @@ async fn a_caller_about_a_refund_who_links_telegram_is_greeted_by_name_and_asked
     let j = parcours::report::journeys(
         t.store.as_ref(),
         &Default::default(),
-        &t.bot.non_topic_intents(),
+        t.bot.non_topic_intents(),
     )
     .unwrap();
     assert_eq!(j.channel_paths.get("voice>telegram"), Some(&1), "{j:?}");
@@ -130,7 +130,7 @@ async fn a_caller_about_a_refund_who_links_telegram_is_greeted_by_name_and_asked
     let j = parcours::report::journeys(
         t.store.as_ref(),
         &Default::default(),
-        &t.bot.non_topic_intents(),
+        t.bot.non_topic_intents(),
     )
     .unwrap();
     assert_eq!(j.repeats_by_intent.get("refund_status"), Some(&1), "{j:?}");

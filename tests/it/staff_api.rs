@@ -279,47 +279,15 @@ async fn the_api_exports_erases_merges_and_splits() {
 async fn an_api_erasure_leaves_no_trace_once_the_server_has_shut_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let bin = env!("CARGO_BIN_EXE_parcours");
-    let import = Command::new(bin)
-        .args([
-            "customers",
-            "import",
-            data_file("customers.json").to_str().unwrap(),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(import.status.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .arg("--intents")
-        .arg(intents_dir())
-        .env("PARCOURS_STAFF_TOKEN", "k")
-        .env_remove("TELOXIDE_TOKEN")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    crate::helpers::import_demo_customers(&data, &[]);
+    let mut server = crate::helpers::ServeProcess::start(
+        &data,
+        &[("PARCOURS_STAFF_TOKEN", "k")],
+        std::process::Stdio::null(),
+    )
+    .await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
     // Alice calls (her number is her phone identity) and says her email.
     for said in [
         "hello",
@@ -376,22 +344,19 @@ async fn an_api_erasure_leaves_no_trace_once_the_server_has_shut_down_gracefully
 
     // SIGTERM: the one shutdown signal stops the server, flushes and compacts the store, exits cleanly.
     let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let mut status = None;
     for _ in 0..100 {
-        if let Some(s) = server.try_wait().unwrap() {
+        if let Some(s) = server.child.try_wait().unwrap() {
             status = Some(s);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let status = status.unwrap_or_else(|| {
-        let _ = server.kill();
-        panic!("the server did not stop on SIGTERM")
-    });
+    let status = status.expect("the server stops on SIGTERM");
     assert!(status.success(), "{status:?}");
     for needle in ["Alice Martin", "+33612345678", "alice.martin@example.com"] {
         let hits = files_containing(&data, needle.as_bytes());

@@ -1,11 +1,10 @@
 //! The Telegram channel end to end: the real `parcours serve` against a fake Bot API server started here.
 
-use crate::helpers::{data_file, intents_dir};
+use crate::helpers::{ServeProcess, import_demo_customers};
 use axum::extract::{Path, State};
 use axum::routing::post;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -87,27 +86,10 @@ fn private(id: i64) -> Value {
     json!({"id": id, "type": "private", "first_name": "Alice"})
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Harness {
     fake: Shared,
     next_update: i64,
-    _server: Server,
+    _server: ServeProcess,
     api: String,
     _dir: tempfile::TempDir,
 }
@@ -141,61 +123,27 @@ impl Harness {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
         let dir = tempfile::tempdir().unwrap();
-        let customers = dir.path().join("customers.json");
-        let mut list: Value =
-            serde_json::from_str(&std::fs::read_to_string(data_file("customers.json")).unwrap())
-                .unwrap();
-        list[0]["identities"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"channel": "telegram", "id": "1001"}));
-        std::fs::write(&customers, list.to_string()).unwrap();
-        let bin = env!("CARGO_BIN_EXE_parcours");
         let data = dir.path().join("data");
-        let status = Command::new(bin)
-            .args(["customers", "import"])
-            .arg(&customers)
-            .arg("--data-dir")
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(status.status.success());
-        let port = free_port();
-        let server = Command::new(bin)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(&data)
-            .arg("--intents")
-            .arg(intents_dir())
-            .env("TELOXIDE_TOKEN", "123456:TEST")
-            .env("TELOXIDE_API_URL", &fake_url)
-            .env("PARCOURS_STAFF_TOKEN", "staff")
-            .env_remove("PARCOURS_PUBLIC_URL")
-            .env(
-                "PARCOURS_TRANSCRIBE_URL",
-                if transcribe { fake_base.as_str() } else { "" },
-            )
-            .env("RUST_LOG", "parcours=debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let api = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if client.get(format!("{api}/healthz")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        import_demo_customers(&data, &[json!({"channel": "telegram", "id": "1001"})]);
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let transcribe_url = if transcribe { fake_base.as_str() } else { "" };
+        let server = ServeProcess::start(
+            &data,
+            &[
+                ("TELOXIDE_TOKEN", "123456:TEST"),
+                ("TELOXIDE_API_URL", &fake_url),
+                ("PARCOURS_STAFF_TOKEN", "staff"),
+                ("PARCOURS_TRANSCRIBE_URL", transcribe_url),
+                ("RUST_LOG", "parcours=debug"),
+            ],
+            log.into(),
+        )
+        .await;
+        let api = server.base.clone();
         Harness {
             fake,
             next_update: 1,
-            _server: Server(server),
+            _server: server,
             api,
             _dir: dir,
         }
