@@ -85,6 +85,12 @@ enum Command {
         /// Turn off typo correction (for ablations).
         #[arg(long)]
         no_spelling: bool,
+        /// Turn off the word vectors (n-grams only, for ablations).
+        #[arg(long)]
+        no_vectors: bool,
+        /// Weight of the word-vector block (default 2.0), for tuning on a validation split.
+        #[arg(long)]
+        vector_weight: Option<f32>,
         /// Print one JSON object on the last line.
         #[arg(long)]
         json: bool,
@@ -271,6 +277,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threshold,
             svm_c,
             no_spelling,
+            no_vectors,
+            vector_weight,
             json,
         } => {
             let settings =
@@ -284,9 +292,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     threshold: threshold.unwrap_or(settings.fallback_threshold),
                     classifier: parcours::nlu::classifier::Config {
                         c: svm_c.unwrap_or(parcours::nlu::classifier::Config::default().c),
+                        vector_weight: vector_weight
+                            .unwrap_or(parcours::nlu::classifier::Config::default().vector_weight),
                         ..Default::default()
                     },
                     spelling: !no_spelling,
+                    vectors: !no_vectors,
                 },
             };
             let progress = if json {

@@ -10,6 +10,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
+/// Confidence an intent needs to interrupt the survey as a new request.
+const NEW_REQUEST: f32 = 0.5;
+
 /// A 0-10 likelihood-to-recommend answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Rating(u8);
@@ -168,7 +171,9 @@ impl Engine<'_> {
         let skip = self.messages(ctx).survey_skip.iter().any(|p| {
             words == crate::nlu::normalize::words(&crate::nlu::normalize::fold(p)).join(" ")
         });
-        let new_request = role.is_none() && u.intent.is_some();
+        // A survey answer is short and often not a sentence ("purple" to "from 0 to 10?"): only a confident
+        // intent counts as the customer moving on to a new request.
+        let new_request = role.is_none() && u.intent.is_some() && u.confidence >= NEW_REQUEST;
         let answered = |key: &str, value: String| vec![(key.to_string(), value)];
         let unclear = |conv: &mut Conversation| {
             if retried {

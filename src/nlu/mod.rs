@@ -11,6 +11,7 @@ pub mod language;
 pub mod normalize;
 pub mod numbers;
 pub mod sentiment;
+pub mod vectors;
 
 use crate::intents::IntentPack;
 use crate::message::Lang;
@@ -44,6 +45,8 @@ pub struct NluConfig {
     pub classifier: classifier::Config,
     /// Replace unknown words by a known word one typo away.
     pub spelling: bool,
+    /// Add the distilled word vectors ([`vectors`]) to English messages' features.
+    pub vectors: bool,
 }
 
 impl Default for NluConfig {
@@ -52,6 +55,7 @@ impl Default for NluConfig {
             threshold: 0.2,
             classifier: classifier::Config::default(),
             spelling: true,
+            vectors: true,
         }
     }
 }
@@ -69,6 +73,19 @@ fn confidence(decision: f32) -> f32 {
 /// The label of out-of-scope training examples. A message classified as this has no intent.
 pub const OUT_OF_SCOPE: &str = "__out_of_scope__";
 
+/// Which messages get the classifier's dense block of word vectors (which are English).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dense {
+    Never,
+    /// Every message: the training set was English.
+    Always,
+    /// Messages in English, by the language model (the intent pack, in several languages).
+    English,
+}
+
+/// Share of a training set's words that must be whole English word pieces for the set to count as English.
+const ENGLISH_SHARE: f32 = 0.8;
+
 /// A trained NLU.
 pub struct Nlu {
     cfg: NluConfig,
@@ -78,6 +95,7 @@ pub struct Nlu {
     patterns: RegexSet,
     /// For each regex of `patterns`, its intent.
     pattern_intent: Vec<String>,
+    dense: Dense,
 }
 
 thread_local! {
@@ -122,7 +140,8 @@ impl Nlu {
                 }
             }
         }
-        let mut nlu = Nlu::train(&examples, cfg);
+        let english: Vec<bool> = by_lang.iter().map(|(l, _)| *l == Lang::En).collect();
+        let mut nlu = Nlu::train_with(&examples, Some(&english), cfg);
         nlu.language = language::LanguageId::train(by_lang.iter().map(|(l, t)| (*l, t.as_slice())));
         let mut pattern_intent = Vec::new();
         let mut patterns = Vec::new();
@@ -139,8 +158,15 @@ impl Nlu {
         nlu
     }
 
-    /// Trains on raw (text, label) pairs: no patterns, no language model.
+    /// Trains on raw (text, label) pairs: no patterns, no language model. Word vectors are used if the
+    /// set is English (see [`vectors::WordVectors::english_share`]).
     pub fn train(examples: &[(String, String)], cfg: NluConfig) -> Self {
+        Nlu::train_with(examples, None, cfg)
+    }
+
+    /// [`Nlu::train`], with each example's "is English" known (from the pack) or, if `None`, decided for
+    /// the whole set.
+    fn train_with(examples: &[(String, String)], english: Option<&[bool]>, cfg: NluConfig) -> Self {
         let raw_tokens: Vec<Vec<String>> = examples
             .iter()
             .map(|(t, _)| normalize::normalize(t).tokens)
@@ -151,13 +177,31 @@ impl Nlu {
             .zip(examples)
             .map(|(t, (_, l))| (class_tokens(t, &speller, false), l.clone()))
             .collect();
+        let vectors = cfg.vectors.then(vectors::WordVectors::embedded);
+        let (dense, flags) = match (vectors, english) {
+            (None, _) => (Dense::Never, Vec::new()),
+            (Some(_), Some(english)) => (Dense::English, english.to_vec()),
+            (Some(v), None) => {
+                let all: Vec<String> = raw_tokens.iter().flatten().cloned().collect();
+                if v.english_share(&all) >= ENGLISH_SHARE {
+                    (Dense::Always, vec![true; data.len()])
+                } else {
+                    (Dense::Never, Vec::new())
+                }
+            }
+        };
+        let classifier_cfg = classifier::Config {
+            vectors: if dense == Dense::Never { None } else { vectors },
+            ..cfg.classifier
+        };
         Nlu {
             cfg,
-            classifier: Classifier::train(&data, cfg.classifier),
+            classifier: Classifier::train(&data, &flags, classifier_cfg),
             speller,
             language: language::LanguageId::default(),
             patterns: RegexSet::empty(),
             pattern_intent: Vec::new(),
+            dense,
         }
     }
 
@@ -190,7 +234,8 @@ impl Nlu {
                 negative,
             };
         }
-        let (best, conf) = self.classify(&n.tokens);
+        let guess = lang.or(current).or_else(|| self.language.guess(&n.tokens));
+        let (best, conf) = self.classify_in(&n.tokens, guess);
         Understanding {
             intent: best
                 .clone()
@@ -205,13 +250,27 @@ impl Nlu {
 
     /// The best label and its confidence for normalised tokens.
     pub fn classify(&self, tokens: &[String]) -> (Option<String>, f32) {
+        let lang = match self.dense {
+            Dense::English => self.language.guess(tokens),
+            Dense::Never | Dense::Always => None,
+        };
+        self.classify_in(tokens, lang)
+    }
+
+    /// [`Nlu::classify`] for a message in `lang` (which decides whether word vectors apply).
+    fn classify_in(&self, tokens: &[String], lang: Option<Lang>) -> (Option<String>, f32) {
         let tokens = class_tokens(tokens, &self.speller, self.cfg.spelling);
         if tokens.is_empty() {
             return (None, 0.0);
         }
+        let dense = match self.dense {
+            Dense::Never => false,
+            Dense::Always => true,
+            Dense::English => lang == Some(Lang::En),
+        };
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let scores = self.classifier.scores(&tokens, &mut s);
+            let scores = self.classifier.scores(&tokens, dense, &mut s);
             let (best, top) = scores
                 .iter()
                 .enumerate()
@@ -235,5 +294,47 @@ impl Nlu {
             label.filter(|l| conf >= self.cfg.threshold && l != OUT_OF_SCOPE),
             conf,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(rows: &[(&str, &str)]) -> Vec<(String, String)> {
+        rows.iter()
+            .map(|(t, l)| (t.to_string(), l.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn word_vectors_apply_to_english_sets_only() {
+        let english = pairs(&[
+            ("where is my parcel", "status"),
+            ("has my order shipped yet", "status"),
+            ("i want my money back", "refund"),
+            ("please refund the payment", "refund"),
+        ]);
+        let french = pairs(&[
+            ("ou est mon colis", "status"),
+            ("ma commande est elle partie", "status"),
+            ("je veux etre rembourse", "refund"),
+            ("remboursez moi le paiement", "refund"),
+        ]);
+        assert_eq!(
+            Nlu::train(&english, NluConfig::default()).dense,
+            Dense::Always
+        );
+        assert_eq!(
+            Nlu::train(&french, NluConfig::default()).dense,
+            Dense::Never
+        );
+        let off = NluConfig {
+            vectors: false,
+            ..NluConfig::default()
+        };
+        let nlu = Nlu::train(&english, off);
+        assert_eq!(nlu.dense, Dense::Never);
+        assert!(!nlu.classifier().has_vectors());
     }
 }
