@@ -55,6 +55,9 @@ pub struct Report {
     pub per_label: Vec<LabelScore>,
     #[serde(skip)]
     pub confusions: Vec<(String, String, usize)>,
+    /// The misclassified test rows: (text, gold, predicted).
+    #[serde(skip)]
+    pub errors: Vec<(String, String, String)>,
 }
 
 /// Reads a `text,intent` CSV.
@@ -138,6 +141,12 @@ pub fn run(opts: &EvalOptions, progress: &indicatif::ProgressBar) -> anyhow::Res
     report.n_features = nlu.classifier().n_features();
     report.model_bytes = nlu.classifier().memory_bytes();
     report.train_overlap = train_overlap;
+    report.errors = test
+        .iter()
+        .zip(&predictions)
+        .filter(|((_, gold), pred)| gold != *pred)
+        .map(|((text, gold), pred)| (text.clone(), gold.clone(), pred.clone()))
+        .collect();
     Ok(report)
 }
 
@@ -219,6 +228,7 @@ pub fn score(gold: &[&str], pred: &[String], oos: Option<&str>) -> Report {
         train_overlap: 0,
         per_label,
         confusions,
+        errors: Vec::new(),
     }
 }
 
@@ -245,6 +255,13 @@ impl Report {
             s.push_str("\nmost confused (gold -> predicted: count)\n");
             for (g, p, c) in self.confusions.iter().take(10) {
                 s.push_str(&format!("  {g} -> {p}: {c}\n"));
+            }
+        }
+        if !self.errors.is_empty() {
+            s.push_str("\nmisclassified (gold -> predicted: text), first 20\n");
+            for (text, g, p) in self.errors.iter().take(20) {
+                let text: String = text.chars().take(80).collect();
+                s.push_str(&format!("  {g} -> {p}: {text}\n"));
             }
         }
         s.push_str(&format!("\naccuracy          {}\n", pct(self.accuracy)));

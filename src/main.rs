@@ -88,9 +88,13 @@ enum Command {
         /// Turn off the word vectors (n-grams only, for ablations).
         #[arg(long)]
         no_vectors: bool,
-        /// Weight of the word-vector block (default 2.0), for tuning on a validation split.
+        /// Weight of the word-vector block (default 1.5), for tuning on a validation split.
         #[arg(long)]
         vector_weight: Option<f32>,
+        /// Cosine similarity to the best intent's closest example below which a message is out of scope
+        /// (default 0.4; with word vectors only).
+        #[arg(long)]
+        min_similarity: Option<f32>,
         /// Print one JSON object on the last line.
         #[arg(long)]
         json: bool,
@@ -279,6 +283,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_spelling,
             no_vectors,
             vector_weight,
+            min_similarity,
             json,
         } => {
             let settings =
@@ -298,6 +303,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     },
                     spelling: !no_spelling,
                     vectors: !no_vectors,
+                    min_similarity: min_similarity
+                        .unwrap_or(parcours::nlu::NluConfig::default().min_similarity),
                 },
             };
             let progress = if json {

@@ -42,7 +42,7 @@ impl Default for Config {
             eps: 0.1,
             max_epochs: 1000,
             vectors: None,
-            vector_weight: 2.0,
+            vector_weight: 1.5,
         }
     }
 }
@@ -126,6 +126,9 @@ pub struct Classifier {
     /// `n_features × n_labels`, feature-major.
     weights: Vec<f32>,
     bias: Vec<f32>,
+    /// For each label, the unit dense vectors of its training examples, row after row (see
+    /// [`Classifier::nearest`]).
+    examples_dense: Vec<Vec<f32>>,
 }
 
 /// Scratch space reused across calls to avoid allocating per message.
@@ -204,6 +207,7 @@ impl Classifier {
             idf,
             weights: Vec::new(),
             bias: Vec::new(),
+            examples_dense: Vec::new(),
         };
         let mut scratch = Scratch::default();
         let dim = model.cfg.vectors.map_or(0, WordVectors::dim);
@@ -223,6 +227,14 @@ impl Classifier {
             }
         }
         let n_features = model.n_features();
+        let mut examples_dense = vec![Vec::new(); model.labels.len()];
+        for (i, &y) in ys.iter().enumerate() {
+            if let Some(row) = xs.dense_row(i) {
+                let unit = row.iter().map(|v| v / cfg.vector_weight);
+                examples_dense[y].extend(unit);
+            }
+        }
+        model.examples_dense = examples_dense;
         let n_labels = model.labels.len();
         let mut weights = vec![0f32; n_features * n_labels];
         let mut bias = vec![0f32; n_labels];
@@ -267,6 +279,21 @@ impl Classifier {
         self.idf.len() + self.cfg.vectors.map_or(0, WordVectors::dim)
     }
 
+    /// The cosine similarity between the message last scored (with its dense block) and the closest
+    /// training example of `label`, or `None` without a dense block on either side. Low values mean a
+    /// message unlike anything the intent was taught, however the linear scores came out.
+    pub fn nearest(&self, label: usize, scratch: &Scratch) -> Option<f32> {
+        let dim = self.cfg.vectors?.dim();
+        if !scratch.has_dense || self.cfg.vector_weight <= 0.0 {
+            return None;
+        }
+        self.examples_dense
+            .get(label)?
+            .chunks_exact(dim)
+            .map(|row| dot(row, &scratch.dense) / self.cfg.vector_weight)
+            .max_by(f32::total_cmp)
+    }
+
     /// Whether the classifier has a dense block.
     pub fn has_vectors(&self) -> bool {
         self.cfg.vectors.is_some()
@@ -279,6 +306,11 @@ impl Classifier {
             + self.vocab.capacity() * 16
             + self.bias.len() * 4
             + self.cfg.vectors.map_or(0, WordVectors::memory_bytes)
+            + self
+                .examples_dense
+                .iter()
+                .map(|v| v.len() * 4)
+                .sum::<usize>()
     }
 
     /// Fills `scratch.vec` with the message's TF-IDF vector, followed by the dense block if `dense`.

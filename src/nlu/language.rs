@@ -66,11 +66,6 @@ impl LanguageId {
             .map(|(l, _)| l)
     }
 
-    /// The most likely language, however weak the evidence.
-    pub fn guess(&self, tokens: &[String]) -> Option<Lang> {
-        self.detect_with_margin(tokens).map(|(l, _)| l)
-    }
-
     /// The most likely language and by how much (log-likelihood) it beats the other.
     pub fn detect_with_margin(&self, tokens: &[String]) -> Option<(Lang, f32)> {
         let feats = features(tokens);

@@ -47,6 +47,9 @@ pub struct NluConfig {
     pub spelling: bool,
     /// Add the distilled word vectors ([`vectors`]) to English messages' features.
     pub vectors: bool,
+    /// With word vectors: a message whose cosine similarity to every example of its best intent is below
+    /// this is out of scope, whatever its score.
+    pub min_similarity: f32,
 }
 
 impl Default for NluConfig {
@@ -56,6 +59,7 @@ impl Default for NluConfig {
             classifier: classifier::Config::default(),
             spelling: true,
             vectors: true,
+            min_similarity: MIN_SIMILARITY,
         }
     }
 }
@@ -79,12 +83,17 @@ enum Dense {
     Never,
     /// Every message: the training set was English.
     Always,
-    /// Messages in English, by the language model (the intent pack, in several languages).
+    /// The intent pack, in several languages: the main classifier is n-grams only, and a second one,
+    /// trained on the English examples with word vectors, takes the messages that are clearly English.
+    /// (One classifier for both languages with vectors for English only cost the French side accuracy.)
     English,
 }
 
 /// Share of a training set's words that must be whole English word pieces for the set to count as English.
 const ENGLISH_SHARE: f32 = 0.8;
+
+/// Default of [`NluConfig::min_similarity`], chosen on the pack's dev files and CLINC150's validation split.
+const MIN_SIMILARITY: f32 = 0.4;
 
 /// A trained NLU.
 pub struct Nlu {
@@ -96,6 +105,8 @@ pub struct Nlu {
     /// For each regex of `patterns`, its intent.
     pattern_intent: Vec<String>,
     dense: Dense,
+    /// With [`Dense::English`]: the English classifier with word vectors.
+    english: Option<Classifier>,
 }
 
 thread_local! {
@@ -180,7 +191,7 @@ impl Nlu {
         let vectors = cfg.vectors.then(vectors::WordVectors::embedded);
         let (dense, flags) = match (vectors, english) {
             (None, _) => (Dense::Never, Vec::new()),
-            (Some(_), Some(english)) => (Dense::English, english.to_vec()),
+            (Some(_), Some(_)) => (Dense::English, Vec::new()),
             (Some(v), None) => {
                 let all: Vec<String> = raw_tokens.iter().flatten().cloned().collect();
                 if v.english_share(&all) >= ENGLISH_SHARE {
@@ -190,18 +201,43 @@ impl Nlu {
                 }
             }
         };
-        let classifier_cfg = classifier::Config {
-            vectors: if dense == Dense::Never { None } else { vectors },
+        let with_vectors = classifier::Config {
+            vectors,
             ..cfg.classifier
+        };
+        let main_cfg = if dense == Dense::Always {
+            with_vectors
+        } else {
+            classifier::Config {
+                vectors: None,
+                ..cfg.classifier
+            }
+        };
+        let english = match (dense, english) {
+            (Dense::English, Some(english)) => {
+                let subset: Vec<(Vec<String>, String)> = data
+                    .iter()
+                    .zip(english)
+                    .filter(|(_, en)| **en)
+                    .map(|(d, _)| d.clone())
+                    .collect();
+                Some(Classifier::train(
+                    &subset,
+                    &vec![true; subset.len()],
+                    with_vectors,
+                ))
+            }
+            _ => None,
         };
         Nlu {
             cfg,
-            classifier: Classifier::train(&data, &flags, classifier_cfg),
+            classifier: Classifier::train(&data, &flags, main_cfg),
             speller,
             language: language::LanguageId::default(),
             patterns: RegexSet::empty(),
             pattern_intent: Vec::new(),
             dense,
+            english,
         }
     }
 
@@ -234,12 +270,11 @@ impl Nlu {
                 negative,
             };
         }
-        let guess = lang.or(current).or_else(|| self.language.guess(&n.tokens));
-        let (best, conf) = self.classify_in(&n.tokens, guess);
+        // Word vectors only when the message is clearly English (or the conversation is and the message
+        // does not say otherwise): a short French "ok ça me va" must not be read as English.
+        let (best, conf, close) = self.classify_in(&n.tokens, lang.or(current));
         Understanding {
-            intent: best
-                .clone()
-                .filter(|b| conf >= self.cfg.threshold && b != OUT_OF_SCOPE),
+            intent: best.clone().filter(|b| self.accept(b, conf, close)),
             best,
             confidence: conf,
             lang,
@@ -251,35 +286,46 @@ impl Nlu {
     /// The best label and its confidence for normalised tokens.
     pub fn classify(&self, tokens: &[String]) -> (Option<String>, f32) {
         let lang = match self.dense {
-            Dense::English => self.language.guess(tokens),
+            Dense::English => self.language.detect(tokens),
             Dense::Never | Dense::Always => None,
         };
-        self.classify_in(tokens, lang)
+        let (label, confidence, _) = self.classify_in(tokens, lang);
+        (label, confidence)
     }
 
     /// [`Nlu::classify`] for a message in `lang` (which decides whether word vectors apply).
-    fn classify_in(&self, tokens: &[String], lang: Option<Lang>) -> (Option<String>, f32) {
+    /// Also says whether the message is close enough to its label's examples (see
+    /// [`NluConfig::min_similarity`]).
+    fn classify_in(&self, tokens: &[String], lang: Option<Lang>) -> (Option<String>, f32, bool) {
         let tokens = class_tokens(tokens, &self.speller, self.cfg.spelling);
         if tokens.is_empty() {
-            return (None, 0.0);
+            return (None, 0.0, false);
         }
-        let dense = match self.dense {
-            Dense::Never => false,
-            Dense::Always => true,
-            Dense::English => lang == Some(Lang::En),
+        let (classifier, dense) = match (&self.english, lang) {
+            (Some(english), Some(Lang::En)) => (english, true),
+            _ => (&self.classifier, self.dense == Dense::Always),
         };
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let scores = self.classifier.scores(&tokens, dense, &mut s);
+            let scores = classifier.scores(&tokens, dense, &mut s);
             let (best, top) = scores
                 .iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
                 .map(|(i, s)| (i, *s))
                 .unwrap_or((0, f32::NEG_INFINITY));
-            let label = self.classifier.labels().get(best).cloned();
-            (label, confidence(top))
+            let label = classifier.labels().get(best).cloned();
+            let close = classifier
+                .nearest(best, &s)
+                .is_none_or(|sim| sim >= self.cfg.min_similarity);
+            (label, confidence(top), close)
         })
+    }
+
+    /// Whether a classified message has an intent: confident, close to the intent's examples, and not
+    /// out of scope.
+    fn accept(&self, label: &str, confidence: f32, close: bool) -> bool {
+        confidence >= self.cfg.threshold && close && label != OUT_OF_SCOPE
     }
 
     /// The classifier's label for a raw text, with the fallback threshold applied (for evaluation).
@@ -289,11 +335,12 @@ impl Nlu {
         if let Some(i) = self.patterns.matches(&spaced).iter().next() {
             return (Some(self.pattern_intent[i].clone()), 1.0);
         }
-        let (label, conf) = self.classify(&n.tokens);
-        (
-            label.filter(|l| conf >= self.cfg.threshold && l != OUT_OF_SCOPE),
-            conf,
-        )
+        let lang = match self.dense {
+            Dense::English => self.language.detect(&n.tokens),
+            Dense::Never | Dense::Always => None,
+        };
+        let (label, conf, close) = self.classify_in(&n.tokens, lang);
+        (label.filter(|l| self.accept(l, conf, close)), conf)
     }
 }
 
