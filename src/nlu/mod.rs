@@ -384,4 +384,18 @@ mod tests {
         assert_eq!(nlu.dense, Dense::Never);
         assert!(!nlu.classifier().has_vectors());
     }
+
+    #[test]
+    fn the_pack_reads_english_with_vectors_and_french_with_n_grams() {
+        let pack = IntentPack::load(std::path::Path::new("intents")).unwrap();
+        let nlu = Nlu::from_pack(&pack, NluConfig::default());
+        assert_eq!(nlu.dense, Dense::English);
+        assert!(nlu.english.as_ref().is_some_and(Classifier::has_vectors));
+        assert!(!nlu.classifier().has_vectors());
+        let today = crate::time::Date::new(2026, 11, 23).unwrap();
+        let en = nlu.parse("where has my parcel got to", today);
+        assert_eq!(en.intent.as_deref(), Some("order_status"), "{en:?}");
+        let fr = nlu.parse("où en est mon colis", today);
+        assert_eq!(fr.intent.as_deref(), Some("order_status"), "{fr:?}");
+    }
 }
