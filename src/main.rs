@@ -95,6 +95,9 @@ enum Command {
         /// (default 0.4; with word vectors only).
         #[arg(long)]
         min_similarity: Option<f32>,
+        /// Correct unseen words even when the word vectors know them (for ablations).
+        #[arg(long)]
+        correct_known_words: bool,
         /// Print one JSON object on the last line.
         #[arg(long)]
         json: bool,
@@ -284,6 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_vectors,
             vector_weight,
             min_similarity,
+            correct_known_words,
             json,
         } => {
             let settings =
@@ -305,6 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     vectors: !no_vectors,
                     min_similarity: min_similarity
                         .unwrap_or(parcours::nlu::NluConfig::default().min_similarity),
+                    keep_known_words: !correct_known_words,
                 },
             };
             let progress = if json {

@@ -299,6 +299,11 @@ impl Classifier {
         self.cfg.vectors.is_some()
     }
 
+    /// The word vectors of the dense block, if any.
+    pub fn vectors(&self) -> Option<&'static WordVectors> {
+        self.cfg.vectors
+    }
+
     /// Bytes held by the model's tables (weights, vocabulary, idf, word vectors), for reports.
     pub fn memory_bytes(&self) -> usize {
         self.weights.len() * 4

@@ -50,6 +50,8 @@ pub struct NluConfig {
     /// With word vectors: a message whose cosine similarity to every example of its best intent is below
     /// this is out of scope, whatever its score.
     pub min_similarity: f32,
+    /// With word vectors: leave alone unseen words the vectors know instead of "correcting" them.
+    pub keep_known_words: bool,
 }
 
 impl Default for NluConfig {
@@ -60,6 +62,7 @@ impl Default for NluConfig {
             spelling: true,
             vectors: true,
             min_similarity: MIN_SIMILARITY,
+            keep_known_words: true,
         }
     }
 }
@@ -114,14 +117,20 @@ thread_local! {
 }
 
 /// Tokens as the classifier sees them: numbers become one placeholder, since a number's value says nothing
-/// of the intent.
-fn class_tokens(tokens: &[String], speller: &fuzzy::Speller, spelling: bool) -> Vec<String> {
+/// of the intent. A word of `lexicon` (the word vectors' vocabulary, for English) is a real word, not a
+/// typo, even if training never saw it: the vectors know it.
+fn class_tokens(
+    tokens: &[String],
+    speller: &fuzzy::Speller,
+    spelling: bool,
+    lexicon: Option<&vectors::WordVectors>,
+) -> Vec<String> {
     tokens
         .iter()
         .map(|t| {
             if t.bytes().all(|b| b.is_ascii_digit()) {
                 "0".to_string()
-            } else if spelling {
+            } else if spelling && !lexicon.is_some_and(|l| l.is_word(t)) {
                 speller.correct(t).map_or_else(|| t.clone(), str::to_string)
             } else {
                 t.clone()
@@ -186,7 +195,7 @@ impl Nlu {
         let data: Vec<(Vec<String>, String)> = raw_tokens
             .iter()
             .zip(examples)
-            .map(|(t, (_, l))| (class_tokens(t, &speller, false), l.clone()))
+            .map(|(t, (_, l))| (class_tokens(t, &speller, false, None), l.clone()))
             .collect();
         let vectors = cfg.vectors.then(vectors::WordVectors::embedded);
         let (dense, flags) = match (vectors, english) {
@@ -297,14 +306,17 @@ impl Nlu {
     /// Also says whether the message is close enough to its label's examples (see
     /// [`NluConfig::min_similarity`]).
     fn classify_in(&self, tokens: &[String], lang: Option<Lang>) -> (Option<String>, f32, bool) {
-        let tokens = class_tokens(tokens, &self.speller, self.cfg.spelling);
-        if tokens.is_empty() {
-            return (None, 0.0, false);
-        }
         let (classifier, dense) = match (&self.english, lang) {
             (Some(english), Some(Lang::En)) => (english, true),
             _ => (&self.classifier, self.dense == Dense::Always),
         };
+        let lexicon = classifier
+            .vectors()
+            .filter(|_| dense && self.cfg.keep_known_words);
+        let tokens = class_tokens(tokens, &self.speller, self.cfg.spelling, lexicon);
+        if tokens.is_empty() {
+            return (None, 0.0, false);
+        }
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             let scores = classifier.scores(&tokens, dense, &mut s);
@@ -383,6 +395,24 @@ mod tests {
         let nlu = Nlu::train(&english, off);
         assert_eq!(nlu.dense, Dense::Never);
         assert!(!nlu.classifier().has_vectors());
+    }
+
+    #[test]
+    fn a_real_english_word_is_not_corrected_into_a_training_word() {
+        let seen = ["make".to_string(), "payment".to_string()];
+        let speller = fuzzy::Speller::new(seen.iter());
+        let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        let lexicon = Some(vectors::WordVectors::embedded());
+        assert_eq!(class_tokens(&words("wake"), &speller, true, None), ["make"]);
+        assert_eq!(
+            class_tokens(&words("wake"), &speller, true, lexicon),
+            ["wake"]
+        );
+        // A typo that is no English word is still corrected.
+        assert_eq!(
+            class_tokens(&words("paymnet"), &speller, true, lexicon),
+            ["payment"]
+        );
     }
 
     #[test]

@@ -178,6 +178,11 @@ impl WordVectors {
         true
     }
 
+    /// Whether `word` is a whole piece of the vocabulary (a word in its own right, not a fragment).
+    pub fn is_word(&self, word: &str) -> bool {
+        self.pieces.contains_key(word)
+    }
+
     /// The share of `tokens` that are whole pieces of the (English) vocabulary: near 1 for English text,
     /// lower for French, where many words only split into fragments.
     pub fn english_share(&self, tokens: &[String]) -> f32 {
