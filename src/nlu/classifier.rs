@@ -353,7 +353,6 @@ impl Classifier {
         }
         scratch.has_dense = false;
         if let (true, Some(vectors)) = (dense, self.cfg.vectors) {
-            scratch.dense.clear();
             scratch.dense.resize(vectors.dim(), 0.0);
             scratch.has_dense =
                 vectors.sentence(tokens, self.cfg.vector_weight, &mut scratch.dense);

@@ -202,8 +202,7 @@ impl Nlu {
             (None, _) => (Dense::Never, Vec::new()),
             (Some(_), Some(_)) => (Dense::English, Vec::new()),
             (Some(v), None) => {
-                let all: Vec<String> = raw_tokens.iter().flatten().cloned().collect();
-                if v.english_share(&all) >= ENGLISH_SHARE {
+                if v.english_share(raw_tokens.iter().flatten()) >= ENGLISH_SHARE {
                     (Dense::Always, vec![true; data.len()])
                 } else {
                     (Dense::Never, Vec::new())
@@ -294,12 +293,17 @@ impl Nlu {
 
     /// The best label and its confidence for normalised tokens.
     pub fn classify(&self, tokens: &[String]) -> (Option<String>, f32) {
-        let lang = match self.dense {
+        let (label, confidence, _) = self.classify_in(tokens, self.clear_language(tokens));
+        (label, confidence)
+    }
+
+    /// The message's language when it says clearly, outside a conversation; only the pack's English
+    /// classifier needs it.
+    fn clear_language(&self, tokens: &[String]) -> Option<Lang> {
+        match self.dense {
             Dense::English => self.language.detect(tokens),
             Dense::Never | Dense::Always => None,
-        };
-        let (label, confidence, _) = self.classify_in(tokens, lang);
-        (label, confidence)
+        }
     }
 
     /// [`Nlu::classify`] for a message in `lang` (which decides whether word vectors apply).
@@ -347,11 +351,7 @@ impl Nlu {
         if let Some(i) = self.patterns.matches(&spaced).iter().next() {
             return (Some(self.pattern_intent[i].clone()), 1.0);
         }
-        let lang = match self.dense {
-            Dense::English => self.language.detect(&n.tokens),
-            Dense::Never | Dense::Always => None,
-        };
-        let (label, conf, close) = self.classify_in(&n.tokens, lang);
+        let (label, conf, close) = self.classify_in(&n.tokens, self.clear_language(&n.tokens));
         (label.filter(|l| self.accept(l, conf, close)), conf)
     }
 }

@@ -148,33 +148,29 @@ impl WordVectors {
         }
     }
 
-    /// Adds the normalised mean vector of `tokens` (lower-case words), times `weight`, into `out`
-    /// (`dim` long). Returns false, leaving `out` alone, when no token has a vector.
+    /// Writes the normalised mean vector of `tokens` (lower-case words), times `weight`, into `out`
+    /// (`dim` long). Returns false, with `out` all zeros, when no token has a vector.
     pub fn sentence(&self, tokens: &[String], weight: f32, out: &mut [f32]) -> bool {
         debug_assert_eq!(out.len(), self.dim);
+        out.fill(0.0);
         let mut ids = Vec::with_capacity(tokens.len() * 2);
         for t in tokens {
             self.pieces_of(t, &mut ids);
         }
-        if ids.is_empty() {
-            return false;
-        }
-        let mut sum = vec![0f32; self.dim];
         for &id in &ids {
             let id = id as usize;
             let scale = self.scales[id];
             let row = &self.values[id * self.dim..(id + 1) * self.dim];
-            for (s, &v) in sum.iter_mut().zip(row) {
-                *s += scale * f32::from(v);
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o += scale * f32::from(v);
             }
         }
-        let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm == 0.0 {
+            out.fill(0.0);
             return false;
         }
-        for (o, s) in out.iter_mut().zip(&sum) {
-            *o += weight * s / norm;
-        }
+        out.iter_mut().for_each(|o| *o *= weight / norm);
         true
     }
 
@@ -185,15 +181,16 @@ impl WordVectors {
 
     /// The share of `tokens` that are whole pieces of the (English) vocabulary: near 1 for English text,
     /// lower for French, where many words only split into fragments.
-    pub fn english_share(&self, tokens: &[String]) -> f32 {
-        if tokens.is_empty() {
+    pub fn english_share<'a>(&self, tokens: impl IntoIterator<Item = &'a String>) -> f32 {
+        let (mut known, mut total) = (0usize, 0usize);
+        for t in tokens {
+            total += 1;
+            known += usize::from(self.is_word(t));
+        }
+        if total == 0 {
             return 0.0;
         }
-        let known = tokens
-            .iter()
-            .filter(|t| self.pieces.contains_key(t.as_str()))
-            .count();
-        known as f32 / tokens.len() as f32
+        known as f32 / total as f32
     }
 }
 
