@@ -98,6 +98,10 @@ enum Command {
         /// Correct unseen words even when the word vectors know them (for ablations).
         #[arg(long)]
         correct_known_words: bool,
+        /// Weight of the prototype term (similarity to each intent's centroid) in the ranking (default
+        /// 1.0; 0 for the SVM alone; with word vectors only).
+        #[arg(long)]
+        prototype_weight: Option<f32>,
         /// Print one JSON object on the last line.
         #[arg(long)]
         json: bool,
@@ -288,6 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             vector_weight,
             min_similarity,
             correct_known_words,
+            prototype_weight,
             json,
         } => {
             let settings =
@@ -310,6 +315,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     min_similarity: min_similarity
                         .unwrap_or(parcours::nlu::NluConfig::default().min_similarity),
                     keep_known_words: !correct_known_words,
+                    prototype_weight: prototype_weight
+                        .unwrap_or(parcours::nlu::NluConfig::default().prototype_weight),
                 },
             };
             let progress = if json {

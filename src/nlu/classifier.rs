@@ -129,6 +129,12 @@ pub struct Classifier {
     /// For each label, the unit dense vectors of its training examples, row after row (see
     /// [`Classifier::nearest`]).
     examples_dense: Vec<Vec<f32>>,
+    /// For each label, the unit-length mean of its examples' dense blocks, row after row (see
+    /// [`Classifier::similarities`]).
+    centroids: Vec<f32>,
+    /// For each label, its examples' mean cosine to its centroid: high for a tight intent, low for a
+    /// scattered one such as an out-of-scope class.
+    typical: Vec<f32>,
 }
 
 /// Scratch space reused across calls to avoid allocating per message.
@@ -141,6 +147,8 @@ pub struct Scratch {
     dense: Vec<f32>,
     has_dense: bool,
     scores: Vec<f32>,
+    /// Centred similarity of the dense block to each label's centroid (empty without a dense block).
+    similarities: Vec<f32>,
 }
 
 /// The training examples as vectors: the sparse n-gram part, and the dense blocks as one row-major matrix
@@ -152,6 +160,13 @@ struct Examples {
     /// Index of the first dense feature (= number of n-gram features), and the block's width.
     first_dense: usize,
     dim: usize,
+}
+
+impl Scratch {
+    /// The decision values written by the last [`Classifier::scores`].
+    pub fn scores(&self) -> &[f32] {
+        &self.scores
+    }
 }
 
 impl Examples {
@@ -208,6 +223,8 @@ impl Classifier {
             weights: Vec::new(),
             bias: Vec::new(),
             examples_dense: Vec::new(),
+            centroids: Vec::new(),
+            typical: Vec::new(),
         };
         let mut scratch = Scratch::default();
         let dim = model.cfg.vectors.map_or(0, WordVectors::dim);
@@ -234,6 +251,7 @@ impl Classifier {
                 examples_dense[y].extend(unit);
             }
         }
+        (model.centroids, model.typical) = centroids(&examples_dense, dim);
         model.examples_dense = examples_dense;
         let n_labels = model.labels.len();
         let mut weights = vec![0f32; n_features * n_labels];
@@ -292,6 +310,16 @@ impl Classifier {
             .chunks_exact(dim)
             .map(|row| dot(row, &scratch.dense) / self.cfg.vector_weight)
             .max_by(f32::total_cmp)
+    }
+
+    /// How close the message last scored is to each label's centroid (the mean of its examples' dense
+    /// blocks), in label order: its cosine to the centroid minus the label's typical cosine, so about 0 for a
+    /// message as close as the label's own examples and negative for one further away. `None` without a
+    /// dense block. A prototype classifier (as in Snell et al. 2017) that generalises from few examples,
+    /// where the SVM's weights for each dimension need many; scattered labels (an out-of-scope class)
+    /// are not penalised for being scattered.
+    pub fn similarities<'s>(&self, scratch: &'s Scratch) -> Option<&'s [f32]> {
+        (!scratch.similarities.is_empty()).then_some(scratch.similarities.as_slice())
     }
 
     /// Whether the classifier has a dense block.
@@ -385,6 +413,16 @@ impl Classifier {
                 *s += v * w;
             }
         }
+        scratch.similarities.clear();
+        if let (true, Some(dim)) = (scratch.has_dense, self.cfg.vectors.map(WordVectors::dim)) {
+            let scale = 1.0 / self.cfg.vector_weight;
+            let sims = self
+                .centroids
+                .chunks_exact(dim)
+                .zip(&self.typical)
+                .map(|(c, typical)| dot(c, &scratch.dense) * scale - typical);
+            scratch.similarities.extend(sims);
+        }
         &scratch.scores
     }
 
@@ -403,6 +441,29 @@ impl Classifier {
             .count();
         known as f32 / total as f32
     }
+}
+
+/// The unit-length mean of each label's unit rows (`dim` wide), label after label (a zero row for a label
+/// without dense rows), and each label's typical similarity to its centroid: the mean of its rows' cosines
+/// to it, which is the length of their mean (0 for a label without dense rows).
+fn centroids(rows_by_label: &[Vec<f32>], dim: usize) -> (Vec<f32>, Vec<f32>) {
+    if dim == 0 {
+        return (Vec::new(), Vec::new());
+    }
+    let mut out = vec![0f32; rows_by_label.len() * dim];
+    let mut typical = Vec::with_capacity(rows_by_label.len());
+    for (c, rows) in out.chunks_exact_mut(dim).zip(rows_by_label) {
+        for row in rows.chunks_exact(dim) {
+            c.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+        }
+        let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            c.iter_mut().for_each(|v| *v /= norm);
+        }
+        let n = rows.len() / dim;
+        typical.push(if n > 0 { norm / n as f32 } else { 0.0 });
+    }
+    (out, typical)
 }
 
 /// One-vs-rest: the weights (and bias, last) separating `label` from the others.
@@ -548,6 +609,37 @@ mod tests {
         assert!(scores[c.labels().iter().position(|l| l == "status").unwrap()] > 0.0);
         let scores = c.scores(&toks("money back"), false, &mut s).to_vec();
         assert!(scores[c.labels().iter().position(|l| l == "refund").unwrap()] > 0.0);
+    }
+
+    #[test]
+    fn the_prototype_term_favours_the_intent_whose_examples_are_near_and_spares_scattered_ones() {
+        let data: Vec<(Vec<String>, String)> = [
+            ("my card was stolen", "lost_card"),
+            ("i lost my card", "lost_card"),
+            ("someone stole my credit card", "lost_card"),
+            ("what is the weather tomorrow", "other"),
+            ("play some jazz music", "other"),
+            ("book a table for two", "other"),
+        ]
+        .iter()
+        .map(|(t, l)| (toks(t), l.to_string()))
+        .collect();
+        let cfg = Config {
+            vectors: Some(WordVectors::embedded()),
+            ..Config::default()
+        };
+        let c = Classifier::train(&data, &[true; 6], cfg);
+        let lost = c.labels().iter().position(|l| l == "lost_card").unwrap();
+        let other = 1 - lost;
+        // The scattered label's examples are less alike than the tight one's.
+        assert!(c.typical[other] < c.typical[lost], "{:?}", c.typical);
+        let mut s = Scratch::default();
+        c.scores(&toks("my wallet and bank card were stolen"), true, &mut s);
+        let sims = c.similarities(&s).expect("a dense block").to_vec();
+        assert!(sims[lost] > sims[other], "{sims:?}");
+        // Without a dense block there is no prototype term.
+        c.scores(&toks("my card was stolen"), false, &mut s);
+        assert!(c.similarities(&s).is_none());
     }
 
     #[test]
