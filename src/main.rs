@@ -91,6 +91,10 @@ enum Command {
         /// Weight of the word-vector block (default 1.5), for tuning on a validation split.
         #[arg(long)]
         vector_weight: Option<f32>,
+        /// Weight of the word vectors' maximum and minimum against their mean (default 2; 0 for the mean
+        /// alone), for tuning on a validation split.
+        #[arg(long)]
+        extremes_weight: Option<f32>,
         /// Cosine similarity to the best intent's closest example below which a message is out of scope
         /// (default 0.4; with word vectors only).
         #[arg(long)]
@@ -290,6 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_spelling,
             no_vectors,
             vector_weight,
+            extremes_weight,
             min_similarity,
             correct_known_words,
             prototype_weight,
@@ -308,6 +313,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         c: svm_c.unwrap_or(parcours::nlu::classifier::Config::default().c),
                         vector_weight: vector_weight
                             .unwrap_or(parcours::nlu::classifier::Config::default().vector_weight),
+                        extremes_weight: extremes_weight.unwrap_or(
+                            parcours::nlu::classifier::Config::default().extremes_weight,
+                        ),
                         ..Default::default()
                     },
                     spelling: !no_spelling,

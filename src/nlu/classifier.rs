@@ -29,8 +29,14 @@ pub struct Config {
     pub max_epochs: usize,
     /// Word vectors for the dense block, or `None` for n-grams only.
     pub vectors: Option<&'static WordVectors>,
-    /// Weight of the dense block against the two n-gram blocks (each of norm 1).
+    /// Weight of the dense block's mean part against the two n-gram blocks (each of norm 1).
     pub vector_weight: f32,
+    /// Weight of the dense block's maximum and minimum parts (see [`WordVectors::power_means`]), relative
+    /// to its mean part; 0 for the mean alone.
+    pub extremes_weight: f32,
+    /// The extremes are used only when there are at most this many examples per intent on average: with
+    /// few examples they carry what the n-grams cannot learn, with many they add noise (and training time).
+    pub extremes_up_to: f32,
 }
 
 impl Default for Config {
@@ -43,7 +49,17 @@ impl Default for Config {
             max_epochs: 1000,
             vectors: None,
             vector_weight: 1.5,
+            extremes_weight: 2.0,
+            extremes_up_to: 25.0,
         }
+    }
+}
+
+impl Config {
+    /// Width of the dense block: the word vectors' mean, and their maximum and minimum if weighted.
+    fn dense_dim(&self) -> usize {
+        let parts = if self.extremes_weight > 0.0 { 3 } else { 1 };
+        self.vectors.map_or(0, |v| v.dim() * parts)
     }
 }
 
@@ -178,10 +194,13 @@ impl Examples {
 impl Classifier {
     /// Trains on tokenised examples with their label; `dense[i]` says whether example `i` gets the dense
     /// block (true for English examples when `cfg.vectors` is set; missing entries count as false).
-    pub fn train(examples: &[(Vec<String>, String)], dense: &[bool], cfg: Config) -> Self {
+    pub fn train(examples: &[(Vec<String>, String)], dense: &[bool], mut cfg: Config) -> Self {
         let mut labels: Vec<String> = examples.iter().map(|(_, l)| l.clone()).collect();
         labels.sort();
         labels.dedup();
+        if examples.len() as f32 > cfg.extremes_up_to * labels.len() as f32 {
+            cfg.extremes_weight = 0.0;
+        }
         let ys: Vec<usize> = {
             let label_of: HashMap<&str, usize> = labels
                 .iter()
@@ -227,7 +246,8 @@ impl Classifier {
             typical: Vec::new(),
         };
         let mut scratch = Scratch::default();
-        let dim = model.cfg.vectors.map_or(0, WordVectors::dim);
+        let dim = model.cfg.dense_dim();
+        let mean_dim = model.cfg.vectors.map_or(0, WordVectors::dim);
         let mut xs = Examples {
             sparse: Vec::with_capacity(examples.len()),
             dense: vec![0.0; examples.len() * dim],
@@ -247,11 +267,11 @@ impl Classifier {
         let mut examples_dense = vec![Vec::new(); model.labels.len()];
         for (i, &y) in ys.iter().enumerate() {
             if let Some(row) = xs.dense_row(i) {
-                let unit = row.iter().map(|v| v / cfg.vector_weight);
+                let unit = row[..mean_dim].iter().map(|v| v / cfg.vector_weight);
                 examples_dense[y].extend(unit);
             }
         }
-        (model.centroids, model.typical) = centroids(&examples_dense, dim);
+        (model.centroids, model.typical) = centroids(&examples_dense, mean_dim);
         model.examples_dense = examples_dense;
         let n_labels = model.labels.len();
         let mut weights = vec![0f32; n_features * n_labels];
@@ -294,7 +314,7 @@ impl Classifier {
 
     /// Number of features: distinct n-grams learnt, plus the dimensions of the dense block.
     pub fn n_features(&self) -> usize {
-        self.idf.len() + self.cfg.vectors.map_or(0, WordVectors::dim)
+        self.idf.len() + self.cfg.dense_dim()
     }
 
     /// The cosine similarity between the message last scored (with its dense block) and the closest
@@ -308,7 +328,7 @@ impl Classifier {
         self.examples_dense
             .get(label)?
             .chunks_exact(dim)
-            .map(|row| dot(row, &scratch.dense) / self.cfg.vector_weight)
+            .map(|row| dot(row, &scratch.dense[..dim]) / self.cfg.vector_weight)
             .max_by(f32::total_cmp)
     }
 
@@ -381,9 +401,14 @@ impl Classifier {
         }
         scratch.has_dense = false;
         if let (true, Some(vectors)) = (dense, self.cfg.vectors) {
-            scratch.dense.resize(vectors.dim(), 0.0);
-            scratch.has_dense =
-                vectors.sentence(tokens, self.cfg.vector_weight, &mut scratch.dense);
+            let w = self.cfg.vector_weight;
+            scratch.dense.resize(self.cfg.dense_dim(), 0.0);
+            scratch.has_dense = if self.cfg.extremes_weight > 0.0 {
+                let extremes = w * self.cfg.extremes_weight;
+                vectors.power_means(tokens, [w, extremes, extremes], &mut scratch.dense)
+            } else {
+                vectors.sentence(tokens, w, &mut scratch.dense)
+            };
         }
     }
 
@@ -420,7 +445,7 @@ impl Classifier {
                 .centroids
                 .chunks_exact(dim)
                 .zip(&self.typical)
-                .map(|(c, typical)| dot(c, &scratch.dense) * scale - typical);
+                .map(|(c, typical)| dot(c, &scratch.dense[..dim]) * scale - typical);
             scratch.similarities.extend(sims);
         }
         &scratch.scores
@@ -588,19 +613,20 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    fn labelled(rows: &[(&str, &str)]) -> Vec<(Vec<String>, String)> {
+        rows.iter().map(|(t, l)| (toks(t), l.to_string())).collect()
+    }
+
     #[test]
     fn a_small_problem_is_learnt() {
-        let data: Vec<(Vec<String>, String)> = [
+        let data = labelled(&[
             ("where is my order", "status"),
             ("has my parcel shipped", "status"),
             ("track my package", "status"),
             ("i want my money back", "refund"),
             ("refund please", "refund"),
             ("when do i get my refund", "refund"),
-        ]
-        .iter()
-        .map(|(t, l)| (toks(t), l.to_string()))
-        .collect();
+        ]);
         let c = Classifier::train(&data, &[], Config::default());
         let mut s = Scratch::default();
         let scores = c
@@ -613,17 +639,14 @@ mod tests {
 
     #[test]
     fn the_prototype_term_favours_the_intent_whose_examples_are_near_and_spares_scattered_ones() {
-        let data: Vec<(Vec<String>, String)> = [
+        let data = labelled(&[
             ("my card was stolen", "lost_card"),
             ("i lost my card", "lost_card"),
             ("someone stole my credit card", "lost_card"),
             ("what is the weather tomorrow", "other"),
             ("play some jazz music", "other"),
             ("book a table for two", "other"),
-        ]
-        .iter()
-        .map(|(t, l)| (toks(t), l.to_string()))
-        .collect();
+        ]);
         let cfg = Config {
             vectors: Some(WordVectors::embedded()),
             ..Config::default()
@@ -643,20 +666,55 @@ mod tests {
     }
 
     #[test]
+    fn the_vectors_extremes_are_used_for_few_examples_per_intent_only() {
+        let cfg = Config {
+            vectors: Some(WordVectors::embedded()),
+            ..Config::default()
+        };
+        let dim = WordVectors::embedded().dim();
+        let rows = |n: usize| -> Vec<(Vec<String>, String)> {
+            (0..n)
+                .flat_map(|i| {
+                    [
+                        (toks(&format!("where is parcel {i}")), "status".to_string()),
+                        (
+                            toks(&format!("refund order {i} please")),
+                            "refund".to_string(),
+                        ),
+                    ]
+                })
+                .collect()
+        };
+        let few = Classifier::train(&rows(5), &[true; 10], cfg);
+        assert_eq!(few.n_features() - few.idf.len(), 3 * dim);
+        let many = rows(cfg.extremes_up_to as usize + 1);
+        let many = Classifier::train(&many, &vec![true; many.len()], cfg);
+        assert_eq!(many.n_features() - many.idf.len(), dim);
+        // Either way a message is scored, and its nearest example is measured on the mean alone.
+        let mut s = Scratch::default();
+        for c in [&few, &many] {
+            let scores = c.scores(&toks("where is parcel 3"), true, &mut s).to_vec();
+            let status = c.labels().iter().position(|l| l == "status").unwrap();
+            assert!(scores[status] > scores[1 - status], "{scores:?}");
+            let near = c.nearest(status, &s).unwrap();
+            assert!(near > 0.99 && near < 1.01, "{near}");
+        }
+    }
+
+    #[test]
     fn word_vectors_carry_meaning_the_examples_never_showed() {
-        let data: Vec<(Vec<String>, String)> = [
+        let data = labelled(&[
             ("my card was stolen", "lost_card"),
             ("i lost my card", "lost_card"),
             ("where is my card", "lost_card"),
             ("what is the exchange rate", "exchange"),
             ("how much is a dollar in euros", "exchange"),
             ("currency conversion rate", "exchange"),
-        ]
-        .iter()
-        .map(|(t, l)| (toks(t), l.to_string()))
-        .collect();
+        ]);
+        // The mean of the vectors alone (the extremes are too noisy to learn from three examples).
         let cfg = Config {
             vectors: Some(WordVectors::embedded()),
+            extremes_weight: 0.0,
             ..Config::default()
         };
         let with = Classifier::train(&data, &[true; 6], cfg);

@@ -174,6 +174,44 @@ impl WordVectors {
         true
     }
 
+    /// Writes the power means of `tokens`' piece vectors (Rücklé et al. 2018) into `out` (`3 × dim` long):
+    /// their mean, their maximum and their minimum in each dimension, one after the other, each scaled to
+    /// the length given in `lengths`. The maximum and minimum keep the salient word that the mean of a long
+    /// message dilutes. Returns false, with `out` all zeros, when no token has a vector.
+    pub fn power_means(&self, tokens: &[String], lengths: [f32; 3], out: &mut [f32]) -> bool {
+        debug_assert_eq!(out.len(), 3 * self.dim);
+        let mut ids = Vec::with_capacity(tokens.len() * 2);
+        for t in tokens {
+            self.pieces_of(t, &mut ids);
+        }
+        if ids.is_empty() {
+            out.fill(0.0);
+            return false;
+        }
+        let (mean, rest) = out.split_at_mut(self.dim);
+        let (max, min) = rest.split_at_mut(self.dim);
+        mean.fill(0.0);
+        max.fill(f32::NEG_INFINITY);
+        min.fill(f32::INFINITY);
+        for &id in &ids {
+            let id = id as usize;
+            let scale = self.scales[id];
+            let row = &self.values[id * self.dim..(id + 1) * self.dim];
+            for (d, &v) in row.iter().enumerate() {
+                let x = scale * f32::from(v);
+                mean[d] += x;
+                max[d] = max[d].max(x);
+                min[d] = min[d].min(x);
+            }
+        }
+        for (part, length) in out.chunks_exact_mut(self.dim).zip(lengths) {
+            let norm = part.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let k = if norm > 0.0 { length / norm } else { 0.0 };
+            part.iter_mut().for_each(|v| *v *= k);
+        }
+        true
+    }
+
     /// Whether `word` is a whole piece of the vocabulary (a word in its own right, not a fragment).
     pub fn is_word(&self, word: &str) -> bool {
         self.pieces.contains_key(word)
@@ -226,6 +264,35 @@ mod tests {
         assert!(ids.is_empty());
         let mut out = vec![0.0; v.dim()];
         assert!(!v.sentence(&[], 1.0, &mut out));
+        assert!(out.iter().all(|x| *x == 0.0));
+    }
+
+    #[test]
+    fn power_means_are_the_mean_maximum_and_minimum_at_the_lengths_asked() {
+        let v = WordVectors::embedded();
+        let d = v.dim();
+        let toks = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        let mut out = vec![0.0; 3 * d];
+        assert!(v.power_means(&toks("refund my card payment"), [1.5, 3.0, 3.0], &mut out));
+        let norm = |p: &[f32]| p.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let parts: Vec<&[f32]> = out.chunks_exact(d).collect();
+        for (part, length) in parts.iter().zip([1.5, 3.0, 3.0]) {
+            assert!(
+                (norm(part) - length).abs() < 1e-3,
+                "{} vs {length}",
+                norm(part)
+            );
+        }
+        // The mean part is the sentence vector.
+        let mut mean = vec![0.0; d];
+        assert!(v.sentence(&toks("refund my card payment"), 1.5, &mut mean));
+        assert!(mean.iter().zip(parts[0]).all(|(a, b)| (a - b).abs() < 1e-5));
+        // One piece: its maximum and minimum are the piece itself.
+        assert!(v.power_means(&toks("card"), [1.0, 1.0, 1.0], &mut out));
+        let (m, rest) = out.split_at(d);
+        assert!(m.iter().zip(&rest[..d]).all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!(m.iter().zip(&rest[d..]).all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!(!v.power_means(&[], [1.0, 1.0, 1.0], &mut out));
         assert!(out.iter().all(|x| *x == 0.0));
     }
 
