@@ -4,7 +4,9 @@
 //!
 //! Messages in English also get a dense block: the normalised mean of static word-piece vectors distilled
 //! from a sentence encoder ([`super::vectors`]), so that words never seen in an intent's examples still count
-//! when they mean the same thing.
+//! when they mean the same thing. With few examples per intent the block also holds the vectors' maximum and
+//! minimum in each dimension, and each intent keeps the centroid of its examples' mean vectors for a
+//! prototype term ([`Classifier::similarities`]) that the NLU adds to the SVM's decision when ranking.
 //!
 //! Features are hashed to 64 bits, so featurising a message allocates nothing per n-gram; only n-grams seen
 //! in training have a weight. Weights are stored feature-major, so scoring a message touches one row of
@@ -145,7 +147,7 @@ pub struct Classifier {
     /// For each label, the unit dense vectors of its training examples, row after row (see
     /// [`Classifier::nearest`]).
     examples_dense: Vec<Vec<f32>>,
-    /// For each label, the unit-length mean of its examples' dense blocks, row after row (see
+    /// For each label, the unit-length mean of its examples' unit mean vectors, row after row (see
     /// [`Classifier::similarities`]).
     centroids: Vec<f32>,
     /// For each label, its examples' mean cosine to its centroid: high for a tight intent, low for a
@@ -364,6 +366,7 @@ impl Classifier {
                 .iter()
                 .map(|v| v.len() * 4)
                 .sum::<usize>()
+            + (self.centroids.len() + self.typical.len()) * 4
     }
 
     /// Fills `scratch.vec` with the message's TF-IDF vector, followed by the dense block if `dense`.
