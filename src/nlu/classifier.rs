@@ -442,7 +442,12 @@ impl Classifier {
             }
         }
         scratch.similarities.clear();
-        if let (true, Some(dim)) = (scratch.has_dense, self.cfg.vectors.map(WordVectors::dim)) {
+        let weighted = self.cfg.vector_weight > 0.0;
+        if let (true, true, Some(dim)) = (
+            scratch.has_dense,
+            weighted,
+            self.cfg.vectors.map(WordVectors::dim),
+        ) {
             let scale = 1.0 / self.cfg.vector_weight;
             let sims = self
                 .centroids
@@ -663,8 +668,15 @@ mod tests {
         c.scores(&toks("my wallet and bank card were stolen"), true, &mut s);
         let sims = c.similarities(&s).expect("a dense block").to_vec();
         assert!(sims[lost] > sims[other], "{sims:?}");
-        // Without a dense block there is no prototype term.
+        // Without a dense block, or with the vectors weighted 0, there is no prototype term.
         c.scores(&toks("my card was stolen"), false, &mut s);
+        assert!(c.similarities(&s).is_none());
+        let unweighted = Config {
+            vector_weight: 0.0,
+            ..cfg
+        };
+        let c = Classifier::train(&data, &[true; 6], unweighted);
+        c.scores(&toks("my card was stolen"), true, &mut s);
         assert!(c.similarities(&s).is_none());
     }
 
