@@ -144,8 +144,8 @@ pub struct Classifier {
     /// `n_features × n_labels`, feature-major.
     weights: Vec<f32>,
     bias: Vec<f32>,
-    /// For each label, the unit dense vectors of its training examples, row after row (see
-    /// [`Classifier::nearest`]).
+    /// For each label, the unit mean word vectors of its training examples (the dense block's mean part),
+    /// row after row (see [`Classifier::nearest`]).
     examples_dense: Vec<Vec<f32>>,
     /// For each label, the unit-length mean of its examples' unit mean vectors, row after row (see
     /// [`Classifier::similarities`]).
@@ -268,7 +268,7 @@ impl Classifier {
         let n_features = model.n_features();
         let mut examples_dense = vec![Vec::new(); model.labels.len()];
         for (i, &y) in ys.iter().enumerate() {
-            if let Some(row) = xs.dense_row(i) {
+            if let (Some(row), true) = (xs.dense_row(i), cfg.vector_weight > 0.0) {
                 let unit = row[..mean_dim].iter().map(|v| v / cfg.vector_weight);
                 examples_dense[y].extend(unit);
             }
@@ -334,9 +334,10 @@ impl Classifier {
             .max_by(f32::total_cmp)
     }
 
-    /// How close the message last scored is to each label's centroid (the mean of its examples' dense
-    /// blocks), in label order: its cosine to the centroid minus the label's typical cosine, so about 0 for a
-    /// message as close as the label's own examples and negative for one further away. `None` without a
+    /// How close the message last scored is to each label's centroid (the mean of its examples' mean word
+    /// vectors), in label order: its cosine to the centroid minus the label's typical cosine (see
+    /// [`centroids`]), so about 0 for a message as close as the label's own examples and negative for one
+    /// further away; a label without word vectors in its examples gets the lowest value. `None` without a
     /// dense block. A prototype classifier (as in Snell et al. 2017) that generalises from few examples,
     /// where the SVM's weights for each dimension need many; scattered labels (an out-of-scope class)
     /// are not penalised for being scattered.
@@ -455,6 +456,20 @@ impl Classifier {
                 .zip(&self.typical)
                 .map(|(c, typical)| dot(c, &scratch.dense[..dim]) * scale - typical);
             scratch.similarities.extend(sims);
+            // A label without dense rows (NaN) has no prototype: it gets the lowest term of the others,
+            // never a free advantage.
+            let lowest = scratch
+                .similarities
+                .iter()
+                .copied()
+                .filter(|s| !s.is_nan())
+                .fold(f32::INFINITY, f32::min);
+            let lowest = if lowest.is_finite() { lowest } else { 0.0 };
+            for s in &mut scratch.similarities {
+                if s.is_nan() {
+                    *s = lowest;
+                }
+            }
         }
         &scratch.scores
     }
@@ -477,25 +492,49 @@ impl Classifier {
 }
 
 /// The unit-length mean of each label's unit rows (`dim` wide), label after label (a zero row for a label
-/// without dense rows), and each label's typical similarity to its centroid: the mean of its rows' cosines
-/// to it, which is the length of their mean (0 for a label without dense rows).
+/// without dense rows), and each label's typical similarity to its centroid: how close one of its examples
+/// is to the centroid of the *others* (leave-one-out, so that an example is not measured against itself,
+/// which would favour labels with more examples). A label with a single example takes the mean of the
+/// other labels' typical values; a label without dense rows gets NaN (see [`Classifier::similarities`]).
 fn centroids(rows_by_label: &[Vec<f32>], dim: usize) -> (Vec<f32>, Vec<f32>) {
     if dim == 0 {
         return (Vec::new(), Vec::new());
     }
     let mut out = vec![0f32; rows_by_label.len() * dim];
-    let mut typical = Vec::with_capacity(rows_by_label.len());
+    let mut typical: Vec<Option<f32>> = Vec::with_capacity(rows_by_label.len());
     for (c, rows) in out.chunks_exact_mut(dim).zip(rows_by_label) {
         for row in rows.chunks_exact(dim) {
             c.iter_mut().zip(row).for_each(|(a, b)| *a += b);
         }
-        let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt();
+        // Rows are unit vectors: cos(r, S - r) = (r·S - 1) / |S - r|, with |S - r|² = |S|² - 2 r·S + 1.
+        let sum_sq = dot(c, c);
+        let n = rows.len() / dim;
+        let loo = rows.chunks_exact(dim).map(|r| {
+            let rs = dot(r, c);
+            let rest = (sum_sq - 2.0 * rs + 1.0).max(0.0).sqrt();
+            if rest > 1e-6 { (rs - 1.0) / rest } else { 1.0 }
+        });
+        typical.push((n >= 2).then(|| loo.sum::<f32>() / n as f32));
+        let norm = sum_sq.sqrt();
         if norm > 0.0 {
             c.iter_mut().for_each(|v| *v /= norm);
         }
-        let n = rows.len() / dim;
-        typical.push(if n > 0 { norm / n as f32 } else { 0.0 });
     }
+    let known: Vec<f32> = typical.iter().flatten().copied().collect();
+    let fallback = if known.is_empty() {
+        0.0
+    } else {
+        known.iter().sum::<f32>() / known.len() as f32
+    };
+    let typical = typical
+        .iter()
+        .zip(rows_by_label)
+        .map(|(t, rows)| match (t, rows.is_empty()) {
+            (_, true) => f32::NAN,
+            (Some(t), false) => *t,
+            (None, false) => fallback,
+        })
+        .collect();
     (out, typical)
 }
 
@@ -597,6 +636,7 @@ fn solve_binary(
 
 /// A dot product in eight independent lanes, which the compiler turns into SIMD.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
     let mut lanes = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -678,6 +718,41 @@ mod tests {
         let c = Classifier::train(&data, &[true; 6], unweighted);
         c.scores(&toks("my card was stolen"), true, &mut s);
         assert!(c.similarities(&s).is_none());
+    }
+
+    #[test]
+    fn a_label_with_one_example_or_no_vectors_gets_no_free_advantage() {
+        let data = labelled(&[
+            ("my card was stolen", "lost_card"),
+            ("i lost my card", "lost_card"),
+            ("someone stole my credit card", "lost_card"),
+            ("what is the exchange rate", "exchange"),
+            ("how much is a dollar in euros", "exchange"),
+            ("convert pounds to yen", "exchange"),
+            ("where is my parcel", "status"),
+            ("1234 5678", "numbers"),
+        ]);
+        let cfg = Config {
+            vectors: Some(WordVectors::embedded()),
+            ..Config::default()
+        };
+        // The last example has no dense block, so "numbers" has no centroid.
+        let dense = [true, true, true, true, true, true, true, false];
+        let c = Classifier::train(&data, &dense, cfg);
+        let at = |l: &str| c.labels().iter().position(|x| x == l).unwrap();
+        // A single example is not measured against itself (which would give 1): it takes the mean of
+        // the labels that have several.
+        let (lost, exchange) = (c.typical[at("lost_card")], c.typical[at("exchange")]);
+        assert!(lost < 1.0 && exchange < 1.0);
+        assert!((c.typical[at("status")] - (lost + exchange) / 2.0).abs() < 1e-5);
+        assert!(c.typical[at("numbers")].is_nan());
+        let mut s = Scratch::default();
+        c.scores(&toks("someone stole my card"), true, &mut s);
+        let sims = c.similarities(&s).unwrap();
+        assert!(sims.iter().all(|x| x.is_finite()), "{sims:?}");
+        let lowest = sims.iter().copied().fold(f32::INFINITY, f32::min);
+        assert_eq!(sims[at("numbers")], lowest);
+        assert!(sims[at("lost_card")] > sims[at("numbers")]);
     }
 
     #[test]

@@ -441,4 +441,50 @@ mod tests {
         let fr = nlu.parse("où en est mon colis", today);
         assert_eq!(fr.intent.as_deref(), Some("order_status"), "{fr:?}");
     }
+
+    #[test]
+    fn the_prototype_term_ranks_the_intents_and_the_svm_keeps_the_confidence() {
+        let rows = pairs(&[
+            ("my card was stolen", "lost_card"),
+            ("i lost my card", "lost_card"),
+            ("someone took my wallet", "lost_card"),
+            ("what is the exchange rate", "exchange"),
+            ("how much is a dollar in euros", "exchange"),
+            ("convert pounds to yen", "exchange"),
+            ("where is my parcel", "status"),
+            ("has my order shipped", "status"),
+            ("track my package", "status"),
+        ]);
+        let heavy = NluConfig {
+            prototype_weight: 1000.0,
+            ..NluConfig::default()
+        };
+        let nlu = Nlu::train(&rows, heavy);
+        let c = nlu.classifier();
+        for msg in [
+            "pickpocket took my purse",
+            "euro to dollar",
+            "when does my delivery come",
+        ] {
+            let tokens = normalize::normalize(msg).tokens;
+            let (label, conf) = nlu.classify(&tokens);
+            let mut s = Scratch::default();
+            c.scores(&tokens, true, &mut s);
+            let sims = c.similarities(&s).expect("English gets the vectors");
+            let closest = (0..sims.len())
+                .max_by(|&a, &b| sims[a].total_cmp(&sims[b]))
+                .unwrap();
+            // With a heavy prototype weight the closest centroid wins...
+            assert_eq!(
+                label.as_deref(),
+                Some(c.labels()[closest].as_str()),
+                "{msg}"
+            );
+            // ...and the confidence is still the SVM's, for that label.
+            assert!(
+                (conf - confidence(s.scores()[closest])).abs() < 1e-6,
+                "{msg}"
+            );
+        }
+    }
 }

@@ -204,6 +204,10 @@ impl WordVectors {
                 min[d] = min[d].min(x);
             }
         }
+        if mean.iter().all(|v| *v == 0.0) {
+            out.fill(0.0);
+            return false;
+        }
         for (part, length) in out.chunks_exact_mut(self.dim).zip(lengths) {
             let norm = part.iter().map(|v| v * v).sum::<f32>().sqrt();
             let k = if norm > 0.0 { length / norm } else { 0.0 };
