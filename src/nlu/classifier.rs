@@ -38,6 +38,8 @@ pub struct Config {
     pub extremes_weight: f32,
     /// The extremes are used only when there are at most this many examples per intent on average: with
     /// few examples they carry what the n-grams cannot learn, with many they add noise (and training time).
+    /// Chosen on held-out parts of the Banking77 and HWU64 train splits at 3, 5, 10, 20 and 40 examples per
+    /// intent and in full (see the README).
     pub extremes_up_to: f32,
 }
 
