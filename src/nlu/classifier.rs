@@ -540,8 +540,39 @@ fn centroids(rows_by_label: &[Vec<f32>], dim: usize) -> (Vec<f32>, Vec<f32>) {
     (out, typical)
 }
 
-/// One-vs-rest: the weights (and bias, last) separating `label` from the others.
+/// One-vs-rest: the weights (and bias, last) separating `label` from the others. The dense block's dot
+/// products dominate training, so on x86-64 CPUs with AVX2 the whole solver is compiled a second time for
+/// 256-bit registers and chosen at run time (the binary still runs on any x86-64).
 fn solve_binary(
+    xs: &Examples,
+    ys: &[usize],
+    label: usize,
+    n_features: usize,
+    cfg: &Config,
+) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { solve_binary_avx2(xs, ys, label, n_features, cfg) };
+    }
+    solve_binary_generic(xs, ys, label, n_features, cfg)
+}
+
+/// [`solve_binary_generic`] compiled with AVX2; callers must check that the CPU has it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn solve_binary_avx2(
+    xs: &Examples,
+    ys: &[usize],
+    label: usize,
+    n_features: usize,
+    cfg: &Config,
+) -> Vec<f32> {
+    solve_binary_generic(xs, ys, label, n_features, cfg)
+}
+
+#[inline(always)]
+fn solve_binary_generic(
     xs: &Examples,
     ys: &[usize],
     label: usize,
@@ -637,6 +668,7 @@ fn solve_binary(
 }
 
 /// A dot product in eight independent lanes, which the compiler turns into SIMD.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut lanes = [0f32; 8];
@@ -720,6 +752,53 @@ mod tests {
         let c = Classifier::train(&data, &[true; 6], unweighted);
         c.scores(&toks("my card was stolen"), true, &mut s);
         assert!(c.similarities(&s).is_none());
+    }
+
+    #[test]
+    fn the_solver_gives_the_same_weights_whichever_instructions_it_runs_on() {
+        let data = labelled(&[
+            ("my card was stolen", "lost_card"),
+            ("i lost my card", "lost_card"),
+            ("what is the exchange rate", "exchange"),
+            ("how much is a dollar in euros", "exchange"),
+            ("where is my parcel", "status"),
+            ("track my package please", "status"),
+        ]);
+        let cfg = Config {
+            vectors: Some(WordVectors::embedded()),
+            ..Config::default()
+        };
+        let c = Classifier::train(&data, &[true; 6], cfg);
+        let mut scratch = Scratch::default();
+        let dim = c.cfg.dense_dim();
+        let mut xs = Examples {
+            sparse: Vec::new(),
+            dense: Vec::new(),
+            has_dense: Vec::new(),
+            first_dense: c.idf.len(),
+            dim,
+        };
+        for (t, _) in &data {
+            c.vectorize(t, true, &mut scratch);
+            xs.sparse.push(scratch.vec.clone());
+            xs.has_dense.push(scratch.has_dense);
+            xs.dense.extend_from_slice(&scratch.dense);
+        }
+        let ys: Vec<usize> = data
+            .iter()
+            .map(|(_, l)| c.labels().iter().position(|x| x == l).unwrap())
+            .collect();
+        for label in 0..c.labels().len() {
+            let chosen = solve_binary(&xs, &ys, label, c.n_features(), &cfg);
+            let generic = solve_binary_generic(&xs, &ys, label, c.n_features(), &cfg);
+            let diff = chosen
+                .iter()
+                .zip(&generic)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-4, "label {label}: {diff}");
+            assert!(generic.iter().any(|w| *w != 0.0));
+        }
     }
 
     #[test]
