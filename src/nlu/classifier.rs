@@ -695,6 +695,13 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    fn with_vectors() -> Config {
+        Config {
+            vectors: Some(WordVectors::embedded()),
+            ..Config::default()
+        }
+    }
+
     fn labelled(rows: &[(&str, &str)]) -> Vec<(Vec<String>, String)> {
         rows.iter().map(|(t, l)| (toks(t), l.to_string())).collect()
     }
@@ -729,10 +736,7 @@ mod tests {
             ("play some jazz music", "other"),
             ("book a table for two", "other"),
         ]);
-        let cfg = Config {
-            vectors: Some(WordVectors::embedded()),
-            ..Config::default()
-        };
+        let cfg = with_vectors();
         let c = Classifier::train(&data, &[true; 6], cfg);
         let lost = c.labels().iter().position(|l| l == "lost_card").unwrap();
         let other = 1 - lost;
@@ -764,10 +768,7 @@ mod tests {
             ("where is my parcel", "status"),
             ("track my package please", "status"),
         ]);
-        let cfg = Config {
-            vectors: Some(WordVectors::embedded()),
-            ..Config::default()
-        };
+        let cfg = with_vectors();
         let c = Classifier::train(&data, &[true; 6], cfg);
         let mut scratch = Scratch::default();
         let dim = c.cfg.dense_dim();
@@ -813,10 +814,7 @@ mod tests {
             ("where is my parcel", "status"),
             ("1234 5678", "numbers"),
         ]);
-        let cfg = Config {
-            vectors: Some(WordVectors::embedded()),
-            ..Config::default()
-        };
+        let cfg = with_vectors();
         // The last example has no dense block, so "numbers" has no centroid.
         let dense = [true, true, true, true, true, true, true, false];
         let c = Classifier::train(&data, &dense, cfg);
@@ -838,10 +836,7 @@ mod tests {
 
     #[test]
     fn the_vectors_extremes_are_used_for_few_examples_per_intent_only() {
-        let cfg = Config {
-            vectors: Some(WordVectors::embedded()),
-            ..Config::default()
-        };
+        let cfg = with_vectors();
         let dim = WordVectors::embedded().dim();
         let rows = |n: usize| -> Vec<(Vec<String>, String)> {
             (0..n)
