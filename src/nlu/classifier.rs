@@ -249,24 +249,8 @@ impl Classifier {
             centroids: Vec::new(),
             typical: Vec::new(),
         };
-        let mut scratch = Scratch::default();
-        let dim = model.cfg.dense_dim();
         let mean_dim = model.cfg.vectors.map_or(0, WordVectors::dim);
-        let mut xs = Examples {
-            sparse: Vec::with_capacity(examples.len()),
-            dense: vec![0.0; examples.len() * dim],
-            has_dense: Vec::with_capacity(examples.len()),
-            first_dense: model.idf.len(),
-            dim,
-        };
-        for (i, (t, _)) in examples.iter().enumerate() {
-            model.vectorize(t, dense.get(i).copied().unwrap_or(false), &mut scratch);
-            xs.sparse.push(scratch.vec.clone());
-            xs.has_dense.push(scratch.has_dense);
-            if scratch.has_dense {
-                xs.dense[i * dim..(i + 1) * dim].copy_from_slice(&scratch.dense);
-            }
-        }
+        let xs = model.featurise(examples, dense);
         let n_features = model.n_features();
         let mut examples_dense = vec![Vec::new(); model.labels.len()];
         for (i, &y) in ys.iter().enumerate() {
@@ -309,6 +293,28 @@ impl Classifier {
         model.weights = weights;
         model.bias = bias;
         model
+    }
+
+    /// The training examples as vectors, with this model's vocabulary and dense block.
+    fn featurise(&self, examples: &[(Vec<String>, String)], dense: &[bool]) -> Examples {
+        let mut scratch = Scratch::default();
+        let dim = self.cfg.dense_dim();
+        let mut xs = Examples {
+            sparse: Vec::with_capacity(examples.len()),
+            dense: vec![0.0; examples.len() * dim],
+            has_dense: Vec::with_capacity(examples.len()),
+            first_dense: self.idf.len(),
+            dim,
+        };
+        for (i, (t, _)) in examples.iter().enumerate() {
+            self.vectorize(t, dense.get(i).copied().unwrap_or(false), &mut scratch);
+            xs.sparse.push(scratch.vec.clone());
+            xs.has_dense.push(scratch.has_dense);
+            if scratch.has_dense {
+                xs.dense[i * dim..(i + 1) * dim].copy_from_slice(&scratch.dense);
+            }
+        }
+        xs
     }
 
     /// The labels, in score order.
@@ -770,21 +776,7 @@ mod tests {
         ]);
         let cfg = with_vectors();
         let c = Classifier::train(&data, &[true; 6], cfg);
-        let mut scratch = Scratch::default();
-        let dim = c.cfg.dense_dim();
-        let mut xs = Examples {
-            sparse: Vec::new(),
-            dense: Vec::new(),
-            has_dense: Vec::new(),
-            first_dense: c.idf.len(),
-            dim,
-        };
-        for (t, _) in &data {
-            c.vectorize(t, true, &mut scratch);
-            xs.sparse.push(scratch.vec.clone());
-            xs.has_dense.push(scratch.has_dense);
-            xs.dense.extend_from_slice(&scratch.dense);
-        }
+        let xs = c.featurise(&data, &[true; 6]);
         let ys: Vec<usize> = data
             .iter()
             .map(|(_, l)| c.labels().iter().position(|x| x == l).unwrap())

@@ -148,15 +148,21 @@ impl WordVectors {
         }
     }
 
+    /// The piece ids of every token, in order.
+    fn piece_ids(&self, tokens: &[String]) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(tokens.len() * 2);
+        for t in tokens {
+            self.pieces_of(t, &mut ids);
+        }
+        ids
+    }
+
     /// Writes the normalised mean vector of `tokens` (lower-case words), times `weight`, into `out`
     /// (`dim` long). Returns false, with `out` all zeros, when no token has a vector.
     pub fn sentence(&self, tokens: &[String], weight: f32, out: &mut [f32]) -> bool {
         debug_assert_eq!(out.len(), self.dim);
         out.fill(0.0);
-        let mut ids = Vec::with_capacity(tokens.len() * 2);
-        for t in tokens {
-            self.pieces_of(t, &mut ids);
-        }
+        let ids = self.piece_ids(tokens);
         for &id in &ids {
             let id = id as usize;
             let scale = self.scales[id];
@@ -180,10 +186,7 @@ impl WordVectors {
     /// message dilutes. Returns false, with `out` all zeros, when no token has a vector.
     pub fn power_means(&self, tokens: &[String], lengths: [f32; 3], out: &mut [f32]) -> bool {
         debug_assert_eq!(out.len(), 3 * self.dim);
-        let mut ids = Vec::with_capacity(tokens.len() * 2);
-        for t in tokens {
-            self.pieces_of(t, &mut ids);
-        }
+        let ids = self.piece_ids(tokens);
         if ids.is_empty() {
             out.fill(0.0);
             return false;
