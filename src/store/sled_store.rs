@@ -19,6 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The customer id of an erased customer's anonymous conversations.
 pub const ERASED: &str = "erased";
 
+/// Key, in sled's default tree, of the next number [`ProfileStore::new_id`] hands out. Kept as data (not
+/// sled's own id generator, which a compaction's export and import would start again from zero), so that
+/// an id is never given twice, whatever restarts and compactions happen.
+const NEXT_ID: &[u8] = b"next_id";
+
 /// How many times (50 ms apart) to retry a database whose lock is still held.
 const LOCK_RETRIES: u32 = 40;
 
@@ -88,7 +93,7 @@ impl SledStore {
             }
         };
         let tree = |name: &str| db.open_tree(name);
-        Ok(SledStore {
+        let store = SledStore {
             customers: tree("customers")?,
             identities: tree("identities")?,
             customer_identities: tree("customer_identities")?,
@@ -103,7 +108,32 @@ impl SledStore {
             erased: std::sync::atomic::AtomicBool::new(false),
             path: dir.to_path_buf(),
             db,
-        })
+        };
+        store.seed_ids()?;
+        Ok(store)
+    }
+
+    /// Starts the id counter above every id already in the store, if it has none yet (a new store, or
+    /// one written before the counter existed, whose ids came from sled's generator).
+    fn seed_ids(&self) -> Result<(), StoreError> {
+        if self.db.contains_key(NEXT_ID)? {
+            return Ok(());
+        }
+        let mut next = self.db.generate_id()?;
+        for tree in [&self.customers, &self.touchpoints] {
+            for key in tree.iter().keys() {
+                let key = key?;
+                let number = std::str::from_utf8(&key)
+                    .ok()
+                    .and_then(|k| k.split_once('_'))
+                    .and_then(|(_, hex)| u64::from_str_radix(hex, 16).ok());
+                if let Some(n) = number {
+                    next = next.max(n.saturating_add(1));
+                }
+            }
+        }
+        self.db.insert(NEXT_ID, &next.to_be_bytes())?;
+        Ok(())
     }
 
     /// Whether a customer was erased since the store was opened (then [`SledStore::compact`] is due).
@@ -468,7 +498,15 @@ impl ProfileStore for SledStore {
     }
 
     fn new_id(&self, prefix: &str) -> Result<String, StoreError> {
-        Ok(format!("{prefix}_{:x}", self.db.generate_id()?))
+        let number = |bytes: Option<&[u8]>| {
+            bytes
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(1, u64::from_be_bytes)
+        };
+        let previous = self.db.fetch_and_update(NEXT_ID, |old| {
+            Some(number(old).saturating_add(1).to_be_bytes().to_vec())
+        })?;
+        Ok(format!("{prefix}_{:x}", number(previous.as_deref())))
     }
 
     fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>> {

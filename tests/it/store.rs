@@ -117,3 +117,48 @@ fn linking_an_identity_to_another_customer_moves_it() {
     assert!(store.identities("a").unwrap().is_empty());
     assert_eq!(store.identities("b").unwrap(), [ident]);
 }
+
+#[tokio::test]
+async fn ids_are_never_given_twice_across_restarts_erasures_and_compactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let caller = |n: u32| Identity {
+        channel: Channel::Voice,
+        id: format!("caller-{n}"),
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = Vec::new();
+    for round in 0..4u32 {
+        let store = SledStore::open(dir.path()).unwrap();
+        let c = store.resolve(&caller(round), Timestamp::now()).unwrap();
+        let tp = touchpoint(&store, &c.id, Timestamp(1_000 + u64::from(round)));
+        store.save_touchpoint(&tp).unwrap();
+        assert!(
+            seen.insert(c.id.clone()),
+            "customer id {} given twice",
+            c.id
+        );
+        assert!(
+            seen.insert(tp.id.clone()),
+            "conversation id {} given twice",
+            tp.id
+        );
+        if round == 2 {
+            // The erasure makes the shutdown compact the store: the ids must not start again.
+            store.forget(&c.id).unwrap();
+            assert!(store.needs_compaction());
+            store.compact().unwrap();
+        } else {
+            keep.push((c.id.clone(), tp.id.clone(), caller(round)));
+            store.durable().await.unwrap();
+        }
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    for (customer, tp, identity) in keep {
+        assert_eq!(store.customer_of(&identity).unwrap().unwrap().id, customer);
+        assert_eq!(
+            store.touchpoint(&tp).unwrap().unwrap().customer_id,
+            customer
+        );
+        assert_eq!(store.identities(&customer).unwrap(), [identity]);
+    }
+}
