@@ -391,6 +391,9 @@ impl<'p> Engine<'p> {
             };
             return Decision::say(question).about(&def.name);
         }
+        if let Some(not_found) = self.order_not_on_account(conv, def, &mut collected, ctx) {
+            return not_found;
+        }
         if let Some(confirm) = &def.confirm {
             let doubtful = ctx
                 .asr_confidence
@@ -407,6 +410,44 @@ impl<'p> Engine<'p> {
             }
         }
         self.answer(conv, def, &collected, ctx)
+    }
+
+    /// An intent that acts (one with a confirmation) acts only on the customer's own orders: an order
+    /// number that is not on their account is refused before anything is confirmed or said to be done, and
+    /// asked for again.
+    fn order_not_on_account(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        collected: &mut Collected,
+        ctx: &TurnContext,
+    ) -> Option<Decision> {
+        def.confirm.as_ref()?;
+        let spec = def
+            .entities
+            .iter()
+            .find(|s| s.kind == EntityKind::OrderNumber)?;
+        let given = collected.get(&spec.name)?;
+        if ctx.customer.order(given).is_some() {
+            return None;
+        }
+        let value = Value {
+            text: given.clone(),
+            say_as: SayAs::Digits,
+        };
+        let m = &self.messages(ctx).order_not_found;
+        let said = template::Template::parse(m)
+            .ok()
+            .and_then(|t| t.render(&|name: &str| (name == "order_id").then(|| value.clone())))
+            .unwrap_or_else(|| plain(m));
+        collected.remove(&spec.name);
+        conv.state = DialogueState::AwaitingEntity {
+            intent: def.name.clone(),
+            entity: spec.name.clone(),
+            collected: std::mem::take(collected),
+            attempts: 0,
+        };
+        Some(Decision::say(said).about(&def.name))
     }
 
     fn confirm_question(&self, def: &Intent, collected: &Collected, ctx: &TurnContext) -> Rendered {

@@ -84,6 +84,9 @@ pub struct Messages {
     pub human_declined: String,
     /// Said when the customer says no to a confirmation.
     pub confirm_declined: String,
+    /// Said when an intent that acts on an order names one that is not the customer's; `{order_id}` is
+    /// the number given.
+    pub order_not_found: String,
     /// Said when an entity was asked for and not understood; `{question}` is the original question.
     pub ask_again: String,
     /// Said when an entity was asked for too many times.
@@ -546,6 +549,7 @@ offer_human_irritated = "Sorry. A person?"
 handoff = "Passing you on."
 human_declined = "OK."
 confirm_declined = "OK, nothing done."
+order_not_found = "No order {order_id}."
 ask_again = "Sorry: {question}"
 entity_given_up = "Let's leave that."
 reprompt = "Are you there?"

@@ -100,6 +100,53 @@ async fn cancelling_is_confirmed_and_no_changes_nothing() {
 }
 
 #[tokio::test]
+async fn an_order_that_is_not_the_customers_is_neither_cancelled_nor_changed() {
+    let t = TestBot::new().with_alice();
+    // A stranger names Alice's order; Alice names one that does not exist.
+    for (user, text, number) in [
+        ("stranger", "cancel order 4567", "4567"),
+        ("alice", "please cancel order 9999", "9999"),
+        (
+            "stranger",
+            "change my delivery for order 4567 to 2026-12-01",
+            "4567",
+        ),
+    ] {
+        let r = t.say(user, text).await;
+        assert!(
+            r.text.contains(&format!("can't find order {number}")),
+            "{user}: {}",
+            r.text
+        );
+        assert!(!r.text.contains("confirm"), "{}", r.text);
+        let r = t.say(user, "yes").await;
+        assert!(
+            !r.text.contains("cancelled") && !r.text.contains("Noted"),
+            "{user}: {}",
+            r.text
+        );
+    }
+    // Asked again, Alice gives one of hers and the cancellation goes on as usual.
+    let r = t.say("alice", "cancel order 9999").await;
+    assert!(r.text.contains("can't find order 9999"), "{}", r.text);
+    let r = t.say("alice", "four five six seven").await;
+    assert!(r.text.contains("cancel order 4567?"), "{}", r.text);
+    let r = t.say("alice", "yes").await;
+    assert!(r.text.contains("is cancelled"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn une_commande_inconnue_n_est_pas_annulee() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "annuler la commande 9999").await;
+    assert!(
+        r.text.contains("Je ne trouve pas la commande 9999"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
 async fn an_answer_in_the_profile_uses_it() {
     let t = TestBot::new().with_alice();
     let r = t.say("alice", "how many loyalty points do I have").await;
