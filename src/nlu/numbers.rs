@@ -68,13 +68,20 @@ fn is_digits(t: &str) -> bool {
     !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// A number being built from words.
-#[derive(Debug, Clone, Copy)]
+/// A number being built from words: the thousands already complete, and the part under a thousand.
+#[derive(Debug, Clone, Copy, Default)]
 struct Compound {
-    value: u64,
-    /// How much may still be added to the last part: 10 after "forty", 20 after "soixante", 100 after
-    /// "hundred", 0 once complete.
+    thousands: u64,
+    low: u64,
+    /// How much may still be added to `low`: 10 after "forty", 20 after "soixante", 100 after "hundred",
+    /// 1000 after "thousand", 0 once complete.
     room: u64,
+}
+
+impl Compound {
+    fn value(self) -> u64 {
+        self.thousands.saturating_add(self.low)
+    }
 }
 
 /// Replaces number words by digits and joins runs of numbers (see the module docs).
@@ -114,8 +121,15 @@ fn parse_run(run: &[String]) -> Option<Vec<String>> {
     let mut words_only_ambiguous = true;
     let flush = |cur: &mut Option<Compound>, parts: &mut Vec<String>| {
         if let Some(c) = cur.take() {
-            parts.push(c.value.to_string());
+            parts.push(c.value().to_string());
         }
+    };
+    let start = |low, room| {
+        Some(Compound {
+            thousands: 0,
+            low,
+            room,
+        })
     };
     for t in run {
         if is_digits(t) {
@@ -145,72 +159,76 @@ fn parse_run(run: &[String]) -> Option<Vec<String>> {
                 match cur {
                     Some(c) if c.room > value && value > 0 => {
                         cur = Some(Compound {
-                            value: c.value.saturating_add(value),
+                            low: c.low + value,
                             room: if c.room == 20 && value == 10 { 10 } else { 0 },
+                            ..c
                         });
                     }
-                    // "dix-sept", "dix-huit", "dix-neuf".
-                    Some(c)
-                        if c.value % 100 == 10
-                            && c.room == 0
-                            && (7..=9).contains(&value)
-                            && c.value < 100 =>
-                    {
+                    // "dix-sept", "dix-huit", "dix-neuf" (also after "cent" or "mille").
+                    Some(c) if c.low % 100 == 10 && c.room == 0 && (7..=9).contains(&value) => {
                         cur = Some(Compound {
-                            value: c.value.saturating_add(value),
-                            room: 0,
+                            low: c.low + value,
+                            ..c
                         });
                     }
                     _ => {
                         flush(&mut cur, &mut parts);
-                        cur = Some(Compound { value, room: 0 });
+                        cur = start(value, 0);
                     }
                 }
             }
             Word::Tens(t) => {
                 words_only_ambiguous = false;
+                let room = if t == 60 { 20 } else { 10 };
                 match cur {
-                    // "quatre-vingt(s)" is 80, and leaves room for up to 19.
-                    Some(c) if c.value == 4 && t == 20 => {
+                    // "quatre-vingt(s)" is 80, and leaves room for up to 19 ("cent quatre-vingt" too).
+                    Some(c) if c.low % 100 == 4 && c.room == 0 && t == 20 => {
                         cur = Some(Compound {
-                            value: 80,
+                            low: c.low + 76,
                             room: 20,
+                            ..c
                         })
                     }
                     Some(c) if c.room >= 100 => {
                         cur = Some(Compound {
-                            value: c.value.saturating_add(t),
-                            room: 10,
+                            low: c.low + t,
+                            room,
+                            ..c
                         })
                     }
                     _ => {
                         flush(&mut cur, &mut parts);
-                        cur = Some(Compound {
-                            value: t,
-                            room: if t == 60 { 20 } else { 10 },
-                        });
+                        cur = start(t, room);
                     }
                 }
             }
             Word::Hundred => {
                 words_only_ambiguous = false;
+                cur = match cur {
+                    // "two hundred", "one thousand two hundred", "twelve hundred", "mille cent".
+                    Some(c) if c.low < 10 || (c.thousands == 0 && c.low < 100) => Some(Compound {
+                        low: c.low.max(1) * 100,
+                        room: 100,
+                        ..c
+                    }),
+                    _ => {
+                        flush(&mut cur, &mut parts);
+                        start(100, 100)
+                    }
+                };
+            }
+            Word::Thousand => {
+                words_only_ambiguous = false;
                 let base = match cur {
-                    Some(c) if c.value < 10 => c.value.max(1),
+                    Some(c) if c.thousands == 0 => c.low.max(1),
                     _ => {
                         flush(&mut cur, &mut parts);
                         1
                     }
                 };
                 cur = Some(Compound {
-                    value: base.saturating_mul(100),
-                    room: 100,
-                });
-            }
-            Word::Thousand => {
-                words_only_ambiguous = false;
-                let base = cur.map_or(1, |c| c.value.max(1));
-                cur = Some(Compound {
-                    value: base.saturating_mul(1000),
+                    thousands: base.saturating_mul(1000),
+                    low: 0,
                     room: 1000,
                 });
             }
@@ -255,6 +273,16 @@ mod tests {
         assert_eq!(conv("vingt et un"), "21");
         assert_eq!(conv("dix sept"), "17");
         assert_eq!(conv("three thousand"), "3000");
+        assert_eq!(conv("one thousand two hundred thirty four"), "1234");
+        assert_eq!(conv("four thousand five hundred and sixty seven"), "4567");
+        assert_eq!(conv("twelve hundred thirty four"), "1234");
+        assert_eq!(conv("forty five hundred"), "4500");
+        assert_eq!(conv("two thousand and five"), "2005");
+        assert_eq!(conv("quatre mille cinq cent soixante sept"), "4567");
+        assert_eq!(conv("mille deux cent trente quatre"), "1234");
+        assert_eq!(conv("cent quatre vingt dix sept"), "197");
+        assert_eq!(conv("mille cent dix sept"), "1117");
+        assert_eq!(conv("deux cent mille"), "200000");
         assert_eq!(conv("nine"), "9");
         assert_eq!(conv("neuf"), "9");
     }
