@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 /// Longest id accepted from a platform, in bytes.
 const MAX_ID_LEN: usize = 256;
 
-/// What the platform sends.
+/// What the platform sends. Other fields (a platform's `metadata`, …) are ignored, as Rasa's REST channel
+/// does: platforms add fields, and a call must not fail for it.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct VoiceRequest {
     /// The platform's conversation (a call).
     pub session_id: String,

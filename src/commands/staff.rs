@@ -75,7 +75,7 @@ pub fn list(store: &dyn ProfileStore, sel: &Selection, out: &mut dyn Write) -> a
             s.outcome
                 .map_or("open".to_string(), |o| format!("{o:?}").to_lowercase()),
             s.rating.map_or("-".to_string(), |r| r.to_string()),
-            s.turns,
+            s.turns.unwrap_or_default(),
             s.intents.join(",")
         )?;
     }
@@ -113,7 +113,7 @@ pub fn show(store: &dyn ProfileStore, id: &str, out: &mut dyn Write) -> anyhow::
         } else {
             format!("  [{}]", meta.join(", "))
         };
-        writeln!(out, "{} {:<8} {}{}", t.at, who, t.text, meta)?;
+        writeln!(out, "{} {:<8} {}{}", t.at, who, printable(&t.text), meta)?;
     }
     writeln!(
         out,
@@ -122,7 +122,7 @@ pub fn show(store: &dyn ProfileStore, id: &str, out: &mut dyn Write) -> anyhow::
             .map_or("open".to_string(), |o| format!("{o:?}").to_lowercase())
     )?;
     for (k, v) in &tp.survey {
-        writeln!(out, "survey {k}: {v}")?;
+        writeln!(out, "survey {k}: {}", printable(v))?;
     }
     Ok(())
 }
@@ -169,7 +169,7 @@ pub fn export(
                         } else {
                             "bot"
                         },
-                        &t.text,
+                        &spreadsheet_safe(&t.text),
                         t.intent.as_deref().unwrap_or(""),
                         &t.confidence.map_or(String::new(), |c| format!("{c:.3}")),
                         &t.irritants
@@ -317,4 +317,64 @@ pub fn split(
         identity.channel, identity.id
     )?;
     Ok(())
+}
+
+/// A customer's words for a terminal: control characters (escape sequences that recolour or rewrite the
+/// staff member's screen, bells, carriage returns) are shown escaped, as `\u{1b}`.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// A customer's words as a CSV cell that a spreadsheet shows as text: a leading `=`, `+`, `-`, `@`, tab or
+/// carriage return would make Excel or LibreOffice run it as a formula (OWASP's CSV injection advice), so
+/// such a cell starts with a quote mark. Control characters other than line breaks are dropped.
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let control = text.chars().any(|c| c.is_control() && c != '\n');
+    if !risky && !control {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let kept = text.chars().filter(|&c| !c.is_control() || c == '\n');
+    let prefix = if risky { "'" } else { "" };
+    std::borrow::Cow::Owned(prefix.chars().chain(kept).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{printable, spreadsheet_safe};
+
+    #[test]
+    fn terminal_escapes_a_customer_typed_are_shown_not_obeyed() {
+        assert_eq!(printable("bonjour"), "bonjour");
+        assert_eq!(
+            printable("\u{7}\u{1b}[31mhello\r\n"),
+            "\\u{7}\\u{1b}[31mhello\\u{d}\\u{a}"
+        );
+    }
+
+    #[test]
+    fn formulas_and_control_characters_do_not_reach_a_spreadsheet() {
+        assert_eq!(spreadsheet_safe("where is my order"), "where is my order");
+        assert_eq!(
+            spreadsheet_safe("=HYPERLINK(\"http://evil\",\"x\")"),
+            "'=HYPERLINK(\"http://evil\",\"x\")"
+        );
+        assert_eq!(spreadsheet_safe("+33612345678"), "'+33612345678");
+        assert_eq!(spreadsheet_safe("-5 stars"), "'-5 stars");
+        assert_eq!(spreadsheet_safe("@everyone"), "'@everyone");
+        assert_eq!(spreadsheet_safe("\u{7}\u{1b}[31mhello\0"), "[31mhello");
+        assert_eq!(spreadsheet_safe("two\nlines"), "two\nlines");
+    }
 }

@@ -17,7 +17,10 @@ pub struct ConversationSummary {
     pub outcome: Option<Outcome>,
     pub intents: Vec<String>,
     pub rating: Option<u8>,
-    pub turns: usize,
+    /// How many turns; left out of a [`Transcript`], whose `turns` are the turns themselves (one key, one
+    /// meaning: strict JSON readers reject a repeated key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turns: Option<usize>,
     pub irritants: usize,
 }
 
@@ -32,7 +35,7 @@ impl From<&Touchpoint> for ConversationSummary {
             outcome: tp.outcome,
             intents: tp.intents.clone(),
             rating: rating(tp),
-            turns: tp.turns.len(),
+            turns: Some(tp.turns.len()),
             irritants: tp.turns.iter().map(|t| t.irritants.len()).sum(),
         }
     }
@@ -83,7 +86,10 @@ pub struct Transcript {
 impl From<&Touchpoint> for Transcript {
     fn from(tp: &Touchpoint) -> Self {
         Transcript {
-            summary: tp.into(),
+            summary: ConversationSummary {
+                turns: None,
+                ..tp.into()
+            },
             lang: tp.lang,
             session: tp.session.clone(),
             survey: tp.survey.clone(),

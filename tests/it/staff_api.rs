@@ -171,6 +171,14 @@ fn an_erased_customer_leaves_no_trace_in_the_cli_or_the_data_directory() {
     let exported = run(&["customers", "export", "cus_alice"], None);
     let v: Value = serde_json::from_str(&exported).unwrap();
     assert_eq!(v["customer"]["name"], "Alice Martin");
+    // One `turns` key per conversation (the turns), not a count beside them: strict readers reject repeats.
+    let conversations = v["conversations"].as_array().unwrap().len();
+    assert!(conversations > 0);
+    assert_eq!(
+        exported.matches("\"turns\"").count(),
+        conversations,
+        "{exported}"
+    );
     assert_eq!(
         v["conversations"][0]["turns"][0]["text"],
         "hi, my phone is +33612345678"

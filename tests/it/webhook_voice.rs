@@ -50,6 +50,17 @@ async fn a_caller_gets_the_status_of_their_order_with_digits_in_ssml() {
 }
 
 #[tokio::test]
+async fn fields_a_platform_adds_are_ignored() {
+    let app = spawn_app().await;
+    let call = json!({"session_id": "CA9", "user_id": "u9", "transcript": "where is my order",
+        "metadata": {"channel": "ivr", "tags": [1, 2]}, "call_sid": "CA123"});
+    let r = app.post_voice(&call).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["intent"], "order_status");
+}
+
+#[tokio::test]
 async fn silence_gets_a_reprompt_then_a_goodbye() {
     let app = spawn_app().await;
     let silent = json!({"session_id": "CA2", "user_id": "u2", "transcript": "  "});
