@@ -262,7 +262,57 @@ impl<'p> Engine<'p> {
             let outcome = self.outcome(conv);
             return Decision::say(plain(&m.silent_goodbye)).ending(outcome);
         }
-        Decision::say(plain(&m.reprompt))
+        match self.pending_question(conv, ctx) {
+            Some((question, replies)) => {
+                let said = self.around(&m.reprompt_question, &question);
+                Decision::say(said).with_replies(&replies)
+            }
+            None => Decision::say(plain(&m.reprompt)),
+        }
+    }
+
+    /// The question the conversation waits on, with its quick replies: the caller who went quiet after
+    /// "What's your order number?" is asked that again, not "How can I help?".
+    fn pending_question(
+        &self,
+        conv: &Conversation,
+        ctx: &TurnContext,
+    ) -> Option<(Rendered, Vec<String>)> {
+        let m = self.messages(ctx);
+        match &conv.state {
+            DialogueState::AwaitingEntity {
+                intent,
+                entity,
+                collected,
+                ..
+            } => {
+                let spec = self
+                    .pack
+                    .get(intent)?
+                    .entities
+                    .iter()
+                    .find(|s| &s.name == entity)?;
+                let ask = spec
+                    .ask
+                    .get(&ctx.lang)
+                    .or_else(|| spec.ask.values().next())?;
+                Some((ask.render(&self.lookup(ctx, collected))?, Vec::new()))
+            }
+            DialogueState::AwaitingConfirmation { intent, collected } => {
+                let question = self.confirm_question(self.pack.get(intent)?, collected, ctx);
+                Some((question, m.yes_no.clone()))
+            }
+            DialogueState::OfferedHuman => Some((plain(&m.offer_human), m.yes_no.clone())),
+            DialogueState::Survey { step, .. } => Some(match step {
+                survey::Step::Solved => (plain(&m.survey_solved), m.yes_no.clone()),
+                survey::Step::Rating => (
+                    plain(&m.survey_rating),
+                    (0..=10).map(|n| n.to_string()).collect(),
+                ),
+                survey::Step::Comment => (plain(&m.survey_comment), Vec::new()),
+            }),
+            DialogueState::Listening | DialogueState::AwaitingRecall { .. } => None,
+        }
     }
 
     /// The customer opened the conversation without a word: greet them.
@@ -522,8 +572,12 @@ impl<'p> Engine<'p> {
 
     /// "Sorry, I didn't catch that." followed by the question, already rendered.
     fn ask_again(&self, ctx: &TurnContext, question: &Rendered) -> Rendered {
-        let m = &self.messages(ctx).ask_again;
-        let (before, after) = m.split_once("{question}").unwrap_or((m.as_str(), ""));
+        self.around(&self.messages(ctx).ask_again, question)
+    }
+
+    /// A message with `{question}` in it, the question already rendered.
+    fn around(&self, m: &str, question: &Rendered) -> Rendered {
+        let (before, after) = m.split_once("{question}").unwrap_or((m, ""));
         let mut out = plain(before.trim_end());
         out.push(question);
         out.push(&plain(after.trim_start()));

@@ -93,6 +93,8 @@ pub struct Messages {
     pub entity_given_up: String,
     /// Said to a caller who said nothing.
     pub reprompt: String,
+    /// Said to a silent caller while a question is pending; `{question}` is that question.
+    pub reprompt_question: String,
     /// Said before hanging up on a silent caller.
     pub silent_goodbye: String,
     /// Quick replies for yes/no questions.
@@ -554,6 +556,7 @@ ask_again = "Sorry: {question}"
 entity_given_up = "Let's leave that."
 reprompt = "Are you there?"
 silent_goodbye = "Bye."
+reprompt_question = "Still there? {question}"
 yes_no = ["Yes", "No"]
 help = "I help."
 goodbye = "Bye."

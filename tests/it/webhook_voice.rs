@@ -72,6 +72,38 @@ async fn silence_gets_a_reprompt_then_a_goodbye() {
 }
 
 #[tokio::test]
+async fn a_silence_while_a_question_is_pending_asks_that_question_again() {
+    let app = spawn_app().await;
+    let call = |t: &str| json!({"session_id": "CA3", "user_id": "+33612345678", "transcript": t, "locale": "fr-FR"});
+    let r: Value = app
+        .post_voice(&call("où est ma commande"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["text"].as_str().unwrap().contains("numéro de commande"),
+        "{r}"
+    );
+    let r: Value = app.post_voice(&call("")).await.json().await.unwrap();
+    let text = r["text"].as_str().unwrap();
+    assert!(
+        text.contains("toujours là") && text.contains("numéro de commande"),
+        "{r}"
+    );
+    assert_eq!(r["end_session"], false);
+    assert_well_formed(r["ssml"].as_str().unwrap());
+    // The number, given after the reprompt, still answers the question.
+    let r: Value = app
+        .post_voice(&call("quatre cinq six sept"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(r["text"].as_str().unwrap().contains("4567"), "{r}");
+}
+
+#[tokio::test]
 async fn malformed_json_is_a_400_with_a_json_error() {
     let app = spawn_app().await;
     let r = app
