@@ -122,8 +122,13 @@ pub async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // A body over the limit is a JSON 413 here too, not axum's plain-text one.
+    let body = body.map_err(|e| ApiError {
+        status: e.status(),
+        message: e.body_text(),
+    })?;
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|e| ApiError::bad_request(format!("expected a form-encoded body: {e}")))?;
     if let Some(token) = &state.twilio_auth_token {

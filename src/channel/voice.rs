@@ -46,14 +46,16 @@ impl VoiceRequest {
     fn into_inbound(self) -> Result<Inbound, ApiError> {
         for (name, v) in [("session_id", &self.session_id), ("user_id", &self.user_id)] {
             if v.trim().is_empty() || v.len() > MAX_ID_LEN {
-                return Err(ApiError::bad_request(format!(
+                return Err(ApiError::unprocessable(format!(
                     "{name} must be a non-empty string of at most {MAX_ID_LEN} bytes"
                 )));
             }
         }
         if let Some(c) = self.confidence {
             if !(0.0..=1.0).contains(&c) {
-                return Err(ApiError::bad_request("confidence must be between 0 and 1"));
+                return Err(ApiError::unprocessable(
+                    "confidence must be between 0 and 1",
+                ));
             }
         }
         Ok(Inbound {

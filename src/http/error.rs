@@ -23,6 +23,14 @@ impl ApiError {
         }
     }
 
+    /// 422: well-formed, but a field's value is not acceptable (as serde's type errors are).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+        }
+    }
+
     /// 401: missing or wrong credentials.
     pub fn unauthorized() -> Self {
         ApiError {

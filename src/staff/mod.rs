@@ -121,7 +121,11 @@ async fn list_conversations(
     let channel = parse_channel(&q.channel)?;
     let since = parse_time("since", &q.since)?.unwrap_or(Timestamp(0));
     let until = parse_time("until", &q.until)?.unwrap_or(Timestamp(u64::MAX));
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    // Zero is a mistake to report, not a page of one; above the maximum, the maximum (as GitHub's API).
+    let limit = match q.limit.unwrap_or(DEFAULT_LIMIT) {
+        0 => return Err(ApiError::bad_request("limit must be at least 1")),
+        n => n.min(MAX_LIMIT),
+    };
     let keep = |tp: &Touchpoint| {
         channel.is_none_or(|c| tp.channel == c)
             && q.intent.as_ref().is_none_or(|i| tp.intents.contains(i))

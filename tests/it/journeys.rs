@@ -350,6 +350,9 @@ async fn the_console_lists_newest_first_until_a_whole_day_and_rejects_a_bad_curs
     .unwrap();
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert_eq!(get("cursor=garbage").await.status(), 400);
+    assert_eq!(get("limit=0").await.status(), 400);
+    let all: Value = get("limit=100000").await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 3, "{all}");
 }
 
 #[tokio::test]

@@ -180,3 +180,15 @@ async fn what_a_caller_says_cannot_break_the_twiml() {
         assert_well_formed(&r.text().await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn a_huge_form_is_a_json_413() {
+    let app = signed_app().await;
+    let speech = "a".repeat(200 * 1024);
+    let r = app
+        .post_twilio(&call(&[("SpeechResult", speech.as_str())]), Some(TOKEN))
+        .await;
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+}
