@@ -15,6 +15,10 @@ use std::sync::Arc;
 /// Largest request body accepted (CONTRACT.md): larger ones get 413.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// How long a client has to send its whole request body: a client that announces a body and then sends
+/// it byte by byte, or not at all, would otherwise hold a connection (and a file descriptor) for ever.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +35,8 @@ pub struct AppState {
     pub staff_token: Option<String>,
     /// The Telegram channel in webhook mode, with the secret its updates must carry.
     pub telegram: Option<(Arc<crate::channel::telegram::Telegram>, String)>,
+    /// How long a request body may take to arrive ([`BODY_TIMEOUT`]; shorter in tests).
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -45,6 +51,7 @@ impl AppState {
             alexa_skill_id: var("PARCOURS_ALEXA_SKILL_ID"),
             staff_token: var("PARCOURS_STAFF_TOKEN"),
             telegram: None,
+            body_timeout: BODY_TIMEOUT,
         }
     }
 
@@ -58,6 +65,7 @@ impl AppState {
             alexa_skill_id: None,
             staff_token: None,
             telegram: None,
+            body_timeout: BODY_TIMEOUT,
         }
     }
 }
@@ -122,7 +130,53 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_in_time,
+        ))
         .with_state(state)
+}
+
+/// Reads the request body before any handler runs, within `body_timeout` (else 408) and the body limit
+/// (else 413), both as JSON errors; the handler then gets the body already in memory, so a slow client
+/// never holds a handler half-way through a turn.
+async fn body_in_time(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let bytes = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, MAX_BODY))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let error = if too_large {
+                ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: format!("the body is over {MAX_BODY} bytes"),
+                }
+            } else {
+                ApiError::bad_request(format!("the body could not be read: {e}"))
+            };
+            return error.into_response();
+        }
+        Err(_) => {
+            return ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                message: format!(
+                    "the body did not arrive within {} s",
+                    state.body_timeout.as_secs_f32()
+                ),
+            }
+            .into_response();
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+        .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM: the one shutdown signal.

@@ -217,3 +217,40 @@ async fn a_transcript_full_of_xml_and_odd_unicode_still_gives_well_formed_ssml()
         assert_well_formed(body["ssml"].as_str().unwrap());
     }
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_a_408_and_the_connection_is_freed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with_timeout().await;
+    let host = app.addr.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream
+        .write_all(
+            b"POST /webhook/voice HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no answer within 10 s: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\""), "{answer}");
+    // The server still serves everyone else.
+    let r = app
+        .post_voice(&json!({"session_id": "s", "user_id": "u", "transcript": "hi"}))
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+async fn spawn_app_with_timeout() -> crate::helpers::TestApp {
+    crate::helpers::spawn_app_configured(|state, _| {
+        state.body_timeout = std::time::Duration::from_millis(500);
+    })
+    .await
+}
