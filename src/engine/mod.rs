@@ -303,14 +303,7 @@ impl<'p> Engine<'p> {
                 Some((question, m.yes_no.clone()))
             }
             DialogueState::OfferedHuman => Some((plain(&m.offer_human), m.yes_no.clone())),
-            DialogueState::Survey { step, .. } => Some(match step {
-                survey::Step::Solved => (plain(&m.survey_solved), m.yes_no.clone()),
-                survey::Step::Rating => (
-                    plain(&m.survey_rating),
-                    (0..=10).map(|n| n.to_string()).collect(),
-                ),
-                survey::Step::Comment => (plain(&m.survey_comment), Vec::new()),
-            }),
+            DialogueState::Survey { step, .. } => Some(self.survey_prompt(ctx, *step)),
             DialogueState::Listening | DialogueState::AwaitingRecall { .. } => None,
         }
     }

@@ -128,19 +128,30 @@ impl Engine<'_> {
         step: Step,
         again: bool,
     ) -> Decision {
-        let m = self.messages(ctx);
-        let (question, replies) = match step {
-            Step::Solved => (&m.survey_solved, m.yes_no.clone()),
-            Step::Rating => (&m.survey_rating, (0..=10).map(|n| n.to_string()).collect()),
-            Step::Comment => (&m.survey_comment, Vec::new()),
-        };
+        let (q, replies) = self.survey_prompt(ctx, step);
         conv.state = DialogueState::Survey {
             step,
             retried: again,
         };
-        let q = plain(question);
         let said = if again { self.ask_again(ctx, &q) } else { q };
         Decision::say(said).with_replies(&replies)
+    }
+
+    /// A survey question and its quick replies.
+    pub(super) fn survey_prompt(
+        &self,
+        ctx: &TurnContext,
+        step: Step,
+    ) -> (crate::intents::Rendered, Vec<String>) {
+        let m = self.messages(ctx);
+        match step {
+            Step::Solved => (plain(&m.survey_solved), m.yes_no.clone()),
+            Step::Rating => (
+                plain(&m.survey_rating),
+                (0..=10).map(|n| n.to_string()).collect(),
+            ),
+            Step::Comment => (plain(&m.survey_comment), Vec::new()),
+        }
     }
 
     /// Thanks the customer and ends the conversation.
