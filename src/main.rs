@@ -88,6 +88,9 @@ enum Command {
         /// Turn off the word vectors (n-grams only, for ablations).
         #[arg(long)]
         no_vectors: bool,
+        /// Turn off the French word stems (for ablations).
+        #[arg(long)]
+        no_stems: bool,
         /// Weight of the word-vector block (default 1.5), for tuning on a validation split.
         #[arg(long)]
         vector_weight: Option<f32>,
@@ -293,6 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             svm_c,
             no_spelling,
             no_vectors,
+            no_stems,
             vector_weight,
             extremes_weight,
             min_similarity,
@@ -320,6 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     },
                     spelling: !no_spelling,
                     vectors: !no_vectors,
+                    stems: !no_stems,
                     min_similarity: min_similarity
                         .unwrap_or(parcours::nlu::NluConfig::default().min_similarity),
                     keep_known_words: !correct_known_words,

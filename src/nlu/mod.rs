@@ -11,6 +11,7 @@ pub mod language;
 pub mod normalize;
 pub mod numbers;
 pub mod sentiment;
+pub mod stems;
 pub mod vectors;
 
 use crate::intents::IntentPack;
@@ -50,6 +51,8 @@ pub struct NluConfig {
     /// With word vectors: a message whose cosine similarity to every example of its best intent is below
     /// this is out of scope, whatever its score.
     pub min_similarity: f32,
+    /// Add French word stems to the features of French messages ([`stems`]).
+    pub stems: bool,
     /// With word vectors: leave alone unseen words the vectors know instead of "correcting" them.
     pub keep_known_words: bool,
     /// With word vectors: weight of the prototype term ([`Classifier::similarities`]) added to the SVM's
@@ -64,6 +67,7 @@ impl Default for NluConfig {
             classifier: classifier::Config::default(),
             spelling: true,
             vectors: true,
+            stems: true,
             min_similarity: MIN_SIMILARITY,
             keep_known_words: true,
             prototype_weight: PROTOTYPE_WEIGHT,
@@ -205,27 +209,31 @@ impl Nlu {
             .zip(examples)
             .map(|(t, (_, l))| (class_tokens(t, &speller, false, None), l.clone()))
             .collect();
+        // A raw training set is English when the word vectors know most of its words; anything else is
+        // read as French, the other language the bot speaks.
+        let set_is_english = english.is_none()
+            && vectors::WordVectors::embedded().english_share(raw_tokens.iter().flatten())
+                >= ENGLISH_SHARE;
         let vectors = cfg.vectors.then(vectors::WordVectors::embedded);
         let (dense, flags) = match (vectors, english) {
             (None, _) => (Dense::Never, Vec::new()),
             (Some(_), Some(_)) => (Dense::English, Vec::new()),
-            (Some(v), None) => {
-                if v.english_share(raw_tokens.iter().flatten()) >= ENGLISH_SHARE {
-                    (Dense::Always, vec![true; data.len()])
-                } else {
-                    (Dense::Never, Vec::new())
-                }
-            }
+            (Some(_), None) if set_is_english => (Dense::Always, vec![true; data.len()]),
+            (Some(_), None) => (Dense::Never, Vec::new()),
         };
         let with_vectors = classifier::Config {
             vectors,
             ..cfg.classifier
         };
+        // French stems for a French set and for the pack's main classifier, which takes every message that
+        // is not clearly English; English has the vectors instead.
+        let stems = (cfg.stems && !set_is_english).then_some(Lang::Fr);
         let main_cfg = if dense == Dense::Always {
             with_vectors
         } else {
             classifier::Config {
                 vectors: None,
+                stems,
                 ..cfg.classifier
             }
         };
@@ -411,6 +419,40 @@ mod tests {
     }
 
     #[test]
+    fn french_sets_get_french_stems_and_english_sets_the_vectors_instead() {
+        let english = pairs(&[
+            ("where is my parcel", "status"),
+            ("i want my money back", "refund"),
+        ]);
+        let french = pairs(&[
+            ("ou est mon colis", "status"),
+            ("je veux etre rembourse", "refund"),
+        ]);
+        assert_eq!(
+            Nlu::train(&english, NluConfig::default())
+                .classifier()
+                .stems(),
+            None
+        );
+        let off = NluConfig {
+            vectors: false,
+            ..NluConfig::default()
+        };
+        assert_eq!(Nlu::train(&english, off).classifier().stems(), None);
+        assert_eq!(
+            Nlu::train(&french, NluConfig::default())
+                .classifier()
+                .stems(),
+            Some(Lang::Fr)
+        );
+        let no_stems = NluConfig {
+            stems: false,
+            ..NluConfig::default()
+        };
+        assert_eq!(Nlu::train(&french, no_stems).classifier().stems(), None);
+    }
+
+    #[test]
     fn a_real_english_word_is_not_corrected_into_a_training_word() {
         let seen = ["make".to_string(), "payment".to_string()];
         let speller = fuzzy::Speller::new(seen.iter());
@@ -435,6 +477,9 @@ mod tests {
         assert_eq!(nlu.dense, Dense::English);
         assert!(nlu.english.as_ref().is_some_and(Classifier::has_vectors));
         assert!(!nlu.classifier().has_vectors());
+        // French (and unclear) messages go to the main classifier, which has French stems.
+        assert_eq!(nlu.classifier().stems(), Some(Lang::Fr));
+        assert_eq!(nlu.english.as_ref().and_then(Classifier::stems), None);
         let today = crate::time::Date::new(2026, 11, 23).unwrap();
         let en = nlu.parse("where has my parcel got to", today);
         assert_eq!(en.intent.as_deref(), Some("order_status"), "{en:?}");
