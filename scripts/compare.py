@@ -20,9 +20,17 @@ def sets(data):
         ("wikit_fr", f"{data}/wikit_fr/train.csv", f"{data}/wikit_fr/test.csv", None, None),
         ("snips_fr test_typos", f"{data}/snips_fr/train.csv", f"{data}/snips_fr/test_typos.csv", None, None),
         ("banking77 10-shot", "few:" + f"{data}/banking77/train.csv", f"{data}/banking77/test.csv", None, None),
+        # Noisy input: what a phone transcript looks like, typos, French typed without accents.
         ("banking77 spoken", f"{data}/banking77/train.csv", f"{data}/banking77/test.csv", None, "spoken"),
         ("banking77 typos", f"{data}/banking77/train.csv", f"{data}/banking77/test.csv", None, "typos"),
+        ("clinc150 (oos) spoken", f"{data}/clinc150/train.csv", f"{data}/clinc150/test.csv", "oos", "spoken"),
+        ("clinc150 (oos) typos", f"{data}/clinc150/train.csv", f"{data}/clinc150/test.csv", "oos", "typos"),
+        ("hwu64 spoken", f"{data}/hwu64/train.csv", f"{data}/hwu64/test.csv", None, "spoken"),
+        ("hwu64 typos", f"{data}/hwu64/train.csv", f"{data}/hwu64/test.csv", None, "typos"),
         ("wikit_fr no accents", f"{data}/wikit_fr/train.csv", f"{data}/wikit_fr/test.csv", None, "noaccents"),
+        ("wikit_fr typos", f"{data}/wikit_fr/train.csv", f"{data}/wikit_fr/test.csv", None, "typos"),
+        ("snips_fr test_typos, no accents", f"{data}/snips_fr/train.csv", f"{data}/snips_fr/test_typos.csv", None,
+         "noaccents"),
     ]
 
 ONES = "zero one two three four five six seven eight nine".split()

@@ -3,7 +3,7 @@
 use crate::channel::ssml;
 use crate::config::Settings;
 use crate::engine::linking::{self, LinkRequest};
-use crate::engine::{Conversation, Decision, Engine, PreviousContact, TurnContext};
+use crate::engine::{Conversation, Decision, Engine, OrderChange, PreviousContact, TurnContext};
 use crate::intents::IntentPack;
 use crate::intents::Rendered;
 use crate::message::{Event, Inbound, Lang, Reply};
@@ -196,11 +196,6 @@ impl Bot {
         lock
     }
 
-    /// What a spoken channel says when the caller stays silent, as SSML.
-    pub fn reprompt_ssml(&self, lang: Lang) -> String {
-        ssml::speak(&ssml::escape(&self.pack.messages(lang).reprompt))
-    }
-
     /// Handles one customer message and returns the reply, once the turn is durable on disk.
     #[tracing::instrument(skip_all, fields(channel = %msg.channel, conversation))]
     pub async fn handle(&self, mut msg: Inbound) -> Result<Reply, BotError> {
@@ -224,6 +219,7 @@ impl Bot {
                 end: true,
                 intent: None,
                 lang: msg.locale.unwrap_or_default(),
+                reprompt_ssml: ssml::speak(""),
             });
         }
         // Channel: who is writing, and in which conversation.
@@ -283,19 +279,26 @@ impl Bot {
             (Event::Help, _) => engine.help(&mut conv, &ctx),
             (Event::End, _) => engine.end(&mut conv, &ctx),
             (Event::Handoff, _) => engine.handoff(&mut conv, &ctx),
+            (Event::NotUnderstood, _) => engine.not_understood(&mut conv, &ctx),
             (Event::Message, _) if silent => engine.silence(&mut conv, &ctx),
             (Event::Message, _) => engine.step(&mut conv, &understanding, &ctx),
         };
         tracing::info!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
+        let reprompt_ssml = ssml::speak(&engine.reprompt(&conv, &ctx).ssml);
 
         // Store: the turn is durable before the reply leaves.
         record(&mut tp, &msg, &understanding, &decision, &conv, lang)?;
         self.store.save_touchpoint(&tp)?;
-        if decision.survey_started {
+        if decision.survey_started || decision.act.is_some() {
             let mut customer = customer.clone();
-            customer
-                .attributes
-                .insert(LAST_SURVEY.into(), msg.at.0.to_string());
+            if decision.survey_started {
+                customer
+                    .attributes
+                    .insert(LAST_SURVEY.into(), msg.at.0.to_string());
+            }
+            if let Some(change) = &decision.act {
+                apply(change, &mut customer);
+            }
             self.store.put_customer(&customer)?;
         }
         self.store.durable().await?;
@@ -303,7 +306,11 @@ impl Bot {
             let irritants: Vec<&str> = decision.irritants.iter().map(|i| i.as_str()).collect();
             self.metrics.record(&TurnMetrics {
                 channel: msg.channel.as_str(),
-                intent: understanding.intent.as_deref(),
+                intent: understanding
+                    .intent
+                    .as_deref()
+                    .or(decision.intent.as_deref()),
+                fallback: decision.fallback,
                 handoff: decision.outcome == Some(Outcome::HandedOff),
                 survey_answers: &decision.survey,
                 irritants: &irritants,
@@ -320,6 +327,7 @@ impl Bot {
             end: decision.end,
             intent: understanding.intent,
             lang,
+            reprompt_ssml,
         })
     }
 
@@ -377,7 +385,7 @@ impl Bot {
         Ok(Decision::say(said))
     }
 
-    /// The customer's last conversation, if it ended unsettled (abandoned or handed off) within the last
+    /// The customer's last conversation, if it ended unsettled (abandoned, handed off or not solved) within the last
     /// seven days: its topic intent, channel and age in days.
     fn previous_contact(
         &self,
@@ -398,7 +406,10 @@ impl Bot {
             .max_by_key(|t| t.ended_at);
         let Some(last) = last else { return Ok(None) };
         let ended = last.ended_at.unwrap_or(last.last_at);
-        let unsettled = matches!(last.outcome, Some(Outcome::Abandoned | Outcome::HandedOff));
+        let unsettled = matches!(
+            last.outcome,
+            Some(Outcome::Abandoned | Outcome::HandedOff | Outcome::Unresolved)
+        );
         let days = (now.date().days() - ended.date().days()).max(0) as u64;
         Ok(match topic_of(&last) {
             Some(t) if unsettled && days <= RECALL_DAYS => Some((t, last.channel, days)),
@@ -519,4 +530,18 @@ fn record(
         tp.outcome = decision.outcome;
     }
     Ok(())
+}
+
+/// Applies a change the engine decided to the customer's orders (the answer already says it is done).
+fn apply(change: &OrderChange, customer: &mut Customer) {
+    let id = match change {
+        OrderChange::Cancel { order_id } | OrderChange::Reschedule { order_id, .. } => order_id,
+    };
+    let Some(order) = customer.orders.iter_mut().find(|o| &o.id == id) else {
+        return;
+    };
+    match change {
+        OrderChange::Cancel { .. } => order.status = "cancelled".into(),
+        OrderChange::Reschedule { date, .. } => order.eta = Some(date.clone()),
+    }
 }

@@ -42,23 +42,31 @@ impl Default for Settings {
     }
 }
 
-/// Why the settings file could not be used.
+/// Why the settings file could not be used. The cause is the error's `source()`, printed once by the
+/// CLI's error chain (not repeated in the message).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Parse {
         path: String,
         source: toml::de::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Pattern {
         path: String,
         source: crate::redact::PatternError,
+    },
+    /// A setting outside the values it can take.
+    #[error("{path}: {key} = {value} is not between 0 and 1")]
+    NotAShare {
+        path: String,
+        key: &'static str,
+        value: f32,
     },
 }
 
@@ -81,6 +89,21 @@ impl Settings {
             path: path.display().to_string(),
             source,
         })?;
+        for (key, value) in [
+            ("fallback_threshold", settings.fallback_threshold),
+            (
+                "asr_confidence_threshold",
+                settings.asr_confidence_threshold,
+            ),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ConfigError::NotAShare {
+                    path: path.display().to_string(),
+                    key,
+                    value,
+                });
+            }
+        }
         crate::redact::Redactor::new(&settings.redact_patterns).map_err(|source| {
             ConfigError::Pattern {
                 path: path.display().to_string(),
@@ -93,5 +116,24 @@ impl Settings {
     /// The idle timeout in milliseconds.
     pub fn idle_timeout_ms(&self) -> u64 {
         self.idle_timeout_minutes.saturating_mul(60_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_threshold_above_one_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("parcours.toml");
+        std::fs::write(&path, "asr_confidence_threshold = 7\n").unwrap();
+        let e = Settings::load(&path, true).unwrap_err();
+        assert!(
+            e.to_string().contains("asr_confidence_threshold = 7"),
+            "{e}"
+        );
+        std::fs::write(&path, "asr_confidence_threshold = 0.7\n").unwrap();
+        assert!(Settings::load(&path, true).is_ok());
     }
 }

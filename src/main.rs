@@ -44,7 +44,7 @@ impl Common {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every channel: HTTP webhooks (and, later, staff API and Telegram).
+    /// Run every channel: HTTP webhooks, the staff API and console, and Telegram when a token is set.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,

@@ -120,6 +120,9 @@ pub enum Event {
     End,
     /// The customer asked for a person with a command (Telegram's /human).
     Handoff,
+    /// The platform heard the customer but has no words to pass on (Alexa's fallback intent): the
+    /// fallback answer, not a silence.
+    NotUnderstood,
 }
 
 /// One message from a customer, whatever the channel.
@@ -175,6 +178,9 @@ pub struct Reply {
     pub intent: Option<String>,
     /// The language of the answer.
     pub lang: Lang,
+    /// What a speaker says if the customer stays silent after this reply, as SSML: the pending question
+    /// again, or a general reprompt.
+    pub reprompt_ssml: String,
 }
 
 #[cfg(test)]

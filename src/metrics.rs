@@ -31,8 +31,11 @@ pub struct Metrics {
 /// What one turn adds to the metrics.
 pub struct TurnMetrics<'a> {
     pub channel: &'a str,
-    /// The intent understood, `none` for a fallback.
+    /// The intent understood, or the one the answer serves (an order number given when asked for one),
+    /// `none` for neither.
     pub intent: Option<&'a str>,
+    /// The answer was the fallback (not an answer to a question the bot asked).
+    pub fallback: bool,
     pub handoff: bool,
     pub survey_answers: &'a [(String, String)],
     pub irritants: &'a [&'a str],
@@ -47,7 +50,7 @@ impl Metrics {
         *m.messages
             .entry((t.channel.to_string(), intent))
             .or_default() += 1;
-        if t.intent.is_none() {
+        if t.fallback {
             *m.fallbacks.entry(t.channel.to_string()).or_default() += 1;
         }
         if t.handoff {
@@ -165,6 +168,7 @@ mod tests {
         m.record(&TurnMetrics {
             channel: "voice",
             intent: None,
+            fallback: true,
             handoff: true,
             survey_answers: &[("rating".into(), "9".into())],
             irritants: &["repeated_fallback"],
@@ -181,5 +185,21 @@ mod tests {
         assert!(text.contains("parcours_reply_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("parcours_reply_seconds_bucket{le=\"0.001\"} 0"));
         assert!(text.contains("parcours_fallback_ratio 1"));
+        // A survey rating has no intent but is no fallback.
+        m.record(&TurnMetrics {
+            channel: "voice",
+            intent: None,
+            fallback: false,
+            handoff: false,
+            survey_answers: &[],
+            irritants: &[],
+            latency: Duration::from_millis(3),
+        });
+        let text = m.render();
+        assert!(
+            text.contains("parcours_fallbacks_total{channel=\"voice\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("parcours_fallback_ratio 0.5"), "{text}");
     }
 }

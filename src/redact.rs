@@ -22,7 +22,7 @@ pub struct Redactor {
 
 /// A configured pattern that does not compile.
 #[derive(Debug, thiserror::Error)]
-#[error("redact_patterns: {pattern:?} does not compile: {source}")]
+#[error("redact_patterns: {pattern:?} does not compile")]
 pub struct PatternError {
     pattern: String,
     source: regex::Error,

@@ -124,6 +124,21 @@ impl AlexaRequest {
                 match intent.name.as_str() {
                     "AMAZON.StopIntent" | "AMAZON.CancelIntent" => Event::End,
                     "AMAZON.HelpIntent" => Event::Help,
+                    // Alexa's own yes and no, in the customer's language.
+                    name @ ("AMAZON.YesIntent" | "AMAZON.NoIntent") => {
+                        let fr = self.request.locale.as_deref().and_then(Lang::from_locale)
+                            == Some(Lang::Fr);
+                        text = match (name == "AMAZON.YesIntent", fr) {
+                            (true, false) => "yes",
+                            (true, true) => "oui",
+                            (false, false) => "no",
+                            (false, true) => "non",
+                        }
+                        .to_string();
+                        Event::Message
+                    }
+                    // Alexa heard the customer but matched nothing: the fallback answer, not a silence.
+                    "AMAZON.FallbackIntent" => Event::NotUnderstood,
                     _ => {
                         text = intent
                             .slots
@@ -176,7 +191,7 @@ pub async fn webhook(
         // A SessionEndedRequest accepts no speech.
         return Ok(ApiJson(json!({ "version": "1.0", "response": {} })));
     }
-    let reprompt = state.bot.reprompt_ssml(reply.lang);
+    let reprompt = reply.reprompt_ssml;
     let mut response = json!({
         "outputSpeech": { "type": "SSML", "ssml": reply.ssml },
         "shouldEndSession": reply.end,

@@ -12,11 +12,14 @@ pub mod state;
 pub mod survey;
 
 use crate::config::Settings;
-use crate::intents::{EntityKind, Intent, IntentPack, Rendered, Role, SayAs, Value, template};
+use crate::intents::{
+    Action, EntityKind, Intent, IntentPack, Rendered, Role, SayAs, Value, template,
+};
 use crate::message::Lang;
 use crate::nlu::Understanding;
 use crate::store::{Customer, Irritant, Outcome};
 pub use state::{Collected, Conversation, DialogueState};
+use state::{answered_intent, answered_key};
 
 /// What the engine knows about the turn besides the words.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +63,25 @@ pub struct Decision {
     pub survey_started: bool,
     /// What made the customer's turn a moment of friction.
     pub irritants: Vec<Irritant>,
+    /// The answer is the fallback: the message was not understood.
+    pub fallback: bool,
+    /// What to change in the customer's orders, said done in the answer.
+    pub act: Option<OrderChange>,
 }
+
+/// A change to one of the customer's orders, decided by the engine and applied by the bot to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderChange {
+    Cancel { order_id: String },
+    Reschedule { order_id: String, date: String },
+}
+
+/// Confidence an intent needs to interrupt a pending question as a new request: an answer is short and
+/// often not a sentence ("4567 please"), so a weak guess at another intent must not hijack it.
+const NEW_REQUEST: f32 = 0.5;
+
+/// Order statuses past changing: an acting intent refuses them before confirming anything.
+const FINAL_STATUSES: &[&str] = &["delivered", "cancelled", "returned"];
 
 impl Decision {
     pub fn say(answer: Rendered) -> Self {
@@ -73,6 +94,8 @@ impl Decision {
             survey: Vec::new(),
             survey_started: false,
             irritants: Vec::new(),
+            fallback: false,
+            act: None,
         }
     }
 
@@ -115,6 +138,7 @@ impl<'p> Engine<'p> {
     #[tracing::instrument(skip_all, fields(intent = ?u.intent, state = ?conv.state))]
     pub fn step(&self, conv: &mut Conversation, u: &Understanding, ctx: &TurnContext) -> Decision {
         let answered_before = conv.answered.clone();
+        conv.turns += 1;
         let mut d = self.decide(conv, u, ctx);
         if u.negative {
             d.irritants.push(Irritant::NegativeSentiment);
@@ -124,11 +148,18 @@ impl<'p> Engine<'p> {
         }
         let topic = d.intent.as_ref().filter(|i| self.is_topic(i));
         if let Some(i) = topic {
-            if answered_before.contains(i) && u.intent.as_ref() == Some(i) {
+            let values: Vec<&str> = u.entities.iter().map(|e| e.value.as_str()).collect();
+            let key = answered_key(i, &values);
+            // The same intent again is the same question unless it is about something else ("and order
+            // 1234?" after order 4567).
+            let again = answered_before
+                .iter()
+                .any(|a| answered_intent(a) == i && (values.is_empty() || *a == key));
+            if again && u.intent.as_ref() == Some(i) {
                 d.irritants.push(Irritant::RepeatedQuestion);
             }
-            if !conv.answered.contains(i) && conv.state == DialogueState::Listening {
-                conv.answered.push(i.clone());
+            if !conv.answered.contains(&key) && conv.state == DialogueState::Listening {
+                conv.answered.push(key);
             }
         }
         let offer = d.irritants.iter().any(|i| *i != Irritant::RepeatedFallback);
@@ -154,6 +185,20 @@ impl<'p> Engine<'p> {
             .and_then(|i| self.pack.get(i))
             .and_then(|i| i.role);
         match std::mem::take(&mut conv.state) {
+            // Every answer ends on "anything else?" (or is one): a "no" once the conversation is under
+            // way means the customer is done.
+            DialogueState::Listening if role == Some(Role::Deny) && conv.turns > 1 => {
+                if let Some(goodbye) = self.pack.with_role(Role::Goodbye) {
+                    conv.fallbacks_in_row = 0;
+                    if conv.resolved && ctx.survey_allowed && !conv.surveyed {
+                        return self.start_survey(conv, ctx);
+                    }
+                    let outcome = self.outcome(conv);
+                    return self
+                        .answer(conv, goodbye, &Collected::new(), ctx)
+                        .ending(outcome);
+                }
+            }
             DialogueState::Listening => {}
             DialogueState::OfferedHuman => match role {
                 Some(Role::Affirm) | Some(Role::Handoff) => return self.handoff(conv, ctx),
@@ -174,7 +219,12 @@ impl<'p> Engine<'p> {
                 };
                 let spec = def.entities.iter().find(|e| e.name == entity);
                 let found = spec.and_then(|s| u.entities.iter().find(|e| e.kind == s.kind));
-                if let Some(found) = found {
+                // "Cancel order 4567" while asked for an order number to track is a new request, not
+                // the answer.
+                let other_request = role.is_none()
+                    && u.confidence >= NEW_REQUEST
+                    && u.intent.as_ref().is_some_and(|i| *i != intent);
+                if let (Some(found), false) = (found, other_request) {
                     collected.insert(entity, found.value.clone());
                     conv.fallbacks_in_row = 0;
                     return self.advance(conv, def, collected, ctx, false);
@@ -262,13 +312,26 @@ impl<'p> Engine<'p> {
             let outcome = self.outcome(conv);
             return Decision::say(plain(&m.silent_goodbye)).ending(outcome);
         }
+        let replies = self
+            .pending_question(conv, ctx)
+            .map(|(_, replies)| replies)
+            .unwrap_or_default();
+        Decision::say(self.reprompt(conv, ctx)).with_replies(&replies)
+    }
+
+    /// What to say to a customer who stays quiet: the pending question again ("Are you still there? What's
+    /// your order number?"), or a general reprompt.
+    pub fn reprompt(&self, conv: &Conversation, ctx: &TurnContext) -> Rendered {
+        let m = self.messages(ctx);
         match self.pending_question(conv, ctx) {
-            Some((question, replies)) => {
-                let said = self.around(&m.reprompt_question, &question);
-                Decision::say(said).with_replies(&replies)
-            }
-            None => Decision::say(plain(&m.reprompt)),
+            Some((question, _)) => self.around(&m.reprompt_question, &question),
+            None => plain(&m.reprompt),
         }
+    }
+
+    /// The platform heard something it could not pass on as words: the fallback answer.
+    pub fn not_understood(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        self.fallback(conv, ctx)
     }
 
     /// The question the conversation waits on, with its quick replies: the caller who went quiet after
@@ -362,7 +425,9 @@ impl<'p> Engine<'p> {
 
     /// How the conversation ends if it ends now.
     pub fn outcome(&self, conv: &Conversation) -> Outcome {
-        if conv.resolved {
+        if conv.unsolved {
+            Outcome::Unresolved
+        } else if conv.resolved {
             Outcome::Resolved
         } else {
             Outcome::Abandoned
@@ -471,8 +536,16 @@ impl<'p> Engine<'p> {
             .iter()
             .find(|s| s.kind == EntityKind::OrderNumber)?;
         let given = collected.get(&spec.name)?;
-        if ctx.customer.order(given).is_some() {
-            return None;
+        if let Some(order) = ctx.customer.order(given) {
+            if !FINAL_STATUSES.contains(&order.status.as_str()) {
+                return None;
+            }
+            let m = &self.messages(ctx).order_not_changeable;
+            let said = template::Template::parse(m)
+                .ok()
+                .and_then(|t| t.render(&self.lookup(ctx, collected)))
+                .unwrap_or_else(|| plain(m));
+            return Some(Decision::say(said).about(&def.name));
         }
         let value = Value {
             text: given.clone(),
@@ -491,6 +564,15 @@ impl<'p> Engine<'p> {
             attempts: 0,
         };
         Some(Decision::say(said).about(&def.name))
+    }
+
+    /// The intent is about an order number that is not on the customer's account.
+    fn names_unknown_order(&self, def: &Intent, collected: &Collected, ctx: &TurnContext) -> bool {
+        def.entities
+            .iter()
+            .filter(|s| s.kind == EntityKind::OrderNumber)
+            .filter_map(|s| collected.get(&s.name))
+            .any(|id| ctx.customer.order(id).is_none())
     }
 
     fn confirm_question(&self, def: &Intent, collected: &Collected, ctx: &TurnContext) -> Rendered {
@@ -523,7 +605,8 @@ impl<'p> Engine<'p> {
             tracing::warn!(intent = %def.name, "no answer template could be filled");
             return self.fallback(conv, ctx);
         };
-        if def.resolves {
+        // "I can't find order 1234" answers the question but settles nothing.
+        if def.resolves && !self.names_unknown_order(def, collected, ctx) {
             conv.resolved = true;
         }
         let replies = def
@@ -531,21 +614,55 @@ impl<'p> Engine<'p> {
             .get(&ctx.lang)
             .cloned()
             .unwrap_or_default();
-        Decision::say(answer)
+        let mut d = Decision::say(answer)
             .about(&def.name)
-            .with_replies(&replies)
+            .with_replies(&replies);
+        d.act = self.order_change(def, collected, ctx);
+        d
+    }
+
+    /// What an acting intent changes, once answered: only ever one of the customer's own orders.
+    fn order_change(
+        &self,
+        def: &Intent,
+        collected: &Collected,
+        ctx: &TurnContext,
+    ) -> Option<OrderChange> {
+        let action = def.action?;
+        let order_id = def
+            .entities
+            .iter()
+            .filter(|s| s.kind == EntityKind::OrderNumber)
+            .find_map(|s| collected.get(&s.name))
+            .filter(|id| ctx.customer.order(id).is_some())?
+            .clone();
+        match action {
+            Action::CancelOrder => Some(OrderChange::Cancel { order_id }),
+            Action::ChangeDelivery => {
+                let date = def
+                    .entities
+                    .iter()
+                    .filter(|s| s.kind == EntityKind::Date)
+                    .find_map(|s| collected.get(&s.name))?
+                    .clone();
+                Some(OrderChange::Reschedule { order_id, date })
+            }
+        }
     }
 
     fn fallback(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
         conv.fallbacks_in_row += 1;
         let m = self.messages(ctx);
-        if conv.fallbacks_in_row >= self.settings.fallbacks_before_human {
+        let mut d = if conv.fallbacks_in_row >= self.settings.fallbacks_before_human {
             conv.state = DialogueState::OfferedHuman;
-            return Decision::say(plain(&m.offer_human)).with_replies(&m.yes_no);
-        }
-        let n = conv.fallback_turn as usize % m.fallback.len();
-        conv.fallback_turn += 1;
-        Decision::say(plain(&m.fallback[n]))
+            Decision::say(plain(&m.offer_human)).with_replies(&m.yes_no)
+        } else {
+            let n = conv.fallback_turn as usize % m.fallback.len();
+            conv.fallback_turn += 1;
+            Decision::say(plain(&m.fallback[n]))
+        };
+        d.fallback = true;
+        d
     }
 
     /// Passes the conversation to a person.

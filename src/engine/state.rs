@@ -53,6 +53,27 @@ pub struct Conversation {
     pub lang: Option<Lang>,
     /// The satisfaction questions were asked in this conversation.
     pub surveyed: bool,
-    /// Topic intents answered so far (to notice a question asked again).
+    /// Topic intents answered so far, each with the entity values it was asked about (see
+    /// [`answered_key`]), to notice the same question asked again.
     pub answered: Vec<String>,
+    /// Customer messages so far.
+    pub turns: u32,
+    /// The customer said the conversation did not solve their problem.
+    pub unsolved: bool,
+}
+
+/// How an answered question is remembered: the intent, then the entity values it was about, so that
+/// "and order 1234?" after order 4567 is a new question, not the same one again.
+pub fn answered_key(intent: &str, values: &[&str]) -> String {
+    let mut key = intent.to_string();
+    for v in values {
+        key.push('\u{1f}');
+        key.push_str(v);
+    }
+    key
+}
+
+/// The intent of an [`answered_key`].
+pub fn answered_intent(key: &str) -> &str {
+    key.split('\u{1f}').next().unwrap_or(key)
 }

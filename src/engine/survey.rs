@@ -3,15 +3,12 @@
 //! should we do better. Every step can be skipped; an unclear answer is asked again once, then dropped.
 //! This module holds the answers' types ([`Rating`]) and the survey's part of the dialogue.
 
-use super::{Conversation, Decision, DialogueState, Engine, TurnContext, plain};
+use super::{Conversation, Decision, DialogueState, Engine, NEW_REQUEST, TurnContext, plain};
 use crate::intents::Role;
 use crate::nlu::{Understanding, normalize};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
-
-/// Confidence an intent needs to interrupt the survey as a new request.
-const NEW_REQUEST: f32 = 0.5;
 
 /// A 0-10 likelihood-to-recommend answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -26,11 +23,18 @@ pub enum RatingError {
     OutOfRange(u64),
     #[error("more than one number in the answer")]
     Ambiguous,
+    #[error("a negative number is not a rating")]
+    Negative,
 }
 
 /// "9/10", "9 sur 10", "9 out of 10", "9 on 10".
 static OUT_OF_TEN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[^\d])(\d{1,2})\s*(?:/|sur|out of|on)\s*10\b").unwrap());
+
+/// A minus sign before a number, or an answer that starts with the word ("au moins 8" is an 8): "-1" is
+/// not a 1.
+static NEGATIVE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[^\w])[-\x{2212}]\s*\d|^\s*(?:minus|moins)\s").unwrap());
 
 /// NPS category of a rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,7 +53,20 @@ impl Rating {
     /// "dix sur dix", "a solid eight".
     pub fn parse(text: &str) -> Result<Rating, RatingError> {
         let folded = normalize::fold(text);
-        let spaced = normalize::normalize(&folded).tokens.join(" ");
+        if NEGATIVE.is_match(&folded) {
+            return Err(RatingError::Negative);
+        }
+        // Asked for a number, "one" (or "un", "une") is one, not the article the NLU takes it for
+        // elsewhere: "one", "one out of ten".
+        let spaced = normalize::normalize(&folded)
+            .tokens
+            .iter()
+            .map(|t| match t.as_str() {
+                "one" | "un" | "une" => "1",
+                t => t,
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         let value = if let Some(c) = OUT_OF_TEN
             .captures(&folded)
             .or_else(|| OUT_OF_TEN.captures(&spaced))
@@ -206,6 +223,7 @@ impl Engine<'_> {
                     Some(Role::Deny) => {
                         // The customer's word beats ours: the conversation did not settle their request.
                         conv.resolved = false;
+                        conv.unsolved = true;
                         next(conv, answered(SOLVED, "no".into()))
                     }
                     _ if new_request => return None,
@@ -251,6 +269,12 @@ mod tests {
             ("zéro", 0),
             ("je mets 3", 3),
             ("trois", 3),
+            ("one", 1),
+            ("un", 1),
+            ("one out of ten", 1),
+            ("une sur dix", 1),
+            ("two out of ten", 2),
+            ("ten", 10),
         ] {
             assert_eq!(Rating::parse(text).map(Rating::value), Ok(want), "{text}");
         }
@@ -260,6 +284,15 @@ mod tests {
     fn a_rating_of_eleven_is_rejected() {
         assert_eq!(Rating::parse("eleven"), Err(RatingError::OutOfRange(11)));
         assert_eq!(Rating::parse("12/10"), Err(RatingError::OutOfRange(12)));
+    }
+
+    #[test]
+    fn a_negative_rating_is_rejected_not_read_as_positive() {
+        assert_eq!(Rating::parse("-1"), Err(RatingError::Negative));
+        assert_eq!(Rating::parse("minus one"), Err(RatingError::Negative));
+        assert_eq!(Rating::parse("moins deux"), Err(RatingError::Negative));
+        assert!(Rating::parse("7-8").is_err());
+        assert_eq!(Rating::parse("au moins 8").map(Rating::value), Ok(8));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! wrong; internal failures get an opaque 500 and the cause goes to the log, never to the client.
 
 use axum::Json;
-use axum::extract::FromRequest;
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -84,6 +84,20 @@ impl From<FormRejection> for ApiError {
         }
     }
 }
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError {
+            status: r.status(),
+            message: r.body_text(),
+        }
+    }
+}
+
+/// `Path` whose rejections (an id that is not valid UTF-8 once decoded, say) are JSON errors too.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
 
 impl From<crate::bot::BotError> for ApiError {
     fn from(e: crate::bot::BotError) -> Self {

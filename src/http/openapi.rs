@@ -52,7 +52,7 @@ pub fn document() -> Value {
                 "ConversationSummary": {"type": "object", "properties": {
                     "id": {"type": "string"}, "customer_id": {"type": "string"}, "channel": {"type": "string"},
                     "started_at": {"type": "string", "format": "date-time"}, "ended_at": {"type": ["string", "null"]},
-                    "outcome": {"enum": ["resolved", "abandoned", "handed_off", null]},
+                    "outcome": {"enum": ["resolved", "abandoned", "handed_off", "unresolved", null]},
                     "intents": {"type": "array", "items": {"type": "string"}}, "rating": {"type": ["integer", "null"]},
                     "turns": {"type": "integer"}, "irritants": {"type": "integer"}}},
                 "Counts": {"type": "object", "properties": {

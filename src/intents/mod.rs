@@ -33,6 +33,18 @@ pub enum Role {
     Deny,
     /// The customer wants a person: the conversation is handed off.
     Handoff,
+    /// The customer asks what the bot can do (not a request of its own).
+    Help,
+}
+
+/// What an intent does to the customer's orders once it is confirmed (see `action` in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The order's status becomes `cancelled`.
+    CancelOrder,
+    /// The order's expected delivery date becomes the `date` entity, when one was given.
+    ChangeDelivery,
 }
 
 /// An entity an intent needs.
@@ -66,6 +78,8 @@ pub struct Intent {
     pub examples: BTreeMap<Lang, Vec<String>>,
     pub answers: BTreeMap<Lang, Vec<Template>>,
     pub quick_replies: BTreeMap<Lang, Vec<String>>,
+    /// What the intent does to the order it names, once answered.
+    pub action: Option<Action>,
 }
 
 /// The engine's own sentences in one language.
@@ -87,6 +101,9 @@ pub struct Messages {
     /// Said when an intent that acts on an order names one that is not the customer's; `{order_id}` is
     /// the number given.
     pub order_not_found: String,
+    /// Said when an intent that acts on an order names one past changing (delivered, cancelled,
+    /// returned); `{order_id}` and `{order.status}` as in answers.
+    pub order_not_changeable: String,
     /// Said when an entity was asked for and not understood; `{question}` is the original question.
     pub ask_again: String,
     /// Said when an entity was asked for too many times.
@@ -160,7 +177,7 @@ pub struct IntentPack {
 /// What is wrong with the intents folder.
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
-    #[error("cannot read the intents folder {path}: {source}")]
+    #[error("cannot read the intents folder {path}")]
     Folder {
         path: PathBuf,
         source: std::io::Error,
@@ -206,6 +223,7 @@ struct RawIntent {
     answers: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     quick_replies: BTreeMap<String, Vec<String>>,
+    action: Option<Action>,
 }
 
 #[derive(Deserialize)]
@@ -495,6 +513,14 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
             ask,
         });
     }
+    let acts_on_an_order = entities
+        .iter()
+        .any(|e| e.required && e.kind == EntityKind::OrderNumber);
+    if raw.action.is_some() && (raw.confirm.is_none() || !acts_on_an_order) {
+        return Err(err(
+            "an action needs a [confirm] question and a required order_number entity".into(),
+        ));
+    }
     let confirm = match &raw.confirm {
         None => None,
         Some(c) => {
@@ -532,6 +558,7 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
         examples,
         answers,
         quick_replies,
+        action: raw.action,
     })
 }
 
@@ -552,6 +579,7 @@ handoff = "Passing you on."
 human_declined = "OK."
 confirm_declined = "OK, nothing done."
 order_not_found = "No order {order_id}."
+order_not_changeable = "Order {order_id} is {order.status}."
 ask_again = "Sorry: {question}"
 entity_given_up = "Let's leave that."
 reprompt = "Are you there?"

@@ -44,6 +44,11 @@ const ORDER_CUES: &[&str] = &[
 /// phone or card numbers.
 const ORDER_DIGITS: std::ops::RangeInclusive<usize> = 4..=9;
 
+/// Words that name an order outright: after one of them, a number of [`NAMED_ORDER_DIGITS`] is an order
+/// number even if short or long ("order 555", "commande 123456789012"), as shops number orders their way.
+const ORDER_NAMES: &[&str] = &["order", "commande", "ref", "reference"];
+const NAMED_ORDER_DIGITS: std::ops::RangeInclusive<usize> = 3..=12;
+
 /// Finds every entity in a message received on `today`.
 pub fn extract(n: &Normalized, today: Date) -> Vec<Entity> {
     let mut out = Vec::new();
@@ -83,7 +88,13 @@ pub fn extract(n: &Normalized, today: Date) -> Vec<Entity> {
     // Order numbers: a token of 4 to 9 digits; one that follows a cue word wins.
     let mut orders: Vec<(bool, String)> = Vec::new();
     for (i, t) in n.tokens.iter().enumerate() {
-        if t.bytes().all(|b| b.is_ascii_digit()) && ORDER_DIGITS.contains(&t.len()) {
+        let named = i > 0 && ORDER_NAMES.contains(&n.tokens[i - 1].as_str());
+        let digits = if named {
+            &NAMED_ORDER_DIGITS
+        } else {
+            &ORDER_DIGITS
+        };
+        if t.bytes().all(|b| b.is_ascii_digit()) && digits.contains(&t.len()) {
             let in_date = dates.iter().any(|(_, raw)| raw.contains(t.as_str()));
             if in_date || emails.iter().any(|e| e.contains(t.as_str())) {
                 continue;
@@ -299,6 +310,23 @@ mod tests {
             ["97000"]
         );
         assert!(find("I bought 2 shirts", EntityKind::OrderNumber).is_empty());
+    }
+
+    #[test]
+    fn after_the_word_order_a_short_or_long_number_is_an_order_number() {
+        for (text, want) in [
+            ("where is order 555", "555"),
+            ("commande 123456789012", "123456789012"),
+        ] {
+            assert_eq!(
+                find(text, EntityKind::OrderNumber),
+                [want.to_string()],
+                "{text}"
+            );
+        }
+        // Without the word, a short number is a quantity and a long one a phone number.
+        assert!(find("i want 555 of them", EntityKind::OrderNumber).is_empty());
+        assert!(find("call me on 0612345678", EntityKind::OrderNumber).is_empty());
     }
 
     #[test]

@@ -3,14 +3,14 @@
 
 pub mod views;
 
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::http::{AppState, bearer, constant_time_eq};
 use crate::message::Channel;
 use crate::report::{self, Filter, Period};
 use crate::store::Touchpoint;
 use crate::time::Timestamp;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -158,7 +158,7 @@ async fn list_conversations(
 
 async fn show_conversation(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Transcript>, ApiError> {
     let tp = state
         .bot
@@ -171,7 +171,7 @@ async fn show_conversation(
 
 async fn show_customer(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Profile>, ApiError> {
     let store = state.bot.store();
     let customer = store
@@ -204,7 +204,7 @@ pub fn export(
 
 async fn export_customer(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     export(state.bot.store().as_ref(), &id)
         .map_err(ApiError::internal)?
@@ -215,7 +215,7 @@ async fn export_customer(
 /// Erasure: profile and identities deleted, conversations anonymised (counts stay in reports).
 async fn forget_customer(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
     if store.customer(&id).map_err(ApiError::internal)?.is_none() {
@@ -239,7 +239,7 @@ struct MergeBody {
 /// Staff merge: this customer's identities and conversations move to `into`.
 async fn merge_customer(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<MergeBody>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
@@ -268,7 +268,7 @@ struct SplitBody {
 /// Staff split: one identity (and its conversations) leaves this customer for a new one.
 async fn split_customer(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SplitBody>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
@@ -297,7 +297,7 @@ async fn split_customer(
 /// The customer's touchpoints across channels, oldest first.
 async fn journey(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
     if store.customer(&id).map_err(ApiError::internal)?.is_none() {

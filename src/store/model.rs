@@ -118,6 +118,8 @@ pub enum Outcome {
     Abandoned,
     /// Passed to a person.
     HandedOff,
+    /// The customer stayed to the end and said their problem was not solved.
+    Unresolved,
 }
 
 /// One conversation on one channel.

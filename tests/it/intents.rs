@@ -30,6 +30,7 @@ const REQUIRED: &[&str] = &[
     "human_agent",
     "privacy_request",
     "bot_identity",
+    "help",
 ];
 
 #[test]

@@ -3,6 +3,7 @@
 mod channels;
 mod cli;
 mod conversations;
+mod dialogue_fixes;
 mod helpers;
 mod intents;
 mod journeys;

@@ -371,3 +371,22 @@ async fn an_api_erasure_leaves_no_trace_once_the_server_has_shut_down_gracefully
         assert!(hits.is_empty(), "{needle} is still in {hits:?}");
     }
 }
+
+/// Review of 2026-12-01: an id that is not UTF-8 once decoded got a plain-text 400.
+#[tokio::test]
+async fn an_id_that_is_not_utf8_gets_a_json_400() {
+    let app = spawn_app_configured(|s, _| s.staff_token = Some("k".into())).await;
+    for path in [
+        "/api/customers/%ff",
+        "/api/customers/%ff/export",
+        "/api/conversations/%00%ff",
+    ] {
+        let r = app.staff_get(path, "k").await;
+        assert_eq!(r.status(), 400, "{path}");
+        let body: Value = r.json().await.expect("a JSON body");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{path}: {body}"
+        );
+    }
+}

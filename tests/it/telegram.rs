@@ -442,4 +442,22 @@ async fn webhook_updates_need_the_secret_header() {
         sent[0]["text"].as_str().unwrap().starts_with("Hello"),
         "{sent:?}"
     );
+    // Review of 2026-12-01: Telegram redelivers an update it thinks was lost; it is answered once.
+    let r = server
+        .client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cret")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sends = fake
+        .lock()
+        .unwrap()
+        .calls
+        .iter()
+        .filter(|(m, _)| m == "sendmessage")
+        .count();
+    assert_eq!(sends, 1, "a redelivered update is not answered twice");
 }

@@ -155,3 +155,48 @@ async fn malformed_alexa_requests_get_clear_4xx() {
         assert!(body["error"].is_string());
     }
 }
+
+/// Review of 2026-12-01: the reprompt was always the general one, and Alexa's own yes, no and fallback
+/// intents were taken for silences.
+#[tokio::test]
+async fn the_reprompt_repeats_the_pending_question_and_alexas_yes_and_fallback_are_understood() {
+    let app = spawn_app().await;
+    let say = |name: &'static str, q: Option<&'static str>| {
+        alexa_request("IntentRequest", ALICE, "S9", Some((name, q)))
+    };
+    let r: Value = app
+        .post_alexa(&say("CatchAllIntent", Some("where is my order")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reprompt = r["response"]["reprompt"]["outputSpeech"]["ssml"]
+        .as_str()
+        .unwrap();
+    assert!(reprompt.contains("order number"), "{r}");
+    assert_well_formed(reprompt);
+
+    let r: Value = app
+        .post_alexa(&say("AMAZON.FallbackIntent", None))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ssml = r["response"]["outputSpeech"]["ssml"].as_str().unwrap();
+    assert!(
+        !ssml.contains("still there"),
+        "a fallback, not a silence: {r}"
+    );
+
+    // Cancelling asks for a yes or no; Alexa's YesIntent is a yes.
+    app.post_alexa(&say("CatchAllIntent", Some("cancel order 4567")))
+        .await;
+    let r: Value = app
+        .post_alexa(&say("AMAZON.YesIntent", None))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ssml = r["response"]["outputSpeech"]["ssml"].as_str().unwrap();
+    assert!(ssml.contains("cancelled"), "{r}");
+}

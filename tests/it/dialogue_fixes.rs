@@ -1,0 +1,181 @@
+//! Regressions from the black-box review of 2026-12-01: what a customer noticed in the dialogue.
+
+use crate::helpers::TestBot;
+use parcours::message::Lang;
+use parcours::store::{Irritant, Outcome};
+
+fn last_touchpoint(t: &TestBot) -> parcours::store::Touchpoint {
+    t.store
+        .touchpoints_of("cus_alice")
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a touchpoint")
+}
+
+#[tokio::test]
+async fn one_out_of_ten_is_a_detractor_not_a_promoter() {
+    let t = TestBot::new().with_alice().surveyable();
+    t.say("alice", "how many loyalty points do I have").await;
+    t.say("alice", "thanks, bye").await;
+    t.say("alice", "yes").await;
+    let r = t.say("alice", "one out of ten").await;
+    // A detractor is asked what to improve.
+    assert!(!r.end, "{}", r.text);
+    assert_eq!(
+        last_touchpoint(&t).survey.get("rating").map(String::as_str),
+        Some("1")
+    );
+}
+
+#[tokio::test]
+async fn a_rating_of_un_is_understood_in_french() {
+    let t = TestBot::new().with_alice().surveyable();
+    t.say("alice", "combien de points de fidélité j'ai").await;
+    t.say("alice", "merci, au revoir").await;
+    t.say("alice", "oui").await;
+    t.say("alice", "un").await;
+    assert_eq!(
+        last_touchpoint(&t).survey.get("rating").map(String::as_str),
+        Some("1")
+    );
+}
+
+#[tokio::test]
+async fn ok_is_an_acknowledgement_not_a_goodbye() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "okay").await;
+    assert!(!r.end, "{}", r.text);
+    let r = t.say("alice", "where is my order").await;
+    assert!(r.text.contains("order number"), "{}", r.text);
+    // Mid-question, "ok" gets the question again, not a hang-up.
+    let r = t.say("alice", "ok").await;
+    assert!(!r.end, "{}", r.text);
+    assert!(r.text.contains("order number"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn no_to_anything_else_ends_the_conversation_in_both_languages() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "thanks").await;
+    assert!(!r.end, "{}", r.text);
+    let r = t.say("alice", "no").await;
+    assert!(r.end, "{}", r.text);
+
+    let t = TestBot::new().with_alice();
+    t.say_in("alice", "merci", Lang::Fr).await;
+    let r = t.say_in("alice", "non c'est tout", Lang::Fr).await;
+    assert!(r.end, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_first_no_does_not_end_the_conversation() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "no").await;
+    assert!(!r.end, "{}", r.text);
+}
+
+#[tokio::test]
+async fn asking_about_a_second_order_is_not_the_same_question_again() {
+    let t = TestBot::new().with_alice();
+    t.say("alice", "where is order 4567").await;
+    let r = t.say("alice", "and where is order 1234?").await;
+    assert!(r.text.contains("1234"), "{}", r.text);
+    assert!(!r.text.contains("put you through"), "{}", r.text);
+    // The very same question again is still noticed.
+    let r = t.say("alice", "where is order 1234?").await;
+    assert!(r.text.contains("put you through"), "{}", r.text);
+    let tp = t
+        .store
+        .open_touchpoint(parcours::message::Channel::Chat, "alice")
+        .unwrap()
+        .unwrap();
+    let repeated = tp
+        .turns
+        .iter()
+        .filter(|turn| turn.irritants.contains(&Irritant::RepeatedQuestion))
+        .count();
+    assert_eq!(repeated, 1);
+}
+
+#[tokio::test]
+async fn no_to_did_that_solve_it_ends_the_conversation_unresolved() {
+    let t = TestBot::new().with_alice().surveyable();
+    t.say("alice", "how many loyalty points do I have").await;
+    t.say("alice", "bye").await;
+    t.say("alice", "no").await;
+    let r = t.say("alice", "eight").await;
+    assert!(r.end, "{}", r.text);
+    assert_eq!(last_touchpoint(&t).outcome, Some(Outcome::Unresolved));
+}
+
+#[tokio::test]
+async fn an_order_that_is_not_on_the_account_settles_nothing() {
+    let t = TestBot::new().with_alice().surveyable();
+    let r = t.say("alice", "where is order 9999").await;
+    assert!(r.text.contains("can't find"), "{}", r.text);
+    // Not resolved: goodbye ends without the satisfaction questions.
+    let r = t.say("alice", "bye").await;
+    assert!(r.end, "{}", r.text);
+    assert_eq!(last_touchpoint(&t).outcome, Some(Outcome::Abandoned));
+}
+
+#[tokio::test]
+async fn help_says_what_the_bot_can_do_in_both_languages() {
+    let t = TestBot::new().with_alice();
+    for (text, lang, want) in [
+        ("help", Lang::En, "I can tell you"),
+        ("what can you do", Lang::En, "I can tell you"),
+        ("aide", Lang::Fr, "Je peux vous dire"),
+        (
+            "qu'est-ce que vous pouvez faire",
+            Lang::Fr,
+            "Je peux vous dire",
+        ),
+    ] {
+        let r = t.say_in("alice", text, lang).await;
+        assert!(r.text.contains(want), "{text}: {}", r.text);
+        assert_eq!(r.intent.as_deref(), Some("help"), "{text}");
+    }
+}
+
+fn order_of(t: &TestBot, id: &str) -> parcours::store::Order {
+    let alice = t.store.customer("cus_alice").unwrap().unwrap();
+    alice.orders.into_iter().find(|o| o.id == id).unwrap()
+}
+
+#[tokio::test]
+async fn a_confirmed_cancellation_cancels_the_order_and_cannot_be_done_twice() {
+    let t = TestBot::new().with_alice();
+    t.say("alice", "cancel order 4567").await;
+    let r = t.say("alice", "yes").await;
+    assert!(r.text.contains("is cancelled"), "{}", r.text);
+    assert_eq!(order_of(&t, "4567").status, "cancelled");
+    let r = t.say("alice", "where is order 4567").await;
+    assert!(r.text.contains("cancelled"), "{}", r.text);
+    let r = t.say("alice", "cancel order 4567").await;
+    assert!(r.text.contains("already cancelled"), "{}", r.text);
+    assert!(!r.text.contains("confirm"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_delivered_order_is_neither_cancelled_nor_rescheduled() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "cancel order 1234").await;
+    assert!(r.text.contains("already delivered"), "{}", r.text);
+    let r = t
+        .say_in("alice", "annulez la commande 1234", Lang::Fr)
+        .await;
+    assert!(r.text.contains("déjà livrée"), "{}", r.text);
+    assert_eq!(order_of(&t, "1234").status, "delivered");
+}
+
+#[tokio::test]
+async fn a_new_delivery_date_becomes_the_orders_expected_date() {
+    let t = TestBot::new().with_alice();
+    let r = t
+        .say("alice", "change my delivery for order 4567 to 2026-12-09")
+        .await;
+    assert!(r.text.contains("2026-12-09"), "{}", r.text);
+    assert_eq!(order_of(&t, "4567").eta.as_deref(), Some("2026-12-09"));
+}
