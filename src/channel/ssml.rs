@@ -29,6 +29,15 @@ pub fn say_digits(value: &str) -> String {
     format!("<say-as interpret-as=\"digits\">{}</say-as>", escape(value))
 }
 
+/// A `YYYY-MM-DD` date read as a date: `<say-as interpret-as="date" format="ymd">2026-11-26</say-as>`
+/// (Alexa, Polly through Twilio and Google all read this form).
+pub fn say_date(value: &str) -> String {
+    format!(
+        "<say-as interpret-as=\"date\" format=\"ymd\">{}</say-as>",
+        escape(value)
+    )
+}
+
 /// Wraps an already-escaped body in `<speak>`.
 pub fn speak(body: &str) -> String {
     format!("<speak>{body}</speak>")

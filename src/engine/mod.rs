@@ -80,6 +80,11 @@ pub enum OrderChange {
 /// often not a sentence ("4567 please"), so a weak guess at another intent must not hijack it.
 const NEW_REQUEST: f32 = 0.5;
 
+/// Confidence below which a request for a person is asked about before the conversation is handed off
+/// (which ends it for the bot). Clear requests, even one word ("agent", "human", "conseiller"), score
+/// above 0.95 with the shipped pack; the bare verb "speak" scores 0.83.
+const HANDOFF_SURE: f32 = 0.9;
+
 /// Order statuses past changing: an acting intent refuses them before confirming anything.
 const FINAL_STATUSES: &[&str] = &["delivered", "cancelled", "returned"];
 
@@ -441,6 +446,14 @@ impl<'p> Engine<'p> {
         };
         conv.fallbacks_in_row = 0;
         match def.role {
+            // Handing off ends the conversation: a guess short of sure ("speak") asks first.
+            Some(Role::Handoff) if u.confidence < HANDOFF_SURE => {
+                let m = self.messages(ctx);
+                conv.state = DialogueState::OfferedHuman;
+                return Decision::say(plain(&m.offer_human_asked))
+                    .about(&def.name)
+                    .with_replies(&m.yes_no);
+            }
             Some(Role::Handoff) => return self.handoff(conv, ctx),
             Some(Role::Goodbye | Role::Thanks)
                 if conv.resolved && ctx.survey_allowed && !conv.surveyed =>
@@ -708,6 +721,8 @@ impl<'p> Engine<'p> {
             if let Some(v) = collected.get(name) {
                 let say_as = if name.contains("order") {
                     SayAs::Digits
+                } else if crate::time::Date::parse_iso(v).is_some() {
+                    SayAs::Date
                 } else {
                     SayAs::Plain
                 };
@@ -739,6 +754,12 @@ impl<'p> Engine<'p> {
                 "order.eta" => order().and_then(|o| o.eta.clone()),
                 _ => None,
             }?;
+            if crate::time::Date::parse_iso(&text).is_some() {
+                return Some(Value {
+                    text,
+                    say_as: SayAs::Date,
+                });
+            }
             Some(Value::plain(text))
         }
     }

@@ -90,6 +90,8 @@ pub struct Messages {
     pub fallback: Vec<String>,
     /// Offered after repeated fallbacks.
     pub offer_human: String,
+    /// Asked when the customer may want a person but the bot is not sure.
+    pub offer_human_asked: String,
     /// Added to an answer when the customer seems frustrated.
     pub offer_human_irritated: String,
     /// Said when the customer accepts a person.
@@ -574,6 +576,7 @@ mod tests {
 [en]
 fallback = ["Sorry?"]
 offer_human = "A person?"
+offer_human_asked = "Do you want a person?"
 offer_human_irritated = "Sorry. A person?"
 handoff = "Passing you on."
 human_declined = "OK."

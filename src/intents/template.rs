@@ -25,6 +25,8 @@ pub enum SayAs {
     Plain,
     /// Digit by digit ("four five six seven").
     Digits,
+    /// A `YYYY-MM-DD` date, read as a date ("November twenty-sixth"), not as numbers and dashes.
+    Date,
 }
 
 /// A value for a placeholder.
@@ -158,6 +160,7 @@ impl Template {
                     match value.say_as {
                         SayAs::Plain => out.ssml.push_str(&ssml::escape(&value.text)),
                         SayAs::Digits => out.ssml.push_str(&ssml::say_digits(&value.text)),
+                        SayAs::Date => out.ssml.push_str(&ssml::say_date(&value.text)),
                     }
                 }
             }

@@ -179,3 +179,32 @@ async fn a_new_delivery_date_becomes_the_orders_expected_date() {
     assert!(r.text.contains("2026-12-09"), "{}", r.text);
     assert_eq!(order_of(&t, "4567").eta.as_deref(), Some("2026-12-09"));
 }
+
+#[tokio::test]
+async fn an_expected_date_is_spoken_as_a_date() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "where is order 4567").await;
+    assert!(
+        r.ssml
+            .contains(r#"<say-as interpret-as="date" format="ymd">2026-11-26</say-as>"#),
+        "{}",
+        r.ssml
+    );
+    assert!(r.text.contains("2026-11-26"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_doubtful_request_for_a_person_is_asked_before_the_call_is_handed_off() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "speak").await;
+    assert!(!r.end, "{}", r.text);
+    assert!(r.text.contains("put you through"), "{}", r.text);
+    let r = t.say("alice", "yes").await;
+    assert!(r.end, "{}", r.text);
+    // A clear request is handed off at once.
+    let t = TestBot::new().with_alice();
+    let r = t
+        .say("alice", "I want to talk to a human agent please")
+        .await;
+    assert!(r.end, "{}", r.text);
+}
