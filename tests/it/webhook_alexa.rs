@@ -161,42 +161,37 @@ async fn malformed_alexa_requests_get_clear_4xx() {
 #[tokio::test]
 async fn the_reprompt_repeats_the_pending_question_and_alexas_yes_and_fallback_are_understood() {
     let app = spawn_app().await;
-    let say = |name: &'static str, q: Option<&'static str>| {
-        alexa_request("IntentRequest", ALICE, "S9", Some((name, q)))
+    // One turn of session S9: the response's speech and reprompt.
+    let turn = async |name: &str, q: Option<&str>| -> (String, String) {
+        let r: Value = app
+            .post_alexa(&alexa_request(
+                "IntentRequest",
+                ALICE,
+                "S9",
+                Some((name, q)),
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        (
+            text(&r["response"]["outputSpeech"]["ssml"]),
+            text(&r["response"]["reprompt"]["outputSpeech"]["ssml"]),
+        )
     };
-    let r: Value = app
-        .post_alexa(&say("CatchAllIntent", Some("where is my order")))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let reprompt = r["response"]["reprompt"]["outputSpeech"]["ssml"]
-        .as_str()
-        .unwrap();
-    assert!(reprompt.contains("order number"), "{r}");
-    assert_well_formed(reprompt);
+    let (_, reprompt) = turn("CatchAllIntent", Some("where is my order")).await;
+    assert!(reprompt.contains("order number"), "{reprompt}");
+    assert_well_formed(&reprompt);
 
-    let r: Value = app
-        .post_alexa(&say("AMAZON.FallbackIntent", None))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let ssml = r["response"]["outputSpeech"]["ssml"].as_str().unwrap();
+    let (said, _) = turn("AMAZON.FallbackIntent", None).await;
     assert!(
-        !ssml.contains("still there"),
-        "a fallback, not a silence: {r}"
+        !said.contains("still there"),
+        "a fallback, not a silence: {said}"
     );
 
     // Cancelling asks for a yes or no; Alexa's YesIntent is a yes.
-    app.post_alexa(&say("CatchAllIntent", Some("cancel order 4567")))
-        .await;
-    let r: Value = app
-        .post_alexa(&say("AMAZON.YesIntent", None))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let ssml = r["response"]["outputSpeech"]["ssml"].as_str().unwrap();
-    assert!(ssml.contains("cancelled"), "{r}");
+    turn("CatchAllIntent", Some("cancel order 4567")).await;
+    let (said, _) = turn("AMAZON.YesIntent", None).await;
+    assert!(said.contains("cancelled"), "{said}");
 }
