@@ -541,7 +541,10 @@ fn apply(change: &OrderChange, customer: &mut Customer) {
         return;
     };
     match change {
-        OrderChange::Cancel { .. } => order.status = "cancelled".into(),
+        OrderChange::Cancel { .. } => {
+            order.status = "cancelled".into();
+            order.eta = None;
+        }
         OrderChange::Reschedule { date, .. } => order.eta = Some(date.clone()),
     }
 }

@@ -394,7 +394,8 @@ impl Telegram {
 
 /// The channel as a teloxide handler tree, for teloxide's dispatcher and `teloxide_tests`: every update goes to
 /// [`Telegram::handle_update`] with the Bot API client the dispatcher gives and the [`Bot`] among the
-/// dependencies.
+/// dependencies. It builds the channel per update, so it does not remember update ids: the dispatcher
+/// confirms its offsets itself, and `serve` uses [`Telegram::poll`] or the webhook, which do.
 pub fn handler_tree()
 -> teloxide::dispatching::UpdateHandler<Box<dyn std::error::Error + Send + Sync + 'static>> {
     teloxide::dptree::entry().endpoint(

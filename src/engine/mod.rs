@@ -190,9 +190,12 @@ impl<'p> Engine<'p> {
             .and_then(|i| self.pack.get(i))
             .and_then(|i| i.role);
         match std::mem::take(&mut conv.state) {
-            // Every answer ends on "anything else?" (or is one): a "no" once the conversation is under
-            // way means the customer is done.
-            DialogueState::Listening if role == Some(Role::Deny) && conv.turns > 1 => {
+            // Every answer ends on "anything else?" (or is one): a plain "no" (a deny pattern, not a
+            // correction such as "no, the other order") once the conversation is under way means the
+            // customer is done.
+            DialogueState::Listening
+                if role == Some(Role::Deny) && u.confidence >= 1.0 && conv.turns > 1 =>
+            {
                 if let Some(goodbye) = self.pack.with_role(Role::Goodbye) {
                     conv.fallbacks_in_row = 0;
                     if conv.resolved && ctx.survey_allowed && !conv.surveyed {
@@ -225,17 +228,31 @@ impl<'p> Engine<'p> {
                 let spec = def.entities.iter().find(|e| e.name == entity);
                 let found = spec.and_then(|s| u.entities.iter().find(|e| e.kind == s.kind));
                 // "Cancel order 4567" while asked for an order number to track is a new request, not
-                // the answer.
+                // the answer; "my order 4567" (which reads like tracking) is the answer. So only a
+                // pattern match or a confident intent that acts takes over.
+                let other = u
+                    .intent
+                    .as_deref()
+                    .filter(|i| *i != intent)
+                    .and_then(|i| self.pack.get(i));
                 let other_request = role.is_none()
-                    && u.confidence >= NEW_REQUEST
-                    && u.intent.as_ref().is_some_and(|i| *i != intent);
+                    && other.is_some_and(|o| {
+                        u.confidence >= 1.0 || (o.action.is_some() && u.confidence >= NEW_REQUEST)
+                    });
                 if let (Some(found), false) = (found, other_request) {
                     collected.insert(entity, found.value.clone());
                     conv.fallbacks_in_row = 0;
                     return self.advance(conv, def, collected, ctx, false);
                 }
+                // "No" or "I don't know" to "What's your order number?": leave it, and say a person can
+                // help, rather than a bare "anything else?".
+                if role == Some(Role::Deny) {
+                    conv.fallbacks_in_row = 0;
+                    return Decision::say(plain(&self.messages(ctx).entity_given_up))
+                        .about(&intent);
+                }
                 let changes_subject = match role {
-                    Some(Role::Deny | Role::Goodbye | Role::Handoff) => true,
+                    Some(Role::Goodbye | Role::Handoff) => true,
                     Some(_) => false,
                     None => u.intent.as_ref().is_some_and(|i| *i != intent),
                 };
@@ -621,6 +638,7 @@ impl<'p> Engine<'p> {
         // "I can't find order 1234" answers the question but settles nothing.
         if def.resolves && !self.names_unknown_order(def, collected, ctx) {
             conv.resolved = true;
+            conv.unsolved = false;
         }
         let replies = def
             .quick_replies

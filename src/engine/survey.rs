@@ -5,7 +5,7 @@
 
 use super::{Conversation, Decision, DialogueState, Engine, NEW_REQUEST, TurnContext, plain};
 use crate::intents::Role;
-use crate::nlu::{Understanding, normalize};
+use crate::nlu::{Understanding, normalize, numbers};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
@@ -31,10 +31,10 @@ pub enum RatingError {
 static OUT_OF_TEN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[^\d])(\d{1,2})\s*(?:/|sur|out of|on)\s*10\b").unwrap());
 
-/// A minus sign before a number, or an answer that starts with the word ("au moins 8" is an 8): "-1" is
-/// not a 1.
+/// A minus before a number: "-1", "minus one", "moins deux" are not ratings ("au moins 8" is removed first:
+/// it is an 8).
 static NEGATIVE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|[^\w])[-\x{2212}]\s*\d|^\s*(?:minus|moins)\s").unwrap());
+    LazyLock::new(|| Regex::new(r"(?:^|\s)[-\x{2212}]\s*\d|\b(?:minus|moins)\s+\d").unwrap());
 
 /// NPS category of a rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,37 +52,49 @@ impl Rating {
     /// A rating from typed or spoken text in English or French: "9", "nine", "neuf", "9/10",
     /// "dix sur dix", "a solid eight".
     pub fn parse(text: &str) -> Result<Rating, RatingError> {
-        let folded = normalize::fold(text);
-        if NEGATIVE.is_match(&folded) {
+        let folded = normalize::fold(text).replace("au moins", " ");
+        let words = normalize::words(&folded);
+        let is_one = |w: &String| matches!(w.as_str(), "one" | "un" | "une");
+        let spaced = |words: Vec<String>| numbers::words_to_digits(&words).join(" ");
+        // Asked for a number, "one" ("un", "une") is 1 when it is the only number ("one", "one out of ten");
+        // beside another number it is the article it usually is ("I'd give this one a 9", "c'est un 10").
+        let as_one = spaced(
+            words
+                .iter()
+                .map(|w| if is_one(w) { "1".into() } else { w.clone() })
+                .collect(),
+        );
+        let without_one = spaced(words.iter().filter(|w| !is_one(w)).cloned().collect());
+        // "N out of ten" settles it, whatever else is said.
+        if let Some(c) = OUT_OF_TEN
+            .captures(&folded)
+            .or_else(|| OUT_OF_TEN.captures(&as_one))
+        {
+            let value = c[1].parse::<u64>().map_err(|_| RatingError::NoNumber)?;
+            return Rating::in_range(value);
+        }
+        if NEGATIVE.is_match(&folded) || NEGATIVE.is_match(&as_one) {
             return Err(RatingError::Negative);
         }
-        // Asked for a number, "one" (or "un", "une") is one, not the article the NLU takes it for
-        // elsewhere: "one", "one out of ten".
-        let spaced = normalize::normalize(&folded)
-            .tokens
-            .iter()
-            .map(|t| match t.as_str() {
-                "one" | "un" | "une" => "1",
-                t => t,
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
-        let value = if let Some(c) = OUT_OF_TEN
-            .captures(&folded)
-            .or_else(|| OUT_OF_TEN.captures(&spaced))
-        {
-            c[1].parse::<u64>().map_err(|_| RatingError::NoNumber)?
-        } else {
-            let numbers: Vec<u64> = spaced
+        let numbers = |spaced: &str| -> Vec<u64> {
+            spaced
                 .split(' ')
                 .filter_map(|t| t.parse::<u64>().ok())
-                .collect();
-            match numbers.as_slice() {
-                [] => return Err(RatingError::NoNumber),
-                [n] => *n,
-                _ => return Err(RatingError::Ambiguous),
-            }
+                .collect()
         };
+        let mut found = numbers(&without_one);
+        if found.is_empty() {
+            found = numbers(&as_one);
+        }
+        let value = match found.as_slice() {
+            [] => return Err(RatingError::NoNumber),
+            [n] => *n,
+            _ => return Err(RatingError::Ambiguous),
+        };
+        Rating::in_range(value)
+    }
+
+    fn in_range(value: u64) -> Result<Rating, RatingError> {
         u8::try_from(value)
             .ok()
             .filter(|v| *v <= 10)
@@ -231,7 +243,10 @@ impl Engine<'_> {
                 }
             }
             Step::Rating => match Rating::parse(ctx.text) {
-                _ if skip || role == Some(Role::Deny) => self.finish_survey(conv, ctx, Vec::new()),
+                _ if skip => self.finish_survey(conv, ctx, Vec::new()),
+                // "No" declines the question, but a number is an answer whatever the classifier made of
+                // the sentence ("une note de 8").
+                Err(_) if role == Some(Role::Deny) => self.finish_survey(conv, ctx, Vec::new()),
                 Ok(r) if r.category() == Category::Detractor => {
                     let mut d = self.survey_question(conv, ctx, Step::Comment, false);
                     d.survey = answered(RATING, r.value().to_string());
@@ -275,6 +290,12 @@ mod tests {
             ("une sur dix", 1),
             ("two out of ten", 2),
             ("ten", 10),
+            ("I'd give this one a 9", 9),
+            ("9, one of the best", 9),
+            ("no one helped, 3", 3),
+            ("une note de 8", 8),
+            ("c'est un 10", 10),
+            ("je mets un huit", 8),
         ] {
             assert_eq!(Rating::parse(text).map(Rating::value), Ok(want), "{text}");
         }
@@ -292,7 +313,12 @@ mod tests {
         assert_eq!(Rating::parse("minus one"), Err(RatingError::Negative));
         assert_eq!(Rating::parse("moins deux"), Err(RatingError::Negative));
         assert!(Rating::parse("7-8").is_err());
+        assert_eq!(
+            Rating::parse("definitely a minus one"),
+            Err(RatingError::Negative)
+        );
         assert_eq!(Rating::parse("au moins 8").map(Rating::value), Ok(8));
+        assert_eq!(Rating::parse("8 - very good").map(Rating::value), Ok(8));
     }
 
     #[test]

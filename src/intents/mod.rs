@@ -518,9 +518,11 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
     let acts_on_an_order = entities
         .iter()
         .any(|e| e.required && e.kind == EntityKind::OrderNumber);
-    if raw.action.is_some() && (raw.confirm.is_none() || !acts_on_an_order) {
+    let always_confirmed = raw.confirm.as_ref().is_some_and(|c| c.always);
+    if raw.action.is_some() && (!always_confirmed || !acts_on_an_order) {
         return Err(err(
-            "an action needs a [confirm] question and a required order_number entity".into(),
+            "an action needs [confirm] with always = true and a required order_number entity"
+                .into(),
         ));
     }
     let confirm = match &raw.confirm {

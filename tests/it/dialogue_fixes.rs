@@ -4,13 +4,11 @@ use crate::helpers::TestBot;
 use parcours::message::Lang;
 use parcours::store::{Irritant, Outcome};
 
+/// Alice's only conversation (each test has one).
 fn last_touchpoint(t: &TestBot) -> parcours::store::Touchpoint {
-    t.store
-        .touchpoints_of("cus_alice")
-        .unwrap()
-        .into_iter()
-        .next()
-        .expect("a touchpoint")
+    let mut all = t.store.touchpoints_of("cus_alice").unwrap();
+    assert_eq!(all.len(), 1, "one conversation");
+    all.remove(0)
 }
 
 #[tokio::test]
@@ -99,11 +97,13 @@ async fn asking_about_a_second_order_is_not_the_same_question_again() {
 }
 
 #[tokio::test]
-async fn no_to_did_that_solve_it_ends_the_conversation_unresolved() {
+async fn no_to_did_that_solve_it_makes_the_outcome_unresolved() {
     let t = TestBot::new().with_alice().surveyable();
     t.say("alice", "how many loyalty points do I have").await;
     t.say("alice", "bye").await;
-    t.say("alice", "no").await;
+    let r = t.say("alice", "no").await;
+    // The survey goes on to the rating; the "no" decides the outcome.
+    assert!(r.text.contains("0 to 10"), "{}", r.text);
     let r = t.say("alice", "eight").await;
     assert!(r.end, "{}", r.text);
     assert_eq!(last_touchpoint(&t).outcome, Some(Outcome::Unresolved));
@@ -151,8 +151,14 @@ async fn a_confirmed_cancellation_cancels_the_order_and_cannot_be_done_twice() {
     let r = t.say("alice", "yes").await;
     assert!(r.text.contains("is cancelled"), "{}", r.text);
     assert_eq!(order_of(&t, "4567").status, "cancelled");
+    assert_eq!(
+        order_of(&t, "4567").eta,
+        None,
+        "a cancelled order arrives on no date"
+    );
     let r = t.say("alice", "where is order 4567").await;
     assert!(r.text.contains("cancelled"), "{}", r.text);
+    assert!(!r.text.contains("arrive"), "{}", r.text);
     let r = t.say("alice", "cancel order 4567").await;
     assert!(r.text.contains("already cancelled"), "{}", r.text);
     assert!(!r.text.contains("confirm"), "{}", r.text);
@@ -167,7 +173,12 @@ async fn a_delivered_order_is_neither_cancelled_nor_rescheduled() {
         .say_in("alice", "annulez la commande 1234", Lang::Fr)
         .await;
     assert!(r.text.contains("déjà livrée"), "{}", r.text);
-    assert_eq!(order_of(&t, "1234").status, "delivered");
+    let r = t
+        .say("alice", "change my delivery for order 1234 to 2026-12-09")
+        .await;
+    assert!(r.text.contains("already delivered"), "{}", r.text);
+    let order = order_of(&t, "1234");
+    assert_eq!((order.status.as_str(), order.eta), ("delivered", None));
 }
 
 #[tokio::test]
@@ -176,6 +187,10 @@ async fn a_new_delivery_date_becomes_the_orders_expected_date() {
     let r = t
         .say("alice", "change my delivery for order 4567 to 2026-12-09")
         .await;
+    // It changes the order: confirmed first, on every channel.
+    assert!(r.text.contains("confirm"), "{}", r.text);
+    assert_eq!(order_of(&t, "4567").eta.as_deref(), Some("2026-11-26"));
+    let r = t.say("alice", "yes").await;
     assert!(r.text.contains("2026-12-09"), "{}", r.text);
     assert_eq!(order_of(&t, "4567").eta.as_deref(), Some("2026-12-09"));
 }
@@ -207,4 +222,42 @@ async fn a_doubtful_request_for_a_person_is_asked_before_the_call_is_handed_off(
         .say("alice", "I want to talk to a human agent please")
         .await;
     assert!(r.end, "{}", r.text);
+}
+
+#[tokio::test]
+async fn no_order_number_to_give_is_met_with_the_offer_of_a_person() {
+    let t = TestBot::new().with_alice();
+    t.say("alice", "cancel my order").await;
+    let r = t.say("alice", "no").await;
+    assert!(r.text.contains("ask for a person"), "{}", r.text);
+    assert!(!r.end, "{}", r.text);
+}
+
+#[tokio::test]
+async fn an_order_number_that_reads_like_tracking_still_answers_the_pending_question() {
+    for answer in ["my order 4567", "the order number is 4567"] {
+        let t = TestBot::new().with_alice();
+        t.say("alice", "cancel my order").await;
+        let r = t.say("alice", answer).await;
+        assert!(
+            r.text.contains("cancel order 4567?"),
+            "{answer}: {}",
+            r.text
+        );
+    }
+    // A request that acts is a new request: cancelling while asked which order to track.
+    let t = TestBot::new().with_alice();
+    t.say("alice", "where is my order").await;
+    let r = t.say("alice", "cancel order 4567").await;
+    assert!(r.text.contains("cancel order 4567?"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_correction_starting_with_no_does_not_end_the_conversation() {
+    let t = TestBot::new().with_alice();
+    t.say("alice", "where is order 4567").await;
+    for text in ["no, that's not the right one", "no I meant the other order"] {
+        let r = t.say("alice", text).await;
+        assert!(!r.end, "{text}: {}", r.text);
+    }
 }
