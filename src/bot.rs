@@ -302,7 +302,7 @@ impl Bot {
             self.store.put_customer(&customer)?;
         }
         self.store.durable().await?;
-        if msg.event == Event::Message && !silent {
+        if matches!(msg.event, Event::Message | Event::NotUnderstood) && !silent {
             let irritants: Vec<&str> = decision.irritants.iter().map(|i| i.as_str()).collect();
             self.metrics.record(&TurnMetrics {
                 channel: msg.channel.as_str(),
@@ -493,7 +493,8 @@ fn record(
     conv: &Conversation,
     lang: Lang,
 ) -> Result<(), BotError> {
-    if msg.event == Event::Message {
+    // A platform's "heard something, no words" is a customer turn too, with no text.
+    if matches!(msg.event, Event::Message | Event::NotUnderstood) {
         tp.turns.push(Turn {
             at: msg.at,
             speaker: Speaker::Customer,

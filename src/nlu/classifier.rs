@@ -32,9 +32,9 @@ pub struct Config {
     /// Upper bound on passes over the data per intent.
     pub max_epochs: usize,
     /// Add each word's stem in this language to the word block (see [`super::stems`]), or `None`. Used for
-    /// French, which has no word vectors: on 5-fold cross-validation over the snips_fr and wikit_fr train
-    /// splits it gained on clean, typo'd and unaccented text, where English stems (beside the vectors)
-    /// lost a little on held-out parts of the Banking77 and HWU64 train splits (see the README).
+    /// French sets, which have no word vectors: on 5-fold cross-validation over the snips_fr and wikit_fr
+    /// train splits it gained on clean, typo'd and unaccented text, where English stems (beside the
+    /// vectors) lost a little on held-out parts of the Banking77 and HWU64 train splits (see the README).
     pub stems: Option<Lang>,
     /// Word vectors for the dense block, or `None` for n-grams only.
     pub vectors: Option<&'static WordVectors>,
