@@ -203,7 +203,11 @@ impl Bot {
         let sender = self.sender_lock(msg.channel, &msg.user);
         let _one_at_a_time = sender.lock().await;
         // Card numbers and configured patterns never go further than this.
-        msg.text = self.redactor.redact(&msg.text);
+        let redacted = self.redactor.redact(&msg.text);
+        // A card number is worth telling the customer about (a configured pattern is redacted quietly).
+        let sensitive = redacted.matches(crate::redact::CARD).count()
+            > msg.text.matches(crate::redact::CARD).count();
+        msg.text = redacted;
         // A platform closing a conversation that is already over: nothing to record.
         if msg.event == Event::End
             && self
@@ -234,7 +238,7 @@ impl Bot {
 
         // NLU: what they said.
         let silent = msg.event == Event::Message && msg.text.trim().is_empty();
-        let understanding = if msg.event != Event::Message || silent {
+        let understanding = if msg.event != Event::Message || silent || sensitive {
             Understanding::default()
         } else {
             self.nlu.parse_in(&msg.text, msg.at.date(), conv.lang)
@@ -281,6 +285,7 @@ impl Bot {
             (Event::Handoff, _) => engine.handoff(&mut conv, &ctx),
             (Event::NotUnderstood, _) => engine.not_understood(&mut conv, &ctx),
             (Event::Message, _) if silent => engine.silence(&mut conv, &ctx),
+            (Event::Message, _) if sensitive => engine.sensitive_removed(&mut conv, &ctx),
             (Event::Message, _) => engine.step(&mut conv, &understanding, &ctx),
         };
         tracing::info!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");

@@ -351,6 +351,22 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// The message held a card number, deleted before anything
+    /// read it: the customer is told, and the pending question, if any, is asked again. The message is not
+    /// understood further ("my card is …" is no question about loyalty cards).
+    pub fn sensitive_removed(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
+        let m = self.messages(ctx);
+        let mut said = plain(&m.sensitive_removed);
+        let replies = match self.pending_question(conv, ctx) {
+            Some((question, replies)) => {
+                said.push(&question);
+                replies
+            }
+            None => Vec::new(),
+        };
+        Decision::say(said).with_replies(&replies)
+    }
+
     /// The platform heard something it could not pass on as words: the fallback answer.
     pub fn not_understood(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
         self.fallback(conv, ctx)

@@ -106,6 +106,8 @@ pub struct Messages {
     /// Said when an intent that acts on an order names one past changing (delivered, cancelled,
     /// returned); `{order_id}` and `{order.status}` as in answers.
     pub order_not_changeable: String,
+    /// Said when a message held a card number, deleted before it was read or stored.
+    pub sensitive_removed: String,
     /// Said when an entity was asked for and not understood; `{question}` is the original question.
     pub ask_again: String,
     /// Said when an entity was asked for too many times.
@@ -585,6 +587,7 @@ human_declined = "OK."
 confirm_declined = "OK, nothing done."
 order_not_found = "No order {order_id}."
 order_not_changeable = "Order {order_id} is {order.status}."
+sensitive_removed = "Number deleted."
 ask_again = "Sorry: {question}"
 entity_given_up = "Let's leave that."
 reprompt = "Are you there?"

@@ -261,3 +261,22 @@ async fn a_correction_starting_with_no_does_not_end_the_conversation() {
         assert!(!r.end, "{text}: {}", r.text);
     }
 }
+
+#[tokio::test]
+async fn a_card_number_is_deleted_and_the_customer_told_not_answered_as_a_question() {
+    let t = TestBot::new().with_alice();
+    let r = t.say("alice", "my card is 4111 1111 1111 1111").await;
+    assert!(r.text.contains("deleted that card number"), "{}", r.text);
+    assert!(!r.text.contains("loyalty"), "{}", r.text);
+    // Mid-question, the question comes again.
+    t.say("alice", "where is my order").await;
+    let r = t.say("alice", "4111111111111111").await;
+    assert!(r.text.contains("deleted that card number"), "{}", r.text);
+    assert!(r.text.contains("order number"), "{}", r.text);
+    let tp = t
+        .store
+        .open_touchpoint(parcours::message::Channel::Chat, "alice")
+        .unwrap()
+        .unwrap();
+    assert!(tp.turns.iter().all(|turn| !turn.text.contains("4111")));
+}
