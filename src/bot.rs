@@ -203,10 +203,7 @@ impl Bot {
         let sender = self.sender_lock(msg.channel, &msg.user);
         let _one_at_a_time = sender.lock().await;
         // Card numbers and configured patterns never go further than this.
-        let redacted = self.redactor.redact(&msg.text);
-        // A card number is worth telling the customer about (a configured pattern is redacted quietly).
-        let sensitive = redacted.matches(crate::redact::CARD).count()
-            > msg.text.matches(crate::redact::CARD).count();
+        let (redacted, sensitive) = self.redactor.redact_reporting(&msg.text);
         msg.text = redacted;
         // A platform closing a conversation that is already over: nothing to record.
         if msg.event == Event::End

@@ -61,10 +61,18 @@ impl Redactor {
 
     /// The text with every card number and configured pattern replaced.
     pub fn redact(&self, text: &str) -> String {
+        self.redact_reporting(text).0
+    }
+
+    /// [`Redactor::redact`], and whether a card number was among what it replaced (worth telling the
+    /// customer; a configured pattern is replaced quietly).
+    pub fn redact_reporting(&self, text: &str) -> (String, bool) {
+        let mut card = false;
         let mut out = CARD_LIKE
             .replace_all(text, |c: &regex::Captures| {
                 let digits: String = c[0].chars().filter(char::is_ascii_digit).collect();
                 if luhn_valid(&digits) {
+                    card = true;
                     CARD.to_string()
                 } else {
                     c[0].to_string()
@@ -74,7 +82,7 @@ impl Redactor {
         for p in &self.patterns {
             out = p.replace_all(&out, REDACTED).into_owned();
         }
-        out
+        (out, card)
     }
 }
 

@@ -198,13 +198,7 @@ impl<'p> Engine<'p> {
             {
                 if let Some(goodbye) = self.pack.with_role(Role::Goodbye) {
                     conv.fallbacks_in_row = 0;
-                    if conv.resolved && ctx.survey_allowed && !conv.surveyed {
-                        return self.start_survey(conv, ctx);
-                    }
-                    let outcome = self.outcome(conv);
-                    return self
-                        .answer(conv, goodbye, &Collected::new(), ctx)
-                        .ending(outcome);
+                    return self.goodbye(conv, goodbye, ctx);
                 }
             }
             DialogueState::Listening => {}
@@ -481,27 +475,15 @@ impl<'p> Engine<'p> {
         match def.role {
             // Handing off ends the conversation: a guess short of sure ("speak") asks first.
             Some(Role::Handoff) if u.confidence < HANDOFF_SURE => {
-                let m = self.messages(ctx);
-                conv.state = DialogueState::OfferedHuman;
-                return Decision::say(plain(&m.offer_human_asked))
-                    .about(&def.name)
-                    .with_replies(&m.yes_no);
+                let asked = &self.messages(ctx).offer_human_asked;
+                return self.offer_person(conv, ctx, asked).about(&def.name);
             }
             Some(Role::Handoff) => return self.handoff(conv, ctx),
-            Some(Role::Goodbye | Role::Thanks)
-                if conv.resolved && ctx.survey_allowed && !conv.surveyed =>
-            {
-                return self.start_survey(conv, ctx);
-            }
+            Some(Role::Thanks) if survey_due(conv, ctx) => return self.start_survey(conv, ctx),
+            Some(Role::Goodbye) => return self.goodbye(conv, def, ctx),
             Some(Role::Greeting) if ctx.previous.is_some() => {
                 let d = self.answer(conv, def, &Collected::new(), ctx);
                 return self.with_recall(conv, ctx, d);
-            }
-            Some(Role::Goodbye) => {
-                let outcome = self.outcome(conv);
-                return self
-                    .answer(conv, def, &Collected::new(), ctx)
-                    .ending(outcome);
             }
             _ => {}
         }
@@ -512,6 +494,23 @@ impl<'p> Engine<'p> {
             }
         }
         self.advance(conv, def, collected, ctx, false)
+    }
+
+    /// The customer is done: the satisfaction questions if they are due, else `goodbye`'s answer, ending
+    /// the conversation.
+    fn goodbye(&self, conv: &mut Conversation, goodbye: &Intent, ctx: &TurnContext) -> Decision {
+        if survey_due(conv, ctx) {
+            return self.start_survey(conv, ctx);
+        }
+        let outcome = self.outcome(conv);
+        self.answer(conv, goodbye, &Collected::new(), ctx)
+            .ending(outcome)
+    }
+
+    /// Offers a person with `question`, waiting for a yes or no.
+    fn offer_person(&self, conv: &mut Conversation, ctx: &TurnContext, question: &str) -> Decision {
+        conv.state = DialogueState::OfferedHuman;
+        Decision::say(plain(question)).with_replies(&self.messages(ctx).yes_no)
     }
 
     /// Asks for the next missing entity, confirms, or answers.
@@ -577,12 +576,9 @@ impl<'p> Engine<'p> {
         ctx: &TurnContext,
     ) -> Option<Decision> {
         def.confirm.as_ref()?;
-        let spec = def
-            .entities
-            .iter()
-            .find(|s| s.kind == EntityKind::OrderNumber)?;
-        let given = collected.get(&spec.name)?;
-        if let Some(order) = ctx.customer.order(given) {
+        let (entity, given) = named_order(def, collected)?;
+        let (entity, given) = (entity.to_string(), given.clone());
+        if let Some(order) = ctx.customer.order(&given) {
             if !FINAL_STATUSES.contains(&order.status.as_str()) {
                 return None;
             }
@@ -594,7 +590,7 @@ impl<'p> Engine<'p> {
             return Some(Decision::say(said).about(&def.name));
         }
         let value = Value {
-            text: given.clone(),
+            text: given,
             say_as: SayAs::Digits,
         };
         let m = &self.messages(ctx).order_not_found;
@@ -602,23 +598,14 @@ impl<'p> Engine<'p> {
             .ok()
             .and_then(|t| t.render(&|name: &str| (name == "order_id").then(|| value.clone())))
             .unwrap_or_else(|| plain(m));
-        collected.remove(&spec.name);
+        collected.remove(&entity);
         conv.state = DialogueState::AwaitingEntity {
             intent: def.name.clone(),
-            entity: spec.name.clone(),
+            entity,
             collected: std::mem::take(collected),
             attempts: 0,
         };
         Some(Decision::say(said).about(&def.name))
-    }
-
-    /// The intent is about an order number that is not on the customer's account.
-    fn names_unknown_order(&self, def: &Intent, collected: &Collected, ctx: &TurnContext) -> bool {
-        def.entities
-            .iter()
-            .filter(|s| s.kind == EntityKind::OrderNumber)
-            .filter_map(|s| collected.get(&s.name))
-            .any(|id| ctx.customer.order(id).is_none())
     }
 
     fn confirm_question(&self, def: &Intent, collected: &Collected, ctx: &TurnContext) -> Rendered {
@@ -652,7 +639,9 @@ impl<'p> Engine<'p> {
             return self.fallback(conv, ctx);
         };
         // "I can't find order 1234" answers the question but settles nothing.
-        if def.resolves && !self.names_unknown_order(def, collected, ctx) {
+        let unknown_order =
+            named_order(def, collected).is_some_and(|(_, id)| ctx.customer.order(id).is_none());
+        if def.resolves && !unknown_order {
             conv.resolved = true;
             conv.unsolved = false;
         }
@@ -676,13 +665,9 @@ impl<'p> Engine<'p> {
         ctx: &TurnContext,
     ) -> Option<OrderChange> {
         let action = def.action?;
-        let order_id = def
-            .entities
-            .iter()
-            .filter(|s| s.kind == EntityKind::OrderNumber)
-            .find_map(|s| collected.get(&s.name))
-            .filter(|id| ctx.customer.order(id).is_some())?
-            .clone();
+        let (_, order_id) = named_order(def, collected)?;
+        ctx.customer.order(order_id)?;
+        let order_id = order_id.clone();
         match action {
             Action::CancelOrder => Some(OrderChange::Cancel { order_id }),
             Action::ChangeDelivery => {
@@ -701,8 +686,7 @@ impl<'p> Engine<'p> {
         conv.fallbacks_in_row += 1;
         let m = self.messages(ctx);
         let mut d = if conv.fallbacks_in_row >= self.settings.fallbacks_before_human {
-            conv.state = DialogueState::OfferedHuman;
-            Decision::say(plain(&m.offer_human)).with_replies(&m.yes_no)
+            self.offer_person(conv, ctx, &m.offer_human)
         } else {
             let n = conv.fallback_turn as usize % m.fallback.len();
             conv.fallback_turn += 1;
@@ -753,17 +737,13 @@ impl<'p> Engine<'p> {
     ) -> impl Fn(&str) -> Option<Value> + 'a {
         move |name: &str| {
             if let Some(v) = collected.get(name) {
-                let say_as = if name.contains("order") {
-                    SayAs::Digits
-                } else if crate::time::Date::parse_iso(v).is_some() {
-                    SayAs::Date
-                } else {
-                    SayAs::Plain
-                };
-                return Some(Value {
-                    text: v.clone(),
-                    say_as,
-                });
+                if name.contains("order") {
+                    return Some(Value {
+                        text: v.clone(),
+                        say_as: SayAs::Digits,
+                    });
+                }
+                return Some(spoken(v.clone()));
             }
             let c = ctx.customer;
             let order = || {
@@ -788,15 +768,32 @@ impl<'p> Engine<'p> {
                 "order.eta" => order().and_then(|o| o.eta.clone()),
                 _ => None,
             }?;
-            if crate::time::Date::parse_iso(&text).is_some() {
-                return Some(Value {
-                    text,
-                    say_as: SayAs::Date,
-                });
-            }
-            Some(Value::plain(text))
+            Some(spoken(text))
         }
     }
+}
+
+/// A value as a speaker should read it: a `YYYY-MM-DD` date as a date, anything else as words.
+fn spoken(text: String) -> Value {
+    let say_as = if crate::time::Date::parse_iso(&text).is_some() {
+        SayAs::Date
+    } else {
+        SayAs::Plain
+    };
+    Value { text, say_as }
+}
+
+/// The satisfaction questions may start now: the request was settled and the customer is due one.
+fn survey_due(conv: &Conversation, ctx: &TurnContext) -> bool {
+    conv.resolved && ctx.survey_allowed && !conv.surveyed
+}
+
+/// The order number an intent is about, if one was collected: its entity's name and the number.
+fn named_order<'c>(def: &'c Intent, collected: &'c Collected) -> Option<(&'c str, &'c String)> {
+    def.entities
+        .iter()
+        .filter(|s| s.kind == EntityKind::OrderNumber)
+        .find_map(|s| collected.get(&s.name).map(|id| (s.name.as_str(), id)))
 }
 
 /// An entity the profile can supply: the only order of a customer who has one, their email or phone.
