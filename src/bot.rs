@@ -30,7 +30,7 @@ pub enum BotError {
 /// The bot, shared by every channel.
 pub struct Bot {
     pack: IntentPack,
-    nlu: Nlu,
+    nlu: Arc<Nlu>,
     settings: Settings,
     store: Arc<dyn ProfileStore>,
     redactor: Redactor,
@@ -60,11 +60,26 @@ impl Bot {
         Bot {
             non_topics: pack.non_topic_intents(),
             pack,
-            nlu,
+            nlu: Arc::new(nlu),
             settings,
             store,
             redactor,
             metrics: Metrics::default(),
+            senders: Default::default(),
+        }
+    }
+
+    /// The same bot (intents, trained NLU, settings) on another store: `parcours test` replays each
+    /// conversation on a fresh one without training again.
+    pub fn with_store(&self, store: Arc<dyn ProfileStore>) -> Bot {
+        Bot {
+            pack: self.pack.clone(),
+            nlu: self.nlu.clone(),
+            settings: self.settings.clone(),
+            store,
+            redactor: self.redactor.clone(),
+            metrics: Metrics::default(),
+            non_topics: self.non_topics.clone(),
             senders: Default::default(),
         }
     }
@@ -266,6 +281,7 @@ impl Bot {
             asr_confidence: msg.asr_confidence,
             text: &msg.text,
             survey_allowed: self.survey_allowed(&customer, msg.at),
+            today: msg.at.date(),
             previous: previous
                 .as_ref()
                 .map(|(intent, channel, days_ago)| PreviousContact {
@@ -274,7 +290,7 @@ impl Bot {
                     days_ago: *days_ago,
                 }),
         };
-        let decision = match (msg.event, link) {
+        let mut decision = match (msg.event, link) {
             (_, Some(linked)) => linked,
             (Event::Start, _) => engine.welcome(&mut conv, &ctx),
             (Event::Help, _) => engine.help(&mut conv, &ctx),
@@ -285,6 +301,10 @@ impl Bot {
             (Event::Message, _) if sensitive => engine.sensitive_removed(&mut conv, &ctx),
             (Event::Message, _) => engine.step(&mut conv, &understanding, &ctx),
         };
+        if lang == Lang::Fr {
+            decision.answer.text = crate::intents::template::contract_fr(&decision.answer.text);
+            decision.answer.ssml = crate::intents::template::contract_fr(&decision.answer.ssml);
+        }
         tracing::info!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
         let reprompt_ssml = ssml::speak(&engine.reprompt(&conv, &ctx).ssml);
 
@@ -535,19 +555,35 @@ fn record(
     Ok(())
 }
 
-/// Applies a change the engine decided to the customer's orders (the answer already says it is done).
+/// Applies a change the engine decided to the customer's profile (the answer already says it is done).
 fn apply(change: &OrderChange, customer: &mut Customer) {
     let id = match change {
-        OrderChange::Cancel { order_id } | OrderChange::Reschedule { order_id, .. } => order_id,
+        OrderChange::Email { email } => {
+            customer.email = Some(email.clone());
+            return;
+        }
+        OrderChange::Cancel { order_id }
+        | OrderChange::Reschedule { order_id, .. }
+        | OrderChange::Readdress { order_id, .. }
+        | OrderChange::Reinstate { order_id } => order_id,
     };
     let Some(order) = customer.orders.iter_mut().find(|o| &o.id == id) else {
         return;
     };
     match change {
         OrderChange::Cancel { .. } => {
-            order.status = "cancelled".into();
-            order.eta = None;
+            // Kept so that a cancellation not yet processed can be undone.
+            order.previous_status = Some(std::mem::replace(&mut order.status, "cancelled".into()));
+            order.previous_eta = order.eta.take();
+        }
+        OrderChange::Reinstate { .. } => {
+            if let Some(status) = order.previous_status.take() {
+                order.status = status;
+                order.eta = order.previous_eta.take();
+            }
         }
         OrderChange::Reschedule { date, .. } => order.eta = Some(date.clone()),
+        OrderChange::Readdress { address, .. } => order.address = Some(address.clone()),
+        OrderChange::Email { .. } => {}
     }
 }

@@ -16,6 +16,7 @@
 //! - [`bot`]: ties the above together for one message.
 //! - [`metrics`]: Prometheus counters and the reply latency histogram.
 //! - [`redact`]: card numbers and configured patterns removed before anything is stored.
+//! - [`scenario`]: conversation tests as data (`tests/conversations/`), replayed by `parcours test`.
 //! - [`report`]: the satisfaction report (NPS, resolution, irritants) by channel, intent and period; journeys.
 //! - [`http`]: the HTTP server (routes, body limit, JSON errors, OpenAPI, shutdown signal).
 //! - [`staff`]: the staff API and console: conversations, transcripts, customers, data rights, reports.
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod nlu;
 pub mod redact;
 pub mod report;
+pub mod scenario;
 pub mod staff;
 pub mod store;
 pub mod time;

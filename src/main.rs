@@ -139,6 +139,23 @@ enum Command {
         #[command(subcommand)]
         action: ConversationsCmd,
     },
+    /// Replay the conversation files of a folder (`*.toml`) and report what passed; exit code 1 on a failure.
+    Test {
+        /// The folder of conversation files.
+        #[arg(default_value = "tests/conversations")]
+        dir: PathBuf,
+        /// The customers each conversation starts with (default: DIR/customers.json, if there is one).
+        #[arg(long)]
+        customers: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Show every conversation's turns, not only the failures'.
+        #[arg(long)]
+        verbose: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Customer profiles.
     Customers {
         #[command(subcommand)]
@@ -271,6 +288,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen, common } => {
             let bot = commands::load_bot(&common.paths())?;
             runtime.block_on(commands::serve::run(bot, listen, &common.data_dir))
+        }
+        Command::Test {
+            dir,
+            customers,
+            json,
+            verbose,
+            common,
+        } => {
+            let ok = runtime.block_on(commands::test::run(
+                &dir,
+                &common.paths(),
+                customers.as_deref(),
+                json,
+                verbose,
+            ))?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Chat {
             user,

@@ -157,6 +157,40 @@ impl Date {
         ((self.days() + 3).rem_euclid(7)) as u32
     }
 
+    /// The date as a person says it: "Thursday 3 December" in English, "jeudi 3 décembre" in French
+    /// (with the year when it is not `this_year`).
+    pub fn spoken(self, lang: crate::message::Lang, this_year: i32) -> String {
+        const EN_DAYS: [&str; 7] = [
+            "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+        ];
+        const EN_MONTHS: [&str; 12] = [
+            "January", "February", "March", "April", "May", "June", "July", "August", "September",
+            "October", "November", "December",
+        ];
+        const FR_DAYS: [&str; 7] = [
+            "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+        ];
+        const FR_MONTHS: [&str; 12] = [
+            "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+            "octobre", "novembre", "décembre",
+        ];
+        let (days, months) = match lang {
+            crate::message::Lang::En => (EN_DAYS, EN_MONTHS),
+            crate::message::Lang::Fr => (FR_DAYS, FR_MONTHS),
+        };
+        let weekday = days[self.weekday() as usize % 7];
+        let month = months[(self.month as usize).clamp(1, 12) - 1];
+        let day = match (lang, self.day) {
+            (crate::message::Lang::Fr, 1) => "1er".to_string(),
+            (_, d) => d.to_string(),
+        };
+        let mut out = format!("{weekday} {day} {month}");
+        if self.year != this_year {
+            out.push_str(&format!(" {}", self.year));
+        }
+        out
+    }
+
     /// This date plus `n` days.
     pub fn add_days(self, n: i64) -> Self {
         Date::from_days(self.days() + n)
@@ -172,6 +206,15 @@ impl fmt::Display for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_said_as_people_say_them() {
+        let d = Date::new(2026, 12, 3).unwrap();
+        assert_eq!(d.spoken(crate::message::Lang::En, 2026), "Thursday 3 December");
+        assert_eq!(d.spoken(crate::message::Lang::Fr, 2026), "jeudi 3 décembre");
+        let d = Date::new(2027, 1, 1).unwrap();
+        assert_eq!(d.spoken(crate::message::Lang::Fr, 2026), "vendredi 1er janvier 2027");
+    }
 
     #[test]
     fn dates_round_trip_through_day_numbers() {

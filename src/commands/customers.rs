@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// One customer as imported.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     #[serde(default)]
@@ -97,6 +97,7 @@ fn read_csv(text: &str) -> anyhow::Result<Vec<Record>> {
                             id,
                             status: status.to_string(),
                             eta: parts.next().map(str::to_string),
+                            ..Order::default()
                         });
                     }
                 }

@@ -2,12 +2,14 @@
 //! `anyhow` errors with context.
 //!
 //! - [`serve`]: every channel and the staff tools on one server; [`chat`]: the terminal channel;
+//! - [`test`]: `parcours test`, conversation files replayed;
 //! - [`customers`]: `customers import`; [`staff`]: `conversations …` and the other `customers …` commands.
 
 pub mod chat;
 pub mod customers;
 pub mod serve;
 pub mod staff;
+pub mod test;
 
 use crate::bot::Bot;
 use crate::config::Settings;

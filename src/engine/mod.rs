@@ -8,6 +8,7 @@
 //! Repeated fallbacks bring the offer of a person.
 
 pub mod linking;
+mod repair;
 pub mod state;
 pub mod survey;
 
@@ -19,7 +20,7 @@ use crate::message::Lang;
 use crate::nlu::Understanding;
 use crate::store::{Customer, Irritant, Outcome};
 pub use state::{Collected, Conversation, DialogueState};
-use state::{answered_intent, answered_key};
+use state::answered_key;
 
 /// What the engine knows about the turn besides the words.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +35,8 @@ pub struct TurnContext<'a> {
     pub survey_allowed: bool,
     /// A recent conversation that did not settle the customer's request, on any channel (first turn only).
     pub previous: Option<PreviousContact<'a>>,
+    /// The day the message arrived: dates are said as past or to come from it.
+    pub today: crate::time::Date,
 }
 
 /// A recent conversation left unresolved or handed off, to pick up where the customer left off.
@@ -74,6 +77,9 @@ pub struct Decision {
 pub enum OrderChange {
     Cancel { order_id: String },
     Reschedule { order_id: String, date: String },
+    Readdress { order_id: String, address: String },
+    Reinstate { order_id: String },
+    Email { email: String },
 }
 
 /// Confidence an intent needs to interrupt a pending question as a new request: an answer is short and
@@ -137,44 +143,87 @@ impl<'p> Engine<'p> {
         Engine { pack, settings }
     }
 
-    /// Decides the answer to one message and moves the conversation on. A turn that shows friction
-    /// (negative words, a second fallback in a row, the same question again) is marked, and brings the offer
-    /// of a person when nothing else is pending.
+    /// Decides the answer to one message and moves the conversation on. Repair comes first (a
+    /// correction, "forget it", "that's it", a follow-up of the topic: see [`repair`]), then the pending
+    /// question, then the request. A turn that shows frustration (negative words, a second fallback in a
+    /// row) is marked, and negative words bring the offer of a person when nothing else is pending.
     #[tracing::instrument(skip_all, fields(intent = ?u.intent, state = ?conv.state))]
     pub fn step(&self, conv: &mut Conversation, u: &Understanding, ctx: &TurnContext) -> Decision {
-        let answered_before = conv.answered.clone();
         conv.turns += 1;
-        let mut d = self.decide(conv, u, ctx);
+        let role = self.role_of(u);
+        let listening = conv.state == DialogueState::Listening;
+        if conv.resolved
+            && (u.cues.done
+                || matches!(role, Some(Role::Thanks | Role::Goodbye))
+                || (listening && role == Some(Role::Affirm)))
+        {
+            conv.acknowledged = true;
+        }
+        let mut d = match self.repair(conv, u, ctx) {
+            Some(d) => d,
+            None => self.decide(conv, u, ctx),
+        };
         if u.negative {
             d.irritants.push(Irritant::NegativeSentiment);
         }
         if u.intent.is_none() && conv.fallbacks_in_row >= 2 {
             d.irritants.push(Irritant::RepeatedFallback);
         }
-        let topic = d.intent.as_ref().filter(|i| self.is_topic(i));
-        if let Some(i) = topic {
+        let topic = d.intent.clone().filter(|i| self.is_topic(i));
+        if let Some(i) = &topic {
             let values: Vec<&str> = u.entities.iter().map(|e| e.value.as_str()).collect();
             let key = answered_key(i, &values);
-            // The same intent again is the same question unless it is about something else ("and order
-            // 1234?" after order 4567).
-            let again = answered_before
-                .iter()
-                .any(|a| answered_intent(a) == i && (values.is_empty() || *a == key));
-            if again && u.intent.as_ref() == Some(i) {
-                d.irritants.push(Irritant::RepeatedQuestion);
-            }
             if !conv.answered.contains(&key) && conv.state == DialogueState::Listening {
                 conv.answered.push(key);
             }
+            // "Hey there, calling about a parcel": the request is served, and the greeting returned.
+            if u.greeted && !d.end {
+                let m = self.messages(ctx);
+                let hello = ctx
+                    .customer
+                    .first_name()
+                    .map(|n| m.greet_named.replace("{first_name}", n))
+                    .unwrap_or_else(|| m.greet.clone());
+                let mut said = plain(&hello);
+                said.push(&d.answer);
+                d.answer = said;
+            }
         }
-        let offer = d.irritants.iter().any(|i| *i != Irritant::RepeatedFallback);
+        for a in &u.also {
+            if Some(a) != d.intent.as_ref() && !conv.also.contains(a) {
+                conv.also.push(a.clone());
+            }
+        }
+        let offer = d.irritants.contains(&Irritant::NegativeSentiment);
         if offer && !d.end && conv.state == DialogueState::Listening {
             let m = self.messages(ctx);
             d.answer.push(&plain(&m.offer_human_irritated));
             d.quick_replies = m.yes_no.clone();
             conv.state = DialogueState::OfferedHuman;
         }
+        conv.followup_next = false;
+        // A second request of the same message is taken up once the first is settled.
+        if !d.end && conv.state == DialogueState::Listening && topic.is_some() {
+            if let Some(next) = conv.also.first().cloned() {
+                conv.also.remove(0);
+                let m = self.messages(ctx);
+                if let Some(name) = m.topics.get(&next) {
+                    d.answer
+                        .push(&plain(&m.also_asked.replace("{topic}", name)));
+                    d.quick_replies = m.yes_no.clone();
+                    conv.state = DialogueState::AwaitingRecall { intent: next };
+                }
+            }
+        }
         d
+    }
+
+    /// The dialogue role of the message's intent, if it has one.
+    fn role_of(&self, u: &Understanding) -> Option<Role> {
+        u.intent
+            .as_deref()
+            .and_then(|i| self.pack.get(i))
+            .and_then(|i| i.role)
     }
 
     /// Whether an intent is a request (not greeting, thanks, yes, no…).
@@ -194,10 +243,12 @@ impl<'p> Engine<'p> {
             // correction such as "no, the other order") once the conversation is under way means the
             // customer is done.
             DialogueState::Listening
-                if role == Some(Role::Deny) && u.confidence >= 1.0 && conv.turns > 1 =>
+                if (role == Some(Role::Deny) && u.confidence >= 1.0 || u.cues.done)
+                    && conv.turns > 1 =>
             {
                 if let Some(goodbye) = self.pack.with_role(Role::Goodbye) {
                     conv.fallbacks_in_row = 0;
+                    conv.acknowledged |= conv.resolved;
                     return self.goodbye(conv, goodbye, ctx);
                 }
             }
@@ -244,6 +295,19 @@ impl<'p> Engine<'p> {
                     conv.fallbacks_in_row = 0;
                     return Decision::say(plain(&self.messages(ctx).entity_given_up))
                         .about(&intent);
+                }
+                // A question in the middle ("what time do you close?") is answered, and the pending
+                // question comes back.
+                if let Some(o) = other.filter(|o| {
+                    self.is_digression(o) && u.confidence >= NEW_REQUEST && found.is_none()
+                }) {
+                    let pending = DialogueState::AwaitingEntity {
+                        intent: intent.clone(),
+                        entity: entity.clone(),
+                        collected: collected.clone(),
+                        attempts,
+                    };
+                    return self.digress(conv, o, pending, ctx);
                 }
                 let changes_subject = match role {
                     Some(Role::Goodbye | Role::Handoff) => true,
@@ -300,6 +364,21 @@ impl<'p> Engine<'p> {
                             conv.fallbacks_in_row = 0;
                             return Decision::say(plain(&self.messages(ctx).confirm_declined))
                                 .about(&intent);
+                        }
+                        None if u
+                            .intent
+                            .as_deref()
+                            .and_then(|i| self.pack.get(i))
+                            .is_some_and(|o| self.is_digression(o) && u.confidence >= NEW_REQUEST) =>
+                        {
+                            let o = u.intent.as_deref().and_then(|i| self.pack.get(i));
+                            let pending = DialogueState::AwaitingConfirmation {
+                                intent: intent.clone(),
+                                collected,
+                            };
+                            if let Some(o) = o {
+                                return self.digress(conv, o, pending, ctx);
+                            }
                         }
                         None => {
                             conv.fallbacks_in_row += 1;
@@ -456,14 +535,45 @@ impl<'p> Engine<'p> {
     }
 
     /// How the conversation ends if it ends now.
+    /// A request answered counts as resolved only once the customer took the answer (thanks, goodbye,
+    /// "ok", "that's it", yes to "did that solve it"): a call that ends in silence after it, or a chat left
+    /// without a word, is abandoned, and a question asked three times is unresolved.
     pub fn outcome(&self, conv: &Conversation) -> Outcome {
-        if conv.unsolved {
+        if conv.unsolved || (conv.resolved && conv.repeated && !conv.acknowledged) {
             Outcome::Unresolved
-        } else if conv.resolved {
+        } else if conv.resolved && conv.acknowledged {
             Outcome::Resolved
         } else {
             Outcome::Abandoned
         }
+    }
+
+    /// A request that can be answered in the middle of another without losing it: no entity to collect,
+    /// nothing to confirm (opening hours, where the stores are).
+    fn is_digression(&self, def: &Intent) -> bool {
+        def.role.is_none()
+            && def.confirm.is_none()
+            && !def
+                .entities
+                .iter()
+                .any(|e| e.required || e.required_unless.is_some())
+    }
+
+    /// Answers a digression, then asks the pending question again.
+    fn digress(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        pending: DialogueState,
+        ctx: &TurnContext,
+    ) -> Decision {
+        let mut d = self.answer(conv, def, &Collected::new(), ctx);
+        conv.state = pending;
+        if let Some((question, replies)) = self.pending_question(conv, ctx) {
+            d.answer.push(&question);
+            d.quick_replies = replies;
+        }
+        d
     }
 
     /// Serves a fresh request (no question pending).
@@ -522,13 +632,32 @@ impl<'p> Engine<'p> {
         ctx: &TurnContext,
         confirmed: bool,
     ) -> Decision {
-        for spec in def.entities.iter().filter(|s| s.required) {
-            if collected.contains_key(&spec.name) {
+        if def.role.is_none() {
+            conv.topic = Some(def.name.clone());
+        }
+        let needed = |s: &&crate::intents::EntitySpec, collected: &Collected| {
+            s.required
+                || s.required_unless
+                    .as_ref()
+                    .is_some_and(|other| !collected.contains_key(other))
+        };
+        let specs: Vec<&crate::intents::EntitySpec> = def.entities.iter().collect();
+        for spec in specs {
+            if !needed(&spec, &collected) || collected.contains_key(&spec.name) {
                 continue;
             }
-            if let Some(v) = from_profile(spec.kind, ctx.customer) {
-                collected.insert(spec.name.clone(), v);
-                continue;
+            // "Cancel it", "and the refund for that?": the order of the topic.
+            if spec.kind == EntityKind::OrderNumber {
+                if let Some(order) = &conv.topic_order {
+                    collected.insert(spec.name.clone(), order.clone());
+                    continue;
+                }
+            }
+            if spec.required {
+                if let Some(v) = from_profile(spec.kind, ctx.customer) {
+                    collected.insert(spec.name.clone(), v);
+                    continue;
+                }
             }
             let question = spec
                 .ask
@@ -544,14 +673,29 @@ impl<'p> Engine<'p> {
             };
             return Decision::say(question).about(&def.name);
         }
+        if let Some((_, order)) = named_order(def, &collected) {
+            conv.topic_order = Some(order.clone());
+        }
         if let Some(not_found) = self.order_not_on_account(conv, def, &mut collected, ctx) {
             return not_found;
+        }
+        if let Some(refused) = self.status_not_allowed(def, &collected, ctx) {
+            return refused;
         }
         if let Some(confirm) = &def.confirm {
             let doubtful = ctx
                 .asr_confidence
                 .is_some_and(|c| c < self.settings.asr_confidence_threshold);
-            if !confirmed && (confirm.always || doubtful) {
+            // An intent that acts confirms when it will act ("my new email is …"), not when it only
+            // explains ("how do I change my email?").
+            let acts = match def.action {
+                Some(Action::UpdateEmail) => def
+                    .entities
+                    .iter()
+                    .any(|e| e.kind == EntityKind::Email && collected.contains_key(&e.name)),
+                _ => true,
+            };
+            if !confirmed && acts && (confirm.always || doubtful) {
                 let question = self.confirm_question(def, &collected, ctx);
                 conv.state = DialogueState::AwaitingConfirmation {
                     intent: def.name.clone(),
@@ -579,7 +723,7 @@ impl<'p> Engine<'p> {
         let (entity, given) = named_order(def, collected)?;
         let (entity, given) = (entity.to_string(), given.clone());
         if let Some(order) = ctx.customer.order(&given) {
-            if !FINAL_STATUSES.contains(&order.status.as_str()) {
+            if !def.allowed_statuses.is_empty() || !FINAL_STATUSES.contains(&order.status.as_str()) {
                 return None;
             }
             let m = &self.messages(ctx).order_not_changeable;
@@ -616,8 +760,42 @@ impl<'p> Engine<'p> {
                     .get(&ctx.lang)
                     .or_else(|| c.question.values().next())
             })
-            .and_then(|q| q.render(&self.lookup(ctx, collected)))
+            .and_then(|q| template::render_first(q, &self.lookup(ctx, collected)))
             .unwrap_or_default()
+    }
+
+    /// What an order's status allows is data (`allowed_statuses`): cancel only before shipping, return
+    /// only after delivery. An order of the customer's in another status gets the intent's `not_allowed`
+    /// sentence (why, and what can be done) before anything is confirmed. A cancellation can be undone
+    /// only while it has not been processed (the bot made it, and kept the status it had).
+    fn status_not_allowed(
+        &self,
+        def: &Intent,
+        collected: &Collected,
+        ctx: &TurnContext,
+    ) -> Option<Decision> {
+        if def.allowed_statuses.is_empty() {
+            return None;
+        }
+        let (_, id) = named_order(def, collected)?;
+        let order = ctx.customer.order(id)?;
+        let allowed = def.allowed_statuses.contains(&order.status)
+            && (def.action != Some(Action::ReinstateOrder) || order.previous_status.is_some());
+        if allowed {
+            return None;
+        }
+        let lookup = self.lookup(ctx, collected);
+        let said = def
+            .not_allowed
+            .get(&ctx.lang)
+            .and_then(|t| t.render(&lookup))
+            .or_else(|| {
+                template::Template::parse(&self.messages(ctx).order_not_changeable)
+                    .ok()
+                    .and_then(|t| t.render(&lookup))
+            })
+            .unwrap_or_else(|| plain(&self.messages(ctx).order_not_changeable));
+        Some(Decision::say(said).about(&def.name))
     }
 
     /// Says the intent's answer.
@@ -634,10 +812,43 @@ impl<'p> Engine<'p> {
             .or_else(|| def.answers.values().next())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let Some(answer) = template::render_first(templates, &self.lookup(ctx, collected)) else {
+        // The same question again (or a follow-up: "how long?", "still nothing") gets the topic's next
+        // piece of information, not the same paragraph; a third time, the offer of a person, once.
+        let values: Vec<&str> = collected.values().map(String::as_str).collect();
+        let key = answered_key(&def.name, &values);
+        let times = conv.served.iter().filter(|k| **k == key).count();
+        let followup = std::mem::take(&mut conv.followup_next);
+        if def.role.is_none() {
+            conv.served.push(key);
+        }
+        let more = def.role.is_none() && (times >= 1 || followup);
+        let followups = def
+            .followups
+            .get(&ctx.lang)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let lookup = self.lookup(ctx, collected);
+        let next = if more && !followups.is_empty() {
+            let start = times.saturating_sub(usize::from(!followup)) % followups.len();
+            followups[start..]
+                .iter()
+                .chain(&followups[..start])
+                .find_map(|t| t.render(&lookup))
+        } else {
+            None
+        };
+        let Some(mut answer) = next.or_else(|| template::render_first(templates, &lookup)) else {
             tracing::warn!(intent = %def.name, "no answer template could be filled");
             return self.fallback(conv, ctx);
         };
+        let repeated = def.role.is_none() && times >= 2;
+        let mut offer = false;
+        if repeated && !conv.offered_for_repeat {
+            conv.offered_for_repeat = true;
+            conv.repeated = true;
+            answer.push(&plain(&self.messages(ctx).offer_human_asked));
+            offer = true;
+        }
         // "I can't find order 1234" answers the question but settles nothing.
         let unknown_order =
             named_order(def, collected).is_some_and(|(_, id)| ctx.customer.order(id).is_none());
@@ -654,6 +865,13 @@ impl<'p> Engine<'p> {
             .about(&def.name)
             .with_replies(&replies);
         d.act = self.order_change(def, collected, ctx);
+        if repeated {
+            d.irritants.push(Irritant::RepeatedQuestion);
+        }
+        if offer {
+            conv.state = DialogueState::OfferedHuman;
+            d.quick_replies = self.messages(ctx).yes_no.clone();
+        }
         d
     }
 
@@ -665,20 +883,28 @@ impl<'p> Engine<'p> {
         ctx: &TurnContext,
     ) -> Option<OrderChange> {
         let action = def.action?;
+        let of_kind = |kind: EntityKind| {
+            def.entities
+                .iter()
+                .filter(|s| s.kind == kind)
+                .find_map(|s| collected.get(&s.name))
+                .cloned()
+        };
+        if action == Action::UpdateEmail {
+            return of_kind(EntityKind::Email).map(|email| OrderChange::Email { email });
+        }
         let (_, order_id) = named_order(def, collected)?;
         ctx.customer.order(order_id)?;
         let order_id = order_id.clone();
         match action {
             Action::CancelOrder => Some(OrderChange::Cancel { order_id }),
-            Action::ChangeDelivery => {
-                let date = def
-                    .entities
-                    .iter()
-                    .filter(|s| s.kind == EntityKind::Date)
-                    .find_map(|s| collected.get(&s.name))?
-                    .clone();
-                Some(OrderChange::Reschedule { order_id, date })
-            }
+            Action::ReinstateOrder => Some(OrderChange::Reinstate { order_id }),
+            Action::ChangeDelivery => match of_kind(EntityKind::Address) {
+                Some(address) => Some(OrderChange::Readdress { order_id, address }),
+                None => of_kind(EntityKind::Date)
+                    .map(|date| OrderChange::Reschedule { order_id, date }),
+            },
+            Action::UpdateEmail => None,
         }
     }
 
@@ -743,7 +969,7 @@ impl<'p> Engine<'p> {
                         say_as: SayAs::Digits,
                     });
                 }
-                return Some(spoken(v.clone()));
+                return Some(self.said_value(ctx, v));
             }
             let c = ctx.customer;
             let order = || {
@@ -766,21 +992,33 @@ impl<'p> Engine<'p> {
                         .unwrap_or_else(|| o.status.replace('_', " "))
                 }),
                 "order.eta" => order().and_then(|o| o.eta.clone()),
+                "order.address" => order().and_then(|o| o.address.clone()),
+                // A date gone by is said as late, one to come as expected: never "should arrive" on a
+                // day already past. Orders past delivering have neither.
+                "order.eta_past" | "order.eta_future" => order().and_then(|o| {
+                    if FINAL_STATUSES.contains(&o.status.as_str()) {
+                        return None;
+                    }
+                    let eta = o.eta.as_deref()?;
+                    let past = crate::time::Date::parse_iso(eta)?.days() < ctx.today.days();
+                    (past == (name == "order.eta_past")).then(|| eta.to_string())
+                }),
                 _ => None,
             }?;
-            Some(spoken(text))
+            Some(self.said_value(ctx, &text))
         }
     }
 }
 
-/// A value as a speaker should read it: a `YYYY-MM-DD` date as a date, anything else as words.
-fn spoken(text: String) -> Value {
-    let say_as = if crate::time::Date::parse_iso(&text).is_some() {
-        SayAs::Date
-    } else {
-        SayAs::Plain
-    };
-    Value { text, say_as }
+impl Engine<'_> {
+    /// A value as the customer should read or hear it: a `YYYY-MM-DD` date as people say it ("Thursday 3
+    /// December", "jeudi 3 décembre"), anything else as it is.
+    fn said_value(&self, ctx: &TurnContext, text: &str) -> Value {
+        match crate::time::Date::parse_iso(text) {
+            Some(d) => Value::plain(d.spoken(ctx.lang, ctx.today.year)),
+            None => Value::plain(text),
+        }
+    }
 }
 
 /// The satisfaction questions may start now: the request was settled and the customer is due one.

@@ -60,6 +60,22 @@ pub struct Conversation {
     pub turns: u32,
     /// The customer said the conversation did not solve their problem.
     pub unsolved: bool,
+    /// The current topic: the last request served or being served, and the order it is about.
+    pub topic: Option<String>,
+    pub topic_order: Option<String>,
+    /// Every answer served, as [`answered_key`]s, to answer a repeated question differently.
+    pub served: Vec<String>,
+    /// The next answer is a follow-up ("how long?", "still nothing"): the topic's next piece of
+    /// information rather than its first answer.
+    pub followup_next: bool,
+    /// The customer took the answer (thanks, goodbye, ok, "that's it", yes to "did that solve it").
+    pub acknowledged: bool,
+    /// The same question came a third time: the answers did not settle it.
+    pub repeated: bool,
+    /// A person was offered because a question was repeated (said once per conversation).
+    pub offered_for_repeat: bool,
+    /// Other requests the customer made in a message, to take up next.
+    pub also: Vec<String>,
 }
 
 /// How an answered question is remembered: the intent, then the entity values it was about, so that

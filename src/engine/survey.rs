@@ -184,7 +184,7 @@ impl Engine<'_> {
     }
 
     /// Thanks the customer and ends the conversation.
-    fn finish_survey(
+    pub(super) fn finish_survey(
         &self,
         conv: &mut Conversation,
         ctx: &TurnContext,

@@ -20,6 +20,8 @@ pub enum EntityKind {
     Phone,
     /// A calendar date, resolved to `YYYY-MM-DD` ("tomorrow", "lundi", "12/03").
     Date,
+    /// A postal address, free text as the customer gave it ("14 avenue Foch", "12 Baker Street, London").
+    Address,
 }
 
 /// The special meaning an intent can have for the dialogue.
@@ -43,8 +45,12 @@ pub enum Role {
 pub enum Action {
     /// The order's status becomes `cancelled`.
     CancelOrder,
-    /// The order's expected delivery date becomes the `date` entity, when one was given.
+    /// The order's delivery address becomes the `address` entity, or its expected date the `date` entity.
     ChangeDelivery,
+    /// A cancellation not yet processed is undone: the order gets back the status it had.
+    ReinstateOrder,
+    /// The customer's email becomes the intent's email entity.
+    UpdateEmail,
 }
 
 /// An entity an intent needs.
@@ -53,6 +59,8 @@ pub struct EntitySpec {
     pub name: String,
     pub kind: EntityKind,
     pub required: bool,
+    /// Required unless this other entity was given (a new address, unless a new date was).
+    pub required_unless: Option<String>,
     /// The question that asks for it, per language.
     pub ask: BTreeMap<Lang, Template>,
 }
@@ -60,7 +68,8 @@ pub struct EntitySpec {
 /// A confirmation asked before an intent that acts on something.
 #[derive(Debug, Clone)]
 pub struct Confirm {
-    pub question: BTreeMap<Lang, Template>,
+    /// Per language, the first question whose placeholders can all be filled is asked.
+    pub question: BTreeMap<Lang, Vec<Template>>,
     /// Confirm every time, not only when the transcript is doubtful.
     pub always: bool,
 }
@@ -80,6 +89,16 @@ pub struct Intent {
     pub quick_replies: BTreeMap<Lang, Vec<String>>,
     /// What the intent does to the order it names, once answered.
     pub action: Option<Action>,
+    /// The order statuses the intent can act on or serve (cancel only before shipping, return only after
+    /// delivery); empty: any.
+    pub allowed_statuses: Vec<String>,
+    /// What is said, per language, about an order whose status is not allowed: why, and what can be done.
+    pub not_allowed: BTreeMap<Lang, Template>,
+    /// Said when the customer follows the topic up ("how long?", "still nothing", the same question
+    /// again): the next piece of information, taken in turn.
+    pub followups: BTreeMap<Lang, Vec<Template>>,
+    /// A message that is only this kind of entity, with no request pending ("5521"), is this intent.
+    pub default_for: Option<EntityKind>,
 }
 
 /// The engine's own sentences in one language.
@@ -96,6 +115,15 @@ pub struct Messages {
     pub offer_human_irritated: String,
     /// Said when the customer accepts a person.
     pub handoff: String,
+    /// Returned when a message greets and asks at once ("Hello!", "Hello {first_name}!").
+    pub greet: String,
+    pub greet_named: String,
+    /// Offers the second request of a message once the first is served; `{topic}` names it.
+    pub also_asked: String,
+    /// Said when the customer drops the pending question ("forget it").
+    pub flow_dropped: String,
+    /// Said when the customer thanks or leaves while a change waits for a yes: nothing was done.
+    pub nothing_changed: String,
     /// Said when the customer declines the offer of a person.
     pub human_declined: String,
     /// Said when the customer says no to a confirmation.
@@ -205,6 +233,9 @@ pub const PROFILE_FIELDS: &[&str] = &[
     "loyalty_points",
     "order.status",
     "order.eta",
+    "order.eta_past",
+    "order.eta_future",
+    "order.address",
 ];
 
 #[derive(Deserialize)]
@@ -228,6 +259,13 @@ struct RawIntent {
     #[serde(default)]
     quick_replies: BTreeMap<String, Vec<String>>,
     action: Option<Action>,
+    #[serde(default)]
+    allowed_statuses: Vec<String>,
+    #[serde(default)]
+    not_allowed: BTreeMap<String, String>,
+    #[serde(default)]
+    followups: BTreeMap<String, Vec<String>>,
+    default_for: Option<EntityKind>,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +275,7 @@ struct RawEntity {
     kind: EntityKind,
     #[serde(default = "yes")]
     required: bool,
+    required_unless: Option<String>,
     #[serde(default)]
     ask: BTreeMap<String, String>,
 }
@@ -250,8 +289,25 @@ fn yes() -> bool {
 struct RawConfirm {
     #[serde(default)]
     always: bool,
-    en: Option<String>,
-    fr: Option<String>,
+    en: Option<OneOrMany>,
+    fr: Option<OneOrMany>,
+}
+
+/// A question or a list of them.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// The messages file's name inside the intents folder.
@@ -501,7 +557,15 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
                 .remove(0),
             );
         }
-        if e.required {
+        if let Some(other) = &e.required_unless {
+            if !entity_names.contains(&other.as_str()) {
+                return Err(err(format!(
+                    "entity {}: required_unless names {other}, which is not an entity of this intent",
+                    e.name
+                )));
+            }
+        }
+        if e.required || e.required_unless.is_some() {
             if let Some(lang) = langs.iter().find(|l| !ask.contains_key(l)) {
                 return Err(err(format!(
                     "entity {} is required but has no question ask.{}",
@@ -514,6 +578,7 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
             name: e.name.clone(),
             kind: e.kind,
             required: e.required,
+            required_unless: e.required_unless.clone(),
             ask,
         });
     }
@@ -521,11 +586,21 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
         .iter()
         .any(|e| e.required && e.kind == EntityKind::OrderNumber);
     let always_confirmed = raw.confirm.as_ref().is_some_and(|c| c.always);
-    if raw.action.is_some() && (!always_confirmed || !acts_on_an_order) {
-        return Err(err(
-            "an action needs [confirm] with always = true and a required order_number entity"
-                .into(),
-        ));
+    let has_email = entities.iter().any(|e| e.kind == EntityKind::Email);
+    match raw.action {
+        Some(Action::UpdateEmail) if !always_confirmed || !has_email => {
+            return Err(err(
+                "update_email needs [confirm] with always = true and an email entity".into(),
+            ));
+        }
+        Some(Action::UpdateEmail) | None => {}
+        Some(_) if !always_confirmed || !acts_on_an_order => {
+            return Err(err(
+                "an action needs [confirm] with always = true and a required order_number entity"
+                    .into(),
+            ));
+        }
+        Some(_) => {}
     }
     let confirm = match &raw.confirm {
         None => None,
@@ -533,10 +608,7 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
             let mut question = BTreeMap::new();
             for (lang, q) in [(Lang::En, &c.en), (Lang::Fr, &c.fr)] {
                 if let Some(q) = q {
-                    question.insert(
-                        lang,
-                        parse_templates("confirm", lang, std::slice::from_ref(q))?.remove(0),
-                    );
+                    question.insert(lang, parse_templates("confirm", lang, &q.to_vec())?);
                 }
             }
             if let Some(lang) = langs.iter().find(|l| !question.contains_key(l)) {
@@ -548,6 +620,17 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
             })
         }
     };
+    let mut not_allowed = BTreeMap::new();
+    for (code, t) in &raw.not_allowed {
+        let lang = parse_lang(code).map_err(|e| err(format!("not_allowed: {e}")))?;
+        let t = parse_templates("not_allowed", lang, std::slice::from_ref(t))?.remove(0);
+        not_allowed.insert(lang, t);
+    }
+    let mut followups = BTreeMap::new();
+    for (code, list) in &raw.followups {
+        let lang = parse_lang(code).map_err(|e| err(format!("followups: {e}")))?;
+        followups.insert(lang, parse_templates("followups", lang, list)?);
+    }
     let mut quick_replies = BTreeMap::new();
     for (code, list) in &raw.quick_replies {
         let lang = parse_lang(code).map_err(|e| err(format!("quick_replies: {e}")))?;
@@ -565,6 +648,10 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
         answers,
         quick_replies,
         action: raw.action,
+        allowed_statuses: raw.allowed_statuses.clone(),
+        not_allowed,
+        followups,
+        default_for: raw.default_for,
     })
 }
 

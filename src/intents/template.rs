@@ -177,9 +177,55 @@ pub fn render_first(
     templates.iter().find_map(|t| t.render(lookup))
 }
 
+/// French contractions and elisions, applied to a filled answer: a template says "au sujet de {topic}"
+/// and the topic is "un problème", so the sentence must read "au sujet d'un problème" (de + le → du,
+/// de + les → des, à + le → au, à + les → aux, de/que/je/le/la/ne/se + a vowel or mute h → d', qu'…).
+pub fn contract_fr(text: &str) -> String {
+    use regex::Regex;
+    use std::sync::LazyLock;
+    static DE_LE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\b([dD])e le ").expect("contraction pattern"));
+    static DE_LES: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\b([dD])e les ").expect("contraction pattern"));
+    static A_LE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(^|\s)([àÀ]) le ").expect("contraction pattern"));
+    static A_LES: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(^|\s)([àÀ]) les ").expect("contraction pattern"));
+    static ELISION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b([dD]e|[qQ]ue|[jJ]e|[nN]e|[sS]e|[lL]e|[lL]a|[mM]e|[tT]e) ([aeiouyhàâéèêëîïôùûAEIOUYHÀÂÉÈÊÎÔ])")
+            .expect("elision pattern")
+    });
+    let out = DE_LE.replace_all(text, "${1}u ");
+    let out = DE_LES.replace_all(&out, "${1}es ");
+    let out = A_LE.replace_all(&out, |c: &regex::Captures| {
+        format!("{}{}u ", &c[1], if &c[2] == "À" { "A" } else { "a" })
+    });
+    let out = A_LES.replace_all(&out, |c: &regex::Captures| {
+        format!("{}{}ux ", &c[1], if &c[2] == "À" { "A" } else { "a" })
+    });
+    ELISION
+        .replace_all(&out, |c: &regex::Captures| {
+            let word = &c[1];
+            // "le", "la", "de"… lose their vowel: l', d', qu', j'.
+            let kept = &word[..word.len() - 1];
+            format!("{kept}'{}", &c[2])
+        })
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn french_answers_contract_and_elide() {
+        assert_eq!(contract_fr("au sujet de un problème"), "au sujet d'un problème");
+        assert_eq!(contract_fr("le statut de le colis"), "le statut du colis");
+        assert_eq!(contract_fr("je pense que il arrive"), "je pense qu'il arrive");
+        assert_eq!(contract_fr("à le magasin"), "au magasin");
+        assert_eq!(contract_fr("la commande est livrée"), "la commande est livrée");
+        assert_eq!(contract_fr("de votre commande"), "de votre commande");
+    }
 
     fn lookup(name: &str) -> Option<Value> {
         match name {

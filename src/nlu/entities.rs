@@ -275,9 +275,68 @@ fn next_year_for(today: Date, month: u32, day: u32) -> i32 {
     }
 }
 
+/// Street words, after the number in French ("14 avenue Foch") and after the name in English ("12 Baker
+/// Street").
+const STREET_WORDS: &str = concat!(
+    "street|st|road|rd|avenue|ave|lane|ln|close|drive|dr|way|place|square|court|crescent|terrace|",
+    "boulevard|blvd|gardens|grove|hill|park|row|walk|mews|parade|",
+    "rue|boulevard|bd|allee|allée|chemin|impasse|quai|route|cours|square|passage|place|avenue"
+);
+
+/// A number, up to four words with a street word among them, then up to five more words (the town, a
+/// postcode): "14 avenue Foch", "12 Baker Street, London", "3 place Bellecour".
+static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)\b\d{{1,4}}(?:\s?(?:bis|ter|[a-z]))?,?\s+(?:[\p{{L}}'’.-]+\s+){{0,3}}?(?:{STREET_WORDS})\b(?:[ ,]+[\p{{L}}\d'’-]+){{0,5}}"
+    ))
+    .expect("address pattern compiles")
+});
+
+/// "the new address is …", "nouvelle adresse : …": what follows, to the end of the sentence.
+static ADDRESS_IS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:new address is|address is now|new address:|nouvelle adresse(?: est)?\s*:?|c'est au|c’est au|send it to|deliver it to|livrez(?:-la|-le)? au|envoyez(?:-la|-le)? au)\s+([^.!?\n]{5,80})")
+        .expect("address cue compiles")
+});
+
+/// Words that end what the customer said of an address ("… instead please").
+static ADDRESS_TAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)[\s,]+(?:instead|please|pls|thanks|thank you|thx|rather|a la place|à la place|plutot|plutôt|svp|s'il vous plait|s'il vous plaît|merci|stp|then|now|for order|pour la commande|de la commande|for my order)\b.*$")
+        .expect("address tail compiles")
+});
+
+/// Postal addresses in a message, as the customer wrote them (free text: shops' order systems check them).
+pub fn addresses(text: &str) -> Vec<Entity> {
+    let text: String = text.chars().take(super::normalize::MAX_CHARS).collect();
+    let found = ADDRESS
+        .find(&text)
+        .map(|m| m.as_str().to_string())
+        .or_else(|| ADDRESS_IS.captures(&text).map(|c| c[1].to_string()));
+    let Some(raw) = found else {
+        return Vec::new();
+    };
+    let value = ADDRESS_TAIL.replace(&raw, "");
+    let value = value.trim().trim_end_matches([',', ' ']).to_string();
+    if value.chars().filter(|c| c.is_alphabetic()).count() < 3 {
+        return Vec::new();
+    }
+    vec![Entity {
+        kind: EntityKind::Address,
+        value,
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_taken_as_written() {
+        let a = |t: &str| addresses(t).first().map(|e| e.value.clone());
+        assert_eq!(a("yes, send it to 14 avenue Foch instead").as_deref(), Some("14 avenue Foch"));
+        assert_eq!(a("the new address is 12 Baker Street, London").as_deref(), Some("12 Baker Street, London"));
+        assert_eq!(a("c'est au 3 place Bellecour").as_deref(), Some("3 place Bellecour"));
+        assert_eq!(a("where is order 4567"), None);
+    }
     use crate::nlu::normalize::normalize;
 
     fn today() -> Date {

@@ -5,6 +5,7 @@
 //! patterns, then the statistical [`classifier`]; detect the [`language`]; extract [`entities`].
 
 pub mod classifier;
+pub mod discourse;
 pub mod entities;
 pub mod fuzzy;
 pub mod language;
@@ -36,6 +37,14 @@ pub struct Understanding {
     pub entities: Vec<Entity>,
     /// The message is clearly negative (see [`sentiment`]).
     pub negative: bool,
+    /// What the message does in the dialogue: corrects, drops the question, closes, follows up.
+    pub cues: discourse::Cues,
+    /// Words in the message.
+    pub words: usize,
+    /// A clause of the message greets ("hey there, calling about a parcel").
+    pub greeted: bool,
+    /// Other requests found in the message's other clauses, in order (the intent is the main one).
+    pub also: Vec<String>,
 }
 
 /// Settings of the NLU.
@@ -122,7 +131,13 @@ pub struct Nlu {
     dense: Dense,
     /// With [`Dense::English`]: the English classifier with word vectors.
     english: Option<Classifier>,
+    /// The dialogue role of the pack's intents that have one (greeting, thanks…): not requests.
+    roles: std::collections::HashMap<String, crate::intents::Role>,
 }
+
+/// A message this long is read clause by clause for its main request (an angry paragraph that tells the
+/// whole story), not only as a whole.
+const LONG_MESSAGE: usize = 25;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -187,6 +202,11 @@ impl Nlu {
         nlu.patterns =
             RegexSet::new(&patterns).expect("patterns were validated when the pack was loaded");
         nlu.pattern_intent = pattern_intent;
+        nlu.roles = pack
+            .intents
+            .iter()
+            .filter_map(|i| i.role.map(|r| (i.name.clone(), r)))
+            .collect();
         nlu
     }
 
@@ -263,6 +283,7 @@ impl Nlu {
             pattern_intent: Vec::new(),
             dense,
             english,
+            roles: Default::default(),
         }
     }
 
@@ -280,31 +301,130 @@ impl Nlu {
     /// evidence than starting in one.
     pub fn parse_in(&self, text: &str, today: Date, current: Option<Lang>) -> Understanding {
         let n = normalize::normalize(text);
-        let entities = entities::extract(&n, today);
+        let mut entities = entities::extract(&n, today);
+        entities.extend(entities::addresses(text));
         let lang = self.language.follow(&n.tokens, current);
         let negative = sentiment::is_negative(&n.tokens);
-        let spaced = n.tokens.join(" ");
-        if let Some(i) = self.patterns.matches(&spaced).iter().next() {
-            let intent = self.pattern_intent[i].clone();
-            return Understanding {
-                intent: Some(intent.clone()),
-                best: Some(intent),
-                confidence: 1.0,
-                lang,
-                entities,
-                negative,
-            };
-        }
-        // Word vectors only when the message is clearly English (or the conversation is and the message
-        // does not say otherwise): a short French "ok ça me va" must not be read as English.
-        let (best, conf, close) = self.classify_in(&n.tokens, lang.or(current));
-        Understanding {
-            intent: best.clone().filter(|b| self.accept(b, conf, close)),
+        let tokens = discourse::without_fillers(&n.tokens);
+        let (intent, best, confidence) = self.intent_of(&tokens, lang.or(current));
+        let mut u = Understanding {
+            intent,
             best,
-            confidence: conf,
+            confidence,
             lang,
             entities,
             negative,
+            cues: discourse::cues(&n.tokens),
+            words: n.tokens.len(),
+            greeted: false,
+            also: Vec::new(),
+        };
+        self.read_clauses(text, &tokens, lang.or(current), &mut u);
+        u
+    }
+
+    /// The intent of normalised tokens: a pattern, else the classifier's guess if it is confident and close
+    /// enough. Returns (intent, best guess, confidence).
+    fn intent_of(
+        &self,
+        tokens: &[String],
+        lang: Option<Lang>,
+    ) -> (Option<String>, Option<String>, f32) {
+        let spaced = tokens.join(" ");
+        if let Some(i) = self.patterns.matches(&spaced).iter().next() {
+            let intent = self.pattern_intent[i].clone();
+            return (Some(intent.clone()), Some(intent), 1.0);
+        }
+        // Word vectors only when the message is clearly English (or the conversation is and the message
+        // does not say otherwise): a short French "ok ça me va" must not be read as English.
+        let (best, conf, close) = self.classify_in(tokens, lang);
+        let intent = best.clone().filter(|b| self.accept(b, conf, close));
+        (intent, best, conf)
+    }
+
+    /// Whether an intent is a request (not a greeting, thanks, yes, no…).
+    fn is_request(&self, intent: &str) -> bool {
+        !self.roles.contains_key(intent)
+    }
+
+    /// Messages with more in them: a greeting and a request ("hey there, calling about a parcel"), two
+    /// requests ("where is order 4567, and also I want a refund"), or a long story with the request in
+    /// one clause. Each clause is classified; the whole message's intent stands when it is a request and
+    /// the message is not long, otherwise the first request found (in a long message, the most
+    /// confident) becomes the intent. Other requests go to `also`.
+    fn read_clauses(&self, text: &str, tokens: &[String], lang: Option<Lang>, u: &mut Understanding) {
+        let role = |i: &Option<String>| {
+            i.as_deref()
+                .and_then(|i| self.roles.get(i))
+                .copied()
+        };
+        let greeting = Some(crate::intents::Role::Greeting);
+        u.greeted = role(&u.intent) == greeting;
+        let mut found: Vec<(String, f32)> = Vec::new();
+        let mut consider = |toks: &[String], u: &mut Understanding| {
+            let (intent, _, conf) = self.intent_of(toks, lang);
+            if role(&intent) == greeting {
+                u.greeted = true;
+            }
+            if let Some(i) = intent.filter(|i| self.is_request(i)) {
+                found.push((i, conf));
+            }
+        };
+        let parts = discourse::clauses(text);
+        if parts.len() > 1 {
+            for part in &parts {
+                let toks = discourse::without_fillers(&normalize::normalize(part).tokens);
+                if toks.is_empty() {
+                    continue;
+                }
+                match discourse::after_opener(&toks) {
+                    Some(rest) => {
+                        let opener = &toks[..toks.len() - rest.len()];
+                        consider(opener, u);
+                        consider(rest, u);
+                    }
+                    None => consider(&toks, u),
+                }
+            }
+        } else if let Some(rest) = discourse::after_opener(tokens) {
+            // "hey there calling about a parcel", said in one breath.
+            let opener = &tokens[..tokens.len() - rest.len()];
+            consider(opener, u);
+            if !u.intent.as_ref().is_some_and(|i| self.is_request(i)) {
+                consider(rest, u);
+            }
+        }
+        let whole_is_request = u.intent.as_ref().is_some_and(|i| self.is_request(i));
+        let long = u.words > LONG_MESSAGE;
+        if found.is_empty() {
+            return;
+        }
+        if !whole_is_request || long {
+            let main = if long {
+                // The most confident request; on a tie, the later one (a story ends on what is wanted).
+                found
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.1.total_cmp(&b.1.1).then(a.0.cmp(&b.0)))
+                    .map(|(_, f)| f.clone())
+            } else {
+                found.first().cloned()
+            };
+            if let Some((intent, conf)) = main {
+                if long && whole_is_request && u.confidence >= conf {
+                    // The whole message says it best.
+                } else {
+                    u.intent = Some(intent.clone());
+                    u.best = Some(intent);
+                    u.confidence = conf;
+                }
+            }
+        }
+        let main = u.intent.clone();
+        for (i, _) in found {
+            if Some(&i) != main.as_ref() && !u.also.contains(&i) {
+                u.also.push(i);
+            }
         }
     }
 

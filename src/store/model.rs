@@ -42,7 +42,7 @@ impl Customer {
 }
 
 /// An order and where it stands.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Order {
     pub id: String,
     /// `processing`, `shipped`, `out_for_delivery`, `delivered`, `cancelled`, `returned`, or free text.
@@ -50,6 +50,15 @@ pub struct Order {
     /// Expected delivery, as given by the order system (`2026-11-25`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta: Option<String>,
+    /// Where it is delivered, when the customer changed it with the bot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The status before the bot cancelled it: a cancellation not yet processed can be undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<String>,
+    /// The expected delivery before the bot cancelled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_eta: Option<String>,
 }
 
 /// A customer's id on one channel.

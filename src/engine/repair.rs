@@ -1,0 +1,263 @@
+//! Repair: what a customer does to a conversation besides asking, in the patterns Rasa's CALM names.
+//! Correction ("no, I meant 1234" replaces the order and serves the topic again), cancellation ("forget
+//! it" drops the pending question and says so), closing while a question is pending ("that's it",
+//! "thanks", "bye": never "didn't catch that"), and the topic kept across turns ("and the other one?",
+//! "how long?", a bare order number while talking about a refund).
+//!
+//! How the context is weighed against the classifier: a pattern match or a confident request (not a
+//! greeting, thanks, yes or no) is a new request and wins, except that a short message that mostly gives an
+//! order number, read as another intent short of certain, answers the topic ("it's 5521" while talking
+//! about a refund). Without a request, a message with an order number or a follow-up cue (a pronoun, "the
+//! other one", "when", "still") continues the topic.
+
+use super::survey::Step;
+use super::{Collected, Conversation, Decision, DialogueState, Engine, TurnContext, plain};
+use crate::intents::{EntityKind, Intent, Role};
+use crate::nlu::Understanding;
+
+/// Words at most in a message that "mostly gives an order number" ("it's order 5521", "c'est la 5521").
+const SHORT_ANSWER_WORDS: usize = 6;
+
+/// Words that say nothing of a request beside an order number: "it's for order 5521", "c'est la
+/// commande 5521", "the number is 5521".
+const EMPTY_WORDS: &[&str] = &[
+    "it", "s", "its", "is", "for", "the", "order", "number", "no", "ref", "reference", "my", "ok",
+    "okay", "yes", "so", "um", "uh", "and", "that", "one", "this", "oh", "sorry", "here", "commande",
+    "c", "est", "la", "le", "numero", "ma", "mon", "de", "du", "pour", "oui", "euh", "alors", "ben",
+    "bah", "voici", "voila", "celle", "ci", "n", "do", "have", "got", "a", "an", "i", "m", "um",
+];
+
+/// The message mostly gives an order number: its other words say nothing of a request.
+fn only_an_order(u: &Understanding, text: &str) -> bool {
+    let tokens = crate::nlu::normalize::normalize(text).tokens;
+    u.words <= SHORT_ANSWER_WORDS
+        && tokens
+            .iter()
+            .all(|t| t.bytes().all(|b| b.is_ascii_digit()) || EMPTY_WORDS.contains(&t.as_str()))
+}
+
+impl Engine<'_> {
+    /// The repair a message makes, if it makes one; `None` lets the dialogue go on as usual.
+    pub(super) fn repair(
+        &self,
+        conv: &mut Conversation,
+        u: &Understanding,
+        ctx: &TurnContext,
+    ) -> Option<Decision> {
+        let role = self.role_of(u);
+        let order = u
+            .entities
+            .iter()
+            .find(|e| e.kind == EntityKind::OrderNumber)
+            .map(|e| e.value.clone());
+        let cues = u.cues;
+        // "Bye" and "thanks" close; a guess at them short of certain that leans on the topic ("when will
+        // that be done") does not.
+        let leans = cues.followup || cues.timing || cues.other_one;
+        let closing = cues.done
+            || (matches!(role, Some(Role::Goodbye | Role::Thanks))
+                && (u.confidence >= 1.0 || !leans));
+        match conv.state.clone() {
+            // "ok that's it", "rien d'autre", "thanks", "bye" to a survey question: it ends, politely.
+            DialogueState::Survey { step, .. } => {
+                let answer = match step {
+                    Step::Rating => super::survey::Rating::parse(ctx.text).is_ok(),
+                    Step::Solved => matches!(role, Some(Role::Affirm | Role::Deny)),
+                    Step::Comment => !closing && !cues.drop_flow,
+                };
+                if (closing || cues.drop_flow) && !answer {
+                    return Some(self.finish_survey(conv, ctx, Vec::new()));
+                }
+                None
+            }
+            DialogueState::AwaitingConfirmation { intent, collected } => {
+                let def = self.pack.get(&intent)?;
+                if cues.drop_flow || (closing && role != Some(Role::Thanks)) {
+                    conv.state = DialogueState::Listening;
+                    let m = self.messages(ctx);
+                    if closing {
+                        let outcome = self.outcome(conv);
+                        let mut said = plain(&m.nothing_changed);
+                        said.push(&plain(&m.goodbye));
+                        return Some(Decision::say(said).about(&intent).ending(outcome));
+                    }
+                    return Some(Decision::say(plain(&m.confirm_declined)).about(&intent));
+                }
+                // "Thanks" is not a yes: nothing was done, and the question stands.
+                if role == Some(Role::Thanks) {
+                    let m = self.messages(ctx);
+                    let mut said = plain(&m.nothing_changed);
+                    said.push(&self.confirm_question(def, &collected, ctx));
+                    conv.state = DialogueState::AwaitingConfirmation { intent, collected };
+                    return Some(
+                        Decision::say(said)
+                            .about(&def.name)
+                            .with_replies(&self.messages(ctx).yes_no),
+                    );
+                }
+                // "No, I meant 5521", "yes, send it to 14 avenue Foch instead": the details change, and
+                // the new ones are confirmed.
+                let changed = self.changed_details(def, &collected, u);
+                if changed != collected && (role != Some(Role::Deny) || cues.correction) {
+                    conv.state = DialogueState::Listening;
+                    return Some(self.advance(conv, def, changed, ctx, false));
+                }
+                None
+            }
+            DialogueState::AwaitingEntity { intent, .. } => {
+                if cues.drop_flow && order.is_none() {
+                    conv.state = DialogueState::Listening;
+                    return Some(Decision::say(plain(&self.messages(ctx).flow_dropped)).about(&intent));
+                }
+                if closing && order.is_none() && u.intent.as_ref().is_none_or(|i| !self.is_topic(i)) {
+                    conv.state = DialogueState::Listening;
+                    let goodbye = self.pack.with_role(Role::Goodbye)?;
+                    return Some(self.goodbye(conv, goodbye, ctx));
+                }
+                None
+            }
+            DialogueState::OfferedHuman | DialogueState::AwaitingRecall { .. }
+                if cues.drop_flow && role != Some(Role::Affirm) =>
+            {
+                conv.state = DialogueState::Listening;
+                Some(Decision::say(plain(&self.messages(ctx).flow_dropped)))
+            }
+            DialogueState::OfferedHuman | DialogueState::AwaitingRecall { .. } => None,
+            DialogueState::Listening => self.follow_topic(conv, u, ctx, order),
+        }
+    }
+
+    /// The collected details of a pending action with what the message changes: an entity of a kind the
+    /// intent takes, with another value.
+    fn changed_details(&self, def: &Intent, collected: &Collected, u: &Understanding) -> Collected {
+        let mut changed = collected.clone();
+        for spec in &def.entities {
+            if let Some(e) = u.entities.iter().find(|e| e.kind == spec.kind) {
+                changed.insert(spec.name.clone(), e.value.clone());
+            }
+        }
+        changed
+    }
+
+    /// No question pending: a message read in the topic's context.
+    fn follow_topic(
+        &self,
+        conv: &mut Conversation,
+        u: &Understanding,
+        ctx: &TurnContext,
+        order: Option<String>,
+    ) -> Option<Decision> {
+        let request = u
+            .intent
+            .as_ref()
+            .filter(|i| self.is_topic(i))
+            .and_then(|i| self.pack.get(i));
+        let topic = conv
+            .topic
+            .clone()
+            .and_then(|t| self.pack.get(&t))
+            .filter(|t| t.entities.iter().any(|e| e.kind == EntityKind::OrderNumber));
+        let Some(topic) = topic else {
+            // A bare order number, no topic that takes one: the intent the pack names for it (where is
+            // it).
+            if let (Some(order), true) = (&order, request.is_none()) {
+                if only_an_order(u, ctx.text) {
+                    let def = self
+                        .pack
+                        .intents
+                        .iter()
+                        .find(|i| i.default_for == Some(EntityKind::OrderNumber))?;
+                    return Some(self.serve_with_order(conv, def, order, ctx, false));
+                }
+            }
+            return None;
+        };
+        let takes_order = true;
+        // "Oops wrong one, I meant 3321", "it's 5521" while talking about a refund.
+        if let (Some(order), true) = (&order, takes_order) {
+            let weak_other = request.is_some_and(|r| {
+                r.name != topic.name
+                    && r.action.is_none()
+                    && u.confidence < 1.0
+                    && only_an_order(u, ctx.text)
+            });
+            if request.is_none() || weak_other || (u.cues.correction && request.is_none_or(|r| r.action.is_none())) {
+                return Some(self.serve_with_order(conv, topic, order, ctx, false));
+            }
+            return None;
+        }
+        let cues = u.cues;
+        // A yes, no, thanks or goodbye short of certain, with a follow-up cue, is no new request: "and
+        // the other one?" is no "no", "when will that be done" no goodbye.
+        let leans = cues.followup || cues.timing || cues.other_one;
+        let role_guess = u.intent.is_some() && request.is_none() && u.confidence < 1.0 && leans;
+        if request.is_some() || (u.intent.is_some() && !role_guess) {
+            return None;
+        }
+        // "And the other one?", "no, the other order", "et pour la deuxième ?".
+        if (cues.other_one || cues.correction) && takes_order {
+            let current = conv.topic_order.clone();
+            let others: Vec<&str> = ctx
+                .customer
+                .orders
+                .iter()
+                .map(|o| o.id.as_str())
+                .filter(|id| Some(*id) != current.as_deref())
+                .collect();
+            if let [other] = others.as_slice() {
+                let other = other.to_string();
+                return Some(self.serve_with_order(conv, topic, &other, ctx, false));
+            }
+            // Several others: which one?
+            let spec = topic
+                .entities
+                .iter()
+                .find(|e| e.kind == EntityKind::OrderNumber)?;
+            let ask = spec.ask.get(&ctx.lang).or_else(|| spec.ask.values().next())?;
+            let asked = ask.render(&self.lookup(ctx, &Collected::new()))?;
+            conv.state = DialogueState::AwaitingEntity {
+                intent: topic.name.clone(),
+                entity: spec.name.clone(),
+                collected: Collected::new(),
+                attempts: 0,
+            };
+            return Some(Decision::say(asked).about(&topic.name));
+        }
+        // "When will that be done?", "still nothing", "j'attends depuis dix jours": the topic's next
+        // piece of information.
+        if cues.timing || cues.followup {
+            let order = conv.topic_order.clone();
+            return Some(match order {
+                Some(order) if takes_order => self.serve_with_order(conv, topic, &order, ctx, true),
+                _ => {
+                    conv.followup_next = true;
+                    self.advance(conv, topic, Collected::new(), ctx, false)
+                }
+            });
+        }
+        None
+    }
+
+    /// Serves `def` about `order` (replacing the topic's order), as a follow-up when `followup`.
+    fn serve_with_order(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        order: &str,
+        ctx: &TurnContext,
+        followup: bool,
+    ) -> Decision {
+        conv.fallbacks_in_row = 0;
+        let mut collected = Collected::new();
+        if let Some(spec) = def
+            .entities
+            .iter()
+            .find(|e| e.kind == EntityKind::OrderNumber)
+        {
+            collected.insert(spec.name.clone(), order.to_string());
+        }
+        conv.topic_order = Some(order.to_string());
+        conv.followup_next = followup;
+        self.advance(conv, def, collected, ctx, false)
+    }
+}

@@ -1,0 +1,197 @@
+//! What a message does in a conversation besides its intent: whether it corrects what was said ("no, I
+//! meant 1234"), drops the pending question ("forget it"), closes ("that's it"), follows the topic up
+//! ("and the other one?", "how long?"), and how a long message splits into clauses ("hi, where is my
+//! order, and also I want a refund" → a greeting, two requests).
+//!
+//! Cues are read on the normalised tokens (lower case, no accents, number words as digits), in English
+//! and French. They are evidence for the engine, which weighs them against the state of the dialogue; they
+//! decide nothing alone.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// Dialogue cues found in one message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Cues {
+    /// The customer corrects something they said ("I meant", "wrong number", "je me suis trompé").
+    pub correction: bool,
+    /// The customer drops what is pending ("forget it", "never mind", "laissez tomber").
+    pub drop_flow: bool,
+    /// The customer is done ("that's it", "nothing else", "rien d'autre", "c'est tout").
+    pub done: bool,
+    /// The message leans on what was said before ("it", "that", "what about", "et pour", "how long").
+    pub followup: bool,
+    /// It asks about another item than the one discussed ("the other one", "my second order", "l'autre").
+    pub other_one: bool,
+    /// It asks when, or how long, or says it is still waiting ("still nothing", "j'attends depuis").
+    pub timing: bool,
+}
+
+fn re(p: &str) -> Regex {
+    Regex::new(p).expect("discourse patterns compile")
+}
+
+static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b(i meant|i mean|meant to say|wrong (one|number|order|ref)|not that one|not that order|",
+        r"my mistake|my bad|typo|oops|correction|sorry it s|sorry its|actually it s|actually its|",
+        r"no it s|no its|it should be|should have said|",
+        r"je voulais dire|je me suis trompe|je me suis trompee|me suis trompe|erreur|c est plutot|",
+        r"plutot la|plutot le|pardon c est|non c est|mauvais numero|pas celle la|pas celui la|",
+        r"pas la bonne|pas le bon|je rectifie|oups)\b"
+    ))
+});
+
+static DROP_FLOW: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b(forget it|forget about it|forget that|never ?mind|nevermind|cancel that|scratch that|",
+        r"drop it|leave it|skip it|doesn t matter|no matter|not important|don t bother|",
+        r"laissez tomber|laisse tomber|laisser tomber|oubliez|oublie ca|oublions|tant pis|",
+        r"c est pas grave|ce n est pas grave|pas grave|peu importe|laissez)\b"
+    ))
+});
+
+static DONE: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b(that s it|thats it|that s all|thats all|that will be all|that ll be all|nothing else|",
+        r"i m done|im done|all good|that s everything|i m good|im good|i m fine|",
+        r"c est tout|rien d autre|ce sera tout|ca sera tout|c est bon|ca ira|ca va aller|",
+        r"j ai fini|plus rien|non merci|no thanks|no thank you)\b"
+    ))
+});
+
+static FOLLOWUP: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b(it|its|it s|that|this|them|they|one|what about|how about|and the|and my|",
+        r"l|la|le|elle|il|ca|celle|celui|et pour|et la|et le|et ma|et mon|et l|",
+        r"so has|has it|is it|did it|update|news|nouvelles|nouveau|du coup)\b"
+    ))
+});
+
+static OTHER_ONE: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b(other one|other order|the other|another one|second one|second order|my second|",
+        r"the first one|first order|other parcel|",
+        r"l autre|autre commande|deuxieme|seconde|second|premiere commande|l autre colis)\b"
+    ))
+});
+
+static TIMING: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b(when|how long|how much longer|still|yet|any update|update|eta|gone missing|missing|",
+        r"lost|been ages|been waiting|waiting|days|weeks|",
+        r"quand|combien de temps|toujours|encore|depuis|j attends|attends|perdu|disparu|",
+        r"jours|semaines|des nouvelles|du nouveau)\b"
+    ))
+});
+
+/// The cues of a message, from its normalised tokens.
+pub fn cues(tokens: &[String]) -> Cues {
+    let spaced = tokens.join(" ");
+    Cues {
+        correction: CORRECTION.is_match(&spaced),
+        // A short message only: "forget it" ends a question, "I forget my password" does not.
+        drop_flow: tokens.len() <= 8 && DROP_FLOW.is_match(&spaced),
+        done: tokens.len() <= 8 && DONE.is_match(&spaced),
+        followup: FOLLOWUP.is_match(&spaced),
+        other_one: OTHER_ONE.is_match(&spaced),
+        timing: TIMING.is_match(&spaced),
+    }
+}
+
+/// Words that open a message as a greeting or a filler and say nothing of the request ("hey there, …",
+/// "oui bonjour, …", "um so …").
+const OPENERS: &[&str] = &[
+    "hi", "hello", "hey", "hiya", "there", "good", "morning", "afternoon", "evening", "yes", "yeah",
+    "ok", "okay", "um", "uh", "erm", "hmm", "so", "well", "bonjour", "bonsoir", "salut", "allo",
+    "coucou", "oui", "euh", "heu", "bah", "ben", "alors", "madame", "monsieur", "hola", "yo",
+];
+
+/// Words that are only hesitation in speech ("um", "euh", "genre").
+const FILLERS: &[&str] = &["um", "uh", "erm", "hmm", "uhm", "euh", "heu", "hum", "genre"];
+
+/// The tokens without hesitation words.
+pub fn without_fillers(tokens: &[String]) -> Vec<String> {
+    tokens
+        .iter()
+        .filter(|t| !FILLERS.contains(&t.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The tokens after a leading greeting or filler, if any was there and something is left.
+pub fn after_opener(tokens: &[String]) -> Option<&[String]> {
+    let n = tokens
+        .iter()
+        .take_while(|t| OPENERS.contains(&t.as_str()))
+        .count();
+    (n > 0 && tokens.len() - n >= 2).then(|| &tokens[n..])
+}
+
+/// Connectors that start a new request inside a sentence.
+static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(?:and also|also|plus|another thing|one more thing|as well as that|and then|",
+        r"et aussi|aussi|autre chose|et puis|et en plus|par ailleurs|sinon)\b"
+    ))
+    .expect("connector pattern compiles")
+});
+
+/// A message split into clauses: at sentence ends, commas, semicolons and connectors ("and also",
+/// "et aussi"). Clauses keep their original words; the caller normalises them.
+pub fn clauses(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for sentence in text.split(['.', '!', '?', ';', '\n', ',', ':']) {
+        let mut last = 0;
+        for m in CONNECTOR.find_iter(sentence) {
+            out.push(sentence[last..m.start()].to_string());
+            last = m.end();
+        }
+        out.push(sentence[last..].to_string());
+    }
+    out.into_iter()
+        .map(|c| c.trim().to_string())
+        .filter(|c| c.chars().any(char::is_alphanumeric))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(s: &str) -> Vec<String> {
+        crate::nlu::normalize::normalize(s).tokens
+    }
+
+    #[test]
+    fn corrections_are_noticed_in_both_languages() {
+        assert!(cues(&tokens("oops wrong one, I meant 3321")).correction);
+        assert!(cues(&tokens("non je me suis trompé, c'est la 55012")).correction);
+        assert!(!cues(&tokens("where is my order")).correction);
+    }
+
+    #[test]
+    fn dropping_and_closing_are_short_messages() {
+        assert!(cues(&tokens("forget it")).drop_flow);
+        assert!(cues(&tokens("bon, laissez tomber")).drop_flow);
+        assert!(cues(&tokens("ok that's it")).done);
+        assert!(cues(&tokens("rien d'autre")).done);
+        assert!(!cues(&tokens("i always forget it is not easy to find the form on your site")).drop_flow);
+    }
+
+    #[test]
+    fn a_message_splits_at_punctuation_and_connectors() {
+        assert_eq!(
+            clauses("Hi there, where is order 4567? And also I want a refund"),
+            ["Hi there", "where is order 4567", "And", "I want a refund"]
+        );
+        assert_eq!(clauses("bonjour"), ["bonjour"]);
+    }
+
+    #[test]
+    fn a_greeting_opener_is_skipped() {
+        let t = tokens("hey there calling about a parcel");
+        assert_eq!(after_opener(&t).unwrap().join(" "), "calling about a parcel");
+        assert!(after_opener(&tokens("hello")).is_none());
+    }
+}
