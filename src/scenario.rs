@@ -202,13 +202,15 @@ impl Scenario {
         let raw: RawScenario = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let channel = match raw.channel.as_deref() {
             None => Channel::Chat,
-            Some(c) => Channel::parse(c).ok_or_else(|| invalid(format!("unknown channel {c:?}")))?,
+            Some(c) => {
+                Channel::parse(c).ok_or_else(|| invalid(format!("unknown channel {c:?}")))?
+            }
         };
         let locale = match raw.locale.as_deref() {
             None => None,
-            Some(l) => Some(
-                Lang::from_locale(l).ok_or_else(|| invalid(format!("unknown locale {l:?}")))?,
-            ),
+            Some(l) => {
+                Some(Lang::from_locale(l).ok_or_else(|| invalid(format!("unknown locale {l:?}")))?)
+            }
         };
         let start = raw.start.as_deref().unwrap_or(DEFAULT_START);
         let start =
@@ -221,16 +223,19 @@ impl Scenario {
             let after_ms = match t.after.as_deref() {
                 None => TURN_GAP_MS,
                 Some(a) => parse_duration(a).ok_or_else(|| {
-                    invalid(format!("turn {}: bad duration {a:?} (30s, 10m, 2h, 1d)", i + 1))
+                    invalid(format!(
+                        "turn {}: bad duration {a:?} (30s, 10m, 2h, 1d)",
+                        i + 1
+                    ))
                 })?,
             };
-            let lang = match t.lang.as_deref() {
-                None => None,
-                Some(l) => Some(
-                    Lang::from_locale(l)
-                        .ok_or_else(|| invalid(format!("turn {}: unknown language {l:?}", i + 1)))?,
-                ),
-            };
+            let lang =
+                match t.lang.as_deref() {
+                    None => None,
+                    Some(l) => Some(Lang::from_locale(l).ok_or_else(|| {
+                        invalid(format!("turn {}: unknown language {l:?}", i + 1))
+                    })?),
+                };
             if let Some(c) = t.confidence {
                 if !(0.0..=1.0).contains(&c) {
                     return Err(invalid(format!(
@@ -243,9 +248,7 @@ impl Scenario {
                 say: t.say,
                 confidence: t.confidence,
                 after_ms,
-                intent: t
-                    .intent
-                    .map(|i| if i == "none" { None } else { Some(i) }),
+                intent: t.intent.map(|i| if i == "none" { None } else { Some(i) }),
                 reply: regexes(path, t.reply)?,
                 not_reply: regexes(path, t.not_reply)?,
                 lang,
@@ -261,8 +264,8 @@ impl Scenario {
                 serde_json::from_value::<Outcome>(serde_json::Value::String(o.to_string()))
                     .map_err(|_| {
                         invalid(format!(
-                        "unknown outcome {o:?} (resolved, unresolved, abandoned, handed_off)"
-                    ))
+                            "unknown outcome {o:?} (resolved, unresolved, abandoned, handed_off)"
+                        ))
                     })?,
             ),
         };
@@ -395,11 +398,7 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
 
 /// Replays every conversation of `dir` with `bot`'s intents and settings, each on a fresh temporary store
 /// holding the customers of `customers` (default: `dir/customers.json`, if there is one).
-pub async fn run_dir(
-    bot: &Bot,
-    dir: &Path,
-    customers: Option<&Path>,
-) -> anyhow::Result<Report> {
+pub async fn run_dir(bot: &Bot, dir: &Path, customers: Option<&Path>) -> anyhow::Result<Report> {
     use anyhow::Context;
     let default_customers = dir.join(CUSTOMERS_FILE);
     let customers = customers
@@ -529,7 +528,9 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
         let reply = match bot.handle(msg).await {
             Ok(r) => r,
             Err(e) => {
-                result.failures.push(format!("turn {}: the bot failed: {e}", i + 1));
+                result
+                    .failures
+                    .push(format!("turn {}: the bot failed: {e}", i + 1));
                 return result;
             }
         };
@@ -555,12 +556,7 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
     result
 }
 
-fn check_turn(
-    bot: &Bot,
-    spec: &TurnSpec,
-    reply: &Reply,
-    outcome: Option<Outcome>,
-) -> Vec<String> {
+fn check_turn(bot: &Bot, spec: &TurnSpec, reply: &Reply, outcome: Option<Outcome>) -> Vec<String> {
     let mut failures = Vec::new();
     if let Some(want) = &spec.intent {
         if &reply.intent != want {

@@ -161,18 +161,44 @@ impl Date {
     /// (with the year when it is not `this_year`).
     pub fn spoken(self, lang: crate::message::Lang, this_year: i32) -> String {
         const EN_DAYS: [&str; 7] = [
-            "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
         ];
         const EN_MONTHS: [&str; 12] = [
-            "January", "February", "March", "April", "May", "June", "July", "August", "September",
-            "October", "November", "December",
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
         ];
         const FR_DAYS: [&str; 7] = [
             "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
         ];
         const FR_MONTHS: [&str; 12] = [
-            "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-            "octobre", "novembre", "décembre",
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
         ];
         let (days, months) = match lang {
             crate::message::Lang::En => (EN_DAYS, EN_MONTHS),
@@ -210,10 +236,16 @@ mod tests {
     #[test]
     fn dates_are_said_as_people_say_them() {
         let d = Date::new(2026, 12, 3).unwrap();
-        assert_eq!(d.spoken(crate::message::Lang::En, 2026), "Thursday 3 December");
+        assert_eq!(
+            d.spoken(crate::message::Lang::En, 2026),
+            "Thursday 3 December"
+        );
         assert_eq!(d.spoken(crate::message::Lang::Fr, 2026), "jeudi 3 décembre");
         let d = Date::new(2027, 1, 1).unwrap();
-        assert_eq!(d.spoken(crate::message::Lang::Fr, 2026), "vendredi 1er janvier 2027");
+        assert_eq!(
+            d.spoken(crate::message::Lang::Fr, 2026),
+            "vendredi 1er janvier 2027"
+        );
     }
 
     #[test]

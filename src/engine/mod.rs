@@ -19,8 +19,8 @@ use crate::intents::{
 use crate::message::Lang;
 use crate::nlu::Understanding;
 use crate::store::{Customer, Irritant, Outcome};
-pub use state::{Collected, Conversation, DialogueState};
 use state::answered_key;
+pub use state::{Collected, Conversation, DialogueState};
 
 /// What the engine knows about the turn besides the words.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +90,10 @@ const NEW_REQUEST: f32 = 0.5;
 /// (which ends it for the bot). Clear requests, even one word ("agent", "human", "conseiller"), score
 /// above 0.95 with the shipped pack; the bare verb "speak" scores 0.83.
 const HANDOFF_SURE: f32 = 0.9;
+
+/// Words from which a message is a complaint, whatever its words: customers who write a hundred words
+/// to a bot are telling what went wrong.
+const LONG_COMPLAINT: usize = 60;
 
 /// Order statuses past changing: an acting intent refuses them before confirming anything.
 const FINAL_STATUSES: &[&str] = &["delivered", "cancelled", "returned"];
@@ -193,6 +197,10 @@ impl<'p> Engine<'p> {
             if Some(a) != d.intent.as_ref() && !conv.also.contains(a) {
                 conv.also.push(a.clone());
             }
+        }
+        // A long story told to a bot is a complaint: it is acknowledged with the offer of a person.
+        if u.words >= LONG_COMPLAINT && !u.negative {
+            d.irritants.push(Irritant::NegativeSentiment);
         }
         let offer = d.irritants.contains(&Irritant::NegativeSentiment);
         if offer && !d.end && conv.state == DialogueState::Listening {
@@ -369,7 +377,9 @@ impl<'p> Engine<'p> {
                             .intent
                             .as_deref()
                             .and_then(|i| self.pack.get(i))
-                            .is_some_and(|o| self.is_digression(o) && u.confidence >= NEW_REQUEST) =>
+                            .is_some_and(|o| {
+                                self.is_digression(o) && u.confidence >= NEW_REQUEST
+                            }) =>
                         {
                             let o = u.intent.as_deref().and_then(|i| self.pack.get(i));
                             let pending = DialogueState::AwaitingConfirmation {
@@ -723,7 +733,8 @@ impl<'p> Engine<'p> {
         let (entity, given) = named_order(def, collected)?;
         let (entity, given) = (entity.to_string(), given.clone());
         if let Some(order) = ctx.customer.order(&given) {
-            if !def.allowed_statuses.is_empty() || !FINAL_STATUSES.contains(&order.status.as_str()) {
+            if !def.allowed_statuses.is_empty() || !FINAL_STATUSES.contains(&order.status.as_str())
+            {
                 return None;
             }
             let m = &self.messages(ctx).order_not_changeable;
@@ -901,8 +912,9 @@ impl<'p> Engine<'p> {
             Action::ReinstateOrder => Some(OrderChange::Reinstate { order_id }),
             Action::ChangeDelivery => match of_kind(EntityKind::Address) {
                 Some(address) => Some(OrderChange::Readdress { order_id, address }),
-                None => of_kind(EntityKind::Date)
-                    .map(|date| OrderChange::Reschedule { order_id, date }),
+                None => {
+                    of_kind(EntityKind::Date).map(|date| OrderChange::Reschedule { order_id, date })
+                }
             },
             Action::UpdateEmail => None,
         }
@@ -993,6 +1005,16 @@ impl<'p> Engine<'p> {
                 }),
                 "order.eta" => order().and_then(|o| o.eta.clone()),
                 "order.address" => order().and_then(|o| o.address.clone()),
+                // The status of an order still on its way (none once delivered, cancelled, returned).
+                "order.open_status" => order()
+                    .filter(|o| !FINAL_STATUSES.contains(&o.status.as_str()))
+                    .map(|o| {
+                        let labels = &self.messages(ctx).order_status;
+                        labels
+                            .get(&o.status)
+                            .cloned()
+                            .unwrap_or_else(|| o.status.replace('_', " "))
+                    }),
                 // A date gone by is said as late, one to come as expected: never "should arrive" on a
                 // day already past. Orders past delivering have neither.
                 "order.eta_past" | "order.eta_future" => order().and_then(|o| {

@@ -21,10 +21,60 @@ const SHORT_ANSWER_WORDS: usize = 6;
 /// Words that say nothing of a request beside an order number: "it's for order 5521", "c'est la
 /// commande 5521", "the number is 5521".
 const EMPTY_WORDS: &[&str] = &[
-    "it", "s", "its", "is", "for", "the", "order", "number", "no", "ref", "reference", "my", "ok",
-    "okay", "yes", "so", "um", "uh", "and", "that", "one", "this", "oh", "sorry", "here", "commande",
-    "c", "est", "la", "le", "numero", "ma", "mon", "de", "du", "pour", "oui", "euh", "alors", "ben",
-    "bah", "voici", "voila", "celle", "ci", "n", "do", "have", "got", "a", "an", "i", "m", "um",
+    "it",
+    "s",
+    "its",
+    "is",
+    "for",
+    "the",
+    "order",
+    "number",
+    "no",
+    "ref",
+    "reference",
+    "my",
+    "ok",
+    "okay",
+    "yes",
+    "so",
+    "um",
+    "uh",
+    "and",
+    "that",
+    "one",
+    "this",
+    "oh",
+    "sorry",
+    "here",
+    "commande",
+    "c",
+    "est",
+    "la",
+    "le",
+    "numero",
+    "ma",
+    "mon",
+    "de",
+    "du",
+    "pour",
+    "oui",
+    "euh",
+    "alors",
+    "ben",
+    "bah",
+    "voici",
+    "voila",
+    "celle",
+    "ci",
+    "n",
+    "do",
+    "have",
+    "got",
+    "a",
+    "an",
+    "i",
+    "m",
+    "um",
 ];
 
 /// The message mostly gives an order number: its other words say nothing of a request.
@@ -62,7 +112,9 @@ impl Engine<'_> {
             DialogueState::Survey { step, .. } => {
                 let answer = match step {
                     Step::Rating => super::survey::Rating::parse(ctx.text).is_ok(),
-                    Step::Solved => matches!(role, Some(Role::Affirm | Role::Deny)),
+                    Step::Solved => {
+                        role == Some(Role::Affirm) || (role == Some(Role::Deny) && !cues.done)
+                    }
                     Step::Comment => !closing && !cues.drop_flow,
                 };
                 if (closing || cues.drop_flow) && !answer {
@@ -107,9 +159,12 @@ impl Engine<'_> {
             DialogueState::AwaitingEntity { intent, .. } => {
                 if cues.drop_flow && order.is_none() {
                     conv.state = DialogueState::Listening;
-                    return Some(Decision::say(plain(&self.messages(ctx).flow_dropped)).about(&intent));
+                    return Some(
+                        Decision::say(plain(&self.messages(ctx).flow_dropped)).about(&intent),
+                    );
                 }
-                if closing && order.is_none() && u.intent.as_ref().is_none_or(|i| !self.is_topic(i)) {
+                if closing && order.is_none() && u.intent.as_ref().is_none_or(|i| !self.is_topic(i))
+                {
                     conv.state = DialogueState::Listening;
                     let goodbye = self.pack.with_role(Role::Goodbye)?;
                     return Some(self.goodbye(conv, goodbye, ctx));
@@ -147,6 +202,10 @@ impl Engine<'_> {
         ctx: &TurnContext,
         order: Option<String>,
     ) -> Option<Decision> {
+        // "That's all, goodbye" closes; the dialogue handles it.
+        if u.cues.done || u.cues.drop_flow {
+            return None;
+        }
         let request = u
             .intent
             .as_ref()
@@ -181,7 +240,10 @@ impl Engine<'_> {
                     && u.confidence < 1.0
                     && only_an_order(u, ctx.text)
             });
-            if request.is_none() || weak_other || (u.cues.correction && request.is_none_or(|r| r.action.is_none())) {
+            if request.is_none()
+                || weak_other
+                || (u.cues.correction && request.is_none_or(|r| r.action.is_none()))
+            {
                 return Some(self.serve_with_order(conv, topic, order, ctx, false));
             }
             return None;
@@ -190,8 +252,19 @@ impl Engine<'_> {
         // A yes, no, thanks or goodbye short of certain, with a follow-up cue, is no new request: "and
         // the other one?" is no "no", "when will that be done" no goodbye.
         let leans = cues.followup || cues.timing || cues.other_one;
-        let role_guess = u.intent.is_some() && request.is_none() && u.confidence < 1.0 && leans;
-        if request.is_some() || (u.intent.is_some() && !role_guess) {
+        let role_guess = u.intent.is_some()
+            && request.is_none()
+            && u.confidence < 1.0
+            && leans
+            && !matches!(self.role_of(u), Some(Role::Handoff | Role::Help));
+        // A weak guess at another request that leans on the topic ("is there an update at least" is no
+        // request to update one's details).
+        let weak_request = request.is_some_and(|r| r.name != topic.name && r.action.is_none())
+            && u.confidence < super::NEW_REQUEST
+            && leans;
+        if (request.is_some() && !weak_request)
+            || (u.intent.is_some() && !role_guess && !weak_request)
+        {
             return None;
         }
         // "And the other one?", "no, the other order", "et pour la deuxième ?".
@@ -213,7 +286,10 @@ impl Engine<'_> {
                 .entities
                 .iter()
                 .find(|e| e.kind == EntityKind::OrderNumber)?;
-            let ask = spec.ask.get(&ctx.lang).or_else(|| spec.ask.values().next())?;
+            let ask = spec
+                .ask
+                .get(&ctx.lang)
+                .or_else(|| spec.ask.values().next())?;
             let asked = ask.render(&self.lookup(ctx, &Collected::new()))?;
             conv.state = DialogueState::AwaitingEntity {
                 intent: topic.name.clone(),

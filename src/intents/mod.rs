@@ -235,6 +235,7 @@ pub const PROFILE_FIELDS: &[&str] = &[
     "order.eta",
     "order.eta_past",
     "order.eta_future",
+    "order.open_status",
     "order.address",
 ];
 
@@ -577,7 +578,8 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
         entities.push(EntitySpec {
             name: e.name.clone(),
             kind: e.kind,
-            required: e.required,
+            // Required unless another entity was given: not required outright.
+            required: e.required && e.required_unless.is_none(),
             required_unless: e.required_unless.clone(),
             ask,
         });

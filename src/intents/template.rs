@@ -219,11 +219,20 @@ mod tests {
 
     #[test]
     fn french_answers_contract_and_elide() {
-        assert_eq!(contract_fr("au sujet de un problème"), "au sujet d'un problème");
+        assert_eq!(
+            contract_fr("au sujet de un problème"),
+            "au sujet d'un problème"
+        );
         assert_eq!(contract_fr("le statut de le colis"), "le statut du colis");
-        assert_eq!(contract_fr("je pense que il arrive"), "je pense qu'il arrive");
+        assert_eq!(
+            contract_fr("je pense que il arrive"),
+            "je pense qu'il arrive"
+        );
         assert_eq!(contract_fr("à le magasin"), "au magasin");
-        assert_eq!(contract_fr("la commande est livrée"), "la commande est livrée");
+        assert_eq!(
+            contract_fr("la commande est livrée"),
+            "la commande est livrée"
+        );
         assert_eq!(contract_fr("de votre commande"), "de votre commande");
     }
 

@@ -51,6 +51,13 @@ static DROP_FLOW: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+static DROP_FLOW_FIRST: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"^(?:(?:oh|ah|no|non|ok|okay|bon|ben|um|uh|euh|well|actually|en fait|bah|oups|oops)\s+)*",
+        r"(forget it|forget about it|never ?mind|nevermind|laissez tomber|laisse tomber|oubliez|tant pis)\b"
+    ))
+});
+
 static DONE: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
         r"\b(that s it|thats it|that s all|thats all|that will be all|that ll be all|nothing else|",
@@ -90,8 +97,10 @@ pub fn cues(tokens: &[String]) -> Cues {
     let spaced = tokens.join(" ");
     Cues {
         correction: CORRECTION.is_match(&spaced),
-        // A short message only: "forget it" ends a question, "I forget my password" does not.
-        drop_flow: tokens.len() <= 8 && DROP_FLOW.is_match(&spaced),
+        // A short message, or one that opens with it: "forget it, I'll sort it out myself" drops the
+        // question, "I always forget my password" does not.
+        drop_flow: (tokens.len() <= 8 && DROP_FLOW.is_match(&spaced))
+            || DROP_FLOW_FIRST.is_match(&spaced),
         done: tokens.len() <= 8 && DONE.is_match(&spaced),
         followup: FOLLOWUP.is_match(&spaced),
         other_one: OTHER_ONE.is_match(&spaced),
@@ -102,13 +111,46 @@ pub fn cues(tokens: &[String]) -> Cues {
 /// Words that open a message as a greeting or a filler and say nothing of the request ("hey there, …",
 /// "oui bonjour, …", "um so …").
 const OPENERS: &[&str] = &[
-    "hi", "hello", "hey", "hiya", "there", "good", "morning", "afternoon", "evening", "yes", "yeah",
-    "ok", "okay", "um", "uh", "erm", "hmm", "so", "well", "bonjour", "bonsoir", "salut", "allo",
-    "coucou", "oui", "euh", "heu", "bah", "ben", "alors", "madame", "monsieur", "hola", "yo",
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "there",
+    "good",
+    "morning",
+    "afternoon",
+    "evening",
+    "yes",
+    "yeah",
+    "ok",
+    "okay",
+    "um",
+    "uh",
+    "erm",
+    "hmm",
+    "so",
+    "well",
+    "bonjour",
+    "bonsoir",
+    "salut",
+    "allo",
+    "coucou",
+    "oui",
+    "euh",
+    "heu",
+    "bah",
+    "ben",
+    "alors",
+    "madame",
+    "monsieur",
+    "hola",
+    "yo",
 ];
 
 /// Words that are only hesitation in speech ("um", "euh", "genre").
-const FILLERS: &[&str] = &["um", "uh", "erm", "hmm", "uhm", "euh", "heu", "hum", "genre"];
+const FILLERS: &[&str] = &[
+    "um", "uh", "erm", "hmm", "uhm", "euh", "heu", "hum", "genre",
+];
 
 /// The tokens without hesitation words.
 pub fn without_fillers(tokens: &[String]) -> Vec<String> {
@@ -176,14 +218,19 @@ mod tests {
         assert!(cues(&tokens("bon, laissez tomber")).drop_flow);
         assert!(cues(&tokens("ok that's it")).done);
         assert!(cues(&tokens("rien d'autre")).done);
-        assert!(!cues(&tokens("i always forget it is not easy to find the form on your site")).drop_flow);
+        assert!(
+            !cues(&tokens(
+                "i always forget it is not easy to find the form on your site"
+            ))
+            .drop_flow
+        );
     }
 
     #[test]
     fn a_message_splits_at_punctuation_and_connectors() {
         assert_eq!(
             clauses("Hi there, where is order 4567? And also I want a refund"),
-            ["Hi there", "where is order 4567", "And", "I want a refund"]
+            ["Hi there", "where is order 4567", "I want a refund"]
         );
         assert_eq!(clauses("bonjour"), ["bonjour"]);
     }
@@ -191,7 +238,10 @@ mod tests {
     #[test]
     fn a_greeting_opener_is_skipped() {
         let t = tokens("hey there calling about a parcel");
-        assert_eq!(after_opener(&t).unwrap().join(" "), "calling about a parcel");
+        assert_eq!(
+            after_opener(&t).unwrap().join(" "),
+            "calling about a parcel"
+        );
         assert!(after_opener(&tokens("hello")).is_none());
     }
 }

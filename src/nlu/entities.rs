@@ -332,9 +332,18 @@ mod tests {
     #[test]
     fn addresses_are_taken_as_written() {
         let a = |t: &str| addresses(t).first().map(|e| e.value.clone());
-        assert_eq!(a("yes, send it to 14 avenue Foch instead").as_deref(), Some("14 avenue Foch"));
-        assert_eq!(a("the new address is 12 Baker Street, London").as_deref(), Some("12 Baker Street, London"));
-        assert_eq!(a("c'est au 3 place Bellecour").as_deref(), Some("3 place Bellecour"));
+        assert_eq!(
+            a("yes, send it to 14 avenue Foch instead").as_deref(),
+            Some("14 avenue Foch")
+        );
+        assert_eq!(
+            a("the new address is 12 Baker Street, London").as_deref(),
+            Some("12 Baker Street, London")
+        );
+        assert_eq!(
+            a("c'est au 3 place Bellecour").as_deref(),
+            Some("3 place Bellecour")
+        );
         assert_eq!(a("where is order 4567"), None);
     }
     use crate::nlu::normalize::normalize;

@@ -302,7 +302,18 @@ impl Nlu {
     pub fn parse_in(&self, text: &str, today: Date, current: Option<Lang>) -> Understanding {
         let n = normalize::normalize(text);
         let mut entities = entities::extract(&n, today);
-        entities.extend(entities::addresses(text));
+        // An address as written; a spoken one ("forty two high street") from the digits the words became.
+        let written = entities::addresses(text);
+        let has_digits = |e: &Vec<Entity>| {
+            e.iter()
+                .any(|a| a.value.bytes().any(|b| b.is_ascii_digit()))
+        };
+        let spoken = entities::addresses(&n.tokens.join(" "));
+        entities.extend(if has_digits(&written) || !has_digits(&spoken) {
+            written
+        } else {
+            spoken
+        });
         let lang = self.language.follow(&n.tokens, current);
         let negative = sentiment::is_negative(&n.tokens);
         let tokens = discourse::without_fillers(&n.tokens);
@@ -352,12 +363,14 @@ impl Nlu {
     /// one clause. Each clause is classified; the whole message's intent stands when it is a request and
     /// the message is not long, otherwise the first request found (in a long message, the most
     /// confident) becomes the intent. Other requests go to `also`.
-    fn read_clauses(&self, text: &str, tokens: &[String], lang: Option<Lang>, u: &mut Understanding) {
-        let role = |i: &Option<String>| {
-            i.as_deref()
-                .and_then(|i| self.roles.get(i))
-                .copied()
-        };
+    fn read_clauses(
+        &self,
+        text: &str,
+        tokens: &[String],
+        lang: Option<Lang>,
+        u: &mut Understanding,
+    ) {
+        let role = |i: &Option<String>| i.as_deref().and_then(|i| self.roles.get(i)).copied();
         let greeting = Some(crate::intents::Role::Greeting);
         u.greeted = role(&u.intent) == greeting;
         let mut found: Vec<(String, f32)> = Vec::new();
@@ -399,8 +412,15 @@ impl Nlu {
         if found.is_empty() {
             return;
         }
-        if !whole_is_request || long {
-            let main = if long {
+        // Several requests are served in order: the first clause's comes first.
+        let several = found
+            .iter()
+            .map(|(i, _)| i)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 1;
+        if !whole_is_request || long || several {
+            let main = if long && !several {
                 // The most confident request; on a tie, the later one (a story ends on what is wanted).
                 found
                     .iter()

@@ -71,12 +71,21 @@ impl TestBot {
                 Order {
                     id: "4567".into(),
                     status: "shipped".into(),
-                    eta: Some("2026-11-26".into()),
+                    eta: Some("2099-11-26".into()),
+                    ..Order::default()
                 },
                 Order {
                     id: "1234".into(),
                     status: "delivered".into(),
                     eta: None,
+                    ..Order::default()
+                },
+                // Not shipped yet: the one order that can still be cancelled.
+                Order {
+                    id: "5521".into(),
+                    status: "processing".into(),
+                    eta: Some("2099-12-08".into()),
+                    ..Order::default()
                 },
             ],
             // Surveyed yesterday, so conversations end on goodbye without the satisfaction questions; the

@@ -19,6 +19,7 @@ const REQUIRED: &[&str] = &[
     "change_delivery_address",
     "return_item",
     "refund_status",
+    "reinstate_order",
     "payment_problem",
     "opening_hours",
     "store_locator",
@@ -125,7 +126,9 @@ fn every_answer_is_at_most_two_short_sentences_for_the_phone() {
             .answers
             .values()
             .flatten()
-            .chain(i.confirm.iter().flat_map(|c| c.question.values()));
+            .chain(i.followups.values().flatten())
+            .chain(i.not_allowed.values())
+            .chain(i.confirm.iter().flat_map(|c| c.question.values().flatten()));
         for t in templates {
             let text = t.source();
             // Sentence ends: ".", "!" or "?" followed by a space or the end (not "{order.status}").

@@ -7,6 +7,7 @@ mod dialogue_fixes;
 mod helpers;
 mod intents;
 mod journeys;
+mod scenarios;
 mod staff_api;
 mod store;
 mod survey;

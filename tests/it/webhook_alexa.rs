@@ -191,7 +191,7 @@ async fn the_reprompt_repeats_the_pending_question_and_alexas_yes_and_fallback_a
     );
 
     // Cancelling asks for a yes or no; Alexa's YesIntent is a yes.
-    turn("CatchAllIntent", Some("cancel order 4567")).await;
+    turn("CatchAllIntent", Some("cancel order 5521")).await;
     let (said, _) = turn("AMAZON.YesIntent", None).await;
     assert!(said.contains("cancelled"), "{said}");
 }

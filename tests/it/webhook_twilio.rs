@@ -119,7 +119,10 @@ async fn a_doubtful_transcript_of_an_action_is_confirmed_first() {
     let xml = turn(
         &app,
         &[
-            ("SpeechResult", "change the delivery address of order 4567"),
+            (
+                "SpeechResult",
+                "change the delivery address of order 4567 to 14 avenue foch",
+            ),
             ("Confidence", "0.31"),
         ],
     )
