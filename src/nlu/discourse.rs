@@ -179,6 +179,12 @@ static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
     .expect("connector pattern compiles")
 });
 
+/// Whether a message asks a second thing in a clause of its own: a connector ("and also", "et aussi")
+/// or a question mark before its end.
+pub fn has_second_request(text: &str) -> bool {
+    CONNECTOR.is_match(text) || text.trim_end().trim_end_matches('?').contains('?')
+}
+
 /// A message split into clauses: at sentence ends, commas, semicolons and connectors ("and also",
 /// "et aussi"). Clauses keep their original words; the caller normalises them.
 pub fn clauses(text: &str) -> Vec<String> {

@@ -139,6 +139,9 @@ pub struct Nlu {
 /// whole story), not only as a whole.
 const LONG_MESSAGE: usize = 25;
 
+/// Confidence a clause's intent needs to count as a second request of the message.
+const ALSO_CONFIDENCE: f32 = 0.5;
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -373,14 +376,16 @@ impl Nlu {
         let role = |i: &Option<String>| i.as_deref().and_then(|i| self.roles.get(i)).copied();
         let greeting = Some(crate::intents::Role::Greeting);
         u.greeted = role(&u.intent) == greeting;
-        let mut found: Vec<(String, f32)> = Vec::new();
+        // Requests found in clauses: the intent, its confidence, and whether the clause says enough to be
+        // a second request of its own (three words or more, confident).
+        let mut found: Vec<(String, f32, bool)> = Vec::new();
         let mut consider = |toks: &[String], u: &mut Understanding| {
             let (intent, _, conf) = self.intent_of(toks, lang);
             if role(&intent) == greeting {
                 u.greeted = true;
             }
             if let Some(i) = intent.filter(|i| self.is_request(i)) {
-                found.push((i, conf));
+                found.push((i, conf, toks.len() >= 3 && conf >= ALSO_CONFIDENCE));
             }
         };
         let parts = discourse::clauses(text);
@@ -412,23 +417,29 @@ impl Nlu {
         if found.is_empty() {
             return;
         }
-        // Several requests are served in order: the first clause's comes first.
-        let several = found
-            .iter()
-            .map(|(i, _)| i)
-            .collect::<std::collections::HashSet<_>>()
-            .len()
-            > 1;
-        if !whole_is_request || long || several {
-            let main = if long && !several {
+        // Two requests each said in a clause of its own ("where is order 4567? and also I want a refund")
+        // are served in order: the first clause's comes first.
+        let mut distinct: Vec<&String> = found.iter().filter(|f| f.2).map(|f| &f.0).collect();
+        distinct.dedup();
+        let several = distinct.len() > 1 && discourse::has_second_request(text);
+        if several && !long {
+            if let Some(first) = found.iter().find(|f| f.2) {
+                u.intent = Some(first.0.clone());
+                u.best = Some(first.0.clone());
+                u.confidence = first.1;
+            }
+        } else if !whole_is_request || long {
+            // A clause stands for the message only if it says enough ("bonjour à vous" is a greeting).
+            found.retain(|f| f.2);
+            let main = if long {
                 // The most confident request; on a tie, the later one (a story ends on what is wanted).
                 found
                     .iter()
                     .enumerate()
                     .max_by(|a, b| a.1.1.total_cmp(&b.1.1).then(a.0.cmp(&b.0)))
-                    .map(|(_, f)| f.clone())
+                    .map(|(_, f)| (f.0.clone(), f.1))
             } else {
-                found.first().cloned()
+                found.first().map(|f| (f.0.clone(), f.1))
             };
             if let Some((intent, conf)) = main {
                 if long && whole_is_request && u.confidence >= conf {
@@ -441,8 +452,8 @@ impl Nlu {
             }
         }
         let main = u.intent.clone();
-        for (i, _) in found {
-            if Some(&i) != main.as_ref() && !u.also.contains(&i) {
+        for (i, _, enough) in found {
+            if enough && Some(&i) != main.as_ref() && !u.also.contains(&i) {
                 u.also.push(i);
             }
         }
