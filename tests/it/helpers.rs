@@ -326,7 +326,9 @@ impl ServeProcess {
         let child = cmd.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
-        for _ in 0..100 {
+        // Up to a minute: the server trains its NLU at start, and on a loaded 2-core machine (the rest of
+        // the suite training bots beside it) that took more than the 10 s this loop once allowed.
+        for _ in 0..600 {
             if client.get(format!("{base}/healthz")).send().await.is_ok() {
                 break;
             }
