@@ -421,9 +421,10 @@ pub async fn run_dir(bot: &Bot, dir: &Path, customers: Option<&Path>) -> anyhow:
         crate::commands::customers::import(&*store, records.clone())?;
         let bot = bot.with_store(store.clone());
         let result = replay(&bot, &*store, s).await;
+        // The store is closed before its directory goes (TempDir's drop).
         drop(bot);
         drop(store);
-        let _ = std::fs::remove_dir_all(tmp.path());
+        drop(tmp);
         results.push(result);
     }
     let passed = results.iter().filter(|r| r.passed()).count();

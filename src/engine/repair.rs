@@ -74,7 +74,6 @@ const EMPTY_WORDS: &[&str] = &[
     "an",
     "i",
     "m",
-    "um",
 ];
 
 /// The message mostly gives an order number: its other words say nothing of a request.
@@ -231,9 +230,8 @@ impl Engine<'_> {
             }
             return None;
         };
-        let takes_order = true;
         // "Oops wrong one, I meant 3321", "it's 5521" while talking about a refund.
-        if let (Some(order), true) = (&order, takes_order) {
+        if let Some(order) = &order {
             let weak_other = request.is_some_and(|r| {
                 r.name != topic.name
                     && r.action.is_none()
@@ -268,7 +266,7 @@ impl Engine<'_> {
             return None;
         }
         // "And the other one?", "no, the other order", "et pour la deuxième ?".
-        if (cues.other_one || cues.correction) && takes_order {
+        if cues.other_one || cues.correction {
             let current = conv.topic_order.clone();
             let others: Vec<&str> = ctx
                 .customer
@@ -304,8 +302,8 @@ impl Engine<'_> {
         if cues.timing || cues.followup {
             let order = conv.topic_order.clone();
             return Some(match order {
-                Some(order) if takes_order => self.serve_with_order(conv, topic, &order, ctx, true),
-                _ => {
+                Some(order) => self.serve_with_order(conv, topic, &order, ctx, true),
+                None => {
                     conv.followup_next = true;
                     self.advance(conv, topic, Collected::new(), ctx, false)
                 }
