@@ -234,6 +234,11 @@ impl<'p> Engine<'p> {
             .and_then(|i| i.role)
     }
 
+    /// The message is a confident request of its own, not an answer to the pending question.
+    fn is_new_request(&self, u: &Understanding) -> bool {
+        u.intent.as_deref().is_some_and(|i| self.is_topic(i)) && u.confidence >= NEW_REQUEST
+    }
+
     /// Whether an intent is a request (not greeting, thanks, yes, no…).
     fn is_topic(&self, intent: &str) -> bool {
         self.pack.get(intent).is_some_and(|i| i.role.is_none())
@@ -262,8 +267,11 @@ impl<'p> Engine<'p> {
             }
             DialogueState::Listening => {}
             DialogueState::OfferedHuman => match role {
-                Some(Role::Affirm) | Some(Role::Handoff) => return self.handoff(conv, ctx),
-                Some(Role::Deny) => {
+                Some(Role::Affirm) | Some(Role::Handoff) if !u.cues.declines => {
+                    return self.handoff(conv, ctx);
+                }
+                // "No, I'll wait a few more days": a no, whatever follows it.
+                _ if role == Some(Role::Deny) || (u.cues.declines && !self.is_new_request(u)) => {
                     conv.fallbacks_in_row = 0;
                     return Decision::say(plain(&self.messages(ctx).human_declined));
                 }
@@ -351,7 +359,7 @@ impl<'p> Engine<'p> {
                     }
                     return self.advance(conv, def, collected, ctx, false);
                 }
-                (Some(Role::Deny), _) => {
+                _ if role == Some(Role::Deny) || (u.cues.declines && !self.is_new_request(u)) => {
                     return Decision::say(plain(&self.messages(ctx).human_declined));
                 }
                 _ => {}
@@ -689,7 +697,13 @@ impl<'p> Engine<'p> {
         if let Some(not_found) = self.order_not_on_account(conv, def, &mut collected, ctx) {
             return not_found;
         }
-        if let Some(refused) = self.status_not_allowed(def, &collected, ctx) {
+        if let Some(mut refused) = self.status_not_allowed(def, &collected, ctx) {
+            // Asked again and refused again: the third time, the offer of a person.
+            let values: Vec<&str> = collected.values().map(String::as_str).collect();
+            let key = answered_key(&format!("{}!refused", def.name), &values);
+            let times = conv.served.iter().filter(|k| **k == key).count();
+            conv.served.push(key);
+            self.offer_when_repeated(conv, &mut refused, times, ctx);
             return refused;
         }
         if let Some(confirm) = &def.confirm {
@@ -719,9 +733,9 @@ impl<'p> Engine<'p> {
         self.answer(conv, def, &collected, ctx)
     }
 
-    /// An intent that acts (one with a confirmation) acts only on the customer's own orders: an order
-    /// number that is not on their account is refused before anything is confirmed or said to be done, and
-    /// asked for again.
+    /// An intent that acts (one with a confirmation) acts only on the customer's own orders, and one about
+    /// an order (it needs its number) speaks only of theirs: an order number that is not on their account
+    /// is refused before anything is confirmed or said to be done, and asked for again.
     fn order_not_on_account(
         &self,
         conv: &mut Conversation,
@@ -729,11 +743,20 @@ impl<'p> Engine<'p> {
         collected: &mut Collected,
         ctx: &TurnContext,
     ) -> Option<Decision> {
-        def.confirm.as_ref()?;
+        let about_an_order = def
+            .entities
+            .iter()
+            .any(|e| e.kind == EntityKind::OrderNumber && e.required);
+        if def.confirm.is_none() && def.action.is_none() && !about_an_order {
+            return None;
+        }
         let (entity, given) = named_order(def, collected)?;
         let (entity, given) = (entity.to_string(), given.clone());
         if let Some(order) = ctx.customer.order(&given) {
-            if !def.allowed_statuses.is_empty() || !FINAL_STATUSES.contains(&order.status.as_str())
+            let acts = def.confirm.is_some() || def.action.is_some();
+            if !acts
+                || !def.allowed_statuses.is_empty()
+                || !FINAL_STATUSES.contains(&order.status.as_str())
             {
                 return None;
             }
@@ -760,7 +783,13 @@ impl<'p> Engine<'p> {
             collected: std::mem::take(collected),
             attempts: 0,
         };
-        Some(Decision::say(said).about(&def.name))
+        let mut d = Decision::say(said).about(&def.name);
+        // The same unknown number again and again: the third time, the offer of a person.
+        let key = answered_key(&format!("{}!unknown", def.name), &[value.text.as_str()]);
+        let times = conv.served.iter().filter(|k| **k == key).count();
+        conv.served.push(key);
+        self.offer_when_repeated(conv, &mut d, times, ctx);
+        Some(d)
     }
 
     fn confirm_question(&self, def: &Intent, collected: &Collected, ctx: &TurnContext) -> Rendered {
@@ -830,7 +859,7 @@ impl<'p> Engine<'p> {
         let times = conv.served.iter().filter(|k| **k == key).count();
         let followup = std::mem::take(&mut conv.followup_next);
         if def.role.is_none() {
-            conv.served.push(key);
+            conv.served.push(key.clone());
         }
         let more = def.role.is_none() && (times >= 1 || followup);
         let followups = def
@@ -839,27 +868,33 @@ impl<'p> Engine<'p> {
             .map(Vec::as_slice)
             .unwrap_or_default();
         let lookup = self.lookup(ctx, collected);
-        let next = if more && !followups.is_empty() {
-            let start = times.saturating_sub(usize::from(!followup)) % followups.len();
-            followups[start..]
-                .iter()
-                .chain(&followups[..start])
-                .find_map(|t| t.render(&lookup))
+        // The first follow-up not said yet about this that can be filled; once all are said, the first
+        // that can be.
+        let next = if more {
+            let said = |i: usize| format!("{key}#{i}");
+            let fresh = followups.iter().enumerate().find_map(|(i, t)| {
+                (!conv.served.contains(&said(i)))
+                    .then(|| t.render(&lookup))
+                    .flatten()
+                    .map(|r| (i, r))
+            });
+            let next = fresh.or_else(|| {
+                followups
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, t)| t.render(&lookup).map(|r| (i, r)))
+            });
+            next.map(|(i, r)| {
+                conv.served.push(said(i));
+                r
+            })
         } else {
             None
         };
-        let Some(mut answer) = next.or_else(|| template::render_first(templates, &lookup)) else {
+        let Some(answer) = next.or_else(|| template::render_first(templates, &lookup)) else {
             tracing::warn!(intent = %def.name, "no answer template could be filled");
             return self.fallback(conv, ctx);
         };
-        let repeated = def.role.is_none() && times >= 2;
-        let mut offer = false;
-        if repeated && !conv.offered_for_repeat {
-            conv.offered_for_repeat = true;
-            conv.repeated = true;
-            answer.push(&plain(&self.messages(ctx).offer_human_asked));
-            offer = true;
-        }
         // "I can't find order 1234" answers the question but settles nothing.
         let unknown_order =
             named_order(def, collected).is_some_and(|(_, id)| ctx.customer.order(id).is_none());
@@ -876,14 +911,32 @@ impl<'p> Engine<'p> {
             .about(&def.name)
             .with_replies(&replies);
         d.act = self.order_change(def, collected, ctx);
-        if repeated {
-            d.irritants.push(Irritant::RepeatedQuestion);
+        if def.role.is_none() {
+            self.offer_when_repeated(conv, &mut d, times, ctx);
         }
-        if offer {
+        d
+    }
+
+    /// The third time the same thing is asked (`times` before this one): a repeated question, and the
+    /// offer of a person, said once in the conversation.
+    fn offer_when_repeated(
+        &self,
+        conv: &mut Conversation,
+        d: &mut Decision,
+        times: usize,
+        ctx: &TurnContext,
+    ) {
+        if times < 2 {
+            return;
+        }
+        d.irritants.push(Irritant::RepeatedQuestion);
+        conv.repeated = true;
+        if !conv.offered_for_repeat {
+            conv.offered_for_repeat = true;
+            d.answer.push(&plain(&self.messages(ctx).offer_human_asked));
             conv.state = DialogueState::OfferedHuman;
             d.quick_replies = self.messages(ctx).yes_no.clone();
         }
-        d
     }
 
     /// What an acting intent changes, once answered: only ever one of the customer's own orders.

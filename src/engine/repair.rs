@@ -156,6 +156,12 @@ impl Engine<'_> {
                 None
             }
             DialogueState::AwaitingEntity { intent, .. } => {
+                // "Oh well, never mind, goodbye": the goodbye wins.
+                if cues.drop_flow && order.is_none() && role == Some(Role::Goodbye) {
+                    conv.state = DialogueState::Listening;
+                    let goodbye = self.pack.with_role(Role::Goodbye)?;
+                    return Some(self.goodbye(conv, goodbye, ctx));
+                }
                 if cues.drop_flow && order.is_none() {
                     conv.state = DialogueState::Listening;
                     return Some(
@@ -236,7 +242,7 @@ impl Engine<'_> {
                 r.name != topic.name
                     && r.action.is_none()
                     && u.confidence < 1.0
-                    && only_an_order(u, ctx.text)
+                    && (only_an_order(u, ctx.text) || topic.related.contains(&r.name))
             });
             if request.is_none()
                 || weak_other
@@ -257,9 +263,12 @@ impl Engine<'_> {
             && !matches!(self.role_of(u), Some(Role::Handoff | Role::Help));
         // A weak guess at another request that leans on the topic ("is there an update at least" is no
         // request to update one's details).
+        // A reading the topic names as related, with a follow-up cue ("still nothing on my card" after
+        // a refund question), is the topic followed up too.
         let weak_request = request.is_some_and(|r| r.name != topic.name && r.action.is_none())
-            && u.confidence < super::NEW_REQUEST
-            && leans;
+            && leans
+            && (u.confidence < super::NEW_REQUEST
+                || request.is_some_and(|r| topic.related.contains(&r.name)));
         if (request.is_some() && !weak_request)
             || (u.intent.is_some() && !role_guess && !weak_request)
         {

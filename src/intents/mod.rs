@@ -99,6 +99,9 @@ pub struct Intent {
     pub followups: BTreeMap<Lang, Vec<Template>>,
     /// A message that is only this kind of entity, with no request pending ("5521"), is this intent.
     pub default_for: Option<EntityKind>,
+    /// Intents a follow-up of this topic is often read as ("still nothing on my card" after a refund
+    /// question reads like a payment problem): with a follow-up cue, such a reading continues this topic.
+    pub related: Vec<String>,
 }
 
 /// The engine's own sentences in one language.
@@ -267,6 +270,8 @@ struct RawIntent {
     #[serde(default)]
     followups: BTreeMap<String, Vec<String>>,
     default_for: Option<EntityKind>,
+    #[serde(default)]
+    related: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -382,6 +387,14 @@ impl IntentPack {
                         lang.code()
                     ));
                 }
+            }
+        }
+        for i in &intents {
+            if let Some(r) = i.related.iter().find(|r| !seen.contains(r.as_str())) {
+                return Err(format!(
+                    "intent {}: related names {r}, which is not an intent of the pack",
+                    i.name
+                ));
             }
         }
         Ok(IntentPack {
@@ -654,6 +667,7 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
         not_allowed,
         followups,
         default_for: raw.default_for,
+        related: raw.related.clone(),
     })
 }
 

@@ -25,6 +25,8 @@ pub struct Cues {
     pub other_one: bool,
     /// It asks when, or how long, or says it is still waiting ("still nothing", "j'attends depuis").
     pub timing: bool,
+    /// It opens with a no ("no I'll wait", "nah", "non merci, ça ira"): a refusal, whatever follows.
+    pub declines: bool,
 }
 
 fn re(p: &str) -> Regex {
@@ -92,6 +94,14 @@ static TIMING: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+static DECLINES: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"^(?:(?:oh|ah|um|uh|euh|well|ben|bah|alors)\s+)*",
+        r"(no|nope|nah|non|no thanks|no thank you|not now|not yet|pas besoin|pas maintenant|",
+        r"pas la peine|surtout pas)\b"
+    ))
+});
+
 /// The cues of a message, from its normalised tokens.
 pub fn cues(tokens: &[String]) -> Cues {
     let spaced = tokens.join(" ");
@@ -105,6 +115,7 @@ pub fn cues(tokens: &[String]) -> Cues {
         followup: FOLLOWUP.is_match(&spaced),
         other_one: OTHER_ONE.is_match(&spaced),
         timing: TIMING.is_match(&spaced),
+        declines: DECLINES.is_match(&spaced) && !CORRECTION.is_match(&spaced),
     }
 }
 
@@ -179,6 +190,74 @@ static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
     .expect("connector pattern compiles")
 });
 
+/// Words that ask without saying what about: "what's going on", "why is that", "c'est quoi ce
+/// délire". A clause of only these is no request of its own.
+const GENERIC: &[&str] = &[
+    "what",
+    "whats",
+    "s",
+    "is",
+    "are",
+    "going",
+    "on",
+    "happening",
+    "happened",
+    "why",
+    "how",
+    "come",
+    "the",
+    "it",
+    "this",
+    "that",
+    "so",
+    "then",
+    "now",
+    "up",
+    "hello",
+    "seriously",
+    "really",
+    "ok",
+    "okay",
+    "please",
+    "pls",
+    "wtf",
+    "hey",
+    "and",
+    "or",
+    "but",
+    "quoi",
+    "qu",
+    "est",
+    "ce",
+    "se",
+    "passe",
+    "pourquoi",
+    "comment",
+    "ca",
+    "c",
+    "alors",
+    "donc",
+    "bon",
+    "mais",
+    "et",
+    "ou",
+    "vraiment",
+    "serieux",
+    "qui",
+    "svp",
+    "il",
+    "y",
+    "a",
+    "de",
+    "la",
+    "le",
+];
+
+/// A clause says what it is about: a word besides the generic ones ("what's going on" does not).
+pub fn says_something(tokens: &[String]) -> bool {
+    tokens.iter().any(|t| !GENERIC.contains(&t.as_str()))
+}
+
 /// Whether a message asks a second thing in a clause of its own: a connector ("and also", "et aussi")
 /// or a question mark before its end.
 pub fn has_second_request(text: &str) -> bool {
@@ -209,6 +288,22 @@ mod tests {
 
     fn tokens(s: &str) -> Vec<String> {
         crate::nlu::normalize::normalize(s).tokens
+    }
+
+    #[test]
+    fn a_no_that_opens_a_message_declines_whatever_follows() {
+        assert!(cues(&tokens("no I'll wait a few more days")).declines);
+        assert!(cues(&tokens("euh non merci ça ira")).declines);
+        assert!(!cues(&tokens("no, I meant 5521")).declines);
+        assert!(!cues(&tokens("I have no idea where it is")).declines);
+    }
+
+    #[test]
+    fn a_clause_of_only_generic_words_says_nothing() {
+        assert!(!says_something(&tokens("whats going on")));
+        assert!(!says_something(&tokens("qu'est-ce qui se passe")));
+        assert!(says_something(&tokens("I want to return something")));
+        assert!(says_something(&tokens("where is order 4567")));
     }
 
     #[test]

@@ -1,11 +1,20 @@
 //! Typo correction: a word the classifier has never seen is replaced by a known word one edit away
 //! (Damerau-Levenshtein, checked with strsim), found through a deletion index (the SymSpell idea) so
-//! that a look-up costs a few hash probes instead of a scan of the vocabulary.
+//! that a look-up costs a few hash probes instead of a scan of the vocabulary. A long word may be two
+//! edits away ("rembourssement", "rimbursement"): those are looked for among the known long words with the
+//! same first letter, a few dozen. A word split in two by a speech recogniser ("pay meant", "rim
+//! bursement") is joined when the two halves make a known word, or one close to it.
 
 use std::collections::HashMap;
 
 /// Words shorter than this are not corrected: too many short words are one edit apart.
 const MIN_LEN: usize = 4;
+
+/// Words at least this long may be two edits from the known word.
+const TWO_EDITS_LEN: usize = 8;
+
+/// Two halves are joined only into a word at least this long.
+const JOINED_MIN_LEN: usize = 6;
 
 /// The known words and their one-deletion variants.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +24,8 @@ pub struct Speller {
     /// A word with one character deleted → the known words it comes from.
     deletes: HashMap<String, Vec<u32>>,
     by_id: Vec<String>,
+    /// The first letter of the known long words → those words.
+    long_by_first: HashMap<char, Vec<u32>>,
 }
 
 fn deletions(word: &str) -> impl Iterator<Item = String> + '_ {
@@ -49,6 +60,11 @@ impl Speller {
             for d in deletions(w) {
                 s.deletes.entry(d).or_default().push(id);
             }
+            if w.chars().count() >= TWO_EDITS_LEN - 2 {
+                if let Some(first) = w.chars().next() {
+                    s.long_by_first.entry(first).or_default().push(id);
+                }
+            }
         }
         s
     }
@@ -60,16 +76,21 @@ impl Speller {
 
     /// The known word closest to `word`, when it is one edit away; the most frequent wins a tie.
     pub fn correct(&self, word: &str) -> Option<&str> {
-        if word.chars().count() < MIN_LEN
-            || self.knows(word)
-            || word.bytes().all(|b| b.is_ascii_digit())
-        {
+        if self.knows(word) {
+            return None;
+        }
+        self.nearest(word)
+    }
+
+    /// The known word other than `word` closest to it (see [`Speller::correct`]).
+    fn nearest(&self, word: &str) -> Option<&str> {
+        if word.chars().count() < MIN_LEN || word.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         let mut best: Option<(&str, u32)> = None;
         let mut consider = |id: u32| {
             let cand = self.by_id[id as usize].as_str();
-            if strsim::damerau_levenshtein(cand, word) == 1 {
+            if cand != word && strsim::damerau_levenshtein(cand, word) == 1 {
                 let freq = self.words[cand];
                 if best.is_none_or(|(b, f)| freq > f || (freq == f && cand < b)) {
                     best = Some((cand, freq));
@@ -90,7 +111,42 @@ impl Speller {
                 consider(id);
             }
         }
+        if best.is_none() && word.chars().count() >= TWO_EDITS_LEN {
+            return self.two_edits(word);
+        }
         best.map(|(w, _)| w)
+    }
+
+    /// The known long word with the same first letter two edits from `word`, if exactly one is.
+    fn two_edits(&self, word: &str) -> Option<&str> {
+        let len = word.chars().count();
+        let first = word.chars().next()?;
+        let mut found = None;
+        for &id in self.long_by_first.get(&first).into_iter().flatten() {
+            let cand = self.by_id[id as usize].as_str();
+            if cand.chars().count().abs_diff(len) > 2 || strsim::damerau_levenshtein(cand, word) > 2
+            {
+                continue;
+            }
+            match found {
+                // Two candidates as close: a guess, not a correction.
+                Some(other) if other != cand => return None,
+                _ => found = Some(cand),
+            }
+        }
+        found
+    }
+
+    /// The known word two halves make once joined ("pay meant" → "payment"), if they make one.
+    pub fn join(&self, first: &str, second: &str) -> Option<&str> {
+        let joined = format!("{first}{second}");
+        if joined.chars().count() < JOINED_MIN_LEN || joined.bytes().any(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if let Some((known, _)) = self.words.get_key_value(&joined) {
+            return Some(known.as_str());
+        }
+        self.correct(&joined)
     }
 }
 
@@ -112,6 +168,31 @@ mod tests {
         assert_eq!(s.correct("refnud"), Some("refund"));
         assert_eq!(s.correct("adddress"), Some("address"));
         assert_eq!(s.correct("commamde"), Some("commande"));
+    }
+
+    #[test]
+    fn long_words_may_be_two_edits_away() {
+        let words: Vec<String> = ["remboursement", "payment", "paiement", "delivery"]
+            .map(String::from)
+            .to_vec();
+        let s = Speller::new(words.iter());
+        assert_eq!(s.correct("rembourssemen"), Some("remboursement"));
+        assert_eq!(s.correct("rimbursement"), Some("remboursement"));
+        // Short words stay one edit away.
+        assert_eq!(s.correct("paymnt"), Some("payment"));
+        assert_eq!(s.correct("pymnt"), None);
+    }
+
+    #[test]
+    fn halves_split_by_a_recogniser_are_joined() {
+        let words: Vec<String> = ["remboursement", "payment", "paiement"]
+            .map(String::from)
+            .to_vec();
+        let s = Speller::new(words.iter());
+        assert_eq!(s.join("pay", "meant"), Some("payment"));
+        assert_eq!(s.join("pait", "ment"), Some("paiement"));
+        assert_eq!(s.join("rim", "bursement"), Some("remboursement"));
+        assert_eq!(s.join("my", "order"), None);
     }
 
     #[test]

@@ -133,6 +133,8 @@ pub struct Nlu {
     english: Option<Classifier>,
     /// The dialogue role of the pack's intents that have one (greeting, thanks…): not requests.
     roles: std::collections::HashMap<String, crate::intents::Role>,
+    /// The entity kinds each intent takes.
+    takes: std::collections::HashMap<String, Vec<crate::intents::EntityKind>>,
 }
 
 /// A message this long is read clause by clause for its main request (an angry paragraph that tells the
@@ -155,7 +157,40 @@ fn class_tokens(
     spelling: bool,
     lexicon: Option<&vectors::WordVectors>,
 ) -> Vec<String> {
-    tokens
+    let mut joined: Vec<String> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        // "pait ment", "rim bursement", "pay meant": one word a speech recogniser split in two. Two
+        // known words join only when both are longer than an article ("a dress" is no address).
+        // Halves are longer than an article ("de pait ment" is "de paiement", not "départ ment"), and
+        // a join is skipped when the next pair makes a closer word.
+        // Halves join into a word one edit away ("pay meant"); two halves the classifier never saw,
+        // into one two edits away ("rim bursement"), never a known word and a fragment ("cancel ord"
+        // is no "cancelled").
+        let known = |t: &str| speller.knows(t) || lexicon.is_some_and(|l| l.is_word(t));
+        let join_at = |i: usize| -> Option<(&str, usize)> {
+            let (a, b) = (tokens.get(i)?, tokens.get(i + 1)?);
+            let long = a.chars().count() >= 3 && b.chars().count() >= 3;
+            if !spelling || !long {
+                return None;
+            }
+            let word = speller.join(a, b)?;
+            let distance = strsim::damerau_levenshtein(word, &format!("{a}{b}"));
+            let most = if known(a) || known(b) { 1 } else { 2 };
+            (distance <= most).then_some((word, distance))
+        };
+        if let Some((word, distance)) = join_at(i) {
+            let closer_next = join_at(i + 1).is_some_and(|(_, d)| d < distance);
+            if !closer_next {
+                joined.push(word.to_string());
+                i += 2;
+                continue;
+            }
+        }
+        joined.push(tokens[i].clone());
+        i += 1;
+    }
+    joined
         .iter()
         .map(|t| {
             if t.bytes().all(|b| b.is_ascii_digit()) {
@@ -209,6 +244,11 @@ impl Nlu {
             .intents
             .iter()
             .filter_map(|i| i.role.map(|r| (i.name.clone(), r)))
+            .collect();
+        nlu.takes = pack
+            .intents
+            .iter()
+            .map(|i| (i.name.clone(), i.entities.iter().map(|e| e.kind).collect()))
             .collect();
         nlu
     }
@@ -287,6 +327,7 @@ impl Nlu {
             dense,
             english,
             roles: Default::default(),
+            takes: Default::default(),
         }
     }
 
@@ -379,13 +420,17 @@ impl Nlu {
         // Requests found in clauses: the intent, its confidence, and whether the clause says enough to be
         // a second request of its own (three words or more, confident).
         let mut found: Vec<(String, f32, bool)> = Vec::new();
-        let mut consider = |toks: &[String], u: &mut Understanding| {
+        // What follows a greeting said in one breath ("yo wheres my ordr 5521") is the message's request
+        // if the classifier reads one at all; another clause must be sure of itself.
+        let mut consider = |toks: &[String], u: &mut Understanding, after_greeting: bool| {
             let (intent, _, conf) = self.intent_of(toks, lang);
             if role(&intent) == greeting {
                 u.greeted = true;
             }
             if let Some(i) = intent.filter(|i| self.is_request(i)) {
-                found.push((i, conf, toks.len() >= 3 && conf >= ALSO_CONFIDENCE));
+                let sure = conf >= ALSO_CONFIDENCE || after_greeting;
+                let enough = toks.len() >= 3 && sure && discourse::says_something(toks);
+                found.push((i, conf, enough));
             }
         };
         let parts = discourse::clauses(text);
@@ -398,18 +443,20 @@ impl Nlu {
                 match discourse::after_opener(&toks) {
                     Some(rest) => {
                         let opener = &toks[..toks.len() - rest.len()];
-                        consider(opener, u);
-                        consider(rest, u);
+                        consider(opener, u, false);
+                        let greeted = u.greeted;
+                        consider(rest, u, greeted);
                     }
-                    None => consider(&toks, u),
+                    None => consider(&toks, u, false),
                 }
             }
         } else if let Some(rest) = discourse::after_opener(tokens) {
             // "hey there calling about a parcel", said in one breath.
             let opener = &tokens[..tokens.len() - rest.len()];
-            consider(opener, u);
+            consider(opener, u, false);
             if !u.intent.as_ref().is_some_and(|i| self.is_request(i)) {
-                consider(rest, u);
+                let greeted = u.greeted;
+                consider(rest, u, greeted);
             }
         }
         let whole_is_request = u.intent.as_ref().is_some_and(|i| self.is_request(i));
@@ -431,18 +478,35 @@ impl Nlu {
         } else if !whole_is_request || long {
             // A clause stands for the message only if it says enough ("bonjour à vous" is a greeting).
             found.retain(|f| f.2);
+            // In a story, a request about what the customer named (an order number) comes before a
+            // general one ("I've recorded your complaint"); then the most confident; on a tie, the later
+            // one (a story ends on what is wanted).
+            let named = |i: &str| {
+                self.takes
+                    .get(i)
+                    .is_some_and(|kinds| u.entities.iter().any(|e| kinds.contains(&e.kind)))
+            };
             let main = if long {
-                // The most confident request; on a tie, the later one (a story ends on what is wanted).
                 found
                     .iter()
                     .enumerate()
-                    .max_by(|a, b| a.1.1.total_cmp(&b.1.1).then(a.0.cmp(&b.0)))
+                    .max_by(|a, b| {
+                        named(&a.1.0)
+                            .cmp(&named(&b.1.0))
+                            .then(a.1.1.total_cmp(&b.1.1))
+                            .then(a.0.cmp(&b.0))
+                    })
                     .map(|(_, f)| (f.0.clone(), f.1))
             } else {
                 found.first().map(|f| (f.0.clone(), f.1))
             };
             if let Some((intent, conf)) = main {
-                if long && whole_is_request && u.confidence >= conf {
+                let whole_named = u.intent.as_deref().is_some_and(named);
+                if long
+                    && whole_is_request
+                    && u.confidence >= conf
+                    && (whole_named || !named(&intent))
+                {
                     // The whole message says it best.
                 } else {
                     u.intent = Some(intent.clone());

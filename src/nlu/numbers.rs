@@ -64,6 +64,13 @@ fn word(w: &str) -> Option<Word> {
     }
 }
 
+/// Words after which "one" stands for a thing, not a number: "the second one", "which one".
+const ONE_AS_PRONOUN_AFTER: &[&str] = &[
+    "the", "that", "this", "which", "other", "another", "first", "second", "third", "last", "new",
+    "old", "same", "right", "wrong", "each", "every", "any", "no", "next", "previous", "big",
+    "small", "red", "blue", "black", "white", "little",
+];
+
 fn is_digits(t: &str) -> bool {
     !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
 }
@@ -91,7 +98,10 @@ pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
     while i < tokens.len() {
         let starts_run =
             is_digits(&tokens[i]) || matches!(word(&tokens[i]), Some(w) if w != Word::Joiner);
-        if !starts_run {
+        // "the second one, 5521", "that one": "one" after an ordinal or a determiner is a pronoun.
+        let pronoun =
+            tokens[i] == "one" && i > 0 && ONE_AS_PRONOUN_AFTER.contains(&tokens[i - 1].as_str());
+        if !starts_run || pronoun {
             out.push(tokens[i].clone());
             i += 1;
             continue;
@@ -285,6 +295,16 @@ mod tests {
         assert_eq!(conv("deux cent mille"), "200000");
         assert_eq!(conv("nine"), "9");
         assert_eq!(conv("neuf"), "9");
+    }
+
+    #[test]
+    fn one_after_an_ordinal_is_a_pronoun() {
+        assert_eq!(
+            conv("what about my second one 5521"),
+            "what about my second one 5521"
+        );
+        assert_eq!(conv("that one please"), "that one please");
+        assert_eq!(conv("order one two three four"), "order 1234");
     }
 
     #[test]

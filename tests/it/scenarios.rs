@@ -14,7 +14,7 @@ async fn every_shipped_conversation_file_passes() {
     let report = scenario::run_dir(&t.bot, &dir("tests/conversations"), None)
         .await
         .expect("the conversation files load");
-    assert!(report.passed >= 60, "{}", report.human(false));
+    assert!(report.passed >= 80, "{}", report.human(false));
     assert_eq!(report.failed, 0, "{}", report.human(false));
 }
 
