@@ -25,6 +25,10 @@ pub struct Settings {
     /// Regular expressions whose matches are replaced by `[redacted]` before anything is stored (card
     /// numbers always are).
     pub redact_patterns: Vec<String>,
+    /// At most this many MiB of the store are kept in memory (sled's page cache).
+    pub store_cache_mb: u64,
+    /// At most this many HTTP connections are served at once (fewer if the open-file limit is lower).
+    pub max_connections: usize,
 }
 
 impl Default for Settings {
@@ -38,6 +42,8 @@ impl Default for Settings {
             survey_every_days: 7,
             retention_days: None,
             redact_patterns: Vec::new(),
+            store_cache_mb: 64,
+            max_connections: 4096,
         }
     }
 }

@@ -32,7 +32,12 @@ pub struct Paths {
 
 /// Opens the store in the data directory.
 pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn ProfileStore>> {
-    let store = SledStore::open(data_dir)
+    open_store_with_cache(data_dir, Settings::default().store_cache_mb)
+}
+
+/// Opens the store in the data directory, with a page cache of `cache_mb` MiB.
+fn open_store_with_cache(data_dir: &Path, cache_mb: u64) -> anyhow::Result<Arc<dyn ProfileStore>> {
+    let store = SledStore::open_with_cache(data_dir, cache_mb.saturating_mul(1024 * 1024))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     Ok(Arc::new(store))
 }
@@ -42,6 +47,6 @@ pub fn load_bot(paths: &Paths) -> anyhow::Result<Bot> {
     let settings =
         Settings::load(&paths.config, paths.config_required).context("loading the settings")?;
     let pack = IntentPack::load(&paths.intents).context("loading the intents")?;
-    let store = open_store(&paths.data_dir)?;
+    let store = open_store_with_cache(&paths.data_dir, settings.store_cache_mb)?;
     Ok(Bot::new(pack, settings, store))
 }

@@ -13,6 +13,9 @@ use std::time::Duration;
 /// How often idle conversations are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// How often the store is checked for an erasure to compact away.
+const COMPACT_EVERY: Duration = Duration::from_secs(30);
+
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let bot = Arc::new(bot);
@@ -68,15 +71,36 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
             }
         })
     };
-    let mut until_stopped = stopped.clone();
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(async move {
-            let _ = until_stopped.wait_for(|s| *s).await;
+    // Erased bytes leave the files within a minute or so: the store is rewritten without them.
+    let compactor = {
+        let bot = bot.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(COMPACT_EVERY);
+            loop {
+                tick.tick().await;
+                if !bot.store().needs_compaction() {
+                    continue;
+                }
+                let store = bot.store().clone();
+                match tokio::task::spawn_blocking(move || store.compact()).await {
+                    Ok(Ok(())) => tracing::info!("store compacted after an erasure"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "compaction after an erasure failed"),
+                    Err(e) => tracing::error!(error = %e, "compaction task failed"),
+                }
+            }
         })
+    };
+    let limits = http::server::Limits {
+        max_connections: http::server::connection_cap(bot.settings().max_connections),
+        ..http::server::Limits::default()
+    };
+    http::server::serve(listener, http::router(state), stopped.clone(), limits)
         .await
         .context("serving HTTP")?;
     sweeper.abort();
     let _ = sweeper.await;
+    compactor.abort();
+    let _ = compactor.await;
     if let Some(p) = polling {
         let _ = p.await;
     }

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod openapi;
+pub mod server;
 
 use crate::bot::Bot;
 use axum::Router;
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/", get(crate::staff::console))
+        .route("/console.js", get(crate::staff::console_script))
         .route(
             "/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
@@ -117,9 +119,21 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
-        .route("/webhook/voice", post(crate::channel::voice::webhook))
+        .route(
+            "/webhook/voice",
+            post(crate::channel::voice::webhook).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                require_webhook_token,
+            )),
+        )
         .route("/webhook/twilio", post(crate::channel::twilio::webhook))
-        .route("/webhook/alexa", post(crate::channel::alexa::webhook))
+        .route(
+            "/webhook/alexa",
+            post(crate::channel::alexa::webhook).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                require_webhook_token,
+            )),
+        )
         .route("/webhook/telegram", post(crate::channel::telegram::webhook))
         .merge(crate::staff::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -130,11 +144,60 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             body_in_time,
         ))
         .with_state(state)
+}
+
+/// The webhook token is checked before the body is parsed: a caller without it learns nothing of what
+/// the body should be (401, not 400 or 422).
+async fn require_webhook_token(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.check_webhook_token(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Headers every response carries: no sniffing, no framing, no referrer; the console and the API are
+/// never cached (they hold customers' data), and the console may run only its own script.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path().to_string();
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+        h.insert(name, axum::http::HeaderValue::from_static(value));
+    };
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    if path == "/" {
+        set(
+            h,
+            "content-security-policy",
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        );
+    } else {
+        set(
+            h,
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        );
+    }
+    if path == "/" || path == "/console.js" || path.starts_with("/api") {
+        set(h, "cache-control", "no-store");
+    }
+    response
 }
 
 /// Reads the request body before any handler runs, within `body_timeout` (else 408) and the body limit

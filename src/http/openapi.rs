@@ -67,6 +67,8 @@ pub fn document() -> Value {
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
             "/": {"get": {"summary": "The staff console (a web page that signs in with the staff token)",
                 "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
+            "/console.js": {"get": {"summary": "The staff console's script",
+                "responses": {"200": {"description": "JavaScript", "content": {"text/javascript": {}}}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text format 0.0.4", "content": {"text/plain": {}}}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/webhook/voice": {"post": {

@@ -29,6 +29,18 @@ pub async fn console() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("console.html"))
 }
 
+/// The console's script, served apart so that the page's Content-Security-Policy can forbid inline
+/// scripts.
+pub async fn console_script() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        include_str!("console.js"),
+    )
+}
+
 /// The `/api` routes, all behind the staff token.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()

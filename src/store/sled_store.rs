@@ -3,18 +3,35 @@
 //! Layout, one sled tree each: `customers` (id → JSON), `identities` (`channel\0id` → customer id),
 //! `customer_identities` (`customer\0channel\0id`, to list them), `touchpoints` (id → JSON), `tp_time`
 //! (start time big-endian ++ id: the time index, so "conversations since X" is a range scan), `tp_customer`
-//! (`customer\0` ++ start ++ id) and `open` (`channel\0user` → the open conversation).
+//! (`customer\0` ++ start ++ id), `open` (`channel\0user` → the open conversation) and `erased_ids` (the ids
+//! of erased customers, so that nothing is saved under them again).
 //!
-//! Durability: writes go to sled's log in memory; [`ProfileStore::durable`] resolves once they are flushed
-//! to disk. One flush runs at a time, and a caller who queued behind it is served by the next flush, which
+//! On disk: the data directory holds `CURRENT`, which names the generation in use (`gen-000001`, a
+//! sled directory beside it). A compaction writes the next generation, syncs its files and directory,
+//! and switches `CURRENT` with one atomic rename; only then is the old generation deleted. At start-up
+//! whatever is not the current generation is a leftover of an interrupted compaction and is removed.
+//! A data directory written before generations (sled's files directly in it) is opened as it is, and
+//! moves to a generation at its first compaction.
+//!
+//! Durability: writes go to sled's log in memory; [`ProfileStore::durable`] resolves once sled has written
+//! them and the log file has been `fdatasync`ed (sled itself only calls `sync_file_range`, which leaves the
+//! disk's cache and the file's metadata unflushed), with any new blob file and the blob directory synced
+//! too. One flush runs at a time, and a caller who queued behind it is served by the next flush, which
 //! covers every caller waiting by then (group commit): concurrent conversations share flushes instead of
 //! each paying for their own.
+//!
+//! Erasure: [`ProfileStore::forget`] runs alone (every other call holds the store shared), keeps the id in
+//! `erased_ids`, and leaves a "compaction due" mark in the store itself, so that a crash before the
+//! compaction is followed by one at the next start-up.
 
 use super::{BoxFuture, Customer, Identity, Page, ProfileStore, StoreError, Touchpoint};
 use crate::message::Channel;
 use crate::time::Timestamp;
-use std::path::Path;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 /// The customer id of an erased customer's anonymous conversations.
 pub const ERASED: &str = "erased";
@@ -24,14 +41,55 @@ pub const ERASED: &str = "erased";
 /// an id is never given twice, whatever restarts and compactions happen.
 const NEXT_ID: &[u8] = b"next_id";
 
+/// Key, in sled's default tree, present while erased bytes may still be in the files.
+const COMPACTION_DUE: &[u8] = b"compaction_due";
+
 /// How many times (50 ms apart) to retry a database whose lock is still held.
 const LOCK_RETRIES: u32 = 40;
 
+/// The file naming the generation in use.
+const CURRENT: &str = "CURRENT";
+
+/// Generations are directories `gen-NNNNNN` of the data directory.
+const GEN_PREFIX: &str = "gen-";
+
+/// sled's own files, as it lays them out in a directory.
+const SLED_FILES: &[&str] = &["conf", "db", "blobs"];
+
+/// The page cache sled keeps in memory unless told otherwise: its own default is 1 GiB, which a small
+/// VM does not have.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Environment variable naming a step at which a compaction aborts the process, for the crash tests:
+/// `before-switch` (the new generation written, `CURRENT` not switched) or `after-switch`.
+pub const FAULT_ENV: &str = "PARCOURS_FAULT_COMPACTION";
+
 /// The sled-backed [`ProfileStore`].
 pub struct SledStore {
+    /// The data directory.
+    root: PathBuf,
+    cache_bytes: u64,
+    /// The open generation: shared by every call, held alone by compaction and erasure.
+    trees: RwLock<Trees>,
+    /// Group commit: one flush at a time; callers queue on this lock.
+    flush_lock: tokio::sync::Mutex<()>,
+    /// Numbers the calls to `durable()`; a call is covered by any flush that started after it.
+    requested: AtomicU64,
+    /// The highest request number a completed flush covers.
+    flushed: AtomicU64,
+}
+
+/// One open generation of the store.
+struct Trees {
     db: sled::Db,
-    /// The data directory (for compaction).
-    path: std::path::PathBuf,
+    /// Its directory (the data directory itself for a store written before generations).
+    dir: PathBuf,
+    /// 0 for a store written before generations.
+    generation: u64,
+    /// sled's log file, opened once to be `fdatasync`ed after each flush.
+    log: Arc<std::fs::File>,
+    /// Blob files already synced.
+    synced_blobs: Arc<Mutex<HashSet<OsString>>>,
     customers: sled::Tree,
     identities: sled::Tree,
     customer_identities: sled::Tree,
@@ -41,14 +99,7 @@ pub struct SledStore {
     open: sled::Tree,
     /// One-time link codes: code → expiry (8 bytes, big-endian) ++ customer id.
     link_codes: sled::Tree,
-    /// Group commit: one flush at a time; callers queue on this lock.
-    flush_lock: tokio::sync::Mutex<()>,
-    /// Numbers the calls to `durable()`; a call is covered by any flush that started after it.
-    requested: AtomicU64,
-    /// The highest request number a completed flush covers.
-    flushed: AtomicU64,
-    /// A customer was erased since opening.
-    erased: std::sync::atomic::AtomicBool,
+    erased_ids: sled::Tree,
 }
 
 fn key2(a: &str, b: &str) -> Vec<u8> {
@@ -66,34 +117,269 @@ fn time_key(prefix: &[u8], at: Timestamp, id: &str) -> Vec<u8> {
     k
 }
 
+fn io_error(path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Open {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn gen_name(generation: u64) -> String {
+    format!("{GEN_PREFIX}{generation:06}")
+}
+
+/// The generation number of a directory name `gen-NNNNNN`.
+fn gen_number(name: &str) -> Option<u64> {
+    name.strip_prefix(GEN_PREFIX)?.parse().ok()
+}
+
+/// The generations present in the data directory.
+fn generations(root: &Path) -> Result<Vec<u64>, StoreError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root).map_err(|e| io_error(root, e))? {
+        let entry = entry.map_err(|e| io_error(root, e))?;
+        if let Some(n) = entry.file_name().to_str().and_then(gen_number) {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// sled's files lie directly in the directory (a store written before generations).
+fn has_legacy_files(root: &Path) -> bool {
+    root.join("db").exists() || root.join("conf").exists()
+}
+
+/// Removes sled's own files from a directory, leaving anything else.
+fn remove_legacy_files(root: &Path) -> Result<(), StoreError> {
+    for name in SLED_FILES {
+        let path = root.join(name);
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
+        } else if path.exists() {
+            std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+        }
+    }
+    for entry in std::fs::read_dir(root).map_err(|e| io_error(root, e))? {
+        let entry = entry.map_err(|e| io_error(root, e))?;
+        if entry.file_name().to_string_lossy().starts_with("snap.") {
+            std::fs::remove_file(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Syncs a directory entry (a file's name, a rename) to disk.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, e))
+}
+
+/// Syncs every file under `dir`, and the directories themselves.
+fn sync_tree(dir: &Path) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let path = entry.map_err(|e| io_error(dir, e))?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_error(&path, e))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Points `CURRENT` at a generation: written aside, synced, renamed over (atomic), directory synced.
+fn write_current(root: &Path, generation: u64) -> Result<(), StoreError> {
+    let tmp = root.join("CURRENT.tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "{}", gen_name(generation))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, root.join(CURRENT))
+    };
+    write().map_err(|e| io_error(root, e))?;
+    sync_dir(root)
+}
+
+/// The generation `CURRENT` names, if the file exists.
+fn read_current(root: &Path) -> Result<Option<u64>, StoreError> {
+    let path = root.join(CURRENT);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => gen_number(text.trim()).map(Some).ok_or_else(|| StoreError::Open {
+            path: path.display().to_string(),
+            reason: format!(
+                "it should name a generation (gen-000001), it holds {:?}; restore the data directory from a backup",
+                text.trim()
+            ),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(&path, e)),
+    }
+}
+
+/// The fault hook of the crash tests.
+fn fault(step: &str) {
+    if std::env::var(FAULT_ENV).is_ok_and(|v| v == step) {
+        eprintln!("{FAULT_ENV}={step}: aborting as asked");
+        std::process::abort();
+    }
+}
+
+/// Opens sled in `dir`, retrying while a previous handle's file lock is being released.
+fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    // No periodic background flush: durability comes from `durable()` after each turn.
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_bytes)
+        .flush_every_ms(None);
+    // sled releases its file lock asynchronously after a close, so a quick reopen (a restart, a test)
+    // may find it still held for a moment: retry briefly before giving up.
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && attempts < LOCK_RETRIES =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(StoreError::Open {
+                    path: dir.display().to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
-    #[tracing::instrument]
+    /// Opens (or creates) the store in `dir`, with sled's default cache for parcours
+    /// ([`DEFAULT_CACHE_BYTES`]).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        // No periodic background flush: durability comes from `durable()` after each turn.
-        let config = sled::Config::new().path(dir).flush_every_ms(None);
-        // sled releases its file lock asynchronously after a close, so a quick reopen (a restart, a test)
-        // may find it still held for a moment: retry briefly before giving up.
-        let mut attempts = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && attempts < LOCK_RETRIES =>
-                {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `dir`, keeping at most about `cache_bytes` of it in memory.
+    /// Finishes what a crash interrupted: a compaction (its leftover is removed, or the erasure it was
+    /// for is compacted now), and never starts an empty store where one existed.
+    #[tracing::instrument]
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let root = dir.to_path_buf();
+        restore_interrupted_swap(&root)?;
+        std::fs::create_dir_all(&root).map_err(|e| io_error(&root, e))?;
+        let (generation, fresh) = match read_current(&root)? {
+            Some(g) => {
+                if !root.join(gen_name(g)).is_dir() {
                     return Err(StoreError::Open {
-                        path: dir.display().to_string(),
-                        reason: e.to_string(),
+                        path: root.display().to_string(),
+                        reason: format!(
+                            "CURRENT names {}, which is missing; restore the data directory from a backup",
+                            gen_name(g)
+                        ),
                     });
                 }
+                (g, false)
             }
+            None if has_legacy_files(&root) => (0, false),
+            None => match generations(&root)?.last() {
+                // Created, then stopped before CURRENT was written: adopt it.
+                Some(&g) => (g, true),
+                None => (1, true),
+            },
         };
-        let tree = |name: &str| db.open_tree(name);
+        let gen_dir = if generation == 0 {
+            root.clone()
+        } else {
+            root.join(gen_name(generation))
+        };
+        // Whatever is not the generation in use was never switched to, or was replaced.
+        for g in generations(&root)? {
+            if g != generation {
+                let stale = root.join(gen_name(g));
+                tracing::warn!(dir = %stale.display(), "removing the leftover of an interrupted compaction");
+                std::fs::remove_dir_all(&stale).map_err(|e| io_error(&stale, e))?;
+            }
+        }
+        if generation != 0 && has_legacy_files(&root) {
+            tracing::warn!("removing the files of the store a finished compaction replaced");
+            remove_legacy_files(&root)?;
+        }
+        let db = open_sled(&gen_dir, cache_bytes)?;
+        let trees = Trees::new(db, gen_dir, generation)?;
+        trees.seed_ids()?;
+        if fresh {
+            trees.db.flush()?;
+            sync_tree(&trees.dir)?;
+            write_current(&root, generation)?;
+        }
         let store = SledStore {
+            root,
+            cache_bytes,
+            trees: RwLock::new(trees),
+            flush_lock: tokio::sync::Mutex::new(()),
+            requested: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
+        };
+        if store.needs_compaction() {
+            tracing::warn!("an erasure was not compacted before the last stop: compacting now");
+            store.compact()?;
+        }
+        Ok(store)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Trees> {
+        self.trees
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether an erasure left bytes in the files that a compaction must remove.
+    pub fn erased_something(&self) -> bool {
+        self.read().db.contains_key(COMPACTION_DUE).unwrap_or(true)
+    }
+
+    /// The directory of the generation in use.
+    pub fn generation_dir(&self) -> PathBuf {
+        self.read().dir.clone()
+    }
+}
+
+/// An earlier version compacted by renaming the data directory to `<dir>.before-compaction` and the new
+/// one in: a crash between the two left no data directory. The old copy is put back, never deleted.
+fn restore_interrupted_swap(root: &Path) -> Result<(), StoreError> {
+    let previous = root.with_extension("before-compaction");
+    let empty = !root.exists()
+        || std::fs::read_dir(root)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+    if previous.is_dir() && empty {
+        tracing::warn!(from = %previous.display(), "restoring the store an interrupted compaction had set aside");
+        if root.exists() {
+            std::fs::remove_dir(root).map_err(|e| io_error(root, e))?;
+        }
+        std::fs::rename(&previous, root).map_err(|e| io_error(root, e))?;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    } else if previous.is_dir() {
+        tracing::warn!(dir = %previous.display(), "an earlier compaction left this copy of the store; it may hold erased data: delete it once the store is checked");
+    }
+    Ok(())
+}
+
+impl Trees {
+    fn new(db: sled::Db, dir: PathBuf, generation: u64) -> Result<Self, StoreError> {
+        let log_path = dir.join("db");
+        let log = std::fs::File::open(&log_path).map_err(|e| io_error(&log_path, e))?;
+        let tree = |name: &str| db.open_tree(name);
+        Ok(Trees {
             customers: tree("customers")?,
             identities: tree("identities")?,
             customer_identities: tree("customer_identities")?,
@@ -102,15 +388,17 @@ impl SledStore {
             tp_customer: tree("tp_customer")?,
             open: tree("open")?,
             link_codes: tree("link_codes")?,
-            flush_lock: tokio::sync::Mutex::new(()),
-            requested: AtomicU64::new(0),
-            flushed: AtomicU64::new(0),
-            erased: std::sync::atomic::AtomicBool::new(false),
-            path: dir.to_path_buf(),
+            erased_ids: tree("erased_ids")?,
+            log: Arc::new(log),
+            synced_blobs: Arc::default(),
+            dir,
+            generation,
             db,
-        };
-        store.seed_ids()?;
-        Ok(store)
+        })
+    }
+
+    fn is_erased(&self, customer_id: &str) -> Result<bool, StoreError> {
+        Ok(self.erased_ids.contains_key(customer_id.as_bytes())?)
     }
 
     /// Starts the id counter above every id already in the store, if it has none yet (a new store, or
@@ -134,11 +422,6 @@ impl SledStore {
         }
         self.db.insert(NEXT_ID, &next.to_be_bytes())?;
         Ok(())
-    }
-
-    /// Whether a customer was erased since the store was opened (then [`SledStore::compact`] is due).
-    pub fn erased_something(&self) -> bool {
-        self.erased.load(Ordering::SeqCst)
     }
 
     /// Walks the time index between `since` and `until`, from the cursor on, in either direction.
@@ -201,9 +484,7 @@ impl SledStore {
             None => Ok(None),
         }
     }
-}
 
-impl ProfileStore for SledStore {
     #[tracing::instrument(skip(self, identity), fields(channel = %identity.channel))]
     fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError> {
         if let Some(c) = self.customer_of(identity)? {
@@ -235,6 +516,10 @@ impl ProfileStore for SledStore {
 
     #[tracing::instrument(skip_all, fields(customer = %customer.id))]
     fn put_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        if self.is_erased(&customer.id)? {
+            tracing::debug!("a write for an erased customer was dropped");
+            return Ok(());
+        }
         self.customers
             .insert(customer.id.as_bytes(), serde_json::to_vec(customer)?)?;
         Ok(())
@@ -242,6 +527,9 @@ impl ProfileStore for SledStore {
 
     #[tracing::instrument(skip(self, identity), fields(channel = %identity.channel))]
     fn link(&self, identity: &Identity, customer_id: &str) -> Result<(), StoreError> {
+        if self.is_erased(customer_id)? {
+            return Ok(());
+        }
         let key = key2(identity.channel.as_str(), &identity.id);
         if let Some(old) = self.identities.insert(&key, customer_id.as_bytes())? {
             let old = String::from_utf8_lossy(&old);
@@ -295,6 +583,11 @@ impl ProfileStore for SledStore {
 
     #[tracing::instrument(skip_all, fields(conversation = %tp.id))]
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
+        // A turn that raced the erasure of its customer is not saved under her id again.
+        if tp.customer_id != ERASED && self.is_erased(&tp.customer_id)? {
+            tracing::debug!("a conversation of an erased customer was not saved");
+            return Ok(());
+        }
         let is_new = !self.touchpoints.contains_key(tp.id.as_bytes())?;
         self.touchpoints
             .insert(tp.id.as_bytes(), serde_json::to_vec(tp)?)?;
@@ -446,7 +739,11 @@ impl ProfileStore for SledStore {
             }
         }
         self.customers.remove(customer_id.as_bytes())?;
-        self.erased.store(true, Ordering::SeqCst);
+        // The id stays, so that nothing is saved under it again; the mark says the files still hold
+        // the erased bytes until the next compaction, and survives a crash.
+        self.erased_ids.insert(customer_id.as_bytes(), &[])?;
+        self.db
+            .insert(COMPACTION_DUE, &Timestamp::now().0.to_be_bytes())?;
         Ok(tps.len())
     }
 
@@ -508,6 +805,151 @@ impl ProfileStore for SledStore {
         })?;
         Ok(format!("{prefix}_{:x}", number(previous.as_deref())))
     }
+}
+
+/// Syncs blob files sled wrote since the last call (sled writes them without any sync), and their
+/// directory when there were any.
+fn sync_new_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> std::io::Result<()> {
+    let blobs = dir.join("blobs");
+    let Ok(entries) = std::fs::read_dir(&blobs) else {
+        return Ok(());
+    };
+    let mut synced = synced
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut present = HashSet::new();
+    let mut new = false;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !synced.contains(&name) {
+            std::fs::File::open(entry.path())?.sync_data()?;
+            new = true;
+        }
+        present.insert(name);
+    }
+    if new {
+        std::fs::File::open(&blobs)?.sync_all()?;
+    }
+    *synced = present;
+    Ok(())
+}
+
+impl ProfileStore for SledStore {
+    fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError> {
+        self.read().resolve(identity, now)
+    }
+
+    fn customer_of(&self, identity: &Identity) -> Result<Option<Customer>, StoreError> {
+        self.read().customer_of(identity)
+    }
+
+    fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+        self.read().customer(id)
+    }
+
+    fn put_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.read().put_customer(customer)
+    }
+
+    fn link(&self, identity: &Identity, customer_id: &str) -> Result<(), StoreError> {
+        self.read().link(identity, customer_id)
+    }
+
+    fn identities(&self, customer_id: &str) -> Result<Vec<Identity>, StoreError> {
+        self.read().identities(customer_id)
+    }
+
+    fn open_touchpoint(
+        &self,
+        channel: Channel,
+        user: &str,
+    ) -> Result<Option<Touchpoint>, StoreError> {
+        self.read().open_touchpoint(channel, user)
+    }
+
+    fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
+        self.read().open_touchpoints()
+    }
+
+    fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
+        self.read().save_touchpoint(tp)
+    }
+
+    fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError> {
+        self.read().touchpoint(id)
+    }
+
+    fn touchpoints_between(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+        keep: &dyn Fn(&Touchpoint) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.read()
+            .touchpoints_between(since, until, limit, cursor, keep)
+    }
+
+    fn touchpoints_newest_first(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+        keep: &dyn Fn(&Touchpoint) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.read()
+            .touchpoints_newest_first(since, until, limit, cursor, keep)
+    }
+
+    fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError> {
+        self.read().touchpoints_of(customer_id)
+    }
+
+    fn put_link_code(
+        &self,
+        code: &str,
+        customer_id: &str,
+        expires: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.read().put_link_code(code, customer_id, expires)
+    }
+
+    fn take_link_code(&self, code: &str, now: Timestamp) -> Result<Option<String>, StoreError> {
+        self.read().take_link_code(code, now)
+    }
+
+    fn merge(&self, from: &str, into: &str) -> Result<(), StoreError> {
+        self.read().merge(from, into)
+    }
+
+    /// Runs alone: no turn of the customer is half-way through a save while her records go.
+    fn forget(&self, customer_id: &str) -> Result<usize, StoreError> {
+        let trees = self
+            .trees
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        trees.forget(customer_id)
+    }
+
+    fn split(
+        &self,
+        customer_id: &str,
+        identity: &Identity,
+        now: Timestamp,
+    ) -> Result<String, StoreError> {
+        self.read().split(customer_id, identity, now)
+    }
+
+    fn purge_transcripts(&self, before: Timestamp) -> Result<usize, StoreError> {
+        self.read().purge_transcripts(before)
+    }
+
+    fn new_id(&self, prefix: &str) -> Result<String, StoreError> {
+        self.read().new_id(prefix)
+    }
 
     fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
@@ -518,10 +960,23 @@ impl ProfileStore for SledStore {
                 return Ok(()); // a flush that started after our writes has finished while we queued
             }
             let covers = self.requested.load(Ordering::SeqCst);
-            let db = self.db.clone();
-            tokio::task::spawn_blocking(move || db.flush())
-                .await
-                .map_err(|e| StoreError::Flush(e.to_string()))??;
+            let (db, log, dir, synced) = {
+                let t = self.read();
+                (
+                    t.db.clone(),
+                    t.log.clone(),
+                    t.dir.clone(),
+                    t.synced_blobs.clone(),
+                )
+            };
+            tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+                db.flush()?;
+                log.sync_data()
+                    .and_then(|()| sync_new_blobs(&dir, &synced))
+                    .map_err(|e| StoreError::Flush(e.to_string()))
+            })
+            .await
+            .map_err(|e| StoreError::Flush(e.to_string()))??;
             self.flushed.fetch_max(covers, Ordering::SeqCst);
             Ok(())
         })
@@ -531,37 +986,47 @@ impl ProfileStore for SledStore {
         self.erased_something()
     }
 
-    /// Exports the live data into a fresh directory and swaps it in place of the data directory; the old
-    /// files, with whatever erased records their log segments still held, are deleted.
+    /// Writes the live data into the next generation, syncs it, switches `CURRENT` to it (one atomic
+    /// rename), and only then deletes the old generation, with whatever erased records its log still
+    /// held. Every other call waits meanwhile, so nothing written during the copy is lost.
     fn compact(&self) -> Result<(), StoreError> {
-        let dir = &self.path;
-        let io_err = |e: std::io::Error| StoreError::Open {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        };
-        self.db.flush()?;
-        let fresh = dir.with_extension("compacting");
-        let _ = std::fs::remove_dir_all(&fresh);
-        {
-            let new = sled::Config::new()
-                .path(&fresh)
-                .flush_every_ms(None)
-                .open()?;
-            new.import(self.db.export());
-            new.flush()?;
+        let mut trees = self
+            .trees
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        trees.db.flush()?;
+        let next = trees.generation + 1;
+        let dir = self.root.join(gen_name(next));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
         }
-        let previous = dir.with_extension("before-compaction");
-        let _ = std::fs::remove_dir_all(&previous);
-        std::fs::rename(dir, &previous).map_err(io_err)?;
-        std::fs::rename(&fresh, dir).map_err(io_err)?;
-        std::fs::remove_dir_all(&previous).map_err(io_err)?;
-        self.erased.store(false, Ordering::SeqCst);
+        let db = open_sled(&dir, self.cache_bytes)?;
+        db.import(trees.db.export());
+        db.remove(COMPACTION_DUE)?;
+        db.flush()?;
+        sync_tree(&dir)?;
+        fault("before-switch");
+        write_current(&self.root, next)?;
+        fault("after-switch");
+        let old = std::mem::replace(&mut *trees, Trees::new(db, dir, next)?);
+        let (old_dir, old_generation) = (old.dir.clone(), old.generation);
+        drop(old);
+        if old_generation == 0 {
+            remove_legacy_files(&old_dir)?;
+        } else {
+            std::fs::remove_dir_all(&old_dir).map_err(|e| io_error(&old_dir, e))?;
+        }
+        sync_dir(&self.root)?;
         Ok(())
     }
 
     fn flush_now(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        let t = self.read();
+        t.db.flush()?;
+        t.log
+            .sync_data()
+            .and_then(|()| sync_new_blobs(&t.dir, &t.synced_blobs))
+            .map_err(|e| StoreError::Flush(e.to_string()))
     }
 }
 

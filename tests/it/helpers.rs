@@ -371,3 +371,24 @@ pub fn import_demo_customers(data: &std::path::Path, extra_identities: &[serde_j
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every file under `dir`, searched for `needle`.
+pub fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+            {
+                hits.push(p.display().to_string());
+            }
+        }
+    }
+    hits
+}

@@ -4,6 +4,7 @@ mod channels;
 mod cli;
 mod conversations;
 mod dialogue_fixes;
+mod faults;
 mod helpers;
 mod intents;
 mod journeys;

@@ -1,6 +1,6 @@
 //! The staff API's documentation, metrics, data rights and the CLI (issue 7).
 
-use crate::helpers::{data_file, intents_dir, spawn_app, spawn_app_configured};
+use crate::helpers::{data_file, files_containing, intents_dir, spawn_app, spawn_app_configured};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -101,27 +101,6 @@ async fn card_numbers_are_redacted_before_anything_is_stored() {
         .await;
     let tp = &app.test_bot.store.touchpoints_of("cus_alice").unwrap()[0];
     assert_eq!(tp.turns[0].text, "my card [card number] was charged twice");
-}
-
-/// Every file under `dir`, searched for `needle`.
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p)
-                .unwrap()
-                .windows(needle.len())
-                .any(|w| w == needle)
-            {
-                hits.push(p.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 #[test]
