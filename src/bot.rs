@@ -419,10 +419,12 @@ impl Bot {
         let non_topics = &self.non_topics;
         let topic_of =
             |t: &Touchpoint| t.intents.iter().find(|i| !non_topics.contains(*i)).cloned();
-        // The last conversation that was about something (a bare "/link" call is not).
+        // The last conversation that was about something (a bare "/link" call is not), among the few
+        // latest: one indexed read, whatever the length of the customer's history.
+        const LOOK_BACK: usize = 8;
         let last = self
             .store
-            .touchpoints_of(customer_id)?
+            .latest_touchpoints(customer_id, LOOK_BACK + 1)?
             .into_iter()
             .filter(|t| t.id != current && t.ended_at.is_some() && topic_of(t).is_some())
             .max_by_key(|t| t.ended_at);

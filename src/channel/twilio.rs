@@ -55,8 +55,8 @@ impl Callback {
             None => None,
         };
         Ok(Callback {
+            from: super::caller_identity(&from, &call_sid),
             call_sid,
-            from,
             speech: get("SpeechResult"),
             confidence,
             digits: get("Digits")

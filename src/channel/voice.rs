@@ -61,7 +61,7 @@ impl VoiceRequest {
         Ok(Inbound {
             event: Event::Message,
             channel: Channel::Voice,
-            user: self.user_id,
+            user: super::caller_identity(&self.user_id, &self.session_id),
             session: Some(self.session_id),
             text: self.transcript,
             asr_confidence: self.confidence,

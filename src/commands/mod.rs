@@ -37,9 +37,65 @@ pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn ProfileStore>> {
 
 /// Opens the store in the data directory, with a page cache of `cache_mb` MiB.
 fn open_store_with_cache(data_dir: &Path, cache_mb: u64) -> anyhow::Result<Arc<dyn ProfileStore>> {
-    let store = SledStore::open_with_cache(data_dir, cache_mb.saturating_mul(1024 * 1024))
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let store = open_sled(data_dir, cache_mb.saturating_mul(1024 * 1024))?;
     Ok(Arc::new(store))
+}
+
+/// Opens the sled store; a damaged one (sled panics on some damaged pages) is a clear error that says
+/// what to do, not a crash.
+pub fn open_sled(data_dir: &Path, cache_bytes: u64) -> anyhow::Result<SledStore> {
+    let opened = std::panic::catch_unwind(|| SledStore::open_with_cache(data_dir, cache_bytes));
+    match opened {
+        Ok(store) => store.with_context(|| format!("opening the store in {}", data_dir.display())),
+        Err(panic) => anyhow::bail!(
+            "the store in {} is damaged ({}): run `parcours store check --data-dir {}` to see what, and restore the data directory from a backup",
+            data_dir.display(),
+            panic_message(&panic),
+            data_dir.display()
+        ),
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the database stopped".into())
+}
+
+/// `parcours store check`: opens the store and reads everything in it; the report, and an error when
+/// something is damaged.
+pub fn store_check(data_dir: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let store = open_sled(data_dir, Settings::default().store_cache_mb * 1024 * 1024)?;
+    let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.check()))
+        .map_err(|p| {
+            anyhow::anyhow!(
+                "reading the store stopped on damaged data: {}",
+                panic_message(&p)
+            )
+        })??;
+    writeln!(
+        out,
+        "{}: {} customers, {} conversations, {} turns",
+        store.generation_dir().display(),
+        report.customers,
+        report.conversations,
+        report.turns
+    )?;
+    for d in &report.damaged {
+        writeln!(out, "damaged: {d}")?;
+    }
+    if report.damaged.is_empty() {
+        writeln!(out, "no damage found")?;
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} damaged entries: restore the data directory from a backup, or export what is readable with `parcours customers export`",
+            report.damaged.len()
+        )
+    }
 }
 
 /// Loads the settings, the intents and the store, and trains the bot.
@@ -49,4 +105,90 @@ pub fn load_bot(paths: &Paths) -> anyhow::Result<Bot> {
     let pack = IntentPack::load(&paths.intents).context("loading the intents")?;
     let store = open_store_with_cache(&paths.data_dir, settings.store_cache_mb)?;
     Ok(Bot::new(pack, settings, store))
+}
+
+/// `parcours store bench`: durable turns per second on a fresh store in the temporary directory, with
+/// the `fdatasync` after each group commit and without it (sled's `sync_file_range` only, the baseline),
+/// in the same run, for one writer and for `concurrency` writers sharing commits.
+pub async fn store_bench(
+    turns: usize,
+    concurrency: usize,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    use crate::store::{Touchpoint, Turn};
+    let base = std::env::temp_dir().join(format!("parcours-bench-{}", std::process::id()));
+    writeln!(
+        out,
+        "{turns} durable turns (a conversation saved, then durable()), store in {}",
+        base.display()
+    )?;
+    writeln!(out, "{:<34} {:>10} {:>12}", "", "turns/s", "µs per turn")?;
+    for writers in [1, concurrency.max(1)] {
+        for synced in [true, false] {
+            let dir = base.join(format!("w{writers}-{synced}"));
+            let store = Arc::new(SledStore::open(&dir)?);
+            store.set_fdatasync(synced);
+            let started = std::time::Instant::now();
+            let mut tasks = Vec::new();
+            for w in 0..writers {
+                let store = store.clone();
+                let n = turns / writers;
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..n {
+                        let at = crate::time::Timestamp::now();
+                        let tp = Touchpoint {
+                            id: format!("tp_{w}_{i}"),
+                            customer_id: format!("cus_{w}"),
+                            channel: crate::message::Channel::Chat,
+                            user: format!("u{w}"),
+                            session: None,
+                            lang: Default::default(),
+                            started_at: at,
+                            last_at: at,
+                            ended_at: None,
+                            turns: vec![Turn {
+                                at,
+                                speaker: crate::store::Speaker::Customer,
+                                text: "where is my order 4567".into(),
+                                intent: Some("order_status".into()),
+                                confidence: Some(0.9),
+                                asr_confidence: None,
+                                irritants: Vec::new(),
+                            }],
+                            intents: vec!["order_status".into()],
+                            outcome: None,
+                            survey: Default::default(),
+                            state: serde_json::Value::Null,
+                        };
+                        store.save_touchpoint(&tp)?;
+                        store.durable().await?;
+                    }
+                    Ok::<(), crate::store::StoreError>(())
+                }));
+            }
+            for t in tasks {
+                t.await??;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let done = (turns / writers) * writers;
+            let label = format!(
+                "{writers} writer{}, {}",
+                if writers == 1 { "" } else { "s" },
+                if synced {
+                    "fdatasync (parcours)"
+                } else {
+                    "sync_file_range only"
+                }
+            );
+            writeln!(
+                out,
+                "{label:<34} {:>10.0} {:>12.1}",
+                done as f64 / secs,
+                secs * 1e6 / done as f64
+            )?;
+            drop(store);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    Ok(())
 }

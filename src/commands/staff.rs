@@ -3,7 +3,6 @@
 
 use crate::message::Channel;
 use crate::staff::views::{ConversationSummary, Transcript};
-use crate::store::sled_store::SledStore;
 use crate::store::{Identity, ProfileStore, Speaker, Touchpoint};
 use crate::time::Timestamp;
 use anyhow::{Context, bail};
@@ -252,7 +251,7 @@ pub fn export_customer(
 
 /// `customers forget ID`: erasure, then a compaction so that nothing lingers in the files.
 pub fn forget(data_dir: &Path, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let store = SledStore::open(data_dir)?;
+    let store = super::open_sled(data_dir, crate::store::sled_store::DEFAULT_CACHE_BYTES)?;
     if store.customer(id)?.is_none() {
         bail!("no customer {id}");
     }

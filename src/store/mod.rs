@@ -90,6 +90,18 @@ pub trait ProfileStore: Send + Sync {
     ) -> Result<Page, StoreError>;
     /// A customer's touchpoints, oldest first.
     fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError>;
+    /// A customer's `limit` most recent conversations, newest first, from the index (not the whole
+    /// history).
+    fn latest_touchpoints(
+        &self,
+        customer_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Touchpoint>, StoreError> {
+        let mut all = self.touchpoints_of(customer_id)?;
+        all.sort_by_key(|t| std::cmp::Reverse(t.started_at));
+        all.truncate(limit);
+        Ok(all)
+    }
     /// Keeps a one-time link code for a customer until `expires`.
     fn put_link_code(
         &self,

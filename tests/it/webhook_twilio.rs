@@ -195,3 +195,47 @@ async fn a_huge_form_is_a_json_413() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["error"].is_string(), "{body}");
 }
+
+/// A withheld number is not one customer: two calls from "anonymous" are two conversations that do not
+/// reset each other, and the second caller is not told about the first one's call.
+#[tokio::test]
+async fn calls_from_a_withheld_number_are_kept_apart() {
+    let app = signed_app().await;
+    let first = [("CallSid", "CA_A"), ("From", "anonymous")];
+    turn(&app, &first).await;
+    turn(
+        &app,
+        &[
+            ("CallSid", "CA_A"),
+            ("From", "anonymous"),
+            ("SpeechResult", "I want a refund"),
+            ("Confidence", "0.9"),
+        ],
+    )
+    .await;
+    turn(
+        &app,
+        &[
+            ("CallSid", "CA_A"),
+            ("From", "anonymous"),
+            ("CallStatus", "completed"),
+        ],
+    )
+    .await;
+    // A second withheld call, later: a stranger, not "you called us earlier today".
+    let xml = turn(&app, &[("CallSid", "CA_B"), ("From", "anonymous")]).await;
+    assert!(!xml.contains("called us"), "{xml}");
+    // Two withheld calls at once keep their own conversations.
+    turn(&app, &[("CallSid", "CA_C"), ("From", "+266696687")]).await;
+    let store = app.test_bot.store.clone();
+    let b = store
+        .open_touchpoint(Channel::Twilio, "withheld:CA_B")
+        .unwrap()
+        .expect("call B is open");
+    let c = store
+        .open_touchpoint(Channel::Twilio, "withheld:CA_C")
+        .unwrap()
+        .expect("call C is open");
+    assert_ne!(b.id, c.id);
+    assert_ne!(b.customer_id, c.customer_id);
+}
