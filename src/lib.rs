@@ -23,6 +23,9 @@
 //! - [`commands`]: the CLI commands (`serve`, `chat`, `conversations`, `customers`; `eval` is [`eval`]).
 //! - [`config`]: settings and their defaults; [`time`]: timestamps and calendar dates.
 
+// The OpenAPI document is one `json!` literal, deeper than the macro's default limit.
+#![recursion_limit = "256"]
+
 pub mod bot;
 pub mod channel;
 pub mod commands;

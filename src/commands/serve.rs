@@ -16,6 +16,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often the store is checked for an erasure to compact away.
 const COMPACT_EVERY: Duration = Duration::from_secs(30);
 
+/// How often a store that failed to write is reopened.
+const HEAL_EVERY: Duration = Duration::from_secs(3);
+
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let bot = Arc::new(bot);
@@ -90,6 +93,31 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
             }
         })
     };
+    // After a failed write (a full disk), the store is reopened every few seconds until a write goes
+    // through again; meanwhile /healthz and every turn say 503.
+    let healer = {
+        let bot = bot.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEAL_EVERY);
+            let mut attempts = 0u64;
+            loop {
+                tick.tick().await;
+                if bot.store().healthy() {
+                    attempts = 0;
+                    continue;
+                }
+                attempts += 1;
+                let store = bot.store().clone();
+                match tokio::task::spawn_blocking(move || store.recover()).await {
+                    Ok(Ok(())) => tracing::warn!("the store can write again"),
+                    Ok(Err(e)) if attempts.is_power_of_two() => {
+                        tracing::error!(error = %e, attempts, "the store still cannot write")
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
     let limits = http::server::Limits {
         max_connections: http::server::connection_cap(bot.settings().max_connections),
         ..http::server::Limits::default()
@@ -101,6 +129,8 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
     let _ = sweeper.await;
     compactor.abort();
     let _ = compactor.await;
+    healer.abort();
+    let _ = healer.await;
     if let Some(p) = polling {
         let _ = p.await;
     }

@@ -59,11 +59,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        response
     }
 }
 
@@ -99,9 +106,33 @@ impl From<PathRejection> for ApiError {
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
+/// What a channel can say when a turn could not be stored.
+pub const STORE_DOWN: &str =
+    "Sorry, I can't take your message right now. Please try again in a minute.";
+
+/// A turn that cannot be stored is refused (503, `Retry-After`, a sentence the channel can say), and
+/// the error is logged at most once a second, with how many were not.
 impl From<crate::bot::BotError> for ApiError {
     fn from(e: crate::bot::BotError) -> Self {
-        ApiError::internal(e)
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        static SILENCED: AtomicU64 = AtomicU64::new(0);
+        let now = crate::time::Timestamp::now().0;
+        let last = LAST.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 1000
+            && LAST
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let silenced = SILENCED.swap(0, Ordering::Relaxed);
+            tracing::error!(error = %e, silenced, "a turn could not be stored");
+        } else {
+            SILENCED.fetch_add(1, Ordering::Relaxed);
+        }
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: STORE_DOWN.into(),
+        }
     }
 }
 

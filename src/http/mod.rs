@@ -103,7 +103,8 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Every route.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health))
+        .route("/readyz", get(health))
         .route("/", get(crate::staff::console))
         .route("/console.js", get(crate::staff::console_script))
         .route(
@@ -163,6 +164,22 @@ async fn require_webhook_token(
     match state.check_webhook_token(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
+    }
+}
+
+/// `/healthz` and `/readyz`: 200 while the store can write, 503 (with `Retry-After`) while it cannot, so
+/// that a load balancer sends customers elsewhere and a supervisor sees the fault.
+async fn health(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.bot.store().healthy() {
+        "ok".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "the store cannot write",
+        )
+            .into_response()
     }
 }
 

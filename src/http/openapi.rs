@@ -64,7 +64,8 @@ pub fn document() -> Value {
             }
         },
         "paths": {
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/healthz": {"get": {"summary": "Liveness: the store can write", "responses": {"200": {"description": "ok"}, "503": {"description": "the store cannot write (a full disk); Retry-After"}}}},
+            "/readyz": {"get": {"summary": "Readiness, for load balancers: the store can write", "responses": {"200": {"description": "ok"}, "503": {"description": "the store cannot write; Retry-After"}}}},
             "/": {"get": {"summary": "The staff console (a web page that signs in with the staff token)",
                 "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
             "/console.js": {"get": {"summary": "The staff console's script",

@@ -144,4 +144,13 @@ pub trait ProfileStore: Send + Sync {
     }
     /// Flushes synchronously (for the CLI and shutdown).
     fn flush_now(&self) -> Result<(), StoreError>;
+    /// Whether the last attempt to make writes durable succeeded (false while the disk is full, say).
+    fn healthy(&self) -> bool {
+        true
+    }
+    /// After a failed write: reopens what must be reopened and checks that a write goes through again;
+    /// `healthy()` says whether it did.
+    fn recover(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -79,6 +79,11 @@ pub struct SledStore {
     flushed: AtomicU64,
     /// `fdatasync` the log after each flush (off only to measure what it costs).
     sync_data: std::sync::atomic::AtomicBool,
+    /// The last flush succeeded.
+    healthy: std::sync::atomic::AtomicBool,
+    /// A stand-in holds the place of the generation while it cannot be opened again: nothing is
+    /// durable.
+    standing_in: std::sync::atomic::AtomicBool,
 }
 
 /// One open generation of the store.
@@ -329,6 +334,8 @@ impl SledStore {
             requested: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
             sync_data: std::sync::atomic::AtomicBool::new(true),
+            healthy: std::sync::atomic::AtomicBool::new(true),
+            standing_in: std::sync::atomic::AtomicBool::new(false),
         };
         if store.needs_compaction() {
             tracing::warn!("an erasure was not compacted before the last stop: compacting now");
@@ -1059,6 +1066,12 @@ impl ProfileStore for SledStore {
             // Everything this caller wrote is in sled's memory before this number is taken.
             let mine = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
             let _turn = self.flush_lock.lock().await;
+            if self.standing_in.load(Ordering::SeqCst) {
+                self.healthy.store(false, Ordering::SeqCst);
+                return Err(StoreError::Flush(
+                    "the store is being reopened after a failed write".into(),
+                ));
+            }
             if self.flushed.load(Ordering::SeqCst) >= mine {
                 return Ok(()); // a flush that started after our writes has finished while we queued
             }
@@ -1073,7 +1086,7 @@ impl ProfileStore for SledStore {
                 )
             };
             let sync = self.sync_data.load(Ordering::SeqCst);
-            tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let flushed = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
                 db.flush()?;
                 if !sync {
                     return Ok(());
@@ -1083,7 +1096,10 @@ impl ProfileStore for SledStore {
                     .map_err(|e| StoreError::Flush(e.to_string()))
             })
             .await
-            .map_err(|e| StoreError::Flush(e.to_string()))??;
+            .map_err(|e| StoreError::Flush(e.to_string()))
+            .and_then(|r| r);
+            self.healthy.store(flushed.is_ok(), Ordering::SeqCst);
+            flushed?;
             self.flushed.fetch_max(covers, Ordering::SeqCst);
             Ok(())
         })
@@ -1124,6 +1140,58 @@ impl ProfileStore for SledStore {
             std::fs::remove_dir_all(&old_dir).map_err(|e| io_error(&old_dir, e))?;
         }
         sync_dir(&self.root)?;
+        Ok(())
+    }
+
+    fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::SeqCst)
+    }
+
+    /// sled refuses every call once a write has failed (a full disk): the generation is closed and
+    /// opened again, which replays its log up to the last write that reached the disk, and a probe
+    /// write must go through before the store is healthy again. Turns lost meanwhile were never
+    /// acknowledged.
+    fn recover(&self) -> Result<(), StoreError> {
+        let mut trees = self
+            .trees
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = trees.generation;
+        let dir = if generation == 0 {
+            self.root.clone()
+        } else {
+            self.root.join(gen_name(generation))
+        };
+        // A stand-in while the generation is closed: sled's lock is released only once its last
+        // handle is gone.
+        let spare = std::env::temp_dir().join(format!(
+            "parcours-recover-{}-{}",
+            std::process::id(),
+            self.requested.load(Ordering::SeqCst)
+        ));
+        if !self.standing_in.load(Ordering::SeqCst) {
+            let stand_in = sled::Config::new().temporary(true).path(&spare).open()?;
+            stand_in.flush()?;
+            self.standing_in.store(true, Ordering::SeqCst);
+            drop(std::mem::replace(
+                &mut *trees,
+                Trees::new(stand_in, spare, generation)?,
+            ));
+        }
+        // Still failing (the disk still full): the stand-in stays, every turn is refused, and the
+        // next attempt tries again.
+        let db = open_sled(&dir, self.cache_bytes)?;
+        let probe = db.insert(b"health_probe", &Timestamp::now().0.to_be_bytes());
+        let reopened = Trees::new(db, dir, generation)?;
+        *trees = reopened;
+        self.standing_in.store(false, Ordering::SeqCst);
+        probe?;
+        trees.db.flush()?;
+        trees
+            .log
+            .sync_data()
+            .map_err(|e| StoreError::Flush(e.to_string()))?;
+        self.healthy.store(true, Ordering::SeqCst);
         Ok(())
     }
 

@@ -334,3 +334,118 @@ fn a_flipped_byte_is_a_clear_error_not_a_crash() {
         std::fs::write(&log, &pristine).unwrap();
     }
 }
+
+/// A small file system of its own, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts `size` of tmpfs at `at`, or says why it cannot (not root, no mount namespace).
+    fn mount(at: &std::path::Path, size: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(Tmpfs(at.to_path_buf()))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A full disk: turns are refused with 503 and Retry-After (never an opaque 500), `/healthz` and
+/// `/readyz` fail while the store cannot write, and once space is freed the server recovers without a
+/// restart.
+#[tokio::test]
+async fn a_full_disk_is_recovered_from_without_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    let _fs = match Tmpfs::mount(&mnt, "24m") {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("skipped: cannot mount a small tmpfs here ({})", why.trim());
+            return;
+        }
+    };
+    let data = mnt.join("data");
+    let server = ServeProcess::start(&data, &[], std::process::Stdio::null()).await;
+    let client = reqwest::Client::new();
+    let voice = |i: usize| {
+        serde_json::json!({
+            "session_id": format!("s{i}"),
+            "user_id": format!("caller{i}"),
+            "transcript": "where is my order",
+        })
+    };
+    let health = |path: &'static str| {
+        let (client, base) = (client.clone(), server.base.clone());
+        async move {
+            client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let r = client
+        .post(format!("{}/webhook/voice", server.base))
+        .json(&voice(0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Fill the disk.
+    let filler = mnt.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![7u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut refused = None;
+    for i in 1..400 {
+        let r = client
+            .post(format!("{}/webhook/voice", server.base))
+            .json(&voice(i))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(r.status(), 500, "a full disk must not be an opaque 500");
+        if r.status() == 503 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let refused = refused.expect("no turn was refused with the disk full");
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("try again"));
+    assert_eq!(health("/healthz").await, 503);
+    assert_eq!(health("/readyz").await, 503);
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    while health("/healthz").await != 200 {
+        assert!(
+            freed.elapsed() < Duration::from_secs(30),
+            "the store did not recover once space was freed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = client
+        .post(format!("{}/webhook/voice", server.base))
+        .json(&voice(1000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a turn after recovery");
+    assert_eq!(health("/readyz").await, 200);
+}
