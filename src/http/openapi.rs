@@ -8,8 +8,11 @@ fn error_responses() -> Value {
         "400": {"$ref": "#/components/responses/Error"},
         "401": {"$ref": "#/components/responses/Error"},
         "404": {"$ref": "#/components/responses/Error"},
+        "408": {"$ref": "#/components/responses/Error"},
         "413": {"$ref": "#/components/responses/Error"},
-        "422": {"$ref": "#/components/responses/Error"}
+        "415": {"$ref": "#/components/responses/Error"},
+        "422": {"$ref": "#/components/responses/Error"},
+        "503": {"$ref": "#/components/responses/Error"}
     })
 }
 
@@ -22,6 +25,20 @@ fn ok(description: &str, schema: Value) -> Value {
 
 fn query(name: &str, description: &str) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})
+}
+
+/// A query parameter with its own schema: what the server accepts, no more and no less.
+fn query_schema(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+/// `since` and `until`: a date or an RFC 3339 time (an empty value is no filter).
+fn query_time(name: &str, description: &str) -> Value {
+    query_schema(
+        name,
+        description,
+        json!({"oneOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]}),
+    )
 }
 
 fn path_id(description: &str) -> Value {
@@ -105,11 +122,15 @@ pub fn document() -> Value {
             "/api/conversations": {"get": {
                 "summary": "Conversations, newest first, a page at a time",
                 "security": staff,
-                "parameters": [query("channel", "chat, voice, twilio, alexa or telegram"),
-                    query("since", "date or RFC 3339 time"), query("until", "date (included) or time (excluded)"),
+                "parameters": [query_schema("channel", "chat, voice, twilio, alexa or telegram",
+                        json!({"type": "string", "enum": ["", "chat", "voice", "twilio", "alexa", "telegram"]})),
+                    query_time("since", "date or RFC 3339 time"), query_time("until", "date (included) or time (excluded)"),
                     query("intent", "served this intent"), query("customer", "customer id"),
-                    query("max_rating", "rating at most (0-10)"), query("irritant", "true: with irritants only"),
-                    query("limit", "1 to 500, default 50"), query("cursor", "next_cursor of the previous page")],
+                    query_schema("max_rating", "rating at most (0-10); empty: no filter",
+                        json!({"oneOf": [{"type": "integer", "minimum": 0, "maximum": 10}, {"type": "string", "maxLength": 0}]})),
+                    query_schema("irritant", "true: with irritants only", json!({"type": "boolean"})),
+                    query_schema("limit", "default 50; above 500, 500", json!({"type": "integer", "minimum": 1})),
+                    query("cursor", "next_cursor of the previous page")],
                 "responses": ok("A page", json!({"type": "object", "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/ConversationSummary"}},
                     "next_cursor": {"type": ["string", "null"]}}}))}},
@@ -141,7 +162,7 @@ pub fn document() -> Value {
             "/api/reports/journeys": {"get": {
                 "summary": "Channel paths (voice then Telegram within 7 days) and the repeat contact rate",
                 "security": staff,
-                "parameters": [query("since", "date or time"), query("until", "date or time"), query("channel", "channel")],
+                "parameters": [query_time("since", "date or time"), query_time("until", "date or time"), query("channel", "channel")],
                 "responses": ok("Journeys", json!({"type": "object", "properties": {
                     "customers": {"type": "integer"}, "channel_paths": {"type": "object"},
                     "contacts": {"type": "integer"}, "repeat_contacts": {"type": "integer"},
@@ -149,7 +170,7 @@ pub fn document() -> Value {
             "/api/reports/satisfaction": {"get": {
                 "summary": "NPS, resolution rate and irritants, by channel, intent and period",
                 "security": staff,
-                "parameters": [query("since", "date or time"), query("until", "date or time"), query("channel", "channel"),
+                "parameters": [query_time("since", "date or time"), query_time("until", "date or time"), query("channel", "channel"),
                     query("intent", "intent"), query("period", "day, week or month")],
                 "responses": ok("The report", json!({"allOf": [{"$ref": "#/components/schemas/Counts"}, {"type": "object", "properties": {
                     "by_channel": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},

@@ -109,6 +109,20 @@ fn parse_channel(v: &Option<String>) -> Result<Option<Channel>, ApiError> {
     }
 }
 
+/// An empty query value (`max_rating=`) is no filter, as the OpenAPI document says.
+fn empty_is_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let s: Option<String> = Option::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 /// Filters of `GET /api/conversations`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +132,7 @@ pub struct ConversationQuery {
     pub until: Option<String>,
     pub intent: Option<String>,
     pub customer: Option<String>,
+    #[serde(default, deserialize_with = "empty_is_none")]
     pub max_rating: Option<u8>,
     /// Only conversations with at least one irritant.
     pub irritant: Option<bool>,

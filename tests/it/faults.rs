@@ -449,3 +449,23 @@ async fn a_full_disk_is_recovered_from_without_a_restart() {
     assert_eq!(r.status(), 200, "a turn after recovery");
     assert_eq!(health("/readyz").await, 200);
 }
+
+/// Values the OpenAPI document allows are accepted: an empty filter is no filter, a date or a time.
+#[tokio::test]
+async fn filters_valid_by_the_schema_are_accepted() {
+    let app = crate::helpers::spawn_app_configured(|s, _| s.staff_token = Some("k".into())).await;
+    for q in [
+        "max_rating=",
+        "since=&until=",
+        "since=2026-11-23",
+        "since=2026-11-23T10:00:00Z&until=2026-11-24T10:00:00+01:00",
+        "max_rating=6&irritant=true&limit=1000",
+    ] {
+        let r = app.staff_get(&format!("/api/conversations?{q}"), "k").await;
+        assert_eq!(r.status(), 200, "{q}");
+    }
+    let r = app
+        .staff_get("/api/conversations?max_rating=eleven", "k")
+        .await;
+    assert_eq!(r.status(), 400);
+}
