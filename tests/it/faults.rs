@@ -458,7 +458,7 @@ async fn filters_valid_by_the_schema_are_accepted() {
         "max_rating=",
         "since=&until=",
         "since=2026-11-23",
-        "since=2026-11-23T10:00:00Z&until=2026-11-24T10:00:00+01:00",
+        "since=2026-11-23T10:00:00Z&until=2026-11-24T10:00:00%2B01:00",
         "max_rating=6&irritant=true&limit=1000",
     ] {
         let r = app.staff_get(&format!("/api/conversations?{q}"), "k").await;
