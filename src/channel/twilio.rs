@@ -188,12 +188,21 @@ pub async fn webhook(
             locale,
             at: Timestamp::now(),
         })
-        .await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        twiml(&reply),
-    )
-        .into_response())
+        .await;
+    let body = match reply {
+        Ok(reply) => twiml(&reply),
+        // The turn could not be stored (a full disk): the caller hears why and is asked to call back,
+        // rather than Twilio's "an application error has occurred".
+        Err(e) => {
+            // Converting logs it, at most once a second, as for every refused turn.
+            let _ = ApiError::from(e);
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>{}</Say><Hangup/></Response>",
+                ssml::escape(crate::http::error::STORE_DOWN)
+            )
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response())
 }
 
 /// The TwiML for a reply: a `<Say>` inside a `<Gather>` that posts the next turn, or `<Hangup/>` at the end.

@@ -431,6 +431,23 @@ async fn a_full_disk_is_recovered_from_without_a_restart() {
     assert!(body["error"].as_str().unwrap().contains("try again"));
     assert_eq!(health("/healthz").await, 503);
     assert_eq!(health("/readyz").await, 503);
+    // A phone caller hears the sentence (TwiML), not Twilio's application error.
+    let call = client
+        .post(format!("{}/webhook/twilio", server.base))
+        .form(&[
+            ("CallSid", "CA_full"),
+            ("From", "+33600000000"),
+            ("SpeechResult", "where is my order"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), 200);
+    let twiml = call.text().await.unwrap();
+    assert!(
+        twiml.contains("try again") && twiml.contains("<Hangup/>"),
+        "{twiml}"
+    );
     std::fs::remove_file(&filler).unwrap();
     let freed = Instant::now();
     while health("/healthz").await != 200 {
