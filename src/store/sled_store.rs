@@ -719,18 +719,7 @@ impl Trees {
     }
 
     fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError> {
-        let prefix = key2(customer_id, "");
-        let mut out = Vec::new();
-        for item in self.tp_customer.scan_prefix(&prefix) {
-            let (k, _) = item?;
-            let id = String::from_utf8_lossy(&k[prefix.len() + 8..]).into_owned();
-            if let Some(tp) = self.touchpoint(&id)? {
-                if tp.customer_id == customer_id {
-                    out.push(tp);
-                }
-            }
-        }
-        Ok(out)
+        self.customer_touchpoints(customer_id, usize::MAX, false)
     }
 
     fn latest_touchpoints(
@@ -738,9 +727,26 @@ impl Trees {
         customer_id: &str,
         limit: usize,
     ) -> Result<Vec<Touchpoint>, StoreError> {
+        self.customer_touchpoints(customer_id, limit, true)
+    }
+
+    /// Up to `limit` of a customer's conversations from the `tp_customer` index, oldest or newest first.
+    fn customer_touchpoints(
+        &self,
+        customer_id: &str,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<Touchpoint>, StoreError> {
         let prefix = key2(customer_id, "");
+        let scan = self.tp_customer.scan_prefix(&prefix);
+        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if newest_first
+        {
+            Box::new(scan.rev())
+        } else {
+            Box::new(scan)
+        };
         let mut out = Vec::new();
-        for item in self.tp_customer.scan_prefix(&prefix).rev() {
+        for item in keys {
             if out.len() == limit {
                 break;
             }

@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 const ALICE_EMAIL: &str = "alice.martin@example.com";
 const BRUNO_EMAIL: &str = "bruno@example.fr";
 
+/// The generation directories (`gen-*`) of a data directory.
+fn generations(data: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("gen-"))
+        .map(|e| e.path())
+        .collect()
+}
+
 fn forget_with_fault(data: &std::path::Path, id: &str, step: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_parcours"))
         .args(["customers", "forget", id, "--data-dir"])
@@ -56,12 +66,7 @@ fn a_crash_during_compaction_loses_nothing_and_finishes_the_erasure() {
             Vec::<String>::new(),
             "{step}"
         );
-        let generations: Vec<_> = std::fs::read_dir(&data)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with("gen-"))
-            .collect();
-        assert_eq!(generations.len(), 1, "{step}: one generation left");
+        assert_eq!(generations(&data).len(), 1, "{step}: one generation left");
         assert!(!files_containing(&data, BRUNO_EMAIL.as_bytes()).is_empty());
     }
 }
@@ -74,12 +79,7 @@ fn the_copy_an_interrupted_swap_set_aside_is_restored_not_replaced() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     import_demo_customers(&data, &[]);
-    let generation = std::fs::read_dir(&data)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with("gen-"))
-        .unwrap()
-        .path();
+    let generation = generations(&data).remove(0);
     // The old layout, caught between its two renames: sled's files in `data.before-compaction`.
     std::fs::rename(&generation, data.with_extension("before-compaction")).unwrap();
     std::fs::remove_dir_all(&data).unwrap();
@@ -284,12 +284,7 @@ fn a_flipped_byte_is_a_clear_error_not_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     import_demo_customers(&data, &[]);
-    let generation = std::fs::read_dir(&data)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with("gen-"))
-        .unwrap()
-        .path();
+    let generation = generations(&data).remove(0);
     let log = generation.join("db");
     let pristine = std::fs::read(&log).unwrap();
     let check = |args: &[&str]| {
