@@ -153,7 +153,7 @@ pub async fn webhook(
         .bot
         .store()
         .open_touchpoint(Channel::Twilio, &cb.from)
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     let in_this_call = open
         .as_ref()
         .is_some_and(|tp| tp.session.as_deref() == Some(cb.call_sid.as_str()));

@@ -110,29 +110,44 @@ pub struct ApiPath<T>(pub T);
 pub const STORE_DOWN: &str =
     "Sorry, I can't take your message right now. Please try again in a minute.";
 
-/// A turn that cannot be stored is refused (503, `Retry-After`, a sentence the channel can say), and
-/// the error is logged at most once a second, with how many were not.
+/// A turn that cannot be stored is refused (503, `Retry-After`, a sentence the channel can say).
 impl From<crate::bot::BotError> for ApiError {
     fn from(e: crate::bot::BotError) -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static LAST: AtomicU64 = AtomicU64::new(0);
-        static SILENCED: AtomicU64 = AtomicU64::new(0);
-        let now = crate::time::Timestamp::now().0;
-        let last = LAST.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 1000
-            && LAST
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            let silenced = SILENCED.swap(0, Ordering::Relaxed);
-            tracing::error!(error = %e, silenced, "a turn could not be stored");
-        } else {
-            SILENCED.fetch_add(1, Ordering::Relaxed);
+        unavailable(&e, "a turn could not be stored")
+    }
+}
+
+/// The staff API's store failures: a store that cannot read or write (a full disk, I/O) is 503 with
+/// `Retry-After`, as for turns; a record that cannot be decoded is a 500.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Encoding(_) => ApiError::internal(e),
+            _ => unavailable(&e, "the store failed"),
         }
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: STORE_DOWN.into(),
-        }
+    }
+}
+
+/// 503 for a store that is down; the error is logged at most once a second, with how many were not.
+fn unavailable(e: &dyn std::fmt::Display, what: &'static str) -> ApiError {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static SILENCED: AtomicU64 = AtomicU64::new(0);
+    let now = crate::time::Timestamp::now().0;
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 1000
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let silenced = SILENCED.swap(0, Ordering::Relaxed);
+        tracing::error!(error = %e, silenced, "{what}");
+    } else {
+        SILENCED.fetch_add(1, Ordering::Relaxed);
+    }
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: STORE_DOWN.into(),
     }
 }
 

@@ -23,7 +23,22 @@ fn ok(description: &str, schema: Value) -> Value {
     r
 }
 
+/// The channels the server knows; an empty value is no filter.
+fn channels(empty_ok: bool) -> Value {
+    let mut names: Vec<&str> = crate::message::Channel::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    if empty_ok {
+        names.push("");
+    }
+    json!({"type": "string", "enum": names})
+}
+
 fn query(name: &str, description: &str) -> Value {
+    if name == "channel" {
+        return query_schema(name, description, channels(true));
+    }
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})
 }
 
@@ -94,7 +109,8 @@ pub fn document() -> Value {
                 "security": webhook,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["session_id", "user_id", "transcript"],
-                    "properties": {"session_id": {"type": "string"}, "user_id": {"type": "string"},
+                    "properties": {"session_id": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "\\S"},
+                        "user_id": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "\\S"},
                         "transcript": {"type": "string"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
                         "locale": {"type": "string", "examples": ["fr-FR"]}}}}}},
                 "responses": ok("The answer as text and SSML", json!({"type": "object", "properties": {
@@ -105,14 +121,20 @@ pub fn document() -> Value {
                 "description": "X-Twilio-Signature is checked when TWILIO_AUTH_TOKEN is set (403 otherwise).",
                 "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
                     "type": "object", "required": ["CallSid", "From"], "properties": {
-                        "CallSid": {"type": "string"}, "From": {"type": "string"}, "SpeechResult": {"type": "string"},
+                        "CallSid": {"type": "string", "minLength": 1}, "From": {"type": "string", "minLength": 1}, "SpeechResult": {"type": "string"},
                         "Confidence": {"type": "string"}, "Digits": {"type": "string"}, "CallStatus": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "TwiML", "content": {"text/xml": {}}}, "400": {"$ref": "#/components/responses/Error"},
                     "403": {"$ref": "#/components/responses/Error"}}}},
             "/webhook/alexa": {"post": {
                 "summary": "An Alexa Skills Kit request (free text in the Query slot)",
                 "security": webhook,
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                    "required": ["request"], "properties": {
+                        "session": {"type": "object", "required": ["sessionId"], "properties": {"sessionId": {"type": "string"}}},
+                        "context": {"type": "object"},
+                        "request": {"type": "object", "required": ["type"], "properties": {
+                            "type": {"type": "string", "examples": ["LaunchRequest", "IntentRequest", "SessionEndedRequest"]},
+                            "locale": {"type": "string"}, "intent": {"type": "object", "required": ["name"]}}}}}}}},
                 "responses": ok("An Alexa response (outputSpeech SSML, reprompt, shouldEndSession)", json!({"type": "object"}))}},
             "/webhook/telegram": {"post": {
                 "summary": "A Telegram update (webhook mode); X-Telegram-Bot-Api-Secret-Token checked",
@@ -152,12 +174,12 @@ pub fn document() -> Value {
             "/api/customers/{id}/merge": {"post": {"summary": "Merge this customer into another", "security": staff,
                 "parameters": [path_id("customer id")],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
-                    "required": ["into"], "properties": {"into": {"type": "string"}}}}}},
+                    "required": ["into"], "properties": {"into": {"type": "string", "minLength": 1}}}}}},
                 "responses": ok("Merged", json!({"type": "object"}))}},
             "/api/customers/{id}/split": {"post": {"summary": "Move one identity and its conversations to a new customer",
                 "security": staff, "parameters": [path_id("customer id")],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
-                    "required": ["channel", "id"], "properties": {"channel": {"type": "string"}, "id": {"type": "string"}}}}}},
+                    "required": ["channel", "id"], "properties": {"channel": channels(false), "id": {"type": "string", "minLength": 1}}}}}},
                 "responses": ok("Split", json!({"type": "object"}))}},
             "/api/reports/journeys": {"get": {
                 "summary": "Channel paths (voice then Telegram within 7 days) and the repeat contact rate",

@@ -175,7 +175,7 @@ async fn list_conversations(
         .bot
         .store()
         .touchpoints_newest_first(since, until, limit, q.cursor.as_deref(), &keep)
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     let items: Vec<ConversationSummary> =
         page.items.iter().map(ConversationSummary::from).collect();
     Ok(ApiJson(
@@ -191,7 +191,7 @@ async fn show_conversation(
         .bot
         .store()
         .touchpoint(&id)
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
     Ok(ApiJson(Transcript::from(&tp)))
 }
@@ -203,10 +203,10 @@ async fn show_customer(
     let store = state.bot.store();
     let customer = store
         .customer(&id)
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))?;
-    let identities = store.identities(&id).map_err(ApiError::internal)?;
-    let touchpoints = store.touchpoints_of(&id).map_err(ApiError::internal)?;
+    let identities = store.identities(&id).map_err(ApiError::from)?;
+    let touchpoints = store.touchpoints_of(&id).map_err(ApiError::from)?;
     Ok(ApiJson(Profile::new(customer, &identities, &touchpoints)))
 }
 
@@ -234,7 +234,7 @@ async fn export_customer(
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     export(state.bot.store().as_ref(), &id)
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?
         .map(ApiJson)
         .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))
 }
@@ -245,19 +245,19 @@ async fn forget_customer(
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
-    if store.customer(&id).map_err(ApiError::internal)?.is_none() {
+    if store.customer(&id).map_err(ApiError::from)?.is_none() {
         return Err(ApiError::not_found(format!("no customer {id}")));
     }
-    let n = store.forget(&id).map_err(ApiError::internal)?;
-    store.durable().await.map_err(ApiError::internal)?;
+    let n = store.forget(&id).map_err(ApiError::from)?;
+    store.durable().await.map_err(ApiError::from)?;
     tracing::info!(customer = %id, conversations = n, "customer erased");
     Ok(ApiJson(
         json!({ "erased": id, "conversations_anonymised": n }),
     ))
 }
 
+/// Extra fields are ignored, as the OpenAPI document allows.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct MergeBody {
     /// The customer that absorbs this one.
     into: String,
@@ -271,7 +271,7 @@ async fn merge_customer(
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
     for c in [&id, &body.into] {
-        if store.customer(c).map_err(ApiError::internal)?.is_none() {
+        if store.customer(c).map_err(ApiError::from)?.is_none() {
             return Err(ApiError::not_found(format!("no customer {c}")));
         }
     }
@@ -280,13 +280,12 @@ async fn merge_customer(
             "a customer cannot be merged into itself",
         ));
     }
-    store.merge(&id, &body.into).map_err(ApiError::internal)?;
-    store.durable().await.map_err(ApiError::internal)?;
+    store.merge(&id, &body.into).map_err(ApiError::from)?;
+    store.durable().await.map_err(ApiError::from)?;
     Ok(ApiJson(json!({ "merged": id, "into": body.into })))
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SplitBody {
     channel: String,
     id: String,
@@ -307,7 +306,7 @@ async fn split_customer(
     };
     if !store
         .identities(&id)
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?
         .contains(&identity)
     {
         return Err(ApiError::not_found(format!(
@@ -316,8 +315,8 @@ async fn split_customer(
     }
     let new = store
         .split(&id, &identity, Timestamp::now())
-        .map_err(ApiError::internal)?;
-    store.durable().await.map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
+    store.durable().await.map_err(ApiError::from)?;
     Ok(ApiJson(json!({ "split_from": id, "new_customer": new })))
 }
 
@@ -327,10 +326,10 @@ async fn journey(
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
-    if store.customer(&id).map_err(ApiError::internal)?.is_none() {
+    if store.customer(&id).map_err(ApiError::from)?.is_none() {
         return Err(ApiError::not_found(format!("no customer {id}")));
     }
-    let tps = store.touchpoints_of(&id).map_err(ApiError::internal)?;
+    let tps = store.touchpoints_of(&id).map_err(ApiError::from)?;
     let timeline: Vec<ConversationSummary> = tps.iter().map(ConversationSummary::from).collect();
     let path: Vec<Channel> = tps.iter().map(|t| t.channel).collect();
     Ok(ApiJson(
@@ -377,7 +376,7 @@ async fn journeys_report(
         &q.filter()?,
         state.bot.non_topic_intents(),
     )
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::from)?;
     Ok(ApiJson(r))
 }
 
@@ -391,6 +390,6 @@ async fn satisfaction(
         &q.filter()?,
         state.bot.non_topic_intents(),
     )
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::from)?;
     Ok(ApiJson(r))
 }

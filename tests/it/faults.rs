@@ -481,3 +481,40 @@ async fn filters_valid_by_the_schema_are_accepted() {
         .await;
     assert_eq!(r.status(), 400);
 }
+
+/// Bodies the OpenAPI document allows are accepted (extra fields are ignored), and what it forbids
+/// (an empty id, an Alexa request without `request`) is a 4xx that says why, never a 5xx.
+#[tokio::test]
+async fn bodies_are_judged_as_the_schema_says() {
+    let app = crate::helpers::spawn_app_configured(|s, _| s.staff_token = Some("k".into())).await;
+    let post = |path: &str, body: serde_json::Value| {
+        app.client
+            .post(format!("{}{path}", app.addr))
+            .bearer_auth("k")
+            .json(&body)
+            .send()
+    };
+    // An unknown customer with an extra field: the field is ignored, the customer is not found.
+    let r = post(
+        "/api/customers/nobody/merge",
+        serde_json::json!({"into": "alice", "reason": "same person"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 404, "an extra field is not a 422");
+    let r = post(
+        "/api/customers/nobody/split",
+        serde_json::json!({"channel": "telegram", "id": "1", "note": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = app
+        .post_voice(&serde_json::json!({"session_id": "", "user_id": "u", "transcript": "hi"}))
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = app.post_alexa(&serde_json::json!({})).await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let body = r.text().await.unwrap();
+    assert!(body.contains("request"), "{body}");
+}
