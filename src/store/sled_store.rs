@@ -44,6 +44,19 @@ const NEXT_ID: &[u8] = b"next_id";
 /// Key, in sled's default tree, present while erased bytes may still be in the files.
 const COMPACTION_DUE: &[u8] = b"compaction_due";
 
+/// Key, in sled's default tree, of the number of conversation writes the store has taken: the count
+/// `ACKED` is checked against at start-up.
+const WRITES: &[u8] = b"writes";
+
+/// File, in a generation's directory, holding the number of writes a flush made durable (written at
+/// most once a second and at shutdown): more than the store holds after a restart means recovery
+/// dropped acknowledged data.
+const ACKED: &str = "ACKED";
+
+/// Key, in sled's default tree, of the last [`RecoveryLoss`] found: kept (through compactions) so that
+/// `parcours store check` reports it after the restart that found it.
+const LOSS: &[u8] = b"recovery_loss";
+
 /// How many times (50 ms apart) to retry a database whose lock is still held.
 const LOCK_RETRIES: u32 = 40;
 
@@ -54,7 +67,7 @@ const CURRENT: &str = "CURRENT";
 const GEN_PREFIX: &str = "gen-";
 
 /// sled's own files, as it lays them out in a directory.
-const SLED_FILES: &[&str] = &["conf", "db", "blobs"];
+const SLED_FILES: &[&str] = &["conf", "db", "blobs", ACKED];
 
 /// The page cache sled keeps in memory unless told otherwise: its own default is 1 GiB, which a small
 /// VM does not have.
@@ -84,6 +97,58 @@ pub struct SledStore {
     /// A stand-in holds the place of the generation while it cannot be opened again: nothing is
     /// durable.
     standing_in: std::sync::atomic::AtomicBool,
+    /// When (ms since the epoch) `ACKED` was last written.
+    acked_at: Arc<AtomicU64>,
+}
+
+/// Acknowledged writes a recovery did not find again: sled replayed its log only up to a damaged or
+/// truncated part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecoveryLoss {
+    /// When the open that found it happened.
+    pub at: Timestamp,
+    /// Conversation writes a flush had made durable.
+    pub acknowledged: u64,
+    /// Those the store holds now.
+    pub found: u64,
+}
+
+impl std::fmt::Display for RecoveryLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "recovery dropped data (found {}): {} conversation writes were acknowledged, the store holds {} ({} lost); \
+             restore the data directory from a backup if you have one, or run `parcours store check`",
+            self.at,
+            self.acknowledged,
+            self.found,
+            self.acknowledged - self.found
+        )
+    }
+}
+
+/// Writes `ACKED` in `dir`: aside, synced, renamed over, directory synced.
+fn write_acked(dir: &Path, writes: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join("ACKED.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    writeln!(f, "{writes}")?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, dir.join(ACKED))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The count `ACKED` holds in `dir`, if it is there and readable.
+fn read_acked(dir: &Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join(ACKED))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn now_ms() -> u64 {
+    Timestamp::now().0
 }
 
 /// One open generation of the store.
@@ -321,6 +386,7 @@ impl SledStore {
         let db = open_sled(&gen_dir, cache_bytes)?;
         let trees = Trees::new(db, gen_dir, generation)?;
         trees.seed_ids()?;
+        trees.recovery_loss()?;
         if fresh {
             trees.db.flush()?;
             sync_tree(&trees.dir)?;
@@ -336,6 +402,7 @@ impl SledStore {
             sync_data: std::sync::atomic::AtomicBool::new(true),
             healthy: std::sync::atomic::AtomicBool::new(true),
             standing_in: std::sync::atomic::AtomicBool::new(false),
+            acked_at: Arc::default(),
         };
         if store.needs_compaction() {
             tracing::warn!("an erasure was not compacted before the last stop: compacting now");
@@ -348,6 +415,12 @@ impl SledStore {
         self.trees
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The acknowledged writes the last recovery that dropped some did not find, if any ever did.
+    pub fn recovery_loss(&self) -> Option<RecoveryLoss> {
+        let bytes = self.read().db.get(LOSS).ok()??;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Whether an erasure left bytes in the files that a compaction must remove.
@@ -373,6 +446,9 @@ impl SledStore {
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let t = self.read();
         let mut report = CheckReport::default();
+        if let Some(loss) = self.recovery_loss() {
+            report.damaged.push(loss.to_string());
+        }
         for item in t.customers.iter() {
             let (k, v) = item?;
             report.customers += 1;
@@ -475,6 +551,33 @@ impl Trees {
             generation,
             db,
         })
+    }
+
+    /// How many conversation writes this generation holds.
+    fn writes(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .get(WRITES)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// Compares the writes held with those `ACKED` says were made durable; when some are missing,
+    /// logs it and keeps it in the store, where `parcours store check` reports it.
+    fn recovery_loss(&self) -> Result<(), StoreError> {
+        let found = self.writes()?;
+        let Some(acknowledged) = read_acked(&self.dir).filter(|&a| a > found) else {
+            return Ok(());
+        };
+        let loss = RecoveryLoss {
+            at: Timestamp::now(),
+            acknowledged,
+            found,
+        };
+        tracing::error!(dir = %self.dir.display(), "{loss}");
+        self.db.insert(LOSS, serde_json::to_vec(&loss)?)?;
+        self.db.flush()?;
+        write_acked(&self.dir, found).map_err(|e| io_error(&self.dir, e))
     }
 
     fn is_erased(&self, customer_id: &str) -> Result<bool, StoreError> {
@@ -671,6 +774,12 @@ impl Trees {
         let is_new = !self.touchpoints.contains_key(tp.id.as_bytes())?;
         self.touchpoints
             .insert(tp.id.as_bytes(), serde_json::to_vec(tp)?)?;
+        self.db.update_and_fetch(WRITES, |old| {
+            let n = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            Some(n.saturating_add(1).to_be_bytes().to_vec())
+        })?;
         if is_new {
             self.tp_time
                 .insert(time_key(&[], tp.started_at, &tp.id), &[])?;
@@ -1082,16 +1191,18 @@ impl ProfileStore for SledStore {
                 return Ok(()); // a flush that started after our writes has finished while we queued
             }
             let covers = self.requested.load(Ordering::SeqCst);
-            let (db, log, dir, synced) = {
+            let (db, log, dir, synced, writes) = {
                 let t = self.read();
                 (
                     t.db.clone(),
                     t.log.clone(),
                     t.dir.clone(),
                     t.synced_blobs.clone(),
+                    t.writes()?, // taken before the flush, which covers them
                 )
             };
             let sync = self.sync_data.load(Ordering::SeqCst);
+            let acked_at = self.acked_at.clone();
             let flushed = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
                 db.flush()?;
                 if !sync {
@@ -1099,7 +1210,13 @@ impl ProfileStore for SledStore {
                 }
                 log.sync_data()
                     .and_then(|()| sync_new_blobs(&dir, &synced))
-                    .map_err(|e| StoreError::Flush(e.to_string()))
+                    .map_err(|e| StoreError::Flush(e.to_string()))?;
+                let now = now_ms();
+                if now.saturating_sub(acked_at.load(Ordering::SeqCst)) >= 1000 {
+                    acked_at.store(now, Ordering::SeqCst);
+                    write_acked(&dir, writes).map_err(|e| StoreError::Flush(e.to_string()))?;
+                }
+                Ok(())
             })
             .await
             .map_err(|e| StoreError::Flush(e.to_string()))
@@ -1133,6 +1250,8 @@ impl ProfileStore for SledStore {
         db.import(trees.db.export());
         db.remove(COMPACTION_DUE)?;
         db.flush()?;
+        let writes = trees.writes()?;
+        write_acked(&dir, writes).map_err(|e| io_error(&dir, e))?;
         sync_tree(&dir)?;
         fault("before-switch");
         write_current(&self.root, next)?;
@@ -1189,6 +1308,7 @@ impl ProfileStore for SledStore {
         let db = open_sled(&dir, self.cache_bytes)?;
         let probe = db.insert(b"health_probe", &Timestamp::now().0.to_be_bytes());
         let reopened = Trees::new(db, dir, generation)?;
+        reopened.recovery_loss()?;
         *trees = reopened;
         self.standing_in.store(false, Ordering::SeqCst);
         probe?;
@@ -1203,10 +1323,12 @@ impl ProfileStore for SledStore {
 
     fn flush_now(&self) -> Result<(), StoreError> {
         let t = self.read();
+        let writes = t.writes()?;
         t.db.flush()?;
         t.log
             .sync_data()
             .and_then(|()| sync_new_blobs(&t.dir, &t.synced_blobs))
+            .and_then(|()| write_acked(&t.dir, writes))
             .map_err(|e| StoreError::Flush(e.to_string()))
     }
 }

@@ -518,3 +518,102 @@ async fn bodies_are_judged_as_the_schema_says() {
     let body = r.text().await.unwrap();
     assert!(body.contains("request"), "{body}");
 }
+
+/// A truncated log loses acknowledged writes: the store opens with what it can replay and says what
+/// is missing (at start-up, and in `parcours store check`), or refuses with a clear error; it never
+/// starts silently without them.
+#[tokio::test]
+async fn a_truncated_log_is_reported_not_silently_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let written = 3000;
+    {
+        let store = SledStore::open(&data).unwrap();
+        for i in 0..written {
+            let mut tp = touchpoint(&store, "cus_zoe");
+            tp.user = format!("caller {i}: {}", "words said ".repeat(20));
+            store.save_touchpoint(&tp).unwrap();
+            if i % 100 == 0 {
+                store.durable().await.unwrap();
+            }
+        }
+        store.flush_now().unwrap();
+        assert_eq!(store.recovery_loss(), None);
+    }
+    let log = generations(&data).remove(0).join("db");
+    let pristine = std::fs::read(&log).unwrap();
+    let backup = tmp.path().join("backup");
+    copy_dir(&data, &backup);
+    // sled's log is made of 512 KiB segments: cut whole segments off the end, then cut mid-segment.
+    const SEGMENT: usize = 512 * 1024;
+    let mut cuts: Vec<usize> = (1..pristine.len() / SEGMENT).map(|n| n * SEGMENT).collect();
+    cuts.push(pristine.len() * 2 / 3);
+    assert!(
+        cuts.len() >= 2,
+        "the log is too small to cut ({} bytes)",
+        pristine.len()
+    );
+    let mut noticed = 0;
+    for cut in cuts {
+        std::fs::remove_dir_all(&data).unwrap();
+        copy_dir(&backup, &data);
+        std::fs::write(&log, &pristine[..cut]).unwrap();
+        let store = match parcours::commands::open_sled(&data, 8 << 20) {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("cut at {cut}: refused: {e}");
+                assert!(
+                    e.to_string().contains("damaged") || e.to_string().contains("store"),
+                    "{e}"
+                );
+                continue;
+            }
+        };
+        let found = store.touchpoints_of("cus_zoe").unwrap().len();
+        eprintln!("cut at {cut}: {found} of {written} found");
+        if found == written as usize {
+            continue; // the cut took nothing sled needed
+        }
+        let loss = store.recovery_loss().unwrap_or_else(|| {
+            panic!("cut at {cut}: {found} of {written} found, and nothing said")
+        });
+        assert_eq!(loss.acknowledged, written);
+        assert!(loss.found < written, "{loss:?}");
+        let report = store.check().unwrap();
+        assert!(
+            report
+                .damaged
+                .iter()
+                .any(|d| d.contains("recovery dropped data")),
+            "{report:?}"
+        );
+        drop(store);
+        // Reported again by the next check, not only by the open that found it.
+        let out = Command::new(env!("CARGO_BIN_EXE_parcours"))
+            .args(["store", "check", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("recovery dropped data"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        noticed += 1;
+    }
+    assert!(noticed > 0, "no cut opened with a loss to notice");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
