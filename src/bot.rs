@@ -4,6 +4,7 @@ use crate::channel::ssml;
 use crate::config::Settings;
 use crate::engine::linking::{self, LinkRequest};
 use crate::engine::{Conversation, Decision, Engine, OrderChange, PreviousContact, TurnContext};
+use crate::handoff::{Desk, HandoffStatus, WaitingChoice};
 use crate::intents::IntentPack;
 use crate::intents::Rendered;
 use crate::message::{Event, Inbound, Lang, Reply};
@@ -11,7 +12,7 @@ use crate::metrics::{Metrics, TurnMetrics};
 use crate::nlu::{Nlu, NluConfig, Understanding};
 use crate::redact::Redactor;
 use crate::store::{
-    Customer, Identity, Outcome, ProfileStore, Speaker, StoreError, Touchpoint, Turn,
+    Customer, Identity, Outcome, Owner, ProfileStore, Speaker, StoreError, Touchpoint, Turn,
 };
 use crate::time::Timestamp;
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub struct Bot {
     /// One lock per sender, so that two messages of one customer (parallel webhook calls) are handled one
     /// after the other and never overwrite each other's turn.
     senders: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// The people side: events, channels that write unasked, waiting times.
+    desk: Desk,
 }
 
 impl Bot {
@@ -66,6 +69,7 @@ impl Bot {
             redactor,
             metrics: Metrics::default(),
             senders: Default::default(),
+            desk: Desk::default(),
         }
     }
 
@@ -81,7 +85,18 @@ impl Bot {
             metrics: Metrics::default(),
             non_topics: self.non_topics.clone(),
             senders: Default::default(),
+            desk: Desk::default(),
         }
+    }
+
+    /// The people side of conversations (events, outlets).
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+
+    /// `text` with card numbers and the configured patterns removed (what staff type too).
+    pub(crate) fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text)
     }
 
     /// The metrics, for `/metrics`.
@@ -195,7 +210,7 @@ impl Bot {
     }
 
     /// The lock of one sender; entries whose lock nobody holds are dropped as the map is used.
-    fn sender_lock(
+    pub(crate) fn sender_lock(
         &self,
         channel: crate::message::Channel,
         user: &str,
@@ -236,6 +251,7 @@ impl Bot {
                 intent: None,
                 lang: msg.locale.unwrap_or_default(),
                 reprompt_ssml: ssml::speak(""),
+                handoff: None,
             });
         }
         // Channel: who is writing, and in which conversation.
@@ -261,6 +277,13 @@ impl Bot {
             .or(msg.locale)
             .unwrap_or_default();
         conv.lang = Some(lang);
+
+        // People: while a person has the conversation or is awaited, the bot says nothing of its own.
+        if tp.owner.is_human() {
+            return self
+                .with_people(msg, tp, conv, &understanding, lang, silent)
+                .await;
+        }
 
         // Linking channels ("/link", "my code is 123456") joins identities before anything else.
         let link = match LinkRequest::parse(&msg.text).filter(|_| msg.event == Event::Message) {
@@ -307,6 +330,20 @@ impl Bot {
         }
         tracing::info!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
         let reprompt_ssml = ssml::speak(&engine.reprompt(&conv, &ctx).ssml);
+        // A handoff keeps the conversation open, in the queue, with its place said.
+        let handed_off = decision.outcome == Some(Outcome::HandedOff);
+        let mut handoff = None;
+        if handed_off {
+            let reason = decision.intent.clone().unwrap_or_else(|| "handoff".into());
+            let (sentence, status) = self.hand_off(&mut tp, &reason, msg.at, lang)?;
+            decision.answer = crate::intents::Rendered::plain(&sentence);
+            decision.end = msg.channel == crate::message::Channel::Alexa;
+            decision.outcome = None;
+            if !msg.channel.is_spoken() {
+                decision.quick_replies = self.waiting_buttons(lang);
+            }
+            handoff = Some(status);
+        }
 
         // Store: the turn is durable before the reply leaves.
         record(&mut tp, &msg, &understanding, &decision, &conv, lang)?;
@@ -333,7 +370,7 @@ impl Bot {
                     .as_deref()
                     .or(decision.intent.as_deref()),
                 fallback: decision.fallback,
-                handoff: decision.outcome == Some(Outcome::HandedOff),
+                handoff: handed_off,
                 survey_answers: &decision.survey,
                 irritants: &irritants,
                 latency: started.elapsed(),
@@ -350,6 +387,272 @@ impl Bot {
             intent: understanding.intent,
             lang,
             reprompt_ssml,
+            handoff,
+        })
+    }
+
+    /// Puts the conversation in the queue; what the customer is told, and the status for the channel.
+    fn hand_off(
+        &self,
+        tp: &mut Touchpoint,
+        reason: &str,
+        now: Timestamp,
+        lang: Lang,
+    ) -> Result<(String, HandoffStatus), BotError> {
+        let ahead = self
+            .queue(now)?
+            .iter()
+            .filter(|q| q.position.is_some() && q.id != tp.id)
+            .count();
+        tp.lang = lang;
+        crate::handoff::queue_up(tp, reason, now);
+        let position = ahead + 1;
+        let open = self.people_open(now);
+        if let Owner::Waiting {
+            ticket,
+            told_position,
+            ..
+        } = &mut tp.owner
+        {
+            *ticket = !open;
+            *told_position = position;
+        }
+        self.desk.publish(tp, "handoff", None, Some(reason));
+        let m = &self.messages(lang).people;
+        let sentence = if !open {
+            crate::handoff::fill(&m.out_of_hours, &[("when", &self.back_when(now, lang))])
+        } else if tp.channel == crate::message::Channel::Alexa {
+            crate::handoff::fill(&m.alexa, &[("reference", &tp.id)])
+        } else {
+            let minutes = self
+                .desk
+                .expected_minutes(position, self.settings.handoff.minutes_per_conversation);
+            let template = if tp.channel.is_spoken() {
+                &m.queued_voice
+            } else {
+                &m.queued
+            };
+            crate::handoff::fill(
+                template,
+                &[
+                    ("position", &position.to_string()),
+                    ("minutes", &minutes.to_string()),
+                ],
+            )
+        };
+        let status = HandoffStatus {
+            state: "waiting".into(),
+            position: Some(position),
+            staff: None,
+            reference: tp.id.clone(),
+            started: true,
+        };
+        Ok((sentence, status))
+    }
+
+    /// A turn while a person has the conversation or is awaited: the customer's words go to them
+    /// (and the events staff listen to); the bot only says what people sent, the place in the queue,
+    /// or what the customer chose (back to the assistant, a call back).
+    async fn with_people(
+        &self,
+        msg: Inbound,
+        mut tp: Touchpoint,
+        mut conv: Conversation,
+        u: &Understanding,
+        lang: Lang,
+        silent: bool,
+    ) -> Result<Reply, BotError> {
+        let now = msg.at;
+        let m = &self.messages(lang).people;
+        let spoken = msg.channel.is_spoken();
+        let labels = [
+            (WaitingChoice::KeepWaiting, m.keep_waiting.as_str()),
+            (WaitingChoice::CallBack, m.call_back.as_str()),
+            (WaitingChoice::BackToBot, m.back_to_bot.as_str()),
+        ];
+        let says = msg.event == Event::Message && !silent;
+        let choice = says
+            .then(|| crate::handoff::waiting_choice(&msg.text, &labels))
+            .flatten()
+            .or_else(|| {
+                (msg.channel == crate::message::Channel::Twilio && msg.text.trim() == "1")
+                    .then_some(WaitingChoice::CallBack)
+            });
+        let goodbye = says
+            && u.intent
+                .as_deref()
+                .and_then(|i| self.pack.get(i))
+                .and_then(|i| i.role)
+                == Some(crate::intents::Role::Goodbye);
+        if says {
+            tp.turns.push(Turn {
+                at: now,
+                speaker: Speaker::Customer,
+                text: msg.text.clone(),
+                intent: u.intent.clone(),
+                confidence: Some(u.confidence),
+                asr_confidence: msg.asr_confidence,
+                irritants: Vec::new(),
+                author: None,
+            });
+        }
+        let mut said: Vec<String> = std::mem::take(&mut tp.outbox);
+        let mut end = false;
+        let mut quick = Vec::new();
+        let waiting = matches!(tp.owner, Owner::Waiting { .. });
+        let kind: &'static str = match (msg.event, choice) {
+            (Event::End, _) => {
+                end = true;
+                if let Owner::Waiting { callback, .. } = &mut tp.owner {
+                    if spoken {
+                        *callback = true;
+                        tp.turns.push(Turn::system(
+                            now,
+                            None,
+                            "the caller hung up while waiting: call back".into(),
+                        ));
+                    }
+                }
+                if spoken && waiting {
+                    "callback"
+                } else {
+                    "customer_left"
+                }
+            }
+            (_, Some(WaitingChoice::BackToBot)) if waiting => {
+                tp.owner = Owner::Bot;
+                tp.turns.push(Turn::system(
+                    now,
+                    None,
+                    "the customer went back to the assistant".into(),
+                ));
+                // No survey on top of a handoff the customer gave up on.
+                conv.surveyed = true;
+                said.push(m.cancelled.clone());
+                "cancelled"
+            }
+            (_, Some(WaitingChoice::CallBack)) if waiting => {
+                if let Owner::Waiting { callback, .. } = &mut tp.owner {
+                    *callback = true;
+                }
+                tp.turns.push(Turn::system(
+                    now,
+                    None,
+                    "the customer asked to be called back".into(),
+                ));
+                if msg.channel == crate::message::Channel::Twilio {
+                    said.push(m.twilio_callback.clone());
+                } else {
+                    said.push(m.callback.clone());
+                }
+                end = spoken;
+                "callback"
+            }
+            _ if goodbye && waiting => {
+                if let Owner::Waiting { callback, .. } = &mut tp.owner {
+                    *callback |= spoken;
+                }
+                said.push(m.kept.clone());
+                end = spoken;
+                "customer_left"
+            }
+            _ => {
+                let position = if waiting {
+                    self.queue(now)?
+                        .iter()
+                        .find(|q| q.id == tp.id)
+                        .and_then(|q| q.position)
+                } else {
+                    None
+                };
+                let asked_status = !says || choice == Some(WaitingChoice::KeepWaiting);
+                if said.is_empty() && (spoken || asked_status) {
+                    match (&tp.owner, position) {
+                        (Owner::Staff { name, .. }, _) if spoken => {
+                            said.push(crate::handoff::fill(
+                                &m.staff_writing_voice,
+                                &[("name", name)],
+                            ));
+                        }
+                        (Owner::Waiting { .. }, Some(p)) => {
+                            let t = if spoken {
+                                &m.still_waiting_voice
+                            } else {
+                                &m.position
+                            };
+                            said.push(crate::handoff::fill(t, &[("position", &p.to_string())]));
+                            if !spoken {
+                                quick = self.waiting_buttons(lang);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                "customer_message"
+            }
+        };
+        let text = said.join("\n");
+        if !text.is_empty() {
+            tp.turns.push(Turn {
+                at: now,
+                speaker: Speaker::Bot,
+                text: text.clone(),
+                intent: None,
+                confidence: None,
+                asr_confidence: None,
+                irritants: Vec::new(),
+                author: None,
+            });
+        }
+        if says || !text.is_empty() {
+            tp.last_at = now;
+        }
+        tp.lang = lang;
+        tp.state = serde_json::to_value(&conv).map_err(StoreError::from)?;
+        self.store.save_touchpoint(&tp)?;
+        self.store.durable().await?;
+        let shown = if kind == "customer_message" && !says {
+            None
+        } else {
+            Some(msg.text.as_str()).filter(|t| !t.is_empty())
+        };
+        self.desk.publish(&tp, kind, None, shown);
+        let handoff = match &tp.owner {
+            Owner::Bot => None,
+            Owner::Waiting { .. } => Some(HandoffStatus {
+                state: "waiting".into(),
+                position: self
+                    .queue(now)?
+                    .iter()
+                    .find(|q| q.id == tp.id)
+                    .and_then(|q| q.position),
+                staff: None,
+                reference: tp.id.clone(),
+                started: false,
+            }),
+            Owner::Staff { name, .. } => Some(HandoffStatus {
+                state: "staff".into(),
+                position: None,
+                staff: Some(name.clone()),
+                reference: tp.id.clone(),
+                started: false,
+            }),
+        };
+        let ssml_body = said
+            .iter()
+            .map(|s| ssml::escape(s))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Reply {
+            conversation_id: tp.id,
+            text,
+            ssml: ssml::speak(&ssml_body),
+            quick_replies: quick,
+            end,
+            intent: u.intent.clone(),
+            lang,
+            reprompt_ssml: ssml::speak(&ssml::escape(&self.pack.messages(lang).reprompt)),
+            handoff,
         })
     }
 
@@ -447,6 +750,14 @@ impl Bot {
         if let Some(open) = self.store.open_touchpoint(msg.channel, &msg.user)? {
             let idle = msg.at.0.saturating_sub(open.last_at.0) >= self.settings.idle_timeout_ms();
             let other_session = msg.session.is_some() && open.session != msg.session;
+            if open.owner.is_human() && open.customer_id == customer.id {
+                // Waiting for a person, or with one: a new call or session continues it.
+                let mut open = open;
+                if msg.session.is_some() {
+                    open.session = msg.session.clone();
+                }
+                return Ok(open);
+            }
             if !idle && !other_session && open.customer_id == customer.id {
                 return Ok(open);
             }
@@ -467,6 +778,11 @@ impl Bot {
             outcome: None,
             survey: Default::default(),
             state: serde_json::Value::Null,
+            owner: Default::default(),
+            outbox: Vec::new(),
+            handled_by: None,
+            queued_at: None,
+            claimed_at: None,
         })
     }
 
@@ -496,6 +812,10 @@ impl Bot {
     pub async fn close_idle(&self, now: Timestamp) -> Result<usize, BotError> {
         let mut n = 0;
         for tp in self.store.open_touchpoints()? {
+            // A customer waiting for a person, or with one, is not timed out.
+            if tp.owner.is_human() {
+                continue;
+            }
             if now.0.saturating_sub(tp.last_at.0) >= self.settings.idle_timeout_ms() {
                 self.close(tp)?;
                 n += 1;
@@ -528,6 +848,7 @@ fn record(
             confidence: Some(u.confidence),
             asr_confidence: msg.asr_confidence,
             irritants: decision.irritants.clone(),
+            author: None,
         });
     }
     tp.turns.push(Turn {
@@ -538,6 +859,7 @@ fn record(
         confidence: None,
         asr_confidence: None,
         irritants: Vec::new(),
+        author: None,
     });
     if let Some(i) = &decision.intent {
         if tp.intents.last() != Some(i) {

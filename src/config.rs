@@ -29,6 +29,13 @@ pub struct Settings {
     pub store_cache_mb: u64,
     /// At most this many HTTP connections are served at once (fewer if the open-file limit is lower).
     pub max_connections: usize,
+    /// Members of staff: each signs in with their own token and signs their replies with their name.
+    /// `PARCOURS_STAFF_TOKEN`, when set, is one more, named `staff_name`.
+    pub staff: Vec<crate::handoff::StaffMember>,
+    /// The name of the member of staff behind `PARCOURS_STAFF_TOKEN`.
+    pub staff_name: String,
+    /// The people side of a handoff: hours, time-outs, phone, webhook.
+    pub handoff: crate::handoff::HandoffSettings,
 }
 
 impl Default for Settings {
@@ -44,6 +51,9 @@ impl Default for Settings {
             redact_patterns: Vec::new(),
             store_cache_mb: 64,
             max_connections: 4096,
+            staff: Vec::new(),
+            staff_name: "Support".into(),
+            handoff: Default::default(),
         }
     }
 }
@@ -67,6 +77,8 @@ pub enum ConfigError {
         path: String,
         source: crate::redact::PatternError,
     },
+    #[error("{path}: [handoff] {what}")]
+    Handoff { path: String, what: String },
     /// A setting outside the values it can take.
     #[error("{path}: {key} = {value} is not between 0 and 1")]
     NotAShare {
@@ -109,6 +121,12 @@ impl Settings {
                     value,
                 });
             }
+        }
+        if let Err(what) = settings.handoff.check() {
+            return Err(ConfigError::Handoff {
+                path: path.display().to_string(),
+                what,
+            });
         }
         crate::redact::Redactor::new(&settings.redact_patterns).map_err(|source| {
             ConfigError::Pattern {

@@ -14,6 +14,7 @@
 //!   satisfaction survey, channel linking codes.
 //! - [`store`]: the customer profile store (customers, identities, touchpoints) behind a trait; sled by default.
 //! - [`bot`]: ties the above together for one message.
+//! - [`handoff`]: the people side: who owns a conversation, the queue, staff actions, opening hours.
 //! - [`metrics`]: Prometheus counters and the reply latency histogram.
 //! - [`redact`]: card numbers and configured patterns removed before anything is stored.
 //! - [`scenario`]: conversation tests as data (`tests/conversations/`), replayed by `parcours test`.
@@ -32,6 +33,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod eval;
+pub mod handoff;
 pub mod http;
 pub mod intents;
 pub mod message;

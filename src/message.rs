@@ -181,6 +181,8 @@ pub struct Reply {
     /// What a speaker says if the customer stays silent after this reply, as SSML: the pending question
     /// again, or a general reprompt.
     pub reprompt_ssml: String,
+    /// A person has the conversation or is awaited: the place in the queue, who has it.
+    pub handoff: Option<crate::handoff::HandoffStatus>,
 }
 
 #[cfg(test)]

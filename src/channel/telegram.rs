@@ -392,6 +392,45 @@ impl Telegram {
     }
 }
 
+/// Staff replies and queue news go straight to the customer's chat (the user id is the private chat's
+/// id), with the buttons offered while waiting.
+impl crate::handoff::Outlet for Telegram {
+    fn deliver<'a>(
+        &'a self,
+        user: &'a str,
+        text: &'a str,
+        buttons: &'a [String],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let chat = ChatId(
+                user.parse::<i64>()
+                    .map_err(|_| format!("{user:?} is not a chat id"))?,
+            );
+            let markup = (!buttons.is_empty()).then(|| {
+                let row: Vec<InlineKeyboardButton> = buttons
+                    .iter()
+                    .map(|b| InlineKeyboardButton::callback(b.clone(), b.clone()))
+                    .collect();
+                ReplyMarkup::InlineKeyboard(InlineKeyboardMarkup::new(vec![row]))
+            });
+            self.send(chat, text, markup)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn typing<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            if let Ok(id) = user.parse::<i64>() {
+                Telegram::typing(self, ChatId(id));
+            }
+        })
+    }
+}
+
 /// The channel as a teloxide handler tree, for teloxide's dispatcher and `teloxide_tests`: every update goes to
 /// [`Telegram::handle_update`] with the Bot API client the dispatcher gives and the [`Bot`] among the
 /// dependencies. It builds the channel per update, so it does not remember update ids: the dispatcher

@@ -117,6 +117,30 @@ fn signed_url(state: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> S
     }
 }
 
+/// The form fields of a Twilio request, once its signature is checked (when a token is set).
+fn verified_fields(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| ApiError::bad_request(format!("expected a form-encoded body: {e}")))?;
+    if let Some(token) = &state.twilio_auth_token {
+        let signature = headers
+            .get("x-twilio-signature")
+            .and_then(|s| s.to_str().ok())
+            .unwrap_or("");
+        if !signature_is_valid(token, &signed_url(state, headers, uri), &fields, signature) {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                message: "invalid X-Twilio-Signature".into(),
+            });
+        }
+    }
+    Ok(fields)
+}
+
 /// `POST /webhook/twilio`.
 pub async fn webhook(
     State(state): State<AppState>,
@@ -129,25 +153,7 @@ pub async fn webhook(
         status: e.status(),
         message: e.body_text(),
     })?;
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::bad_request(format!("expected a form-encoded body: {e}")))?;
-    if let Some(token) = &state.twilio_auth_token {
-        let signature = headers
-            .get("x-twilio-signature")
-            .and_then(|s| s.to_str().ok())
-            .unwrap_or("");
-        if !signature_is_valid(
-            token,
-            &signed_url(&state, &headers, &uri),
-            &fields,
-            signature,
-        ) {
-            return Err(ApiError {
-                status: StatusCode::FORBIDDEN,
-                message: "invalid X-Twilio-Signature".into(),
-            });
-        }
-    }
+    let fields = verified_fields(&state, &headers, &uri, &body)?;
     let cb = Callback::parse(&fields)?;
     let open = state
         .bot
@@ -189,7 +195,32 @@ pub async fn webhook(
             at: Timestamp::now(),
         })
         .await;
+    let staff_phone = state.bot.settings().handoff.staff_phone.clone();
     let body = match reply {
+        Ok(reply) if reply.handoff.as_ref().is_some_and(|h| h.started) && staff_phone.is_some() => {
+            let phone = staff_phone.unwrap_or_default();
+            let base = base_url(&state, &headers);
+            let called = fields
+                .iter()
+                .find(|(k, _)| k == "To")
+                .map(|(_, v)| v.clone());
+            match Dialer::from_env() {
+                // The caller waits in a queue of their own; the staff phone is called, hears the
+                // summary, and is bridged.
+                Some(dialer) => {
+                    let id = reply.conversation_id.clone();
+                    let agent_url = format!("{base}/webhook/twilio/agent?conversation={id}");
+                    tokio::spawn(async move {
+                        if let Err(e) = dialer.call(&phone, called.as_deref(), &agent_url).await {
+                            tracing::error!(conversation = %id, error = %e, "could not call the staff phone");
+                        }
+                    });
+                    enqueue_twiml(&reply)
+                }
+                // No Twilio account to place the call from: the caller is dialled straight through.
+                None => dial_twiml(&reply, &phone),
+            }
+        }
         Ok(reply) => twiml(&reply),
         // The turn could not be stored (a full disk): the caller hears why and is asked to call back,
         // rather than Twilio's "an application error has occurred".
@@ -203,6 +234,287 @@ pub async fn webhook(
         }
     };
     Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response())
+}
+
+/// The base URL Twilio reaches parcours at.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    match &state.public_url {
+        Some(base) => base.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    }
+}
+
+/// Places calls through Twilio's REST API (`TWILIO_ACCOUNT_SID` with `TWILIO_AUTH_TOKEN`;
+/// `TWILIO_API_URL` points elsewhere, for tests). Calls come from `TWILIO_FROM_NUMBER`, or the number
+/// the customer called.
+pub struct Dialer {
+    api: String,
+    sid: String,
+    token: String,
+    from: Option<String>,
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialer")
+            .field("api", &self.api)
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dialer {
+    pub fn from_env() -> Option<Self> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+        Some(Dialer {
+            api: var("TWILIO_API_URL")
+                .unwrap_or_else(|| "https://api.twilio.com".into())
+                .trim_end_matches('/')
+                .to_string(),
+            sid: var("TWILIO_ACCOUNT_SID")?,
+            token: var("TWILIO_AUTH_TOKEN")?,
+            from: var("TWILIO_FROM_NUMBER"),
+        })
+    }
+
+    /// Calls `to`; when it answers, Twilio fetches `url` for what to do.
+    pub async fn call(&self, to: &str, called: Option<&str>, url: &str) -> Result<(), String> {
+        let from = self
+            .from
+            .as_deref()
+            .or(called)
+            .ok_or("no number to call from: set TWILIO_FROM_NUMBER")?;
+        let endpoint = format!("{}/2010-04-01/Accounts/{}/Calls.json", self.api, self.sid);
+        let r = reqwest::Client::new()
+            .post(&endpoint)
+            .basic_auth(&self.sid, Some(&self.token))
+            .form(&[("To", to), ("From", from), ("Url", url)])
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("Twilio answered {}", r.status()))
+        }
+    }
+}
+
+fn xml(inner: &str) -> String {
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{inner}</Response>")
+}
+
+fn say(reply: &Reply) -> String {
+    let body = reply
+        .ssml
+        .strip_prefix("<speak>")
+        .and_then(|s| s.strip_suffix("</speak>"))
+        .map_or_else(|| ssml::escape(&reply.text), str::to_string);
+    format!("<Say language=\"{}\">{body}</Say>", reply.lang.locale())
+}
+
+/// The caller told their place, then put in a queue of their own (named after the conversation),
+/// where the wait URL speaks to them until the staff phone takes the call.
+fn enqueue_twiml(reply: &Reply) -> String {
+    let id = ssml::escape(&reply.conversation_id);
+    xml(&format!(
+        "{}<Enqueue waitUrl=\"/webhook/twilio/wait?conversation={id}\" waitUrlMethod=\"POST\" \
+         action=\"/webhook/twilio/queue-done?conversation={id}\" method=\"POST\">{id}</Enqueue>",
+        say(reply)
+    ))
+}
+
+/// The number to dial: a SIP address or a phone number.
+fn dial_target(phone: &str, whisper_url: &str) -> String {
+    let phone = ssml::escape(phone.trim());
+    if phone.starts_with("sip:") {
+        format!("<Sip url=\"{whisper_url}\">{phone}</Sip>")
+    } else {
+        format!("<Number url=\"{whisper_url}\">{phone}</Number>")
+    }
+}
+
+/// The caller told, then dialled through to the staff phone, which hears the summary first.
+fn dial_twiml(reply: &Reply, phone: &str) -> String {
+    let id = ssml::escape(&reply.conversation_id);
+    let whisper = format!("/webhook/twilio/whisper?conversation={id}");
+    xml(&format!(
+        "{}<Dial action=\"/webhook/twilio/queue-done?conversation={id}\" method=\"POST\" timeout=\"30\">{}</Dial>",
+        say(reply),
+        dial_target(phone, &whisper)
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ConversationQuery {
+    conversation: String,
+}
+
+/// The conversation a queue callback names, which must be a Twilio call.
+fn queued(state: &AppState, id: &str) -> Result<crate::store::Touchpoint, ApiError> {
+    state
+        .bot
+        .store()
+        .touchpoint(id)
+        .map_err(ApiError::from)?
+        .filter(|tp| tp.channel == Channel::Twilio)
+        .ok_or_else(|| ApiError::not_found(format!("no call {id}")))
+}
+
+fn twiml_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// `POST /webhook/twilio/wait`: what a caller in the queue hears, again and again: their place, and
+/// the keypad choice of a call back.
+pub async fn wait(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    verified_fields(&state, &headers, &uri, &body)?;
+    let tp = queued(&state, &q.conversation)?;
+    let now = Timestamp::now();
+    let position = state
+        .bot
+        .queue_item(&tp.id, now)?
+        .and_then(|i| i.position)
+        .unwrap_or(1);
+    let m = &state.bot.messages(tp.lang).people;
+    let text = crate::handoff::fill(&m.twilio_wait, &[("position", &position.to_string())]);
+    let lang = tp.lang.locale();
+    let id = ssml::escape(&tp.id);
+    Ok(twiml_response(xml(&format!(
+        "<Gather input=\"dtmf\" numDigits=\"1\" timeout=\"15\" action=\"/webhook/twilio/wait-key?conversation={id}\" method=\"POST\">\
+         <Say language=\"{lang}\">{}</Say></Gather>",
+        ssml::escape(&text)
+    ))))
+}
+
+/// `POST /webhook/twilio/wait-key`: 1 on the keypad while waiting is a call back.
+pub async fn wait_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let fields = verified_fields(&state, &headers, &uri, &body)?;
+    let tp = queued(&state, &q.conversation)?;
+    let digits = fields
+        .iter()
+        .find(|(k, _)| k == "Digits")
+        .map(|(_, v)| v.trim().to_string());
+    let m = &state.bot.messages(tp.lang).people;
+    let lang = tp.lang.locale();
+    if digits.as_deref() == Some("1") {
+        state
+            .bot
+            .request_callback(
+                &tp.id,
+                "the caller pressed 1 for a call back",
+                Timestamp::now(),
+            )
+            .await?;
+        return Ok(twiml_response(xml(&format!(
+            "<Say language=\"{lang}\">{}</Say><Hangup/>",
+            ssml::escape(&m.twilio_callback)
+        ))));
+    }
+    // Anything else: back to the waiting loop.
+    Ok(twiml_response(xml(&format!(
+        "<Redirect method=\"POST\">/webhook/twilio/wait?conversation={}</Redirect>",
+        ssml::escape(&tp.id)
+    ))))
+}
+
+/// `POST /webhook/twilio/agent`: the staff phone answered parcours's call: it takes the caller from
+/// their queue, after the whisper.
+pub async fn agent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    verified_fields(&state, &headers, &uri, &body)?;
+    let tp = queued(&state, &q.conversation)?;
+    let id = ssml::escape(&tp.id);
+    Ok(twiml_response(xml(&format!(
+        "<Dial><Queue url=\"/webhook/twilio/whisper?conversation={id}\">{id}</Queue></Dial>"
+    ))))
+}
+
+/// `POST /webhook/twilio/whisper`: what the person who answers hears before the caller is connected:
+/// the summary. The conversation is theirs from then on.
+pub async fn whisper(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    verified_fields(&state, &headers, &uri, &body)?;
+    let tp = queued(&state, &q.conversation)?;
+    let now = Timestamp::now();
+    let summary = crate::handoff::summary(&tp, state.bot.non_topic_intents()).join(". ");
+    let name = state.bot.settings().staff_name.clone();
+    match state.bot.claim(&tp.id, &name, now).await {
+        Ok(_) | Err(crate::handoff::DeskError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let m = &state.bot.messages(tp.lang).people;
+    let text = crate::handoff::fill(&m.twilio_whisper, &[("summary", &summary)]);
+    Ok(twiml_response(xml(&format!(
+        "<Say language=\"{}\">{}</Say>",
+        tp.lang.locale(),
+        ssml::escape(&text)
+    ))))
+}
+
+/// `POST /webhook/twilio/queue-done`: the caller left the queue or the dialled call. Hung up while
+/// waiting, or nobody answered: a call-back request.
+pub async fn queue_done(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let fields = verified_fields(&state, &headers, &uri, &body)?;
+    let tp = queued(&state, &q.conversation)?;
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let result = get("QueueResult").or(get("DialCallStatus")).unwrap_or("");
+    let m = &state.bot.messages(tp.lang).people;
+    let unanswered = matches!(
+        result,
+        "hangup" | "error" | "system-error" | "no-answer" | "busy" | "failed" | "canceled"
+    );
+    if unanswered && matches!(tp.owner, crate::store::Owner::Waiting { .. }) {
+        state
+            .bot
+            .request_callback(
+                &tp.id,
+                &format!("the call left the queue unanswered ({result}): call back"),
+                Timestamp::now(),
+            )
+            .await?;
+        return Ok(twiml_response(xml(&format!(
+            "<Say language=\"{}\">{}</Say><Hangup/>",
+            tp.lang.locale(),
+            ssml::escape(&m.twilio_no_answer)
+        ))));
+    }
+    Ok(twiml_response(xml("<Hangup/>")))
 }
 
 /// The TwiML for a reply: a `<Say>` inside a `<Gather>` that posts the next turn, or `<Hangup/>` at the end.

@@ -39,6 +39,10 @@ pub struct VoiceResponse {
     pub end_session: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
+    /// A person has the conversation or is awaited: `{"state": "waiting", "position": 2, ...}`. Staff
+    /// replies are said at the start of the next turn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<crate::handoff::HandoffStatus>,
 }
 
 impl VoiceRequest {
@@ -86,5 +90,6 @@ pub async fn webhook(
         ssml: reply.ssml,
         end_session: reply.end,
         intent: reply.intent,
+        handoff: reply.handoff,
     }))
 }

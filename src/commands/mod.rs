@@ -154,11 +154,17 @@ pub async fn store_bench(
                                 confidence: Some(0.9),
                                 asr_confidence: None,
                                 irritants: Vec::new(),
+                                author: None,
                             }],
                             intents: vec!["order_status".into()],
                             outcome: None,
                             survey: Default::default(),
                             state: serde_json::Value::Null,
+                            owner: Default::default(),
+                            outbox: Vec::new(),
+                            handled_by: None,
+                            queued_at: None,
+                            claimed_at: None,
                         };
                         store.save_touchpoint(&tp)?;
                         store.durable().await?;

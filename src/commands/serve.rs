@@ -13,6 +13,9 @@ use std::time::Duration;
 /// How often idle conversations are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// How often the queue is tended (position news, conversations nobody claimed in time).
+const TEND_EVERY: Duration = Duration::from_secs(15);
+
 /// How often the store is checked for an erasure to compact away.
 const COMPACT_EVERY: Duration = Duration::from_secs(30);
 
@@ -32,6 +35,9 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
     let mut polling = None;
     if let Some(telegram) = Telegram::from_env(bot.clone()).map(Arc::new) {
         telegram.register_commands();
+        // Staff replies and queue news reach Telegram customers at once.
+        bot.desk()
+            .set_outlet(crate::message::Channel::Telegram, telegram.clone());
         match &state.public_url {
             Some(base) => {
                 let secret = telegram::new_secret();
@@ -74,6 +80,19 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
             }
         })
     };
+    let tender = {
+        let bot = bot.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TEND_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = bot.tend_queue(Timestamp::now()).await {
+                    tracing::error!(error = %e, "tending the queue failed");
+                }
+            }
+        })
+    };
+    crate::handoff::spawn_webhook(&bot);
     // Erased bytes leave the files within a minute or so: the store is rewritten without them.
     let compactor = {
         let bot = bot.clone();
@@ -127,6 +146,8 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
         .context("serving HTTP")?;
     sweeper.abort();
     let _ = sweeper.await;
+    tender.abort();
+    let _ = tender.await;
     compactor.abort();
     let _ = compactor.await;
     healer.abort();

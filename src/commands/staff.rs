@@ -96,6 +96,8 @@ pub fn show(store: &dyn ProfileStore, id: &str, out: &mut dyn Write) -> anyhow::
         let who = match t.speaker {
             Speaker::Customer => "customer",
             Speaker::Bot => "bot",
+            Speaker::Staff => t.author.as_deref().unwrap_or("staff"),
+            Speaker::System => "(staff only)",
         };
         let mut meta = Vec::new();
         if let Some(i) = &t.intent {

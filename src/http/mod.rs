@@ -128,6 +128,20 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .route("/webhook/twilio", post(crate::channel::twilio::webhook))
+        .route("/webhook/twilio/wait", post(crate::channel::twilio::wait))
+        .route(
+            "/webhook/twilio/wait-key",
+            post(crate::channel::twilio::wait_key),
+        )
+        .route("/webhook/twilio/agent", post(crate::channel::twilio::agent))
+        .route(
+            "/webhook/twilio/whisper",
+            post(crate::channel::twilio::whisper),
+        )
+        .route(
+            "/webhook/twilio/queue-done",
+            post(crate::channel::twilio::queue_done),
+        )
         .route(
             "/webhook/alexa",
             post(crate::channel::alexa::webhook).route_layer(axum::middleware::from_fn_with_state(

@@ -197,6 +197,90 @@ pub struct Messages {
     pub forgotten: String,
     /// How each order status is said ("shipped" → "on its way").
     pub order_status: BTreeMap<String, String>,
+    /// What the customer is told about the people side: the queue, a person joining or leaving.
+    #[serde(default)]
+    pub people: PeopleMessages,
+}
+
+/// The sentences of a handoff (`[en.people]` in `messages.toml`). `{position}`, `{minutes}`, `{name}`,
+/// `{text}`, `{when}`, `{time}`, `{days}`, `{reference}` are filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeopleMessages {
+    pub queued: String,
+    pub queued_voice: String,
+    pub position: String,
+    pub out_of_hours: String,
+    pub not_claimed: String,
+    pub joined: String,
+    pub left: String,
+    pub staff_says: String,
+    pub cancelled: String,
+    pub callback: String,
+    pub kept: String,
+    pub still_waiting_voice: String,
+    pub staff_writing_voice: String,
+    pub alexa: String,
+    pub closed: String,
+    pub keep_waiting: String,
+    pub call_back: String,
+    pub back_to_bot: String,
+    pub twilio_wait: String,
+    pub twilio_whisper: String,
+    pub twilio_callback: String,
+    pub twilio_no_answer: String,
+    pub today_at: String,
+    pub tomorrow_at: String,
+    pub in_days_at: String,
+    pub soon: String,
+}
+
+impl Default for PeopleMessages {
+    fn default() -> Self {
+        let s = |t: &str| t.to_string();
+        PeopleMessages {
+            queued: s(
+                "Connecting you to a person. You're number {position}, usually about {minutes} minutes. You can keep writing here.",
+            ),
+            queued_voice: s(
+                "I'm connecting you to a person. You're number {position} in the queue.",
+            ),
+            position: s("You're now number {position} in the queue."),
+            out_of_hours: s(
+                "Our team isn't available right now; they're back {when}. Leave your message here and a person will reply on this channel, or choose a call back.",
+            ),
+            not_claimed: s(
+                "Sorry, nobody from the team is free yet. Your request stays in the queue and a person will reply here, or you can ask for a call back.",
+            ),
+            joined: s("{name} from support joined."),
+            left: s("{name} has left; I'm the assistant again."),
+            staff_says: s("{name}: {text}"),
+            cancelled: s("OK, I'm the assistant again. How can I help?"),
+            callback: s("Noted: someone from the team will call you back as soon as they can."),
+            kept: s("Your request stays with our team; a person will reply here."),
+            still_waiting_voice: s("A person will be with you shortly. You're number {position}."),
+            staff_writing_voice: s("{name} is preparing an answer. Please stay on the line."),
+            alexa: s(
+                "A person from our team will reply. Your reference is {reference}. Open the skill again to hear their answer.",
+            ),
+            closed: s("This conversation is closed. Write to us any time."),
+            keep_waiting: s("Keep waiting"),
+            call_back: s("Call me back"),
+            back_to_bot: s("Back to the assistant"),
+            twilio_wait: s(
+                "You're number {position} in the queue. To be called back instead, press 1.",
+            ),
+            twilio_whisper: s("A customer is waiting. {summary}"),
+            twilio_callback: s("Thank you. We'll call you back on this number. Goodbye."),
+            twilio_no_answer: s(
+                "Sorry, nobody could take your call. We'll call you back on this number. Goodbye.",
+            ),
+            today_at: s("today at {time}"),
+            tomorrow_at: s("tomorrow at {time}"),
+            in_days_at: s("in {days} days at {time}"),
+            soon: s("soon"),
+        }
+    }
 }
 
 /// All intents and messages.

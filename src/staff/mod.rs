@@ -61,27 +61,277 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/api/customers/{id}/split",
             axum::routing::post(split_customer),
         )
+        .route("/api/queue", get(queue))
+        .route("/api/me", get(me))
+        .route("/api/staff", get(staff_list))
+        .route("/api/events", get(events))
+        .route(
+            "/api/conversations/{id}/handoff",
+            axum::routing::post(handoff),
+        )
+        .route("/api/conversations/{id}/claim", axum::routing::post(claim))
+        .route(
+            "/api/conversations/{id}/messages",
+            axum::routing::post(message),
+        )
+        .route(
+            "/api/conversations/{id}/typing",
+            axum::routing::post(typing),
+        )
+        .route(
+            "/api/conversations/{id}/transfer",
+            axum::routing::post(transfer),
+        )
+        .route(
+            "/api/conversations/{id}/release",
+            axum::routing::post(release),
+        )
+        .route("/api/conversations/{id}/close", axum::routing::post(close))
         .route("/api/reports/satisfaction", get(satisfaction))
         .route("/api/reports/journeys", get(journeys_report))
         .route_layer(middleware::from_fn_with_state(state, require_staff))
 }
 
-/// Refuses calls without the staff token.
+/// The member of staff making a call (from their token), in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct StaffName(pub String);
+
+/// Refuses calls without a staff token: `PARCOURS_STAFF_TOKEN` or one of the `[[staff]]` tokens
+/// of the settings, each compared in constant time. The caller's name goes with the request.
 async fn require_staff(
     State(state): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let Some(expected) = &state.staff_token else {
+    let settings = state.bot.settings();
+    if state.staff_token.is_none() && settings.staff.is_empty() {
         return Err(ApiError {
             status: StatusCode::UNAUTHORIZED,
-            message: "the staff API is disabled: set PARCOURS_STAFF_TOKEN".into(),
+            message:
+                "the staff API is disabled: set PARCOURS_STAFF_TOKEN or [[staff]] in the settings"
+                    .into(),
         });
-    };
-    match bearer(req.headers()) {
-        Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(next.run(req).await),
-        _ => Err(ApiError::unauthorized()),
     }
+    let Some(given) = bearer(req.headers()) else {
+        return Err(ApiError::unauthorized());
+    };
+    let mut who = None;
+    if let Some(expected) = &state.staff_token {
+        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            who = Some(settings.staff_name.clone());
+        }
+    }
+    for member in &settings.staff {
+        if !member.token.is_empty() && constant_time_eq(given.as_bytes(), member.token.as_bytes()) {
+            who = Some(member.name.clone());
+        }
+    }
+    match who {
+        Some(name) => {
+            req.extensions_mut().insert(StaffName(name));
+            Ok(next.run(req).await)
+        }
+        None => Err(ApiError::unauthorized()),
+    }
+}
+
+impl From<crate::handoff::DeskError> for ApiError {
+    fn from(e: crate::handoff::DeskError) -> Self {
+        use crate::handoff::DeskError;
+        match e {
+            DeskError::NotFound(_) => ApiError::not_found(e.to_string()),
+            DeskError::Closed(_) | DeskError::Conflict(_) => ApiError {
+                status: StatusCode::CONFLICT,
+                message: e.to_string(),
+            },
+            DeskError::Bot(b) => ApiError::from(b),
+        }
+    }
+}
+
+/// The conversations waiting for a person or owned by one, oldest first.
+async fn queue(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiError> {
+    let items = state.bot.queue(Timestamp::now())?;
+    Ok(ApiJson(json!({ "items": items })))
+}
+
+/// Who the token belongs to.
+async fn me(axum::Extension(StaffName(name)): axum::Extension<StaffName>) -> ApiJson<Value> {
+    ApiJson(json!({ "name": name }))
+}
+
+/// The names of the members of staff (to transfer to).
+async fn staff_list(State(state): State<AppState>) -> ApiJson<Value> {
+    let s = state.bot.settings();
+    let mut names: Vec<&str> = s.staff.iter().map(|m| m.name.as_str()).collect();
+    if state.staff_token.is_some() {
+        names.push(&s.staff_name);
+    }
+    names.dedup();
+    ApiJson(json!({ "staff": names }))
+}
+
+/// Server-sent events: every handoff, claim, message, release, as JSON, with a keep-alive.
+async fn events(
+    State(state): State<AppState>,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let rx = state.bot.desk().subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let data = serde_json::to_string(&e).unwrap_or_default();
+                    return Some((Ok(Event::default().event(e.kind).data(data)), rx));
+                }
+                // A slow listener missed some: tell it to reload the queue.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    return Some((Ok(Event::default().event("lagged").data(n.to_string())), rx));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A body that may be left out (or be `{}`): its fields are all optional.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        message: format!("the body is not the JSON expected: {e}"),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HandoffBody {
+    /// Why (shown in the transcript and the queue).
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn handoff(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    axum::Extension(StaffName(name)): axum::Extension<StaffName>,
+    body: axum::body::Bytes,
+) -> Result<ApiJson<Value>, ApiError> {
+    let reason = optional_json::<HandoffBody>(&body)?
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| format!("api ({name})"));
+    let tp = state
+        .bot
+        .request_handoff(&id, &reason, Timestamp::now())
+        .await?;
+    Ok(ApiJson(json!({ "conversation": tp.id, "owner": tp.owner })))
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    axum::Extension(StaffName(name)): axum::Extension<StaffName>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let tp = state.bot.claim(&id, &name, Timestamp::now()).await?;
+    Ok(ApiJson(json!({ "conversation": tp.id, "owner": tp.owner })))
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageBody {
+    text: String,
+    /// A private note: in the transcript for staff, never sent to the customer.
+    #[serde(default)]
+    private: bool,
+}
+
+async fn message(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    axum::Extension(StaffName(name)): axum::Extension<StaffName>,
+    ApiJson(body): ApiJson<MessageBody>,
+) -> Result<ApiJson<Value>, ApiError> {
+    if body.text.trim().is_empty() {
+        return Err(ApiError::bad_request("text: a message cannot be empty"));
+    }
+    let tp = state
+        .bot
+        .staff_reply(&id, &name, &body.text, body.private, Timestamp::now())
+        .await?;
+    Ok(ApiJson(
+        json!({ "conversation": tp.id, "owner": tp.owner, "private": body.private }),
+    ))
+}
+
+async fn typing(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    state.bot.staff_typing(&id).await?;
+    Ok(ApiJson(json!({ "conversation": id })))
+}
+
+#[derive(Debug, Deserialize)]
+struct TransferBody {
+    to: String,
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    axum::Extension(StaffName(name)): axum::Extension<StaffName>,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let s = state.bot.settings();
+    let known = s.staff.iter().any(|m| m.name == body.to)
+        || (state.staff_token.is_some() && s.staff_name == body.to);
+    if !known {
+        return Err(ApiError::bad_request(format!(
+            "to: no member of staff is called {:?}",
+            body.to
+        )));
+    }
+    let tp = state
+        .bot
+        .transfer(&id, &name, &body.to, Timestamp::now())
+        .await?;
+    Ok(ApiJson(json!({ "conversation": tp.id, "owner": tp.owner })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReleaseBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn release(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    axum::Extension(StaffName(name)): axum::Extension<StaffName>,
+    body: axum::body::Bytes,
+) -> Result<ApiJson<Value>, ApiError> {
+    let note = optional_json::<ReleaseBody>(&body)?.note;
+    let tp = state
+        .bot
+        .release(&id, &name, note.as_deref(), Timestamp::now())
+        .await?;
+    Ok(ApiJson(json!({ "conversation": tp.id, "owner": tp.owner })))
+}
+
+async fn close(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    axum::Extension(StaffName(name)): axum::Extension<StaffName>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let tp = state
+        .bot
+        .close_by_staff(&id, &name, Timestamp::now())
+        .await?;
+    Ok(ApiJson(json!({ "conversation": tp.id, "closed": true })))
 }
 
 fn parse_time(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {

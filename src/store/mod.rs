@@ -9,7 +9,7 @@ pub mod sled_store;
 
 use crate::message::Channel;
 use crate::time::Timestamp;
-pub use model::{Customer, Identity, Irritant, Order, Outcome, Speaker, Touchpoint, Turn};
+pub use model::{Customer, Identity, Irritant, Order, Outcome, Owner, Speaker, Touchpoint, Turn};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -67,6 +67,14 @@ pub trait ProfileStore: Send + Sync {
     fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError>;
     /// Writes a touchpoint and its indexes; an ended one leaves the open index.
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError>;
+    /// The open conversations a person has or is awaited in (from an index, not every open one).
+    fn handoff_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
+        Ok(self
+            .open_touchpoints()?
+            .into_iter()
+            .filter(|t| t.owner.is_human())
+            .collect())
+    }
     /// A touchpoint by id.
     fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError>;
     /// Touchpoints that started in `[since, until)` and pass `keep`, oldest first, through the time index;

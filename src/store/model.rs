@@ -74,6 +74,10 @@ pub struct Identity {
 pub enum Speaker {
     Customer,
     Bot,
+    /// A member of staff (named in `author`).
+    Staff,
+    /// A change of owner or a private note: staff see it, the customer never does.
+    System,
 }
 
 /// One line of a transcript.
@@ -93,6 +97,61 @@ pub struct Turn {
     /// What made this turn a moment of friction, if anything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub irritants: Vec<Irritant>,
+    /// Who wrote a staff turn or a note, or made a change of owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+impl Turn {
+    /// A line of the transcript that only staff see: a change of owner, a note.
+    pub fn system(at: Timestamp, author: Option<&str>, text: String) -> Turn {
+        Turn {
+            at,
+            speaker: Speaker::System,
+            text,
+            intent: None,
+            confidence: None,
+            asr_confidence: None,
+            irritants: Vec::new(),
+            author: author.map(str::to_string),
+        }
+    }
+}
+
+/// Who answers the customer in a conversation. A closed conversation has `ended_at` set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Owner {
+    /// The bot answers.
+    #[default]
+    Bot,
+    /// Handed off: waiting for a person since `since`.
+    Waiting {
+        since: Timestamp,
+        /// What started the handoff (`human_agent`, `fallbacks`, `staff`, `api`...).
+        reason: String,
+        /// The customer asked to be called back rather than wait.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        callback: bool,
+        /// The customer was told nobody could take it now (out of hours, or not claimed in time):
+        /// it stays in the queue as a ticket, answered later on the same channel.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ticket: bool,
+        /// The place in the queue the customer was last told, and when.
+        #[serde(default)]
+        told_position: usize,
+        #[serde(default)]
+        told_at: Timestamp,
+    },
+    /// A member of staff has it: the bot is silent.
+    Staff { name: String, since: Timestamp },
+}
+
+impl Owner {
+    /// A person has it or is awaited: the bot says nothing of its own.
+    pub fn is_human(&self) -> bool {
+        !matches!(self, Owner::Bot)
+    }
 }
 
 /// A sign that the customer is frustrated.
@@ -158,6 +217,26 @@ pub struct Touchpoint {
     /// The dialogue state, so that a conversation survives a restart (opaque to the store).
     #[serde(default)]
     pub state: serde_json::Value,
+    /// Who answers: the bot, a person awaited, or a named member of staff.
+    #[serde(default, skip_serializing_if = "is_bot")]
+    pub owner: Owner,
+    /// Staff replies not yet said to a customer whose channel cannot be written to unasked (a call, a
+    /// voice assistant): said at the start of their next turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<String>,
+    /// The last member of staff who answered in it: the survey's rating is theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_by: Option<String>,
+    /// When the customer was first put in the queue, and when a person first took it (for waiting
+    /// times in reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<Timestamp>,
+}
+
+fn is_bot(owner: &Owner) -> bool {
+    *owner == Owner::Bot
 }
 
 impl Touchpoint {

@@ -172,6 +172,8 @@ struct Trees {
     /// One-time link codes: code → expiry (8 bytes, big-endian) ++ customer id.
     link_codes: sled::Tree,
     erased_ids: sled::Tree,
+    /// Open conversations with people in them (waiting or owned): id → nothing.
+    people: sled::Tree,
 }
 
 fn key2(a: &str, b: &str) -> Vec<u8> {
@@ -545,6 +547,7 @@ impl Trees {
             open: tree("open")?,
             link_codes: tree("link_codes")?,
             erased_ids: tree("erased_ids")?,
+            people: tree("people")?,
             log: Arc::new(log),
             synced_blobs: Arc::default(),
             dir,
@@ -788,6 +791,11 @@ impl Trees {
             time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
             &[],
         )?;
+        if tp.is_open() && tp.owner.is_human() {
+            self.people.insert(tp.id.as_bytes(), &[])?;
+        } else {
+            self.people.remove(tp.id.as_bytes())?;
+        }
         let open_key = key2(tp.channel.as_str(), &tp.user);
         if tp.is_open() {
             self.open.insert(open_key, tp.id.as_bytes())?;
@@ -1087,6 +1095,20 @@ impl ProfileStore for SledStore {
 
     fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
         self.read().open_touchpoints()
+    }
+
+    fn handoff_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
+        let t = self.read();
+        let mut out = Vec::new();
+        for item in t.people.iter() {
+            let (id, _) = item?;
+            if let Some(tp) = t.touchpoint(&String::from_utf8_lossy(&id))? {
+                if tp.is_open() && tp.owner.is_human() {
+                    out.push(tp);
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {

@@ -140,6 +140,11 @@ fn touchpoint(store: &dyn ProfileStore, customer: &str) -> Touchpoint {
         outcome: None,
         survey: Default::default(),
         state: serde_json::Value::Null,
+        owner: Default::default(),
+        outbox: Vec::new(),
+        handled_by: None,
+        queued_at: None,
+        claimed_at: None,
     }
 }
 

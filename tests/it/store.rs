@@ -21,6 +21,11 @@ fn touchpoint(store: &dyn ProfileStore, customer: &str, at: Timestamp) -> Touchp
         outcome: None,
         survey: Default::default(),
         state: serde_json::Value::Null,
+        owner: Default::default(),
+        outbox: Vec::new(),
+        handled_by: None,
+        queued_at: None,
+        claimed_at: None,
     }
 }
 
