@@ -333,20 +333,30 @@ impl Bot {
         // A handoff keeps the conversation open, in the queue, with its place said.
         let handed_off = decision.outcome == Some(Outcome::HandedOff);
         let mut handoff = None;
+        let mut owner_change = None;
         if handed_off {
             let reason = decision.intent.clone().unwrap_or_else(|| "handoff".into());
             let (sentence, status) = self.hand_off(&mut tp, &reason, msg.at, lang)?;
+            owner_change = tp.turns.pop();
             decision.answer = crate::intents::Rendered::plain(&sentence);
-            decision.end = msg.channel == crate::message::Channel::Alexa;
+            decision.end = false;
             decision.outcome = None;
             if !msg.channel.is_spoken() {
                 decision.quick_replies = self.waiting_buttons(lang);
             }
             handoff = Some(status);
         }
+        // What people said while the customer was away (a person left, say) comes first.
+        if !tp.outbox.is_empty() {
+            let before: Vec<String> = std::mem::take(&mut tp.outbox);
+            let ssml: Vec<String> = before.iter().map(|t| ssml::escape(t)).collect();
+            decision.answer.text = format!("{}\n{}", before.join("\n"), decision.answer.text);
+            decision.answer.ssml = format!("{} {}", ssml.join(" "), decision.answer.ssml);
+        }
 
         // Store: the turn is durable before the reply leaves.
         record(&mut tp, &msg, &understanding, &decision, &conv, lang)?;
+        tp.turns.extend(owner_change);
         self.store.save_touchpoint(&tp)?;
         if decision.survey_started || decision.act.is_some() {
             let mut customer = customer.clone();
@@ -383,7 +393,8 @@ impl Bot {
             text: decision.answer.text,
             ssml: ssml::speak(&decision.answer.ssml),
             quick_replies: decision.quick_replies,
-            end: decision.end,
+            // Alexa cannot hold a customer: the session ends, the conversation waits.
+            end: decision.end || (handed_off && msg.channel == crate::message::Channel::Alexa),
             intent: understanding.intent,
             lang,
             reprompt_ssml,

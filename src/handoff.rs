@@ -1080,13 +1080,10 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
 /// Posts every event of the queue to `[handoff] webhook_url`, signed when the secret is set, so a team
 /// can be paged (Slack, an e-mail relay, their helpdesk). Failures are logged (without the secret),
 /// retried twice, and never hold a conversation up.
-pub fn spawn_webhook(bot: &Arc<Bot>) {
+pub fn spawn_webhook(bot: &Arc<Bot>, secret: Option<String>) {
     let Some(url) = bot.settings().handoff.webhook_url.clone() else {
         return;
     };
-    let secret = std::env::var(WEBHOOK_SECRET_ENV)
-        .ok()
-        .filter(|s| !s.is_empty());
     if secret.is_none() {
         tracing::warn!(
             "[handoff] webhook_url is set without {WEBHOOK_SECRET_ENV}: events are sent unsigned"

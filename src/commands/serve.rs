@@ -92,7 +92,12 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
             }
         })
     };
-    crate::handoff::spawn_webhook(&bot);
+    crate::handoff::spawn_webhook(
+        &bot,
+        std::env::var(crate::handoff::WEBHOOK_SECRET_ENV)
+            .ok()
+            .filter(|s| !s.is_empty()),
+    );
     // Erased bytes leave the files within a minute or so: the store is rewritten without them.
     let compactor = {
         let bot = bot.clone();

@@ -38,6 +38,11 @@ pub struct AppState {
     pub telegram: Option<(Arc<crate::channel::telegram::Telegram>, String)>,
     /// How long a request body may take to arrive ([`BODY_TIMEOUT`]; shorter in tests).
     pub body_timeout: std::time::Duration,
+    /// Places calls to the staff phone (Twilio's REST API), when an account is configured.
+    pub twilio_dialer: Option<Arc<crate::channel::twilio::Dialer>>,
+    /// `PARCOURS_STAFF_NAME`: the name behind `PARCOURS_STAFF_TOKEN` (else `staff_name` in the
+    /// settings).
+    pub staff_name: Option<String>,
 }
 
 impl AppState {
@@ -53,6 +58,8 @@ impl AppState {
             staff_token: var("PARCOURS_STAFF_TOKEN"),
             telegram: None,
             body_timeout: BODY_TIMEOUT,
+            twilio_dialer: crate::channel::twilio::Dialer::from_env().map(Arc::new),
+            staff_name: var("PARCOURS_STAFF_NAME"),
         }
     }
 
@@ -67,6 +74,8 @@ impl AppState {
             staff_token: None,
             telegram: None,
             body_timeout: BODY_TIMEOUT,
+            twilio_dialer: None,
+            staff_name: None,
         }
     }
 }

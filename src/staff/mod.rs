@@ -118,7 +118,12 @@ async fn require_staff(
     let mut who = None;
     if let Some(expected) = &state.staff_token {
         if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            who = Some(settings.staff_name.clone());
+            who = Some(
+                state
+                    .staff_name
+                    .clone()
+                    .unwrap_or_else(|| settings.staff_name.clone()),
+            );
         }
     }
     for member in &settings.staff {
@@ -165,7 +170,7 @@ async fn staff_list(State(state): State<AppState>) -> ApiJson<Value> {
     let s = state.bot.settings();
     let mut names: Vec<&str> = s.staff.iter().map(|m| m.name.as_str()).collect();
     if state.staff_token.is_some() {
-        names.push(&s.staff_name);
+        names.push(state.staff_name.as_deref().unwrap_or(&s.staff_name));
     }
     names.dedup();
     ApiJson(json!({ "staff": names }))
@@ -288,7 +293,8 @@ async fn transfer(
 ) -> Result<ApiJson<Value>, ApiError> {
     let s = state.bot.settings();
     let known = s.staff.iter().any(|m| m.name == body.to)
-        || (state.staff_token.is_some() && s.staff_name == body.to);
+        || (state.staff_token.is_some()
+            && state.staff_name.as_deref().unwrap_or(&s.staff_name) == body.to);
     if !known {
         return Err(ApiError::bad_request(format!(
             "to: no member of staff is called {:?}",

@@ -56,6 +56,9 @@ pub struct TurnView {
     pub confidence: Option<f32>,
     pub asr_confidence: Option<f32>,
     pub irritants: Vec<Irritant>,
+    /// The member of staff, for their replies, notes and changes of owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 impl From<&Turn> for TurnView {
@@ -68,6 +71,7 @@ impl From<&Turn> for TurnView {
             confidence: t.confidence,
             asr_confidence: t.asr_confidence,
             irritants: t.irritants.clone(),
+            author: t.author.clone(),
         }
     }
 }
@@ -81,6 +85,10 @@ pub struct Transcript {
     pub session: Option<String>,
     pub survey: BTreeMap<String, String>,
     pub turns: Vec<TurnView>,
+    /// Who answers: the bot, a person awaited (`waiting`), or a named member of staff.
+    pub owner: crate::store::Owner,
+    /// The last member of staff who answered (the survey's rating is theirs).
+    pub handled_by: Option<String>,
 }
 
 impl From<&Touchpoint> for Transcript {
@@ -94,6 +102,8 @@ impl From<&Touchpoint> for Transcript {
             session: tp.session.clone(),
             survey: tp.survey.clone(),
             turns: tp.turns.iter().map(TurnView::from).collect(),
+            owner: tp.owner.clone(),
+            handled_by: tp.handled_by.clone(),
         }
     }
 }

@@ -163,7 +163,14 @@ pub async fn spawn_app_with(webhook_token: Option<&str>) -> TestApp {
 
 /// A server whose state `configure` adjusts; it gets the server's base URL too.
 pub async fn spawn_app_configured(configure: impl FnOnce(&mut AppState, &str)) -> TestApp {
-    let test_bot = TestBot::new().with_alice();
+    spawn_app_on(TestBot::new().with_alice(), configure).await
+}
+
+/// A server on `test_bot`, whose state `configure` adjusts.
+pub async fn spawn_app_on(
+    test_bot: TestBot,
+    configure: impl FnOnce(&mut AppState, &str),
+) -> TestApp {
     let mut state = AppState::open(test_bot.bot.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
