@@ -607,7 +607,9 @@ fn check_turn(bot: &Bot, spec: &TurnSpec, reply: &Reply, outcome: Option<Outcome
         }
     }
     if let Some(handoff) = spec.handoff {
-        let handed = outcome == Some(Outcome::HandedOff);
+        // A handoff keeps the conversation open in the queue; one that ended was handed off too.
+        let handed = reply.handoff.as_ref().is_some_and(|h| h.started)
+            || outcome == Some(Outcome::HandedOff);
         if handed != handoff {
             failures.push(if handoff {
                 "expected a handoff to a person".into()

@@ -64,7 +64,7 @@ fn path_id(description: &str) -> Value {
 pub fn document() -> Value {
     let staff = json!([{"staff": []}]);
     let webhook = json!([{"webhook": []}, {}]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "parcours",
@@ -81,6 +81,11 @@ pub fn document() -> Value {
                     "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}}
             },
             "schemas": {
+                "Owner": {"type": "object", "required": ["kind"], "properties": {
+                    "kind": {"type": "string", "enum": ["bot", "waiting", "staff"]},
+                    "since": {"type": "integer", "description": "ms since the epoch"},
+                    "reason": {"type": "string"}, "callback": {"type": "boolean"}, "ticket": {"type": "boolean"},
+                    "name": {"type": "string", "description": "the member of staff"}}},
                 "ConversationSummary": {"type": "object", "properties": {
                     "id": {"type": "string"}, "customer_id": {"type": "string"}, "channel": {"type": "string"},
                     "started_at": {"type": "string", "format": "date-time"}, "ended_at": {"type": ["string", "null"]},
@@ -115,7 +120,10 @@ pub fn document() -> Value {
                         "locale": {"type": "string", "examples": ["fr-FR"]}}}}}},
                 "responses": ok("The answer as text and SSML", json!({"type": "object", "properties": {
                     "conversation_id": {"type": "string"}, "text": {"type": "string"}, "ssml": {"type": "string"},
-                    "end_session": {"type": "boolean"}, "intent": {"type": "string"}}}))}},
+                    "end_session": {"type": "boolean"}, "intent": {"type": "string"},
+                    "handoff": {"type": "object", "description": "a person has the conversation or is awaited; their replies come on the next turn",
+                        "properties": {"state": {"type": "string", "enum": ["waiting", "staff"]}, "position": {"type": "integer"},
+                            "staff": {"type": "string"}, "reference": {"type": "string"}, "started": {"type": "boolean"}}}}}))}},
             "/webhook/twilio": {"post": {
                 "summary": "A Twilio <Gather input=\"speech\"> callback; answers TwiML",
                 "description": "X-Twilio-Signature is checked when TWILIO_AUTH_TOKEN is set (403 otherwise).",
@@ -200,5 +208,69 @@ pub fn document() -> Value {
                     "by_period": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
                     "moments_of_truth": {"type": "array"}, "irritants_by_kind": {"type": "object"}}}]}))}}
         }
+    });
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), people_paths()) {
+        paths.extend(more);
+    }
+    doc
+}
+
+/// The people side: the queue, staff actions, events, and Twilio's queue callbacks.
+fn people_paths() -> Value {
+    let staff = json!([{"staff": []}]);
+    let conv = || vec![path_id("conversation id")];
+    let owner = json!({"type": "object", "properties": {"conversation": {"type": "string"},
+        "owner": {"$ref": "#/components/schemas/Owner"}}});
+    let action = |summary: &str, body: Value| {
+        let mut op = json!({"summary": summary, "security": staff, "parameters": conv(),
+            "responses": ok("Done", owner.clone())});
+        op["responses"]["409"] = json!({"$ref": "#/components/responses/Error"});
+        if !body.is_null() {
+            op["requestBody"] =
+                json!({"required": false, "content": {"application/json": {"schema": body}}});
+        }
+        json!({"post": op})
+    };
+    let twilio = |summary: &str| {
+        json!({"post": {"summary": summary,
+            "description": "Twilio's callback; X-Twilio-Signature is checked when TWILIO_AUTH_TOKEN is set.",
+            "parameters": [{"name": "conversation", "in": "query", "required": true, "schema": {"type": "string"}}],
+            "requestBody": {"required": false, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
+            "responses": {"200": {"description": "TwiML", "content": {"text/xml": {}}},
+                "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}})
+    };
+    json!({
+        "/api/queue": {"get": {"summary": "Conversations waiting for a person or owned by one, oldest first",
+            "security": staff, "responses": ok("The queue", json!({"type": "object", "properties": {"items": {"type": "array",
+                "items": {"type": "object", "properties": {"id": {"type": "string"}, "channel": channels(false),
+                    "customer": {"type": "string"}, "lang": {"type": "string"}, "waiting_since": {"type": "integer"},
+                    "waiting_seconds": {"type": "integer"}, "owner": {"$ref": "#/components/schemas/Owner"},
+                    "position": {"type": "integer", "description": "place among those waiting (1 = next)"},
+                    "summary": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3,
+                        "description": "what the customer wants, what the bot did, what is still missing"}}}}}}))}},
+        "/api/me": {"get": {"summary": "The member of staff the token belongs to", "security": staff,
+            "responses": ok("Name", json!({"type": "object", "properties": {"name": {"type": "string"}}}))}},
+        "/api/staff": {"get": {"summary": "The members of staff (to transfer to)", "security": staff,
+            "responses": ok("Names", json!({"type": "object", "properties": {"staff": {"type": "array", "items": {"type": "string"}}}}))}},
+        "/api/events": {"get": {"summary": "Server-sent events: handoff, claimed, transferred, staff_message, note, customer_message, callback, cancelled, ticket, released, closed",
+            "security": staff, "responses": {"200": {"description": "text/event-stream; each event's data is JSON: kind, conversation, channel, customer, owner, at, author, text",
+                "content": {"text/event-stream": {}}}, "401": {"$ref": "#/components/responses/Error"}}}},
+        "/api/conversations/{id}/handoff": action("Put the conversation in the queue for a person",
+            json!({"type": "object", "properties": {"reason": {"type": "string"}}})),
+        "/api/conversations/{id}/claim": action("The calling member of staff takes the conversation; the bot goes silent", json!({"type": "object"})),
+        "/api/conversations/{id}/messages": action("A reply delivered on the customer's channel with the staff member's name (claims if nobody has it), or a private note",
+            json!({"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "minLength": 1, "pattern": "\\S"},
+                "private": {"type": "boolean", "default": false}}})),
+        "/api/conversations/{id}/typing": action("Show the customer that someone is writing (Telegram)", Value::Null),
+        "/api/conversations/{id}/transfer": action("Pass the conversation to another member of staff",
+            json!({"type": "object", "required": ["to"], "properties": {"to": {"type": "string"}}})),
+        "/api/conversations/{id}/release": action("Hand the conversation back to the bot, with an optional note",
+            json!({"type": "object", "properties": {"note": {"type": "string"}}})),
+        "/api/conversations/{id}/close": action("Close the conversation (handled by a person)", Value::Null),
+        "/webhook/twilio/wait": twilio("What a queued caller hears in a loop: their place, and 1 for a call back"),
+        "/webhook/twilio/wait-key": twilio("The keypad while waiting: 1 is a call back"),
+        "/webhook/twilio/agent": twilio("The staff phone answered: take the caller from their queue, after the whisper"),
+        "/webhook/twilio/whisper": twilio("What the person answering hears before the bridge: the summary"),
+        "/webhook/twilio/queue-done": twilio("The caller left the queue or the dialled call: unanswered is a call back"),
     })
 }

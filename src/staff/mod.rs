@@ -185,19 +185,18 @@ async fn events(
     use axum::response::sse::{Event, KeepAlive, Sse};
     let rx = state.bot.desk().subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) => {
-                    let data = serde_json::to_string(&e).unwrap_or_default();
-                    return Some((Ok(Event::default().event(e.kind).data(data)), rx));
-                }
-                // A slow listener missed some: tell it to reload the queue.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    return Some((Ok(Event::default().event("lagged").data(n.to_string())), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        let event = match rx.recv().await {
+            Ok(e) => {
+                let data = serde_json::to_string(&e).unwrap_or_default();
+                Event::default().event(e.kind).data(data)
             }
-        }
+            // A slow listener missed some: tell it to reload the queue.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                Event::default().event("lagged").data(n.to_string())
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -79,11 +79,16 @@ async fn two_fallbacks_in_a_row_bring_the_offer_of_a_human_and_yes_hands_off() {
     assert!(r.text.contains("talk to a person"), "{}", r.text);
     assert_eq!(r.quick_replies, ["Yes", "No"]);
     let r = t.say("alice", "yes please").await;
-    assert!(r.end);
+    // The conversation waits in the queue for a person (issue 15): it does not end.
+    assert!(!r.end);
+    assert!(r.handoff.as_ref().is_some_and(|h| h.started), "{r:?}");
     let tps = t.store.touchpoints_of("cus_alice").unwrap();
     assert_eq!(tps.len(), 1);
-    assert_eq!(tps[0].outcome, Some(Outcome::HandedOff));
-    assert!(tps[0].ended_at.is_some());
+    assert!(matches!(
+        tps[0].owner,
+        parcours::store::Owner::Waiting { .. }
+    ));
+    assert!(tps[0].ended_at.is_none());
 }
 
 #[tokio::test]

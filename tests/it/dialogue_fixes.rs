@@ -222,13 +222,13 @@ async fn a_doubtful_request_for_a_person_is_asked_before_the_call_is_handed_off(
     assert!(!r.end, "{}", r.text);
     assert!(r.text.contains("put you through"), "{}", r.text);
     let r = t.say("alice", "yes").await;
-    assert!(r.end, "{}", r.text);
+    assert!(r.handoff.as_ref().is_some_and(|h| h.started), "{}", r.text);
     // A clear request is handed off at once.
     let t = TestBot::new().with_alice();
     let r = t
         .say("alice", "I want to talk to a human agent please")
         .await;
-    assert!(r.end, "{}", r.text);
+    assert!(r.handoff.as_ref().is_some_and(|h| h.started), "{}", r.text);
 }
 
 #[tokio::test]

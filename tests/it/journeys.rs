@@ -43,7 +43,16 @@ async fn a_caller_about_a_refund_who_links_telegram_is_greeted_by_name_and_asked
         day1.plus_ms(30_000),
     )
     .await;
-    assert!(r.end);
+    assert!(r.handoff.as_ref().is_some_and(|h| h.started), "{r:?}");
+    // A person takes the call and closes it.
+    t.bot
+        .claim(&r.conversation_id, "Camille", day1.plus_ms(60_000))
+        .await
+        .unwrap();
+    t.bot
+        .close_by_staff(&r.conversation_id, "Camille", day1.plus_ms(300_000))
+        .await
+        .unwrap();
     let call = &t.store.touchpoints_of("cus_alice").unwrap()[0];
     assert_eq!(call.outcome, Some(Outcome::HandedOff));
     assert!(

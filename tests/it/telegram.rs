@@ -133,6 +133,7 @@ impl Harness {
                 ("TELOXIDE_TOKEN", "123456:TEST"),
                 ("TELOXIDE_API_URL", &fake_url),
                 ("PARCOURS_STAFF_TOKEN", "staff"),
+                ("PARCOURS_STAFF_NAME", "Camille"),
                 ("PARCOURS_TRANSCRIBE_URL", transcribe_url),
                 ("RUST_LOG", "parcours=debug"),
             ],
@@ -447,4 +448,115 @@ async fn webhook_updates_need_the_secret_header() {
             "{sent:?}"
         );
     }
+}
+
+/// A handoff on Telegram: the customer is told their place with the buttons, staff claim, reply and
+/// type from the API, the bot stays silent meanwhile, and the hand back is announced.
+#[tokio::test]
+async fn a_telegram_handoff_reaches_a_person_and_comes_back() {
+    let mut h = Harness::start().await;
+    let m = h.say("I want to talk to a human").await;
+    let text = m["text"].as_str().unwrap();
+    assert!(text.contains("You're number 1"), "{m}");
+    assert!(text.contains("You can keep writing here"), "{m}");
+    assert_eq!(
+        buttons(&m),
+        ["Keep waiting", "Call me back", "Back to the assistant"],
+        "{m}"
+    );
+    let client = reqwest::Client::new();
+    let q: Value = client
+        .get(format!("{}/api/queue", h.api))
+        .bearer_auth("staff")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = q["items"][0]["id"]
+        .as_str()
+        .expect("in the queue")
+        .to_string();
+    let staff = |path: String, body: Value| {
+        let c = client.clone();
+        let url = format!("{}{path}", h.api);
+        async move {
+            let r = c
+                .post(url)
+                .bearer_auth("staff")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+    };
+    let wait_for = |needle: &'static str| {
+        let fake = h.fake.clone();
+        async move {
+            for _ in 0..50 {
+                let found = fake.lock().unwrap().calls.iter().any(|(m, p)| {
+                    m == "sendmessage" && p["text"].as_str().is_some_and(|t| t.contains(needle))
+                });
+                if found {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    staff(format!("/api/conversations/{id}/claim"), json!({})).await;
+    assert!(
+        wait_for("Camille from support joined.").await,
+        "{}",
+        h.debug()
+    );
+
+    // While Camille has it, the bot says nothing to what the customer writes.
+    let before = h.sent().len();
+    h.fake.lock().unwrap().updates.push_back(message(
+        99,
+        1001,
+        private(1001),
+        json!({"text": "where is my order 4567?"}),
+    ));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        h.sent().len(),
+        before,
+        "the bot answered during the handoff\n{}",
+        h.debug()
+    );
+
+    let typing_before = h.called("sendChatAction");
+    staff(format!("/api/conversations/{id}/typing"), json!({})).await;
+    staff(
+        format!("/api/conversations/{id}/messages"),
+        json!({"text": "Your order 4567 left our warehouse today."}),
+    )
+    .await;
+    assert!(
+        wait_for("Camille: Your order 4567 left our warehouse today.").await,
+        "{}",
+        h.debug()
+    );
+    assert!(h.called("sendChatAction") > typing_before);
+    staff(
+        format!("/api/conversations/{id}/release"),
+        json!({"note": "answered"}),
+    )
+    .await;
+    assert!(
+        wait_for("Camille has left; I'm the assistant again.").await,
+        "{}",
+        h.debug()
+    );
+    h.next_update = 100;
+    let m = h.say("where is my order 4567?").await;
+    assert!(
+        m["text"].as_str().unwrap().contains("Order 4567"),
+        "the bot answers again: {m}"
+    );
 }
