@@ -180,6 +180,8 @@
   function enterApp() {
     $('signin-view').hidden = true;
     $('app').hidden = false;
+    listen();
+    refreshCount();
     if (!location.hash || location.hash === '#' || location.hash === '#/') location.hash = '#/conversations';
     else route();
   }
@@ -202,6 +204,7 @@
     if (name === 'conversation' && arg) { show('transcript', 'conversations'); loadTranscript(arg); }
     else if (name === 'customer' && arg) { show('customer', 'conversations'); loadCustomer(arg); }
     else if (name === 'dashboard') { show('dashboard', 'dashboard'); loadDashboard(); }
+    else if (name === 'queue') { show('queue', 'queue'); loadQueue(); }
     else { show('conversations', 'conversations'); loadConversations(false); }
   }
   window.addEventListener('hashchange', route);
@@ -291,7 +294,8 @@
     return el('span', { className: 'conf' + (v < 0.5 ? ' low' : ''), text: (prefix || '') + Math.round(v * 100) + '%' });
   }
   function turnView(t) {
-    var who = t.speaker === 'bot' ? 'bot' : 'customer';
+    var who = t.speaker === 'bot' || t.speaker === 'staff' || t.speaker === 'system' ? t.speaker : 'customer';
+    var names = { bot: 'Bot', customer: 'Customer', staff: t.author || 'Staff', system: (t.author ? t.author + ' · ' : '') + 'staff only' };
     var irritants = t.irritants || [];
     var tags = [];
     if (t.intent) tags.push(el('span', { className: 'chip', text: t.intent }));
@@ -306,7 +310,7 @@
       tags.push(el('span', { className: 'badge', 'data-testid': 'irritant', title: k, text: '⚠ ' + label(IRRITANTS, k) }));
     });
     return el('div', { className: 'turn ' + who + (irritants.length ? ' has-irritant' : ''), 'data-testid': 'turn' }, [
-      el('div', { className: 'who', title: t.at }, (who === 'bot' ? 'Bot' : 'Customer') + ' · ' + fmtClock(t.at)),
+      el('div', { className: 'who', title: t.at }, names[who] + ' · ' + fmtClock(t.at)),
       el('div', { className: 'bubble', text: t.text == null ? '' : t.text }),
       tags.length ? el('div', { className: 'tags' }, tags) : null
     ]);
@@ -331,6 +335,7 @@
       $('t-turns').textContent = plural(turns.length, 'turn');
       if (!turns.length) box.appendChild(el('div', { className: 'loading', text: 'No turns recorded.' }));
       turns.forEach(function (t) { box.appendChild(turnView(t)); });
+      showDesk(tp);
 
       var dl = $('t-meta');
       metaRow(dl, 'Customer', el('a', { href: '#/customer/' + encodeURIComponent(tp.customer_id), id: 'customer-link', className: 'mono', text: tp.customer_id }));
@@ -369,6 +374,161 @@
       clear(box).appendChild(el('div', { className: 'loading', text: 'Could not load this conversation.' }));
       fail(err);
     });
+  }
+
+
+  // ---------- queue and the person's side ----------
+  var current = null; // the transcript on screen
+  function post(path, body) {
+    return fetch(path, {
+      method: 'POST',
+      headers: { 'Authorization': 'Bearer ' + (token() || ''), 'Content-Type': 'application/json', 'Accept': 'application/json' },
+      body: JSON.stringify(body || {}), cache: 'no-store'
+    }).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (res.status === 401) { signOut('Invalid token.'); throw new AuthError(''); }
+        if (!res.ok) throw new Error((data && data.error) ? String(data.error) : 'HTTP ' + res.status);
+        return data;
+      });
+    });
+  }
+  function ownerText(o) {
+    if (!o || o.kind === 'bot') return 'the bot';
+    if (o.kind === 'staff') return o.name;
+    return 'waiting' + (o.callback ? ' · call back' : '') + (o.ticket ? ' · ticket' : '');
+  }
+  function fmtWait(sec) {
+    if (sec < 60) return sec + ' s';
+    if (sec < 3600) return Math.floor(sec / 60) + ' min';
+    return Math.floor(sec / 3600) + ' h ' + pad(Math.floor(sec % 3600 / 60));
+  }
+  function setCount(items) {
+    var waiting = items.filter(function (q) { return q.owner && q.owner.kind === 'waiting'; }).length;
+    var c = $('queue-count');
+    c.textContent = String(waiting);
+    c.classList.toggle('zero', waiting === 0);
+  }
+  function refreshCount() { api('/api/queue').then(function (q) { setCount(q.items || []); }, function () {}); }
+  function loadQueue() {
+    var gen = generation;
+    api('/api/queue').then(function (q) {
+      if (gen !== generation) return;
+      var items = q.items || [];
+      setCount(items);
+      var body = clear($('queue-list'));
+      $('queue-empty').hidden = items.length > 0;
+      items.forEach(function (item) {
+        var open = function () { location.hash = '#/conversation/' + encodeURIComponent(item.id); };
+        var claim = el('button', { className: 'btn', type: 'button', text: 'Take it', 'data-testid': 'queue-claim',
+          on: { click: function (e) {
+            e.stopPropagation();
+            post('/api/conversations/' + encodeURIComponent(item.id) + '/claim', {}).then(open, fail);
+          } } });
+        body.appendChild(el('tr', { className: 'row', 'data-testid': 'queue-row', tabIndex: 0,
+          on: { click: open, keydown: function (e) { if (e.key === 'Enter') open(); } } }, [
+          el('td', { text: fmtWait(item.waiting_seconds) + (item.position ? ' · #' + item.position : '') }),
+          el('td', null, [channelPill(item.channel)]),
+          el('td', null, [el('span', { className: 'chip', text: item.lang })]),
+          el('td', { text: ownerText(item.owner) }),
+          el('td', null, (item.summary || []).map(function (line) { return el('div', { text: line }); })),
+          el('td', null, [item.owner && item.owner.kind === 'waiting' ? claim : null])
+        ]));
+      });
+    }, fail);
+  }
+  function deskError(err) {
+    var e = $('desk-error');
+    e.textContent = err ? (err.message || String(err)) : '';
+    e.hidden = !err;
+  }
+  function showDesk(tp) {
+    current = tp;
+    var owner = tp.owner || { kind: 'bot' };
+    var open = !tp.ended_at;
+    $('desk').hidden = !(open && owner.kind !== 'bot');
+    $('to-person').hidden = !(open && owner.kind === 'bot');
+    $('desk-owner').textContent = ownerText(owner);
+    $('claim').hidden = owner.kind !== 'waiting';
+    deskError(null);
+    var sum = clear($('desk-summary'));
+    api('/api/queue').then(function (q) {
+      var item = (q.items || []).filter(function (i) { return i.id === tp.id; })[0];
+      (item ? item.summary : []).forEach(function (line) { sum.appendChild(el('li', { text: line })); });
+    }, function () {});
+    api('/api/staff').then(function (r) {
+      var sel = clear($('transfer-to'));
+      (r.staff || []).forEach(function (n) { sel.appendChild(el('option', { value: n, text: n })); });
+    }, function () {});
+  }
+  function act(path, body) {
+    if (!current) return;
+    var id = current.id;
+    deskError(null);
+    return post('/api/conversations/' + encodeURIComponent(id) + path, body).then(function () {
+      if (current && current.id === id) loadTranscript(id);
+    }, deskError);
+  }
+  $('claim').addEventListener('click', function () { act('/claim', {}); });
+  $('handoff').addEventListener('click', function () { act('/handoff', { reason: 'taken over from the console' }); });
+  $('reply-send').addEventListener('click', function () {
+    var t = $('reply-text').value;
+    if (!t.trim()) return;
+    act('/messages', { text: t }).then(function () { $('reply-text').value = ''; });
+  });
+  $('note-send').addEventListener('click', function () {
+    var t = $('reply-text').value;
+    if (!t.trim()) return;
+    act('/messages', { text: t, private: true }).then(function () { $('reply-text').value = ''; });
+  });
+  var lastTyping = 0;
+  $('reply-text').addEventListener('input', function () {
+    var now = Date.now();
+    if (current && now - lastTyping > 4000) { lastTyping = now; post('/api/conversations/' + encodeURIComponent(current.id) + '/typing', {}).catch(function () {}); }
+  });
+  $('transfer').addEventListener('click', function () { act('/transfer', { to: $('transfer-to').value }); });
+  $('release').addEventListener('click', function () { act('/release', { note: $('release-note').value }).then(function () { $('release-note').value = ''; }); });
+  $('close').addEventListener('click', function () { act('/close', {}); });
+
+  // Server-sent events through fetch (EventSource cannot send the token), reconnecting after a drop.
+  var listening = false;
+  function listen() {
+    if (listening || !token() || !window.ReadableStream) return;
+    listening = true;
+    fetch('/api/events', { headers: { 'Authorization': 'Bearer ' + token(), 'Accept': 'text/event-stream' }, cache: 'no-store' })
+      .then(function (res) {
+        if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
+        $('live').textContent = 'live'; $('live').className = 'live on';
+        var reader = res.body.getReader(), decoder = new TextDecoder(), buf = '';
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) throw new Error('closed');
+            buf += decoder.decode(chunk.value, { stream: true });
+            var at;
+            while ((at = buf.indexOf('\n\n')) >= 0) {
+              var block = buf.slice(0, at); buf = buf.slice(at + 2);
+              var data = block.split('\n').filter(function (l) { return l.indexOf('data:') === 0; })
+                .map(function (l) { return l.slice(5).trim(); }).join('\n');
+              if (data) onEvent(data);
+            }
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(function () {})
+      .then(function () {
+        listening = false;
+        $('live').textContent = 'offline'; $('live').className = 'live off';
+        if (token()) setTimeout(listen, 3000);
+      });
+  }
+  function onEvent(data) {
+    var e = null;
+    try { e = JSON.parse(data); } catch (x) { return; }
+    if (!$('view-queue').hidden) loadQueue(); else refreshCount();
+    if (current && e.conversation === current.id && !$('view-transcript').hidden) loadTranscript(current.id);
   }
 
   // ---------- customer ----------

@@ -116,7 +116,7 @@ async function main() {
     const started = await check('server starts and answers /healthz', async () => {
       server = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', tmp, '--intents', 'intents'], {
         cwd: root,
-        env: { ...process.env, PARCOURS_STAFF_TOKEN: TOKEN, RUST_LOG: 'warn' },
+        env: { ...process.env, PARCOURS_STAFF_TOKEN: TOKEN, PARCOURS_STAFF_NAME: 'Camille', RUST_LOG: 'warn' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       server.stdout.on('data', (d) => serverOutput.push(d.toString()));
@@ -241,6 +241,53 @@ async function main() {
       await page.locator('#nps-chart circle').first().waitFor({ state: 'attached' });
       await page.screenshot({ path: path.join(artifacts, 'console.png'), fullPage: true });
       assert(fs.statSync(path.join(artifacts, 'console.png')).size > 0, 'empty screenshot');
+    });
+
+    // 4. The people side: a caller asks for a person while the queue is on screen.
+    const voice = async (transcript) => {
+      const res = await fetch(`${base}/webhook/voice`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ session_id: 'call-1', user_id: '+33611111111', transcript }) });
+      assert(res.ok, `voice webhook answered ${res.status}`);
+      return res.json();
+    };
+    await check('the queue updates live when a caller asks for a person', async () => {
+      await page.click('#nav-queue');
+      await page.locator('#view-queue').waitFor({ state: 'visible' });
+      await page.waitForFunction(() => (document.getElementById('live').textContent || '') === 'live');
+      assert(await page.locator('[data-testid="queue-row"]').count() === 0, 'the queue is not empty at first');
+      const r = await voice('I want to talk to a human');
+      assert(r.handoff && r.handoff.state === 'waiting' && r.handoff.position === 1, `voice reply ${JSON.stringify(r)}`);
+      await voice(XSS);
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="queue-row"]').length === 1);
+      await page.waitForFunction(() => (document.getElementById('queue-count').textContent || '') === '1');
+      const row = await page.locator('[data-testid="queue-row"]').textContent();
+      assert(/voice/i.test(row) && /waiting/.test(row), `queue row reads ${JSON.stringify(row)}`);
+      assert(await page.locator('#queue-list script').count() === 0, 'markup from the caller was injected');
+      await page.screenshot({ path: path.join(artifacts, 'queue.png'), fullPage: true });
+    });
+
+    await check('taking it, replying and handing back from the console reach the caller', async () => {
+      await page.click('[data-testid="queue-claim"]');
+      await page.locator('#desk').waitFor({ state: 'visible' });
+      await page.waitForFunction(() => (document.getElementById('desk-owner').textContent || '') === 'Camille');
+      const reply = "I'm on it <b>now</b>";
+      await page.fill('#reply-text', reply);
+      await page.click('#reply-send');
+      await page.waitForFunction((t) => [...document.querySelectorAll('#transcript .turn.staff .bubble')].some((b) => b.textContent === t), reply);
+      assert(await page.locator('#transcript b').count() === 0, 'the reply was rendered as markup');
+      const heard = await voice('hello?');
+      assert(heard.text.includes(`Camille: ${reply}`), `the caller heard ${JSON.stringify(heard.text)}`);
+      assert(heard.ssml.includes('&lt;b&gt;'), `unescaped SSML ${heard.ssml}`);
+      await page.screenshot({ path: path.join(artifacts, 'handoff.png'), fullPage: true });
+      await page.fill('#release-note', 'told them it ships today');
+      await page.click('#release');
+      await page.locator('#to-person').waitFor({ state: 'visible' });
+      assert(await page.locator('#desk').isHidden(), 'the person card stays after the hand back');
+      const text = await page.locator('#transcript').textContent();
+      assert(text.includes('gave the conversation back to the bot: told them it ships today'), `transcript ${JSON.stringify(text)}`);
+      const back = await voice('where are your stores');
+      assert(back.text.includes('Camille has left'), `after the hand back: ${JSON.stringify(back.text)}`);
+      assert(!back.handoff, 'still with people after the hand back');
     });
 
     await check('sign-out returns to sign-in and forgets the token', async () => {
