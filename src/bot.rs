@@ -99,6 +99,14 @@ impl Bot {
         self.redactor.redact(text)
     }
 
+    /// The same bot on another store with other settings (a conversation file's `[handoff]`); the
+    /// NLU is not trained again.
+    pub fn with_store_and_settings(&self, store: Arc<dyn ProfileStore>, settings: Settings) -> Bot {
+        let mut bot = self.with_store(store);
+        bot.settings = settings;
+        bot
+    }
+
     /// The metrics, for `/metrics`.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

@@ -1162,3 +1162,40 @@ impl Bot {
         Ok(self.queue(now)?.into_iter().find(|q| q.id == id))
     }
 }
+
+/// `/metrics` lines for the queue: how many wait (by channel) and the longest wait, now.
+pub fn queue_metrics(bot: &Bot, now: Timestamp) -> String {
+    use std::fmt::Write;
+    let Ok(queue) = bot.queue(now) else {
+        return String::new();
+    };
+    let mut by_channel: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut owned = 0;
+    let mut oldest = 0;
+    for q in &queue {
+        match q.owner {
+            Owner::Waiting { .. } => {
+                *by_channel.entry(q.channel.as_str()).or_default() += 1;
+                oldest = oldest.max(q.waiting_seconds);
+            }
+            _ => owned += 1,
+        }
+    }
+    let mut s = String::new();
+    s.push_str("# HELP parcours_queue_waiting Conversations waiting for a person, by channel.\n");
+    s.push_str("# TYPE parcours_queue_waiting gauge\n");
+    for c in Channel::ALL {
+        let _ = writeln!(
+            s,
+            "parcours_queue_waiting{{channel=\"{c}\"}} {}",
+            by_channel.get(c.as_str()).copied().unwrap_or(0)
+        );
+    }
+    s.push_str("# HELP parcours_queue_owned Conversations a member of staff has.\n");
+    s.push_str("# TYPE parcours_queue_owned gauge\n");
+    let _ = writeln!(s, "parcours_queue_owned {owned}");
+    s.push_str("# HELP parcours_queue_oldest_wait_seconds How long the longest-waiting customer has waited.\n");
+    s.push_str("# TYPE parcours_queue_oldest_wait_seconds gauge\n");
+    let _ = writeln!(s, "parcours_queue_oldest_wait_seconds {oldest}");
+    s
+}

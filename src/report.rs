@@ -132,6 +132,27 @@ pub struct Report {
     pub moments_of_truth: Vec<IntentRow>,
     /// Irritant marks by kind.
     pub irritants_by_kind: BTreeMap<String, usize>,
+    /// The people side: how often, how long customers waited, who gave up, NPS by who answered.
+    pub handoffs: HandoffReport,
+}
+
+/// Handoffs to people in the period.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct HandoffReport {
+    /// Conversations put in the queue for a person.
+    pub handoffs: usize,
+    /// Handoffs / conversations; `null` without conversations.
+    pub handoff_rate: Option<f64>,
+    /// Seconds between the queue and a person taking it (median, 90th percentile), over those taken.
+    pub wait_median_seconds: Option<u64>,
+    pub wait_p90_seconds: Option<u64>,
+    /// Handed off and never taken by a person: the customer went back to the bot, or it was closed.
+    pub abandoned_waiting: usize,
+    /// Still waiting now, and of those, call-back requests.
+    pub waiting: usize,
+    pub callbacks: usize,
+    /// Counts (NPS...) of conversations a person answered in, and of those the bot answered alone.
+    pub by_answerer: BTreeMap<String, Counts>,
 }
 
 /// Computes the report over the store. `ignore` lists intents that are not topics (greeting, thanks…).
@@ -154,6 +175,8 @@ pub fn satisfaction(
     let mut by_intent: BTreeMap<String, Counts> = BTreeMap::new();
     let mut by_period: BTreeMap<String, Counts> = BTreeMap::new();
     let mut irritants_by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    let mut handoffs = HandoffReport::default();
+    let mut waits: Vec<u64> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = store.touchpoints_between(since, until, 500, cursor.as_deref(), &keep)?;
@@ -168,6 +191,30 @@ pub fn satisfaction(
                 *irritants_by_kind.entry(m.as_str().to_string()).or_default() += 1;
             }
             total.add(tp, marks.len());
+            if let Some(queued) = tp.queued_at {
+                handoffs.handoffs += 1;
+                match tp.claimed_at {
+                    Some(claimed) => waits.push(claimed.0.saturating_sub(queued.0) / 1000),
+                    None if !tp.owner.is_human() => handoffs.abandoned_waiting += 1,
+                    None => {}
+                }
+                if let crate::store::Owner::Waiting { callback, .. } = &tp.owner {
+                    if tp.is_open() {
+                        handoffs.waiting += 1;
+                        handoffs.callbacks += usize::from(*callback);
+                    }
+                }
+            }
+            let answerer = if tp.handled_by.is_some() {
+                "person"
+            } else {
+                "bot"
+            };
+            handoffs
+                .by_answerer
+                .entry(answerer.to_string())
+                .or_default()
+                .add(tp, marks.len());
             by_channel
                 .entry(tp.channel.to_string())
                 .or_default()
@@ -190,10 +237,19 @@ pub fn satisfaction(
         }
     }
     total.finish();
+    waits.sort_unstable();
+    let pick = |q: f64| {
+        (!waits.is_empty()).then(|| waits[((waits.len() - 1) as f64 * q).round() as usize])
+    };
+    handoffs.wait_median_seconds = pick(0.5);
+    handoffs.wait_p90_seconds = pick(0.9);
+    handoffs.handoff_rate =
+        (total.conversations > 0).then(|| handoffs.handoffs as f64 / total.conversations as f64);
     for c in by_channel
         .values_mut()
         .chain(by_intent.values_mut())
         .chain(by_period.values_mut())
+        .chain(handoffs.by_answerer.values_mut())
     {
         c.finish();
     }
@@ -220,6 +276,7 @@ pub fn satisfaction(
         by_period,
         moments_of_truth,
         irritants_by_kind,
+        handoffs,
     })
 }
 
@@ -259,6 +316,22 @@ impl Report {
             s.push_str(&format!("\nby {title}\n"));
             for (k, c) in map {
                 s.push_str(&row(k, c));
+            }
+        }
+        let h = &self.handoffs;
+        if h.handoffs > 0 {
+            s.push_str(&format!(
+                "\nhandoffs {} ({}), wait median {} p90 {}, abandoned while waiting {}, waiting now {} ({} call backs)\n",
+                h.handoffs,
+                h.handoff_rate.map_or("-".into(), |r| format!("{:.0}%", r * 100.0)),
+                h.wait_median_seconds.map_or("-".into(), |w| format!("{w} s")),
+                h.wait_p90_seconds.map_or("-".into(), |w| format!("{w} s")),
+                h.abandoned_waiting,
+                h.waiting,
+                h.callbacks
+            ));
+            for (k, c) in &h.by_answerer {
+                s.push_str(&row(&format!("answered by {k}"), c));
             }
         }
         if !self.moments_of_truth.is_empty() {

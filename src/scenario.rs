@@ -24,6 +24,11 @@
 //! ends = false                 # the conversation ends with this reply
 //! survey = false               # this reply asks the first satisfaction question
 //! handoff = false              # this reply hands the conversation to a person
+//! staff = { name = "Camille", claim = true, say = "It left today.", note = "vip", release = "done", close = false }
+//!                              # what a member of staff does before this turn (each key optional)
+//!
+//! [handoff]                    # the people side's settings for this file ([handoff] of parcours.toml)
+//! hours = { days = [], open = "09:00", close = "18:00" }
 //!
 //! [expect]
 //! orders = { "4567" = "cancelled" }   # order statuses at the end
@@ -76,6 +81,27 @@ struct RawScenario {
     start: Option<String>,
     turns: Vec<RawTurn>,
     expect: Option<RawFinal>,
+    handoff: Option<crate::handoff::HandoffSettings>,
+}
+
+/// What a member of staff does before a customer's turn.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffStep {
+    #[serde(default = "default_staff")]
+    pub name: String,
+    #[serde(default)]
+    pub claim: bool,
+    pub say: Option<String>,
+    pub note: Option<String>,
+    /// Hands back to the bot, with this note ("" for none).
+    pub release: Option<String>,
+    #[serde(default)]
+    pub close: bool,
+}
+
+fn default_staff() -> String {
+    "Camille".into()
 }
 
 #[derive(Deserialize)]
@@ -107,6 +133,7 @@ struct RawTurn {
     ends: Option<bool>,
     survey: Option<bool>,
     handoff: Option<bool>,
+    staff: Option<StaffStep>,
 }
 
 #[derive(Deserialize, Default)]
@@ -130,6 +157,8 @@ pub struct Scenario {
     pub start: Timestamp,
     pub turns: Vec<TurnSpec>,
     pub expect: Final,
+    /// The people side's settings, when the file sets them.
+    pub handoff: Option<crate::handoff::HandoffSettings>,
 }
 
 /// One customer turn and what the bot must do.
@@ -146,6 +175,7 @@ pub struct TurnSpec {
     pub ends: Option<bool>,
     pub survey: Option<bool>,
     pub handoff: Option<bool>,
+    pub staff: Option<StaffStep>,
 }
 
 /// What must hold once the conversation is over.
@@ -255,6 +285,7 @@ impl Scenario {
                 ends: t.ends,
                 survey: t.survey,
                 handoff: t.handoff,
+                staff: t.staff,
             });
         }
         let raw_final = raw.expect.unwrap_or_default();
@@ -283,6 +314,7 @@ impl Scenario {
                 rating: raw_final.rating,
                 email: raw_final.email,
             },
+            handoff: raw.handoff,
         })
     }
 }
@@ -419,7 +451,14 @@ pub async fn run_dir(bot: &Bot, dir: &Path, customers: Option<&Path>) -> anyhow:
         let store: Arc<dyn ProfileStore> =
             Arc::new(SledStore::open(tmp.path()).context("opening a temporary store")?);
         crate::commands::customers::import(&*store, records.clone())?;
-        let bot = bot.with_store(store.clone());
+        let bot = match &s.handoff {
+            Some(h) => {
+                let mut settings = bot.settings().clone();
+                settings.handoff = h.clone();
+                bot.with_store_and_settings(store.clone(), settings)
+            }
+            None => bot.with_store(store.clone()),
+        };
         let result = replay(&bot, &*store, s).await;
         // The store is closed before its directory goes (TempDir's drop).
         drop(bot);
@@ -509,10 +548,18 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
         }
     };
     let mut at = s.start;
-    let mut last_conversation = None;
+    let mut last_conversation: Option<String> = None;
     for (i, spec) in s.turns.iter().enumerate() {
         if i > 0 {
             at = at.plus_ms(spec.after_ms);
+        }
+        if let (Some(step), Some(id)) = (&spec.staff, &last_conversation) {
+            if let Err(e) = staff_acts(bot, id, step, at).await {
+                result
+                    .failures
+                    .push(format!("turn {}: the staff action failed: {e}", i + 1));
+                return result;
+            }
         }
         let msg = Inbound {
             event: Event::Message,
@@ -555,6 +602,32 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
     let _ = bot.close_idle(at.plus_ms(2 * 86_400_000)).await;
     check_final(store, s, last_conversation.as_deref(), &mut result.failures);
     result
+}
+
+/// Runs a member of staff's actions on the conversation, in the order claim, note, say, release, close.
+async fn staff_acts(
+    bot: &Bot,
+    id: &str,
+    step: &StaffStep,
+    at: Timestamp,
+) -> Result<(), crate::handoff::DeskError> {
+    let name = step.name.as_str();
+    if step.claim {
+        bot.claim(id, name, at).await?;
+    }
+    if let Some(note) = &step.note {
+        bot.staff_reply(id, name, note, true, at).await?;
+    }
+    if let Some(text) = &step.say {
+        bot.staff_reply(id, name, text, false, at).await?;
+    }
+    if let Some(note) = &step.release {
+        bot.release(id, name, Some(note.as_str()), at).await?;
+    }
+    if step.close {
+        bot.close_by_staff(id, name, at).await?;
+    }
+    Ok(())
 }
 
 fn check_turn(bot: &Bot, spec: &TurnSpec, reply: &Reply, outcome: Option<Outcome>) -> Vec<String> {

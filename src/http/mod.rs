@@ -123,10 +123,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/metrics",
             get(|State(s): State<AppState>| async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    s.bot.metrics().render(),
-                )
+                let mut text = s.bot.metrics().render();
+                text.push_str(&crate::handoff::queue_metrics(
+                    &s.bot,
+                    crate::time::Timestamp::now(),
+                ));
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
             }),
         )
         .route(

@@ -150,6 +150,19 @@ async fn a_handoff_is_a_queue_a_person_and_a_hand_back() {
         .unwrap();
     assert_eq!(staff_turn.author.as_deref(), Some("Camille"));
     assert!(t.bot.queue(Timestamp::now()).unwrap().is_empty());
+
+    // Reports: the handoff, its wait, and who answered.
+    let report = parcours::report::satisfaction(
+        t.store.as_ref(),
+        &parcours::report::Filter::default(),
+        t.bot.non_topic_intents(),
+    )
+    .unwrap();
+    assert_eq!(report.handoffs.handoffs, 1);
+    assert_eq!(report.handoffs.handoff_rate, Some(1.0));
+    assert!(report.handoffs.wait_median_seconds.is_some());
+    assert_eq!(report.handoffs.abandoned_waiting, 0);
+    assert_eq!(report.handoffs.by_answerer["person"].conversations, 1);
 }
 
 /// Back to the assistant, or a call back, while waiting; a waiting customer is never timed out.
@@ -324,6 +337,19 @@ async fn the_staff_api_runs_a_handoff_and_streams_its_events() {
     assert!(text.contains("event: handoff"), "{text}");
     assert!(text.contains(&id), "{text}");
 
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("parcours_queue_waiting{channel=\"voice\"} 1"),
+        "{metrics}"
+    );
     let q = app.staff_json("/api/queue", "hugo-token").await;
     assert_eq!(q["items"][0]["id"], id.as_str(), "{q}");
     assert_eq!(q["items"][0]["channel"], "voice");
