@@ -52,7 +52,7 @@ def rss_kib(pid):
 
 
 class Server:
-    def __init__(self, name, binary, intents, cache_mb):
+    def __init__(self, name, binary, intents, cache_mb, extra_env=None):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=f"parcours-soak-{name}-")
         self.port = free_port()
@@ -60,7 +60,7 @@ class Server:
         with open(config, "w") as f:
             if cache_mb:
                 f.write(f"store_cache_mb = {cache_mb}\n")
-        env = dict(os.environ, RUST_LOG="warn")
+        env = dict(os.environ, RUST_LOG="warn", **(extra_env or {}))
         env.pop("PARCOURS_WEBHOOK_TOKEN", None)
         env.pop("TELOXIDE_TOKEN", None)
         self.log = open(os.path.join(self.dir, "server.log"), "w")
@@ -210,12 +210,16 @@ async def main():
     ap.add_argument("--warmup", type=float, default=60, help="seconds before the growth is counted")
     ap.add_argument("--baseline-cache-mb", type=int, default=1024,
                     help="sled cache of the baseline server (0: no baseline)")
+    ap.add_argument("--baseline-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="an environment variable for the baseline server only (MALLOC_ARENA_MAX=2)")
     args = ap.parse_args()
     if not os.path.exists(args.bin):
         sys.exit(f"{args.bin} is missing: cargo build --release")
     servers = [Server("parcours", args.bin, args.intents, 0)]
     if args.baseline_cache_mb:
-        servers.append(Server(f"cache{args.baseline_cache_mb}", args.bin, args.intents, args.baseline_cache_mb))
+        extra = dict(kv.split("=", 1) for kv in args.baseline_env)
+        name = f"cache{args.baseline_cache_mb}" + "".join(f"+{k}" for k in extra)
+        servers.append(Server(name[:14], args.bin, args.intents, args.baseline_cache_mb, extra))
     try:
         for s in servers:
             s.wait_ready()
