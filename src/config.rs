@@ -36,6 +36,9 @@ pub struct Settings {
     pub staff_name: String,
     /// The people side of a handoff: hours, time-outs, phone, webhook.
     pub handoff: crate::handoff::HandoffSettings,
+    /// Caller ids many people call from (a switchboard, a hotel): each call from them is its own
+    /// customer, never the profile of whoever called from there before.
+    pub shared_caller_ids: Vec<String>,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             staff: Vec::new(),
             staff_name: "Support".into(),
             handoff: Default::default(),
+            shared_caller_ids: Vec::new(),
         }
     }
 }

@@ -31,7 +31,7 @@ struct Callback {
 }
 
 impl Callback {
-    fn parse(fields: &[(String, String)]) -> Result<Self, ApiError> {
+    fn parse(fields: &[(String, String)], shared: &[String]) -> Result<Self, ApiError> {
         let get = |k: &str| {
             fields
                 .iter()
@@ -55,7 +55,12 @@ impl Callback {
             None => None,
         };
         Ok(Callback {
-            from: super::caller_identity(&from, &call_sid),
+            from: super::caller_identity(
+                &from,
+                &call_sid,
+                shared,
+                super::stir_failed(get("StirVerstat").as_deref()),
+            ),
             call_sid,
             speech: get("SpeechResult"),
             confidence,
@@ -154,7 +159,7 @@ pub async fn webhook(
         message: e.body_text(),
     })?;
     let fields = verified_fields(&state, &headers, &uri, &body)?;
-    let cb = Callback::parse(&fields)?;
+    let cb = Callback::parse(&fields, &state.bot.settings().shared_caller_ids)?;
     let open = state
         .bot
         .store()

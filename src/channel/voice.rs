@@ -47,7 +47,7 @@ pub struct VoiceResponse {
 
 impl VoiceRequest {
     /// Checks the fields and makes the channel-neutral message.
-    fn into_inbound(self) -> Result<Inbound, ApiError> {
+    fn into_inbound(self, shared: &[String]) -> Result<Inbound, ApiError> {
         for (name, v) in [("session_id", &self.session_id), ("user_id", &self.user_id)] {
             if v.trim().is_empty() || v.len() > MAX_ID_LEN {
                 return Err(ApiError::unprocessable(format!(
@@ -65,7 +65,7 @@ impl VoiceRequest {
         Ok(Inbound {
             event: Event::Message,
             channel: Channel::Voice,
-            user: super::caller_identity(&self.user_id, &self.session_id),
+            user: super::caller_identity(&self.user_id, &self.session_id, shared, false),
             session: Some(self.session_id),
             text: self.transcript,
             asr_confidence: self.confidence,
@@ -82,7 +82,7 @@ pub async fn webhook(
     ApiJson(req): ApiJson<VoiceRequest>,
 ) -> Result<ApiJson<VoiceResponse>, ApiError> {
     state.check_webhook_token(&headers)?;
-    let inbound = req.into_inbound()?;
+    let inbound = req.into_inbound(&state.bot.settings().shared_caller_ids)?;
     let reply = state.bot.handle(inbound).await?;
     Ok(ApiJson(VoiceResponse {
         conversation_id: reply.conversation_id,

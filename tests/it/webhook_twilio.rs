@@ -239,3 +239,56 @@ async fn calls_from_a_withheld_number_are_kept_apart() {
     assert_ne!(b.id, c.id);
     assert_ne!(b.customer_id, c.customer_id);
 }
+
+/// A caller id the carrier could not verify (STIR/SHAKEN failed) may be spoofed: it does not open
+/// Alice's profile. A switchboard number many people call from is no one customer either.
+#[tokio::test]
+async fn an_unverified_or_shared_caller_id_does_not_open_a_profile() {
+    let app = signed_app().await;
+    let xml = turn(
+        &app,
+        &[
+            ("CallSid", "CA_S"),
+            ("StirVerstat", "TN-Validation-Failed-A"),
+        ],
+    )
+    .await;
+    assert!(
+        !xml.contains("Alice"),
+        "a spoofable caller id was greeted by name: {xml}"
+    );
+    let xml = turn(
+        &app,
+        &[
+            ("CallSid", "CA_V"),
+            ("StirVerstat", "TN-Validation-Passed-A"),
+        ],
+    )
+    .await;
+    assert!(xml.contains("Hello Alice"), "{xml}");
+
+    let mut settings = parcours::config::Settings::default();
+    settings.shared_caller_ids = vec!["+33612345678".into()];
+    let app = crate::helpers::spawn_app_on(
+        crate::helpers::TestBot::with_settings(settings).with_alice(),
+        |_, _| {},
+    )
+    .await;
+    let r = app
+        .post_twilio(&[("CallSid", "CA_W"), ("From", "+33612345678")], None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !r.contains("Alice"),
+        "a shared number opened one customer's profile: {r}"
+    );
+    assert!(
+        app.test_bot
+            .store
+            .open_touchpoint(Channel::Twilio, "shared:CA_W")
+            .unwrap()
+            .is_some()
+    );
+}
