@@ -76,11 +76,14 @@ impl HandoffSettings {
     }
 }
 
-/// Opening hours of the people side: `days` (mon..sun) from `open` to `close` (`09:00`), at a fixed
-/// offset from UTC (`+01:00`), except `holidays` (`2026-12-25`).
+/// Opening hours of the people side: `days` (mon..sun) from `open` to `close` (`09:00`), in the IANA
+/// `time_zone` (`Europe/Paris`, daylight saving included; the zone database is built in) or else at a
+/// fixed `utc_offset` (`+01:00`), except `holidays` (`2026-12-25`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hours {
+    #[serde(default)]
+    pub time_zone: Option<String>,
     #[serde(default = "utc")]
     pub utc_offset: String,
     #[serde(default = "weekdays")]
@@ -104,11 +107,31 @@ fn weekdays() -> Vec<String> {
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 struct ParsedHours {
-    offset_min: i64,
+    zone: Zone,
     days: [bool; 7],
     open_min: i64,
     close_min: i64,
     holidays: Vec<i64>,
+}
+
+enum Zone {
+    Offset(i64),
+    Named(jiff::tz::TimeZone),
+}
+
+impl Zone {
+    /// The local day (days since 1970-01-01) and minute of the day at `at`.
+    fn local(&self, at: Timestamp) -> (i64, i64) {
+        let minutes = (at.0 / 60_000) as i64;
+        let offset = match self {
+            Zone::Offset(o) => *o,
+            Zone::Named(tz) => jiff::Timestamp::from_millisecond(at.0 as i64)
+                .map(|t| i64::from(tz.to_offset(t).seconds()) / 60)
+                .unwrap_or(0),
+        };
+        let local = minutes + offset;
+        (local.div_euclid(1440), local.rem_euclid(1440))
+    }
 }
 
 fn minutes_of(s: &str) -> Option<i64> {
@@ -117,17 +140,38 @@ fn minutes_of(s: &str) -> Option<i64> {
     ((0..=24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
 }
 
+/// 1970-01-01 was a Thursday: the weekday (0 = Monday) of a day number.
+fn weekday(day: i64) -> usize {
+    (day + 3).rem_euclid(7) as usize
+}
+
 impl Hours {
     fn parsed(&self) -> Result<ParsedHours, String> {
-        let o = self.utc_offset.trim();
-        let (sign, rest) = match o.as_bytes().first() {
-            Some(b'-') => (-1, &o[1..]),
-            Some(b'+') => (1, &o[1..]),
-            _ => (1, o),
+        let zone = match self
+            .time_zone
+            .as_deref()
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+        {
+            Some(name) => Zone::Named(jiff::tz::TimeZone::get(name).map_err(|_| {
+                format!(
+                    "hours.time_zone = {name:?} is not a time zone (Europe/Paris, America/New_York)"
+                )
+            })?),
+            None => {
+                let o = self.utc_offset.trim();
+                let (sign, rest) = match o.as_bytes().first() {
+                    Some(b'-') => (-1, &o[1..]),
+                    Some(b'+') => (1, &o[1..]),
+                    _ => (1, o),
+                };
+                Zone::Offset(
+                    sign * minutes_of(rest).ok_or_else(|| {
+                        format!("hours.utc_offset = {o:?}: expected +01:00 or -05:00")
+                    })?,
+                )
+            }
         };
-        let offset_min = sign
-            * minutes_of(rest)
-                .ok_or_else(|| format!("hours.utc_offset = {o:?}: expected +01:00 or -05:00"))?;
         let mut days = [false; 7];
         for d in &self.days {
             let i = DAYS
@@ -150,7 +194,7 @@ impl Hours {
             })
             .collect::<Result<_, _>>()?;
         Ok(ParsedHours {
-            offset_min,
+            zone,
             days,
             open_min,
             close_min,
@@ -161,12 +205,8 @@ impl Hours {
     /// Whether people answer at `at`.
     pub fn is_open(&self, at: Timestamp) -> bool {
         let Ok(p) = self.parsed() else { return true };
-        let local_min = (at.0 / 60_000) as i64 + p.offset_min;
-        let day = local_min.div_euclid(1440);
-        let minute = local_min.rem_euclid(1440);
-        // 1970-01-01 was a Thursday (index 3 from Monday).
-        let weekday = (day + 3).rem_euclid(7) as usize;
-        p.days[weekday]
+        let (day, minute) = p.zone.local(at);
+        p.days[weekday(day)]
             && !p.holidays.contains(&day)
             && minute >= p.open_min
             && minute < p.close_min
@@ -175,13 +215,10 @@ impl Hours {
     /// When people answer next, in their local time: (days from the local today, `09:00`).
     pub fn next_open(&self, at: Timestamp) -> Option<(i64, String)> {
         let p = self.parsed().ok()?;
-        let local_min = (at.0 / 60_000) as i64 + p.offset_min;
-        let today = local_min.div_euclid(1440);
-        let minute = local_min.rem_euclid(1440);
+        let (today, minute) = p.zone.local(at);
         for ahead in 0..15 {
             let day = today + ahead;
-            let weekday = (day + 3).rem_euclid(7) as usize;
-            if !p.days[weekday] || p.holidays.contains(&day) {
+            if !p.days[weekday(day)] || p.holidays.contains(&day) {
                 continue;
             }
             if ahead == 0 && minute >= p.open_min {
@@ -190,6 +227,40 @@ impl Hours {
             return Some((ahead, self.open.trim().to_string()));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hours(zone: Option<&str>, offset: &str) -> Hours {
+        Hours {
+            time_zone: zone.map(str::to_string),
+            utc_offset: offset.into(),
+            days: weekdays(),
+            open: "09:00".into(),
+            close: "18:00".into(),
+            holidays: vec!["2026-12-25".into()],
+        }
+    }
+
+    #[test]
+    fn hours_follow_the_time_zone_with_daylight_saving() {
+        let paris = hours(Some("Europe/Paris"), "+00:00");
+        // Monday 2026-07-06 07:30 UTC is 09:30 in Paris (summer time, +2): open.
+        assert!(paris.is_open(Timestamp::parse("2026-07-06T07:30:00Z").unwrap()));
+        // Monday 2026-12-07 07:30 UTC is 08:30 in Paris (winter time, +1): not yet.
+        assert!(!paris.is_open(Timestamp::parse("2026-12-07T07:30:00Z").unwrap()));
+        assert!(paris.is_open(Timestamp::parse("2026-12-07T08:30:00Z").unwrap()));
+        // Christmas, a Friday: closed; Saturday too; back Monday (3 days later).
+        let xmas = Timestamp::parse("2026-12-25T10:00:00Z").unwrap();
+        assert!(!paris.is_open(xmas));
+        assert_eq!(paris.next_open(xmas), Some((3, "09:00".into())));
+        let fixed = hours(None, "-05:00");
+        assert!(fixed.is_open(Timestamp::parse("2026-12-07T14:30:00Z").unwrap()));
+        assert!(!fixed.is_open(Timestamp::parse("2026-12-07T13:30:00Z").unwrap()));
+        assert!(hours(Some("Mars/Olympus"), "").parsed().is_err());
     }
 }
 

@@ -242,6 +242,7 @@ async fn a_restart_keeps_the_owner_and_the_queue() {
 async fn out_of_hours_and_unclaimed_handoffs_are_said_honestly() {
     let mut s = Settings::default();
     s.handoff.hours = Some(parcours::handoff::Hours {
+        time_zone: None,
         utc_offset: "+00:00".into(),
         days: vec![],
         open: "09:00".into(),

@@ -267,8 +267,10 @@ async fn an_unverified_or_shared_caller_id_does_not_open_a_profile() {
     .await;
     assert!(xml.contains("Hello Alice"), "{xml}");
 
-    let mut settings = parcours::config::Settings::default();
-    settings.shared_caller_ids = vec!["+33612345678".into()];
+    let settings = parcours::config::Settings {
+        shared_caller_ids: vec!["+33612345678".into()],
+        ..Default::default()
+    };
     let app = crate::helpers::spawn_app_on(
         crate::helpers::TestBot::with_settings(settings).with_alice(),
         |_, _| {},
