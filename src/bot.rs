@@ -302,6 +302,7 @@ impl Bot {
         // Engine: what to answer.
         let engine = Engine::new(&self.pack, &self.settings);
         let previous = if tp.turns.is_empty() {
+            self.take_leftover(&customer.id, &mut tp)?;
             self.previous_contact(&customer.id, &tp.id, msg.at)?
         } else {
             None
@@ -519,11 +520,17 @@ impl Bot {
         let mut end = false;
         let mut quick = Vec::new();
         let waiting = matches!(tp.owner, Owner::Waiting { .. });
+        // A call back needs a number to call.
+        let phone_like = |u: &str| {
+            u.starts_with('+') && u.len() > 8 && u[1..].bytes().all(|b| b.is_ascii_digit())
+        };
+        let can_call = msg.channel != crate::message::Channel::Alexa && phone_like(&msg.user);
+        let alexa = msg.channel == crate::message::Channel::Alexa;
         let kind: &'static str = match (msg.event, choice) {
             (Event::End, _) => {
                 end = true;
                 if let Owner::Waiting { callback, .. } = &mut tp.owner {
-                    if spoken {
+                    if can_call {
                         *callback = true;
                         tp.turns.push(Turn::system(
                             now,
@@ -532,25 +539,29 @@ impl Bot {
                         ));
                     }
                 }
-                if spoken && waiting {
+                said.push(self.pack.messages(lang).goodbye.clone());
+                if can_call && waiting {
                     "callback"
                 } else {
                     "customer_left"
                 }
             }
-            (_, Some(WaitingChoice::BackToBot)) if waiting => {
+            (_, Some(WaitingChoice::BackToBot)) => {
+                // Never trapped: the customer may leave the queue, or the person, for the assistant.
+                let left = match &tp.owner {
+                    Owner::Staff { name, .. } => {
+                        format!("the customer left {name} for the assistant")
+                    }
+                    _ => "the customer went back to the assistant".into(),
+                };
                 tp.owner = Owner::Bot;
-                tp.turns.push(Turn::system(
-                    now,
-                    None,
-                    "the customer went back to the assistant".into(),
-                ));
+                tp.turns.push(Turn::system(now, None, left));
                 // No survey on top of a handoff the customer gave up on.
                 conv.surveyed = true;
                 said.push(m.cancelled.clone());
                 "cancelled"
             }
-            (_, Some(WaitingChoice::CallBack)) if waiting => {
+            (_, Some(WaitingChoice::CallBack)) if waiting && can_call => {
                 if let Owner::Waiting { callback, .. } = &mut tp.owner {
                     *callback = true;
                 }
@@ -567,10 +578,12 @@ impl Bot {
                 end = spoken;
                 "callback"
             }
-            _ if goodbye && waiting => {
-                if let Owner::Waiting { callback, .. } = &mut tp.owner {
-                    *callback |= spoken;
-                }
+            (_, Some(WaitingChoice::CallBack)) if waiting => {
+                // No number to call: the request stays, answered on this channel.
+                said.push(m.kept.clone());
+                "customer_message"
+            }
+            _ if goodbye => {
                 said.push(m.kept.clone());
                 end = spoken;
                 "customer_left"
@@ -610,6 +623,13 @@ impl Bot {
                 "customer_message"
             }
         };
+        if alexa {
+            // Alexa cannot hold a customer: the session ends; replies are read at the next launch.
+            end = true;
+            if said.is_empty() {
+                said.push(crate::handoff::fill(&m.alexa, &[("reference", &tp.id)]));
+            }
+        }
         let text = said.join("\n");
         if !text.is_empty() {
             tp.turns.push(Turn {
@@ -727,6 +747,24 @@ impl Bot {
             },
         };
         Ok(Decision::say(said))
+    }
+
+    /// What people said in this sender's last conversation that they never heard (it was closed before
+    /// their next turn): moved into the new one, to be said first.
+    fn take_leftover(&self, customer_id: &str, tp: &mut Touchpoint) -> Result<(), BotError> {
+        for mut old in self.store.latest_touchpoints(customer_id, 3)? {
+            if old.id != tp.id
+                && old.channel == tp.channel
+                && old.user == tp.user
+                && !old.outbox.is_empty()
+            {
+                let mut left = std::mem::take(&mut old.outbox);
+                left.append(&mut tp.outbox);
+                tp.outbox = left;
+                self.store.save_touchpoint(&old)?;
+            }
+        }
+        Ok(())
     }
 
     /// The customer's last conversation, if it ended unsettled (abandoned, handed off or not solved) within the last

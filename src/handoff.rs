@@ -337,6 +337,8 @@ pub struct Desk {
     outlets: RwLock<BTreeMap<Channel, Arc<dyn Outlet>>>,
     /// The last waits (ms) between queueing and a claim, for the wait announced.
     waits: Mutex<VecDeque<u64>>,
+    /// True once the server stops: event streams end, so that a graceful shutdown does not wait on them.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for Desk {
@@ -345,6 +347,7 @@ impl Default for Desk {
             events: tokio::sync::broadcast::channel(1024).0,
             outlets: RwLock::default(),
             waits: Mutex::default(),
+            closing: tokio::sync::watch::channel(false).0,
         }
     }
 }
@@ -353,6 +356,16 @@ impl Desk {
     /// Events from now on.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DeskEvent> {
         self.events.subscribe()
+    }
+
+    /// Whether the server is stopping, to watch.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Ends every event stream (the server is stopping).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Registers the channel that writes to `channel`'s customers unasked.
@@ -440,6 +453,17 @@ impl From<StoreError> for DeskError {
     }
 }
 
+/// Refuses a staff action on a conversation another member of staff has.
+fn must_own(tp: &Touchpoint, name: &str) -> Result<(), DeskError> {
+    match &tp.owner {
+        Owner::Staff { name: other, .. } if other != name => Err(DeskError::Conflict(format!(
+            "{other} has conversation {}: only they can do that (or transfer it)",
+            tp.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `{name}` and friends in a sentence.
 pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     let mut s = template.to_string();
@@ -462,17 +486,28 @@ pub fn summary(tp: &Touchpoint, non_topics: &std::collections::HashSet<String>) 
         .iter()
         .filter(|t| t.speaker == Speaker::Customer && !t.text.trim().is_empty())
         .collect();
-    let last = said
+    // What the request was: the first message about a topic, else the first that was not only the
+    // request for a person (what they write while waiting is often "hello?").
+    let is_topic = |t: &&Turn| {
+        t.intent
+            .as_deref()
+            .is_some_and(|i| !non_topics.contains(i) && i != "human_agent")
+    };
+    let first = said
         .iter()
-        .rev()
-        .find(|t| t.intent.as_deref() != Some("human_agent"))
-        .or(said.last())
+        .find(|t| is_topic(t))
+        .or_else(|| {
+            said.iter()
+                .find(|t| t.intent.as_deref() != Some("human_agent"))
+        })
+        .or(said.first())
         .map(|t| clip(&t.text, 100))
         .unwrap_or_default();
+    let topics: Vec<String> = topics.iter().map(|t| t.replace('_', " ")).collect();
     let wants = if topics.is_empty() {
-        format!("Wants: not clear yet; said \u{201c}{last}\u{201d}")
+        format!("Wants: not clear yet; said \u{201c}{first}\u{201d}")
     } else {
-        format!("Wants: {}; said \u{201c}{last}\u{201d}", topics.join(", "))
+        format!("Wants: {}; said \u{201c}{first}\u{201d}", topics.join(", "))
     };
     let bot_answers = tp
         .turns
@@ -484,11 +519,18 @@ pub fn summary(tp: &Touchpoint, non_topics: &std::collections::HashSet<String>) 
         .iter()
         .filter(|t| t.speaker == Speaker::Customer && t.intent.is_none())
         .count();
-    let irritated = tp.turns.iter().any(|t| !t.irritants.is_empty());
+    let irritated = tp.turns.iter().any(|t| {
+        t.irritants
+            .iter()
+            .any(|i| *i == crate::store::Irritant::NegativeSentiment)
+    });
+    let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
     let did = format!(
-        "Bot: {bot_answers} answers, {not_understood} messages not understood{}",
+        "Bot: {}, {} not understood{}",
+        plural(bot_answers, "answer"),
+        plural(not_understood, "message"),
         if irritated {
-            ", the customer is irritated"
+            "; the customer sounds annoyed"
         } else {
             ""
         }
@@ -505,8 +547,9 @@ pub fn summary(tp: &Touchpoint, non_topics: &std::collections::HashSet<String>) 
         (None, false) => format!(
             "Missing: a person ({})",
             match &tp.owner {
+                Owner::Waiting { reason, .. } if reason == "human_agent" => "asked for one",
                 Owner::Waiting { reason, .. } => reason.as_str(),
-                _ => "asked",
+                _ => "asked for one",
             }
         ),
     };
@@ -556,6 +599,16 @@ pub fn waiting_choice(text: &str, pack_labels: &[(WaitingChoice, &str)]) -> Opti
         "laisse tomber",
         "laissez tomber",
         "tant pis",
+        "revenir a l assistant",
+        "retourner a l assistant",
+        "revenir au robot",
+        "revenir au bot",
+        "prefere le robot",
+        "prefere l assistant",
+        "talk to the bot",
+        "talk to the assistant",
+        "bot again",
+        "assistant again",
     ];
     const CALL: &[&str] = &[
         "call me back",
@@ -791,8 +844,11 @@ impl Bot {
                                 tp.id
                             )));
                         }
-                        return Ok((false, "claimed"));
+                        return Ok((false, "unchanged"));
                     }
+                    // Queue news not said yet is out of date once someone has it.
+                    let m = &bot.messages(tp.lang).people;
+                    tp.outbox.retain(|t| *t != m.not_claimed && *t != m.kept);
                     if let Some(q) = tp.queued_at {
                         bot.desk().record_wait(now.0.saturating_sub(q.0));
                     } else {
@@ -915,6 +971,13 @@ impl Bot {
             .change(
                 id,
                 |_, tp| {
+                    must_own(tp, from)?;
+                    if matches!(&tp.owner, Owner::Staff { name, .. } if name == to) {
+                        return Err(DeskError::Conflict(format!(
+                            "{to} already has conversation {}",
+                            tp.id
+                        )));
+                    }
                     tp.claimed_at.get_or_insert(now);
                     tp.queued_at.get_or_insert(now);
                     tp.owner = Owner::Staff {
@@ -962,6 +1025,7 @@ impl Bot {
                             tp.id
                         )));
                     }
+                    must_own(tp, name)?;
                     let who = match &tp.owner {
                         Owner::Staff { name, .. } => Some(name.clone()),
                         _ => None,
@@ -1006,12 +1070,18 @@ impl Bot {
         let ((), tp) = self
             .change(
                 id,
-                |_, tp| {
+                |bot, tp| {
+                    must_own(tp, name)?;
                     tp.turns.push(Turn::system(
                         now,
                         Some(name),
                         format!("{name} closed the conversation"),
                     ));
+                    // A customer who cannot be written to unasked hears what is left, and that it is
+                    // closed, on their next turn (see `Bot::handle`).
+                    if bot.desk().outlet(tp.channel).is_none() {
+                        tp.outbox.push(bot.messages(tp.lang).people.closed.clone());
+                    }
                     tp.owner = Owner::Bot;
                     tp.ended_at = Some(now);
                     tp.outcome = Some(Outcome::HandedOff);
@@ -1021,8 +1091,10 @@ impl Bot {
                 None,
             )
             .await?;
-        let text = self.messages(tp.lang).people.closed.clone();
-        self.tell(&tp, &text, &[]).await;
+        if self.desk().outlet(tp.channel).is_some() {
+            let text = self.messages(tp.lang).people.closed.clone();
+            self.tell(&tp, &text, &[]).await;
+        }
         Ok(tp)
     }
 

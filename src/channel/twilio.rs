@@ -367,9 +367,29 @@ fn dial_twiml(reply: &Reply, phone: &str) -> String {
     ))
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// `?conversation=tp_…` of the queue callbacks; a missing or bad query is a JSON 400.
+#[derive(Debug)]
 pub struct ConversationQuery {
     conversation: String,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConversationQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let fields: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
+        fields
+            .into_iter()
+            .find(|(k, v)| k == "conversation" && !v.trim().is_empty())
+            .map(|(_, v)| ConversationQuery { conversation: v })
+            .ok_or_else(|| {
+                ApiError::bad_request("conversation: the query must name the conversation")
+            })
+    }
 }
 
 /// The conversation a queue callback names, which must be a Twilio call.
@@ -393,7 +413,7 @@ pub async fn wait(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    q: ConversationQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     verified_fields(&state, &headers, &uri, &body)?;
@@ -420,7 +440,7 @@ pub async fn wait_key(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    q: ConversationQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let fields = verified_fields(&state, &headers, &uri, &body)?;
@@ -458,7 +478,7 @@ pub async fn agent(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    q: ConversationQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     verified_fields(&state, &headers, &uri, &body)?;
@@ -475,7 +495,7 @@ pub async fn whisper(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    q: ConversationQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     verified_fields(&state, &headers, &uri, &body)?;
@@ -502,7 +522,7 @@ pub async fn queue_done(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    axum::extract::Query(q): axum::extract::Query<ConversationQuery>,
+    q: ConversationQuery,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let fields = verified_fields(&state, &headers, &uri, &body)?;

@@ -28,10 +28,15 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
     let mut state = AppState::from_env(bot.clone());
     // One shutdown signal for every part: the HTTP server, Telegram polling, the sweeper.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        http::shutdown_signal().await;
-        let _ = stop.send(true);
-    });
+    {
+        let bot = bot.clone();
+        tokio::spawn(async move {
+            http::shutdown_signal().await;
+            // Event streams never finish on their own: end them so the graceful shutdown need not wait.
+            bot.desk().close_streams();
+            let _ = stop.send(true);
+        });
+    }
     let mut polling = None;
     if let Some(telegram) = Telegram::from_env(bot.clone()).map(Arc::new) {
         telegram.register_commands();

@@ -243,7 +243,7 @@ impl Default for PeopleMessages {
                 "Connecting you to a person. You're number {position}, usually about {minutes} minutes. You can keep writing here.",
             ),
             queued_voice: s(
-                "I'm connecting you to a person. You're number {position} in the queue.",
+                "I'm connecting you to a person. You're number {position}, about {minutes} minutes.",
             ),
             position: s("You're now number {position} in the queue."),
             out_of_hours: s(
@@ -259,7 +259,9 @@ impl Default for PeopleMessages {
             callback: s("Noted: someone from the team will call you back as soon as they can."),
             kept: s("Your request stays with our team; a person will reply here."),
             still_waiting_voice: s("A person will be with you shortly. You're number {position}."),
-            staff_writing_voice: s("{name} is preparing an answer. Please stay on the line."),
+            staff_writing_voice: s(
+                "{name} from our team has your request and will answer shortly.",
+            ),
             alexa: s(
                 "A person from our team will reply. Your reference is {reference}. Open the skill again to hear their answer.",
             ),

@@ -19,6 +19,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use views::{ConversationSummary, Profile, Transcript};
 
+/// Longest staff message, in characters.
+const MAX_STAFF_TEXT: usize = 2_000;
+
 /// Largest page of conversations.
 const MAX_LIMIT: usize = 500;
 const DEFAULT_LIMIT: usize = 50;
@@ -184,8 +187,17 @@ async fn events(
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let rx = state.bot.desk().subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let event = match rx.recv().await {
+    let closing = state.bot.desk().closing();
+    let stream = futures_util::stream::unfold((rx, closing), |(mut rx, mut closing)| async move {
+        if *closing.borrow() {
+            return None;
+        }
+        let received = tokio::select! {
+            r = rx.recv() => r,
+            // The server is stopping: the stream ends, the client reconnects elsewhere.
+            _ = closing.changed() => return None,
+        };
+        let event = match received {
             Ok(e) => {
                 let data = serde_json::to_string(&e).unwrap_or_default();
                 Event::default().event(e.kind).data(data)
@@ -196,7 +208,7 @@ async fn events(
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(event), rx))
+        Some((Ok(event), (rx, closing)))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
@@ -260,7 +272,12 @@ async fn message(
     ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<ApiJson<Value>, ApiError> {
     if body.text.trim().is_empty() {
-        return Err(ApiError::bad_request("text: a message cannot be empty"));
+        return Err(ApiError::unprocessable("text: a message cannot be empty"));
+    }
+    if body.text.chars().count() > MAX_STAFF_TEXT {
+        return Err(ApiError::unprocessable(format!(
+            "text: at most {MAX_STAFF_TEXT} characters (a customer reads it on a phone, or hears it)"
+        )));
     }
     let tp = state
         .bot
@@ -291,19 +308,20 @@ async fn transfer(
     ApiJson(body): ApiJson<TransferBody>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let s = state.bot.settings();
-    let known = s.staff.iter().any(|m| m.name == body.to)
-        || (state.staff_token.is_some()
-            && state.staff_name.as_deref().unwrap_or(&s.staff_name) == body.to);
-    if !known {
-        return Err(ApiError::bad_request(format!(
+    let mut names: Vec<&str> = s.staff.iter().map(|m| m.name.as_str()).collect();
+    if state.staff_token.is_some() {
+        names.push(state.staff_name.as_deref().unwrap_or(&s.staff_name));
+    }
+    let Some(to) = names
+        .into_iter()
+        .find(|n| n.trim().eq_ignore_ascii_case(body.to.trim()))
+    else {
+        return Err(ApiError::unprocessable(format!(
             "to: no member of staff is called {:?}",
             body.to
         )));
-    }
-    let tp = state
-        .bot
-        .transfer(&id, &name, &body.to, Timestamp::now())
-        .await?;
+    };
+    let tp = state.bot.transfer(&id, &name, to, Timestamp::now()).await?;
     Ok(ApiJson(json!({ "conversation": tp.id, "owner": tp.owner })))
 }
 

@@ -179,11 +179,15 @@ async fn a_waiting_customer_chooses_and_is_never_timed_out() {
             == 0
     );
     assert!(matches!(owner_of(&t, &id), Owner::Waiting { .. }));
+    // Nobody can call a chat user with no number: the request stays, answered here.
     let r = t.say("zoe", "call me back").await;
-    assert!(r.text.contains("call you back"), "{}", r.text);
+    assert!(r.text.contains("stays with our team"), "{}", r.text);
     assert!(matches!(
         owner_of(&t, &id),
-        Owner::Waiting { callback: true, .. }
+        Owner::Waiting {
+            callback: false,
+            ..
+        }
     ));
     let r = t.say("zoe", "Back to the assistant").await;
     assert!(r.text.contains("assistant again"), "{}", r.text);
@@ -383,7 +387,7 @@ async fn the_staff_api_runs_a_handoff_and_streams_its_events() {
         json!({"text": "  "}),
     )
     .await;
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 422);
 
     // The caller's next turn says what Camille wrote, escaped in the SSML.
     let v: Value = app
@@ -409,7 +413,7 @@ async fn the_staff_api_runs_a_handoff_and_streams_its_events() {
         json!({"to": "Nobody"}),
     )
     .await;
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 422);
     let r = post(
         format!("/api/conversations/{id}/transfer"),
         "camille-token",
@@ -417,6 +421,16 @@ async fn the_staff_api_runs_a_handoff_and_streams_its_events() {
     )
     .await;
     assert_eq!(r.status(), 200);
+    // Only the person who has it releases or closes it.
+    for action in ["release", "close"] {
+        let r = post(
+            format!("/api/conversations/{id}/{action}"),
+            "camille-token",
+            json!({}),
+        )
+        .await;
+        assert_eq!(r.status(), 409, "{action} by someone who does not have it");
+    }
     let r = post(
         format!("/api/conversations/{id}/release"),
         "hugo-token",
@@ -765,4 +779,49 @@ async fn the_handoff_webhook_is_told_and_signed() {
         assert_eq!(sig, &expected);
         assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64);
     }
+}
+
+/// A conversation closed by staff right after a reply: the caller, who cannot be written to unasked,
+/// hears the reply and that it is closed on their next call; and a customer can always leave a person
+/// for the assistant.
+#[tokio::test]
+async fn nothing_said_is_lost_at_a_close_and_nobody_is_trapped() {
+    let t = TestBot::with_settings(staffed()).with_alice();
+    let voice = |text: &str, session: &str| {
+        let mut m = Inbound::text(Channel::Voice, "+33612345678", text);
+        m.session = Some(session.into());
+        m
+    };
+    let r = t.bot.handle(voice("talk to a human", "c1")).await.unwrap();
+    let id = r.conversation_id;
+    t.bot
+        .staff_reply(
+            &id,
+            "Hugo",
+            "Your refund of 20 euros is done.",
+            false,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    t.bot
+        .close_by_staff(&id, "Hugo", Timestamp::now())
+        .await
+        .unwrap();
+    let r = t.bot.handle(voice("ok thanks", "c2")).await.unwrap();
+    assert_ne!(r.conversation_id, id);
+    assert!(
+        r.text.contains("Hugo: Your refund of 20 euros is done."),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("This conversation is closed"), "{}", r.text);
+    assert!(t.store.touchpoint(&id).unwrap().unwrap().outbox.is_empty());
+
+    let r = t.say("alice", "I want to talk to a human").await;
+    let id = r.conversation_id;
+    t.bot.claim(&id, "Camille", Timestamp::now()).await.unwrap();
+    let r = t.say("alice", "I'd rather talk to the bot again").await;
+    assert!(r.text.contains("assistant again"), "{}", r.text);
+    assert_eq!(owner_of(&t, &id), Owner::Bot);
 }
