@@ -521,8 +521,7 @@ pub fn summary(tp: &Touchpoint, non_topics: &std::collections::HashSet<String>) 
         .count();
     let irritated = tp.turns.iter().any(|t| {
         t.irritants
-            .iter()
-            .any(|i| *i == crate::store::Irritant::NegativeSentiment)
+            .contains(&crate::store::Irritant::NegativeSentiment)
     });
     let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
     let did = format!(
