@@ -279,11 +279,12 @@ impl Bot {
         } else {
             self.nlu.parse_in(&msg.text, msg.at.date(), conv.lang)
         };
-        let lang = understanding
-            .lang
-            .or(conv.lang)
-            .or(msg.locale)
-            .unwrap_or_default();
+        // A message nothing was understood in says little about its language ("blorp fizzle"): the
+        // conversation's language, or the platform's locale, stays.
+        let detected = understanding.lang.filter(|_| {
+            understanding.intent.is_some() || (conv.lang.is_none() && msg.locale.is_none())
+        });
+        let lang = detected.or(conv.lang).or(msg.locale).unwrap_or_default();
         conv.lang = Some(lang);
 
         // People: while a person has the conversation or is awaited, the bot says nothing of its own.

@@ -287,3 +287,24 @@ async fn a_card_number_is_deleted_and_the_customer_told_not_answered_as_a_questi
         .unwrap();
     assert!(tp.turns.iter().all(|turn| !turn.text.contains("4111")));
 }
+
+/// A message nothing was understood in does not switch the language away from the platform's locale
+/// (a trial's "blorp fizzle wug" from an en-US caller was answered, and then recognised, in French).
+#[tokio::test]
+async fn gibberish_keeps_the_callers_locale() {
+    let t = TestBot::new();
+    for (locale, lang) in [
+        (parcours::message::Lang::En, parcours::message::Lang::En),
+        (parcours::message::Lang::Fr, parcours::message::Lang::Fr),
+    ] {
+        let mut m = parcours::message::Inbound::text(
+            parcours::message::Channel::Voice,
+            format!("+3360000000{}", lang as u8),
+            "blorp fizzle wug",
+        );
+        m.session = Some(format!("call-{}", lang.code()));
+        m.locale = Some(locale);
+        let r = t.bot.handle(m).await.unwrap();
+        assert_eq!(r.lang, lang, "{}", r.text);
+    }
+}
