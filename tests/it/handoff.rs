@@ -825,3 +825,61 @@ async fn nothing_said_is_lost_at_a_close_and_nobody_is_trapped() {
     assert!(r.text.contains("assistant again"), "{}", r.text);
     assert_eq!(owner_of(&t, &id), Owner::Bot);
 }
+
+/// A channel that writes unasked (as Telegram does), recording what it was asked to send.
+#[derive(Default)]
+struct FakeOutlet(Mutex<Vec<(String, String)>>);
+
+impl parcours::handoff::Outlet for FakeOutlet {
+    fn deliver<'a>(
+        &'a self,
+        user: &'a str,
+        text: &'a str,
+        _buttons: &'a [String],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        self.0.lock().unwrap().push((user.into(), text.into()));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn typing<'a>(
+        &'a self,
+        _user: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
+    }
+}
+
+/// A waiting customer's place is sent when it changes, at most once a minute, and not again when it
+/// has not changed.
+#[tokio::test]
+async fn position_news_is_sent_when_it_changes_at_most_once_a_minute() {
+    let t = TestBot::with_settings(staffed());
+    let outlet = Arc::new(FakeOutlet::default());
+    t.bot.desk().set_outlet(Channel::Chat, outlet.clone());
+    let now = Timestamp::now();
+    let first = t.say_at("u1", "I want to talk to a human", now).await;
+    let second = t.say_at("u2", "I want to talk to a human", now).await;
+    assert!(second.text.contains("number 2"), "{}", second.text);
+    t.bot
+        .claim(&first.conversation_id, "Hugo", now)
+        .await
+        .unwrap();
+    let to_u2 = |o: &FakeOutlet| {
+        o.0.lock()
+            .unwrap()
+            .iter()
+            .filter(|(u, _)| u == "u2")
+            .map(|(_, m)| m.clone())
+            .collect::<Vec<_>>()
+    };
+    t.bot.tend_queue(now.plus_ms(30_000)).await.unwrap();
+    assert!(
+        to_u2(&outlet).is_empty(),
+        "news within the minute: {:?}",
+        to_u2(&outlet)
+    );
+    t.bot.tend_queue(now.plus_ms(61_000)).await.unwrap();
+    assert_eq!(to_u2(&outlet), ["You're now number 1 in the queue."]);
+    t.bot.tend_queue(now.plus_ms(125_000)).await.unwrap();
+    assert_eq!(to_u2(&outlet).len(), 1, "the same place is not said again");
+}
