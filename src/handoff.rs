@@ -50,6 +50,8 @@ pub struct HandoffSettings {
     /// Twilio: the staff phone number or SIP address callers are bridged to; unset, staff answer from
     /// the console and their replies are spoken to the caller.
     pub staff_phone: Option<String>,
+    /// Who answers the staff phone (the name the conversation is credited to); unset, `staff_name`.
+    pub staff_phone_name: Option<String>,
     /// An URL told of every handoff and change of owner (JSON, signed like the fulfillment webhook).
     pub webhook_url: Option<String>,
 }
@@ -61,6 +63,7 @@ impl Default for HandoffSettings {
             claim_timeout_minutes: 10,
             minutes_per_conversation: 4,
             staff_phone: None,
+            staff_phone_name: None,
             webhook_url: None,
         }
     }

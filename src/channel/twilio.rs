@@ -502,7 +502,12 @@ pub async fn whisper(
     let tp = queued(&state, &q.conversation)?;
     let now = Timestamp::now();
     let summary = crate::handoff::summary(&tp, state.bot.non_topic_intents()).join(". ");
-    let name = state.bot.settings().staff_name.clone();
+    let settings = state.bot.settings();
+    let name = settings
+        .handoff
+        .staff_phone_name
+        .clone()
+        .unwrap_or_else(|| settings.staff_name.clone());
     match state.bot.claim(&tp.id, &name, now).await {
         Ok(_) | Err(crate::handoff::DeskError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),

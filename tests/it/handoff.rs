@@ -549,6 +549,7 @@ async fn twilio_queues_the_caller_and_calls_the_staff_phone_with_a_whisper() {
 
     let mut settings = staffed();
     settings.handoff.staff_phone = Some("+33100000000".into());
+    settings.handoff.staff_phone_name = Some("Hugo".into());
     let test_bot = TestBot::with_settings(settings).with_alice();
     let app = crate::helpers::spawn_app_on(test_bot, move |s, _| {
         s.twilio_dialer = Some(Arc::new(parcours::channel::twilio::Dialer::new(
@@ -645,7 +646,7 @@ async fn twilio_queues_the_caller_and_calls_the_staff_phone_with_a_whisper() {
     );
     assert!(matches!(
         app.test_bot.store.touchpoint(&id).unwrap().unwrap().owner,
-        Owner::Staff { .. }
+        Owner::Staff { ref name, .. } if name == "Hugo"
     ));
 
     // Another caller presses 1 while waiting: a call back, and the call ends politely.
