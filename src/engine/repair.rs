@@ -117,6 +117,14 @@ impl Engine<'_> {
                     Step::Comment => !closing && !cues.drop_flow,
                 };
                 if (closing || cues.drop_flow) && !answer {
+                    // Nothing answered yet: a goodbye, not thanks "for your answers".
+                    if step == Step::Solved {
+                        let outcome = self.outcome(conv);
+                        conv.state = Default::default();
+                        return Some(
+                            Decision::say(plain(&self.messages(ctx).goodbye)).ending(outcome),
+                        );
+                    }
                     return Some(self.finish_survey(conv, ctx, Vec::new()));
                 }
                 None

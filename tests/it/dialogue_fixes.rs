@@ -308,3 +308,15 @@ async fn gibberish_keeps_the_callers_locale() {
         assert_eq!(r.lang, lang, "{}", r.text);
     }
 }
+
+/// A goodbye to the first satisfaction question is a goodbye, not thanks "for your answers".
+#[tokio::test]
+async fn leaving_at_the_first_survey_question_is_not_thanked_for_answers() {
+    let t = TestBot::new().with_alice().surveyable();
+    t.say("alice", "where is order 4567").await;
+    let r = t.say("alice", "thanks, bye").await;
+    assert!(r.text.contains("did that solve"), "{}", r.text);
+    let r = t.say("alice", "bye").await;
+    assert!(r.end, "{}", r.text);
+    assert!(!r.text.contains("answers"), "{}", r.text);
+}
