@@ -439,28 +439,7 @@ impl Bot {
             *told_position = position;
         }
         self.desk.publish(tp, "handoff", None, Some(reason));
-        let m = &self.messages(lang).people;
-        let sentence = if !open {
-            crate::handoff::fill(&m.out_of_hours, &[("when", &self.back_when(now, lang))])
-        } else if tp.channel == crate::message::Channel::Alexa {
-            crate::handoff::fill(&m.alexa, &[("reference", &tp.id)])
-        } else {
-            let minutes = self
-                .desk
-                .expected_minutes(position, self.settings.handoff.minutes_per_conversation);
-            let template = if tp.channel.is_spoken() {
-                &m.queued_voice
-            } else {
-                &m.queued
-            };
-            crate::handoff::fill(
-                template,
-                &[
-                    ("position", &position.to_string()),
-                    ("minutes", &minutes.to_string()),
-                ],
-            )
-        };
+        let sentence = self.queued_sentence(tp, position, now);
         let status = HandoffStatus {
             state: "waiting".into(),
             position: Some(position),

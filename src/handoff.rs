@@ -714,16 +714,16 @@ impl Bot {
     pub(crate) fn queued_sentence(
         &self,
         tp: &Touchpoint,
+        position: usize,
         now: Timestamp,
-    ) -> Result<String, BotError> {
+    ) -> String {
         let m = &self.messages(tp.lang).people;
         if !self.people_open(now) {
-            return Ok(fill(
-                &m.out_of_hours,
-                &[("when", &self.back_when(now, tp.lang))],
-            ));
+            return fill(&m.out_of_hours, &[("when", &self.back_when(now, tp.lang))]);
         }
-        let position = self.position_of(&tp.id, now)?;
+        if tp.channel == Channel::Alexa {
+            return fill(&m.alexa, &[("reference", &tp.id)]);
+        }
         let minutes = self
             .desk()
             .expected_minutes(position, self.settings().handoff.minutes_per_conversation);
@@ -732,14 +732,13 @@ impl Bot {
         } else {
             &m.queued
         };
-        Ok(fill(
+        fill(
             template,
             &[
                 ("position", &position.to_string()),
                 ("minutes", &minutes.to_string()),
-                ("reference", &tp.id),
             ],
-        ))
+        )
     }
 
     /// The buttons offered while waiting.
@@ -796,6 +795,19 @@ impl Bot {
         }
     }
 
+    /// Tells the customer `text` now where the channel can, else keeps it for their next turn.
+    async fn tell_or_keep(
+        &self,
+        tp: &Touchpoint,
+        text: String,
+        buttons: &[String],
+    ) -> Result<(), DeskError> {
+        if !self.tell(tp, &text, buttons).await {
+            self.outbox(&tp.id, text).await?;
+        }
+        Ok(())
+    }
+
     /// Puts a conversation in the queue (a staff member or an integration asks for it).
     pub async fn request_handoff(
         &self,
@@ -820,11 +832,10 @@ impl Bot {
                 Some(reason),
             )
             .await?;
-        let sentence = self.queued_sentence(&tp, now)?;
+        let position = self.position_of(&tp.id, now)?;
+        let sentence = self.queued_sentence(&tp, position, now);
         let buttons = self.waiting_buttons(tp.lang);
-        if !self.tell(&tp, &sentence, &buttons).await {
-            self.outbox(&tp.id, sentence).await?;
-        }
+        self.tell_or_keep(&tp, sentence, &buttons).await?;
         Ok(tp)
     }
 
@@ -876,9 +887,7 @@ impl Bot {
         if announce {
             let m = &self.messages(tp.lang).people;
             let text = fill(&m.joined, &[("name", name)]);
-            if !self.tell(&tp, &text, &[]).await {
-                self.outbox(&tp.id, text).await?;
-            }
+            self.tell_or_keep(&tp, text, &[]).await?;
         }
         Ok(tp)
     }
@@ -942,9 +951,7 @@ impl Bot {
                 &self.messages(tp.lang).people.staff_says,
                 &[("name", name), ("text", &text)],
             );
-            if !self.tell(&tp, &said, &[]).await {
-                self.outbox(&tp.id, said).await?;
-            }
+            self.tell_or_keep(&tp, said, &[]).await?;
         }
         Ok(tp)
     }
@@ -999,9 +1006,7 @@ impl Bot {
             )
             .await?;
         let text = fill(&self.messages(tp.lang).people.joined, &[("name", to)]);
-        if !self.tell(&tp, &text, &[]).await {
-            self.outbox(&tp.id, text).await?;
-        }
+        self.tell_or_keep(&tp, text, &[]).await?;
         Ok(tp)
     }
 
@@ -1056,9 +1061,7 @@ impl Bot {
             .await?;
         let m = &self.messages(tp.lang).people;
         let text = fill(&m.left, &[("name", who.as_deref().unwrap_or(name))]);
-        if !self.tell(&tp, &text, &[]).await {
-            self.outbox(&tp.id, text).await?;
-        }
+        self.tell_or_keep(&tp, text, &[]).await?;
         Ok(tp)
     }
 
