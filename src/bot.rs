@@ -3,7 +3,10 @@
 use crate::channel::ssml;
 use crate::config::Settings;
 use crate::engine::linking::{self, LinkRequest};
-use crate::engine::{Conversation, Decision, Engine, OrderChange, PreviousContact, TurnContext};
+use crate::engine::{
+    Conversation, Decision, Engine, Fetch, OrderChange, PreviousContact, TurnContext,
+};
+use crate::fulfillment::{CustomerRef, FulfillError, Fulfiller, Live, Request};
 use crate::handoff::{Desk, HandoffStatus, WaitingChoice};
 use crate::intents::IntentPack;
 use crate::intents::Rendered;
@@ -26,6 +29,9 @@ pub const LAST_SURVEY: &str = "last_survey_at";
 pub enum BotError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The turn's task stopped before it finished (a panic caught by the runtime).
+    #[error("the turn stopped before it finished: {0}")]
+    Aborted(String),
 }
 
 /// The bot, shared by every channel.
@@ -43,6 +49,8 @@ pub struct Bot {
     senders: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// The people side: events, channels that write unasked, waiting times.
     desk: Desk,
+    /// The business's fulfillment webhook client, when one is configured.
+    fulfiller: Option<Arc<Fulfiller>>,
 }
 
 impl Bot {
@@ -70,7 +78,32 @@ impl Bot {
             metrics: Metrics::default(),
             senders: Default::default(),
             desk: Desk::default(),
+            fulfiller: None,
         }
+    }
+
+    /// Asks the business's fulfillment webhook for the intents that name one (or `fulfillment = true`
+    /// with a default URL), signing every call with `secret`.
+    pub fn with_fulfillment(mut self, secret: String) -> Self {
+        self.fulfiller = Some(Arc::new(Fulfiller::new(
+            self.settings.fulfillment.clone(),
+            secret,
+        )));
+        self
+    }
+
+    /// The fulfillment client, for `/metrics`.
+    pub fn fulfiller(&self) -> Option<&Fulfiller> {
+        self.fulfiller.as_deref()
+    }
+
+    /// Whether some intent's data comes from a backend with these settings.
+    pub fn needs_fulfillment(&self) -> bool {
+        let default = self.settings.fulfillment_url.as_deref();
+        self.pack
+            .intents
+            .iter()
+            .any(|i| i.fulfillment_url(default).is_some())
     }
 
     /// The same bot (intents, trained NLU, settings) on another store: `parcours test` replays each
@@ -86,6 +119,7 @@ impl Bot {
             non_topics: self.non_topics.clone(),
             senders: Default::default(),
             desk: Desk::default(),
+            fulfiller: self.fulfiller.clone(),
         }
     }
 
@@ -322,7 +356,11 @@ impl Bot {
                     channel: *channel,
                     days_ago: *days_ago,
                 }),
+            live: None,
         };
+        // The engine is pure: a turn that needs the business's data is decided again, from the same
+        // state, once the fulfillment webhook answered.
+        let before = conv.clone();
         let mut decision = match (msg.event, link) {
             (_, Some(linked)) => linked,
             (Event::Start, _) => engine.welcome(&mut conv, &ctx),
@@ -334,6 +372,56 @@ impl Bot {
             (Event::Message, _) if sensitive => engine.sensitive_removed(&mut conv, &ctx),
             (Event::Message, _) => engine.step(&mut conv, &understanding, &ctx),
         };
+        let mut backend_notes = Vec::new();
+        if let Some(fetch) = decision.fetch.take() {
+            conv = before;
+            let deadline = std::time::Instant::now()
+                + std::time::Duration::from_millis(self.settings.fulfillment.deadline_ms);
+            let request = self.fulfillment_request(&fetch, &customer, &tp, lang)?;
+            let read = match &self.fulfiller {
+                Some(f) => f.read(&fetch.url, &request, deadline).await,
+                None => Err(FulfillError::Unreachable(
+                    "no fulfillment secret configured".into(),
+                )),
+            };
+            if let Err(e) = &read {
+                backend_notes.push(backend_note(&fetch, "read", e));
+            }
+            let live = Live::from_result(&read, lang.code());
+            let seen = crate::fulfillment::overlay(&customer, fetch.order_id.as_deref(), &live);
+            let ctx = TurnContext {
+                customer: &seen,
+                live: Some(&live),
+                ..ctx
+            };
+            decision = engine.step(&mut conv, &understanding, &ctx);
+            decision.fetch = None;
+            if let Some(change) = decision.act.clone() {
+                let done = self
+                    .fulfil_action(&fetch, request, &change, lang, deadline)
+                    .await;
+                match done {
+                    Ok(say) => {
+                        if let Some(say) = say {
+                            decision.answer = Rendered::plain(&say);
+                        }
+                        // The business holds its orders: only the customer's own details are kept here.
+                        if !matches!(change, OrderChange::Email { .. }) {
+                            decision.act = None;
+                        }
+                    }
+                    Err(ActionOutcome::Refused(why)) => {
+                        let def = self.pack.get(&fetch.intent).expect("the intent fetched");
+                        decision = engine.action_refused(&mut conv, def, &ctx, why.as_deref());
+                    }
+                    Err(ActionOutcome::Failed(e)) => {
+                        backend_notes.push(backend_note(&fetch, "action", &e));
+                        let def = self.pack.get(&fetch.intent).expect("the intent fetched");
+                        decision = engine.backend_failed(&mut conv, def, &ctx, true);
+                    }
+                }
+            }
+        }
         if lang == Lang::Fr {
             decision.answer.text = crate::intents::template::contract_fr(&decision.answer.text);
             decision.answer.ssml = crate::intents::template::contract_fr(&decision.answer.ssml);
@@ -366,6 +454,11 @@ impl Bot {
 
         // Store: the turn is durable before the reply leaves.
         record(&mut tp, &msg, &understanding, &decision, &conv, lang)?;
+        // Staff see in the transcript what the business's systems failed to answer.
+        for note in backend_notes {
+            tp.turns
+                .push(crate::store::Turn::system(msg.at, None, note));
+        }
         tp.turns.extend(owner_change);
         self.store.save_touchpoint(&tp)?;
         if decision.survey_started || decision.act.is_some() {
@@ -410,6 +503,55 @@ impl Bot {
             reprompt_ssml,
             handoff,
         })
+    }
+
+    /// The request the business is sent about a turn.
+    fn fulfillment_request(
+        &self,
+        fetch: &Fetch,
+        customer: &Customer,
+        tp: &Touchpoint,
+        lang: Lang,
+    ) -> Result<Request, BotError> {
+        let identities = self.store.identities(&customer.id)?;
+        Ok(Request {
+            intent: fetch.intent.clone(),
+            entities: fetch.entities.clone(),
+            customer: CustomerRef::new(customer, &identities),
+            conversation_id: tp.id.clone(),
+            lang: lang.code().to_string(),
+            channel: tp.channel.to_string(),
+            action: None,
+            idempotency_key: None,
+        })
+    }
+
+    /// Asks the business to do what the customer confirmed: `Ok(say)` once done (with the business's
+    /// sentence, if it gave one), else why not.
+    async fn fulfil_action(
+        &self,
+        fetch: &Fetch,
+        read: Request,
+        change: &OrderChange,
+        lang: Lang,
+        deadline: std::time::Instant,
+    ) -> Result<Option<String>, ActionOutcome> {
+        let Some(f) = &self.fulfiller else {
+            return Err(ActionOutcome::Failed(FulfillError::Unreachable(
+                "no fulfillment secret configured".into(),
+            )));
+        };
+        let request = read.into_action(change.action_name());
+        match f.act(&fetch.url, &request, deadline).await {
+            Ok(r) => match r.done {
+                Some(true) => Ok(r.say.get(lang.code()).cloned()),
+                Some(false) => Err(ActionOutcome::Refused(r.say.get(lang.code()).cloned())),
+                None => Err(ActionOutcome::Failed(FulfillError::BadAnswer(
+                    "an action's answer has no `done`".into(),
+                ))),
+            },
+            Err(e) => Err(ActionOutcome::Failed(e)),
+        }
     }
 
     /// Puts the conversation in the queue; what the customer is told, and the status for the channel.
@@ -914,6 +1056,23 @@ fn record(
         tp.outcome = decision.outcome;
     }
     Ok(())
+}
+
+/// Why an action the customer confirmed was not done.
+enum ActionOutcome {
+    /// The business said no, maybe with its sentence.
+    Refused(Option<String>),
+    /// The business could not be asked, or did not answer.
+    Failed(FulfillError),
+}
+
+/// The transcript's line about a failed call: what, why, where (never the URL's credentials).
+fn backend_note(fetch: &Fetch, what: &str, e: &FulfillError) -> String {
+    format!(
+        "fulfillment {what} for {} failed: {e} ({})",
+        fetch.intent,
+        crate::fulfillment::display_url(&fetch.url)
+    )
 }
 
 /// Applies a change the engine decided to the customer's profile (the answer already says it is done).

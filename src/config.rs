@@ -39,6 +39,11 @@ pub struct Settings {
     /// Caller ids many people call from (a switchboard, a hotel): each call from them is its own
     /// customer, never the profile of whoever called from there before.
     pub shared_caller_ids: Vec<String>,
+    /// The business's fulfillment webhook, for intents with `fulfillment = true`
+    /// (`PARCOURS_FULFILLMENT_URL` overrides it). Unset: the imported profile answers.
+    pub fulfillment_url: Option<String>,
+    /// Time-outs, retries, breaker and cache of the fulfillment calls.
+    pub fulfillment: crate::fulfillment::FulfillmentSettings,
 }
 
 impl Default for Settings {
@@ -58,6 +63,8 @@ impl Default for Settings {
             staff_name: "Support".into(),
             handoff: Default::default(),
             shared_caller_ids: Vec::new(),
+            fulfillment_url: None,
+            fulfillment: Default::default(),
         }
     }
 }

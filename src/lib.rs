@@ -14,6 +14,8 @@
 //!   satisfaction survey, channel linking codes.
 //! - [`store`]: the customer profile store (customers, identities, touchpoints) behind a trait; sled by default.
 //! - [`bot`]: ties the above together for one message.
+//! - [`fulfillment`]: the business's webhook for live data and actions (signed, bounded, cached), and
+//!   the reference backend.
 //! - [`handoff`]: the people side: who owns a conversation, the queue, staff actions, opening hours.
 //! - [`metrics`]: Prometheus counters and the reply latency histogram.
 //! - [`redact`]: card numbers and configured patterns removed before anything is stored.
@@ -33,6 +35,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod eval;
+pub mod fulfillment;
 pub mod handoff;
 pub mod http;
 pub mod intents;

@@ -51,6 +51,16 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Serve the reference fulfillment backend: the sample customers' orders over the fulfillment
+    /// protocol, every request's signature checked (`PARCOURS_FULFILLMENT_SECRET`), each action done
+    /// once per idempotency key.
+    DemoBackend {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// The customers and their orders (the JSON `parcours customers import` reads).
+        #[arg(long, default_value = "tests/data/customers.json")]
+        customers: PathBuf,
+    },
     /// Talk to the bot as a customer in the terminal (reads stdin line by line when it is not a TTY).
     Chat {
         /// Your id on the chat channel.
@@ -323,6 +333,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen, common } => {
             let bot = commands::load_bot(&common.paths())?;
             runtime.block_on(commands::serve::run(bot, listen, &common.data_dir))
+        }
+        Command::DemoBackend { listen, customers } => {
+            runtime.block_on(commands::demo_backend(listen, &customers))
         }
         Command::Test {
             dir,

@@ -182,29 +182,140 @@ pub async fn webhook(
     };
     let text = cb.digits.clone().or(cb.speech.clone()).unwrap_or_default();
     let locale = open.as_ref().filter(|_| in_this_call).map(|tp| tp.lang);
-    let reply = state
-        .bot
-        .handle(Inbound {
-            event,
-            channel: Channel::Twilio,
-            user: cb.from,
-            session: Some(cb.call_sid),
-            text,
-            // Keypad digits are exact.
-            asr_confidence: if cb.digits.is_some() {
-                None
-            } else {
-                cb.confidence
-            },
-            locale,
-            at: Timestamp::now(),
-        })
-        .await;
+    let inbound = Inbound {
+        event,
+        channel: Channel::Twilio,
+        user: cb.from,
+        session: Some(cb.call_sid.clone()),
+        text,
+        // Keypad digits are exact.
+        asr_confidence: if cb.digits.is_some() {
+            None
+        } else {
+            cb.confidence
+        },
+        locale,
+        at: Timestamp::now(),
+    };
+    let bot = state.bot.clone();
+    let mut turn = tokio::spawn(async move { bot.handle(inbound).await });
+    // A turn that takes long is waiting for the business's systems: the caller hears "One moment"
+    // rather than silence, and Twilio comes back for the answer.
+    let reply = match tokio::time::timeout(FILLER_AFTER, &mut turn).await {
+        Ok(joined) => joined.unwrap_or_else(|e| Err(crate::bot::BotError::Aborted(e.to_string()))),
+        Err(_) => {
+            state.twilio_pending.put(&cb.call_sid, turn);
+            let lang = locale.unwrap_or_default();
+            let body = filler_twiml(&state, &headers, lang);
+            return Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response());
+        }
+    };
+    Ok(answer_call(&state, &headers, &fields, reply))
+}
+
+/// How long a turn runs before the caller hears the filler.
+const FILLER_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long `/webhook/twilio/pending` waits for the turn (Twilio gives a webhook 15 seconds).
+const PENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(12);
+
+/// The filler: "One moment, I'm checking.", then Twilio asks `/webhook/twilio/pending` for the answer.
+fn filler_twiml(state: &AppState, headers: &HeaderMap, lang: crate::message::Lang) -> String {
+    let said = ssml::escape(&state.bot.messages(lang).checking);
+    let base = base_url(state, headers);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"{}\">{said}</Say>\
+         <Redirect method=\"POST\">{}</Redirect></Response>",
+        lang.locale(),
+        ssml::escape(&format!("{base}/webhook/twilio/pending"))
+    )
+}
+
+/// Turns still running after their filler, by CallSid.
+#[derive(Default)]
+pub struct Pending {
+    turns: std::sync::Mutex<
+        std::collections::HashMap<
+            String,
+            (
+                std::time::Instant,
+                tokio::task::JoinHandle<Result<crate::message::Reply, crate::bot::BotError>>,
+            ),
+        >,
+    >,
+}
+
+impl Pending {
+    fn put(
+        &self,
+        call: &str,
+        turn: tokio::task::JoinHandle<Result<crate::message::Reply, crate::bot::BotError>>,
+    ) {
+        let mut m = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        // A caller who hung up during the filler never comes back for the answer (the turn is
+        // stored all the same).
+        m.retain(|_, (since, t)| !t.is_finished() || since.elapsed() < PENDING_WAIT * 5);
+        m.insert(call.to_string(), (std::time::Instant::now(), turn));
+    }
+
+    fn take(
+        &self,
+        call: &str,
+    ) -> Option<tokio::task::JoinHandle<Result<crate::message::Reply, crate::bot::BotError>>> {
+        let mut m = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        m.remove(call).map(|(_, t)| t)
+    }
+}
+
+/// `POST /webhook/twilio/pending`: the answer of the turn the filler covered.
+pub async fn pending(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| ApiError {
+        status: e.status(),
+        message: e.body_text(),
+    })?;
+    let fields = verified_fields(&state, &headers, &uri, &body)?;
+    let call = fields
+        .iter()
+        .find(|(k, _)| k == "CallSid")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| ApiError::bad_request("CallSid is missing"))?;
+    let Some(mut turn) = state.twilio_pending.take(&call) else {
+        // Nothing pending (a replay, a restart): listen again rather than hang up.
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Gather input=\"speech dtmf\" action=\"{ACTION}\" method=\"POST\" speechTimeout=\"auto\" actionOnEmptyResult=\"true\"/></Response>"
+        );
+        return Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response());
+    };
+    let reply = match tokio::time::timeout(PENDING_WAIT, &mut turn).await {
+        Ok(joined) => joined.unwrap_or_else(|e| Err(crate::bot::BotError::Aborted(e.to_string()))),
+        Err(_) => {
+            // Still not done: one more filler, and the turn is kept for the next redirect.
+            state.twilio_pending.put(&call, turn);
+            let body = filler_twiml(&state, &headers, crate::message::Lang::default());
+            return Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response());
+        }
+    };
+    Ok(answer_call(&state, &headers, &fields, reply))
+}
+
+/// The TwiML of a finished turn: the answer and a new `<Gather>`, or the queue and the staff phone on
+/// a handoff, or the apology of a turn that could not be stored.
+fn answer_call(
+    state: &AppState,
+    headers: &HeaderMap,
+    fields: &[(String, String)],
+    reply: Result<crate::message::Reply, crate::bot::BotError>,
+) -> Response {
     let staff_phone = state.bot.settings().handoff.staff_phone.clone();
     let body = match reply {
         Ok(reply) if reply.handoff.as_ref().is_some_and(|h| h.started) && staff_phone.is_some() => {
             let phone = staff_phone.unwrap_or_default();
-            let base = base_url(&state, &headers);
+            let base = base_url(state, headers);
             let called = fields
                 .iter()
                 .find(|(k, _)| k == "To")
@@ -238,7 +349,7 @@ pub async fn webhook(
             )
         }
     };
-    Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response())
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
 /// The base URL Twilio reaches parcours at.

@@ -103,8 +103,29 @@ pub fn load_bot(paths: &Paths) -> anyhow::Result<Bot> {
     let settings =
         Settings::load(&paths.config, paths.config_required).context("loading the settings")?;
     let pack = IntentPack::load(&paths.intents).context("loading the intents")?;
+    let mut settings = settings;
+    if let Some(url) = std::env::var(crate::fulfillment::URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        settings.fulfillment_url = Some(url);
+    }
     let store = open_store_with_cache(&paths.data_dir, settings.store_cache_mb)?;
-    Ok(Bot::new(pack, settings, store))
+    let bot = Bot::new(pack, settings, store);
+    if !bot.needs_fulfillment() {
+        return Ok(bot);
+    }
+    // Every call is signed: a backend that cannot tell parcours from anyone else would act for anyone.
+    let secret = std::env::var(crate::fulfillment::SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .with_context(|| {
+            format!(
+                "a fulfillment URL is configured but {} is not set: every call to the business is signed with it (set the same secret on the backend)",
+                crate::fulfillment::SECRET_ENV
+            )
+        })?;
+    Ok(bot.with_fulfillment(secret))
 }
 
 /// `parcours store bench`: durable turns per second on a fresh store in the temporary directory, with
@@ -196,5 +217,33 @@ pub async fn store_bench(
         }
     }
     let _ = std::fs::remove_dir_all(&base);
+    Ok(())
+}
+
+/// `parcours demo-backend`: the reference fulfillment backend on `listen`, until stopped.
+pub async fn demo_backend(listen: std::net::SocketAddr, customers: &Path) -> anyhow::Result<()> {
+    let secret = std::env::var(crate::fulfillment::SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .with_context(|| {
+            format!(
+                "set {}: the backend refuses every request not signed with it",
+                crate::fulfillment::SECRET_ENV
+            )
+        })?;
+    let backend = crate::fulfillment::demo::DemoBackend::from_file(customers, &secret)
+        .map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    println!(
+        "demo backend on http://{}/ (the orders of {})",
+        listener.local_addr()?,
+        customers.display()
+    );
+    tokio::select! {
+        r = backend.serve(listener) => r?,
+        _ = crate::http::shutdown_signal() => {}
+    }
     Ok(())
 }

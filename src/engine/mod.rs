@@ -13,6 +13,7 @@ pub mod state;
 pub mod survey;
 
 use crate::config::Settings;
+use crate::fulfillment::Live;
 use crate::intents::{
     Action, EntityKind, Intent, IntentPack, Rendered, Role, SayAs, Value, template,
 };
@@ -37,6 +38,9 @@ pub struct TurnContext<'a> {
     pub previous: Option<PreviousContact<'a>>,
     /// The day the message arrived: dates are said as past or to come from it.
     pub today: crate::time::Date,
+    /// The business's answer for this turn, once asked ([`Decision::fetch`]); `customer` then
+    /// already carries its values.
+    pub live: Option<&'a Live>,
 }
 
 /// A recent conversation left unresolved or handed off, to pick up where the customer left off.
@@ -70,6 +74,21 @@ pub struct Decision {
     pub fallback: bool,
     /// What to change in the customer's orders, said done in the answer.
     pub act: Option<OrderChange>,
+    /// The engine needs the business's data to decide: the bot asks the fulfillment webhook and runs
+    /// the turn again, from the same state, with [`TurnContext::live`] set. Nothing else of this
+    /// decision counts.
+    pub fetch: Option<Fetch>,
+}
+
+/// What the business is asked for a turn: the intent and the entities collected so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetch {
+    pub intent: String,
+    pub entities: Collected,
+    /// The URL of the intent's backend.
+    pub url: String,
+    /// The entity that names an order, if any (the backend's values describe that order).
+    pub order_id: Option<String>,
 }
 
 /// A change to one of the customer's orders, decided by the engine and applied by the bot to the store.
@@ -80,6 +99,18 @@ pub enum OrderChange {
     Readdress { order_id: String, address: String },
     Reinstate { order_id: String },
     Email { email: String },
+}
+
+impl OrderChange {
+    /// The action's name in a fulfillment request.
+    pub fn action_name(&self) -> &'static str {
+        match self {
+            OrderChange::Cancel { .. } => "cancel_order",
+            OrderChange::Reschedule { .. } | OrderChange::Readdress { .. } => "change_delivery",
+            OrderChange::Reinstate { .. } => "reinstate_order",
+            OrderChange::Email { .. } => "update_email",
+        }
+    }
 }
 
 /// Confidence an intent needs to interrupt a pending question as a new request: an answer is short and
@@ -111,6 +142,7 @@ impl Decision {
             irritants: Vec::new(),
             fallback: false,
             act: None,
+            fetch: None,
         }
     }
 
@@ -694,6 +726,23 @@ impl<'p> Engine<'p> {
         if let Some((_, order)) = named_order(def, &collected) {
             conv.topic_order = Some(order.clone());
         }
+        // The business's own systems answer this intent: ask them before checking or answering.
+        if let Some(url) = def.fulfillment_url(self.settings.fulfillment_url.as_deref()) {
+            match ctx.live {
+                None => {
+                    let mut d = Decision::say(Rendered::default()).about(&def.name);
+                    d.fetch = Some(Fetch {
+                        intent: def.name.clone(),
+                        order_id: named_order(def, &collected).map(|(_, id)| id.clone()),
+                        entities: collected,
+                        url: url.to_string(),
+                    });
+                    return d;
+                }
+                Some(Live::Failed) => return self.backend_failed(conv, def, ctx, false),
+                Some(Live::Answer { .. }) => {}
+            }
+        }
         if let Some(not_found) = self.order_not_on_account(conv, def, &mut collected, ctx) {
             return not_found;
         }
@@ -819,8 +868,12 @@ impl<'p> Engine<'p> {
         }
         let (_, id) = named_order(def, collected)?;
         let order = ctx.customer.order(id)?;
+        // Only a cancellation the bot made can be undone from the imported profile; with the business's
+        // own data, its system decides when the action is asked.
         let allowed = def.allowed_statuses.contains(&order.status)
-            && (def.action != Some(Action::ReinstateOrder) || order.previous_status.is_some());
+            && (def.action != Some(Action::ReinstateOrder)
+                || order.previous_status.is_some()
+                || ctx.live.is_some());
         if allowed {
             return None;
         }
@@ -891,7 +944,16 @@ impl<'p> Engine<'p> {
         } else {
             None
         };
-        let Some(answer) = next.or_else(|| template::render_first(templates, &lookup)) else {
+        // A read's ready sentence from the business replaces the template (an action's comes with
+        // its result).
+        let ready = match ctx.live {
+            Some(Live::Answer { say: Some(say), .. }) if def.action.is_none() => Some(plain(say)),
+            _ => None,
+        };
+        let Some(answer) = ready
+            .or(next)
+            .or_else(|| template::render_first(templates, &lookup))
+        else {
             tracing::warn!(intent = %def.name, "no answer template could be filled");
             return self.fallback(conv, ctx);
         };
@@ -971,6 +1033,52 @@ impl<'p> Engine<'p> {
             },
             Action::UpdateEmail => None,
         }
+    }
+
+    /// The business's systems did not answer: said honestly, nothing claimed, a person offered. The
+    /// request stays unsettled (the survey does not start on it).
+    pub fn backend_failed(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        ctx: &TurnContext,
+        acting: bool,
+    ) -> Decision {
+        let m = self.messages(ctx);
+        conv.resolved = false;
+        conv.unsolved = true;
+        let said = if acting {
+            &m.backend_unavailable_action
+        } else {
+            &m.backend_unavailable
+        };
+        let mut d = self.offer_person(conv, ctx, said).about(&def.name);
+        d.irritants.push(Irritant::BackendError);
+        d
+    }
+
+    /// The business refused an action: its sentence, or ours, and the offer of a person; nothing is
+    /// said to be done.
+    pub fn action_refused(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        ctx: &TurnContext,
+        why: Option<&str>,
+    ) -> Decision {
+        conv.resolved = false;
+        let m = self.messages(ctx);
+        let mut d = match why {
+            Some(why) => {
+                let mut said = plain(why);
+                said.push(&plain(&m.offer_human_asked));
+                conv.state = DialogueState::OfferedHuman;
+                Decision::say(said).with_replies(&m.yes_no)
+            }
+            None => self.offer_person(conv, ctx, &m.action_refused),
+        };
+        d.intent = Some(def.name.clone());
+        d
     }
 
     fn fallback(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
@@ -1078,7 +1186,8 @@ impl<'p> Engine<'p> {
                     let past = crate::time::Date::parse_iso(eta)?.days() < ctx.today.days();
                     (past == (name == "order.eta_past")).then(|| eta.to_string())
                 }),
-                _ => None,
+                // Anything else the business's backend gave (`order.carrier`, `refund.amount`…).
+                _ => ctx.live.and_then(|l| l.value(name)).map(str::to_string),
             }?;
             Some(self.said_value(ctx, &text))
         }

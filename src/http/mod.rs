@@ -43,6 +43,8 @@ pub struct AppState {
     /// `PARCOURS_STAFF_NAME`: the name behind `PARCOURS_STAFF_TOKEN` (else `staff_name` in the
     /// settings).
     pub staff_name: Option<String>,
+    /// Twilio turns still running after their filler was said (a slow lookup), by call.
+    pub twilio_pending: Arc<crate::channel::twilio::Pending>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             body_timeout: BODY_TIMEOUT,
             twilio_dialer: crate::channel::twilio::Dialer::from_env().map(Arc::new),
             staff_name: var("PARCOURS_STAFF_NAME"),
+            twilio_pending: Default::default(),
         }
     }
 
@@ -76,6 +79,7 @@ impl AppState {
             body_timeout: BODY_TIMEOUT,
             twilio_dialer: None,
             staff_name: None,
+            twilio_pending: Default::default(),
         }
     }
 }
@@ -128,6 +132,9 @@ pub fn router(state: AppState) -> Router {
                     &s.bot,
                     crate::time::Timestamp::now(),
                 ));
+                if let Some(f) = s.bot.fulfiller() {
+                    text.push_str(&f.render_metrics());
+                }
                 ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
             }),
         )
@@ -140,6 +147,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/webhook/twilio", post(crate::channel::twilio::webhook))
         .route("/webhook/twilio/wait", post(crate::channel::twilio::wait))
+        .route(
+            "/webhook/twilio/pending",
+            post(crate::channel::twilio::pending),
+        )
         .route(
             "/webhook/twilio/wait-key",
             post(crate::channel::twilio::wait_key),

@@ -102,6 +102,37 @@ pub struct Intent {
     /// Intents a follow-up of this topic is often read as ("still nothing on my card" after a refund
     /// question reads like a payment problem): with a follow-up cue, such a reading continues this topic.
     pub related: Vec<String>,
+    /// Its data comes from the business's fulfillment webhook (the default URL, or its own).
+    pub fulfillment: Option<Fulfillment>,
+}
+
+/// Where an intent's live data and actions come from (`fulfillment` in its TOML).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fulfillment {
+    /// `fulfillment = true`: the default URL (`fulfillment_url`, `PARCOURS_FULFILLMENT_URL`); with
+    /// none configured, the imported profile answers, as without the key.
+    Default,
+    /// `fulfillment = "https://…"`: this intent's own URL.
+    Url(String),
+}
+
+impl Intent {
+    /// The URL the intent's data comes from, given the default one; `None`: the store answers.
+    pub fn fulfillment_url<'a>(&'a self, default: Option<&'a str>) -> Option<&'a str> {
+        match &self.fulfillment {
+            None => None,
+            Some(Fulfillment::Default) => default,
+            Some(Fulfillment::Url(u)) => Some(u),
+        }
+    }
+}
+
+/// `fulfillment` as written: `true`, `false` or a URL.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFulfillment {
+    On(bool),
+    Url(String),
 }
 
 /// The engine's own sentences in one language.
@@ -139,6 +170,14 @@ pub struct Messages {
     pub order_not_changeable: String,
     /// Said when a message held a card number, deleted before it was read or stored.
     pub sensitive_removed: String,
+    /// Said when the business's systems (the fulfillment webhook) did not answer: a person is offered.
+    pub backend_unavailable: String,
+    /// The same, for an action: nothing was changed.
+    pub backend_unavailable_action: String,
+    /// Said when the business refused an action without a sentence of its own.
+    pub action_refused: String,
+    /// Said on the phone while a lookup takes long ("One moment, I'm checking.").
+    pub checking: String,
     /// Said when an entity was asked for and not understood; `{question}` is the original question.
     pub ask_again: String,
     /// Said when an entity was asked for too many times.
@@ -358,6 +397,7 @@ struct RawIntent {
     default_for: Option<EntityKind>,
     #[serde(default)]
     related: Vec<String>,
+    fulfillment: Option<RawFulfillment>,
 }
 
 #[derive(Deserialize)]
@@ -604,7 +644,23 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
     }
     let langs: Vec<Lang> = examples.keys().copied().collect();
     let entity_names: Vec<&str> = raw.entities.iter().map(|e| e.name.as_str()).collect();
-    let known = |name: &str| entity_names.contains(&name) || PROFILE_FIELDS.contains(&name);
+    let fulfillment = match &raw.fulfillment {
+        None | Some(RawFulfillment::On(false)) => None,
+        Some(RawFulfillment::On(true)) => Some(Fulfillment::Default),
+        Some(RawFulfillment::Url(u)) => {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(err(format!(
+                    "fulfillment = {u:?} is neither true, false nor an http(s) URL"
+                )));
+            }
+            Some(Fulfillment::Url(u.clone()))
+        }
+    };
+    // The business's backend may give any value (`order.carrier`, `refund.amount`…): a template that
+    // names one it did not give is skipped for the next.
+    let known = |name: &str| {
+        fulfillment.is_some() || entity_names.contains(&name) || PROFILE_FIELDS.contains(&name)
+    };
     let parse_templates = |what: &str,
                            lang: Lang,
                            list: &[String]|
@@ -754,6 +810,7 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
         followups,
         default_for: raw.default_for,
         related: raw.related.clone(),
+        fulfillment,
     })
 }
 

@@ -164,6 +164,8 @@ pub enum Irritant {
     RepeatedFallback,
     /// The customer asked the same thing again.
     RepeatedQuestion,
+    /// The business's systems (the fulfillment webhook) failed to answer the turn.
+    BackendError,
 }
 
 impl Irritant {
@@ -172,6 +174,7 @@ impl Irritant {
             Irritant::NegativeSentiment => "negative_sentiment",
             Irritant::RepeatedFallback => "repeated_fallback",
             Irritant::RepeatedQuestion => "repeated_question",
+            Irritant::BackendError => "backend_error",
         }
     }
 }
