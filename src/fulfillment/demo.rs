@@ -108,6 +108,20 @@ impl DemoBackend {
         })
     }
 
+    /// Changes an order's status, as the business's own staff or warehouse would.
+    pub fn set_order_status(&self, order: &str, status: &str) {
+        let mut inner = self.lock();
+        for c in inner.customers.iter_mut() {
+            if let Some(os) = c.get_mut("orders").and_then(Value::as_array_mut) {
+                for o in os.iter_mut() {
+                    if o.get("id").and_then(Value::as_str) == Some(order) {
+                        o["status"] = Value::String(status.to_string());
+                    }
+                }
+            }
+        }
+    }
+
     /// The router: every POST, at any path, is a fulfillment request.
     pub fn router(&self) -> axum::Router {
         axum::Router::new()

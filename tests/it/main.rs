@@ -5,6 +5,7 @@ mod cli;
 mod conversations;
 mod dialogue_fixes;
 mod faults;
+mod fulfillment;
 mod handoff;
 mod helpers;
 mod intents;
