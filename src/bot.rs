@@ -99,11 +99,12 @@ impl Bot {
 
     /// Whether some intent's data comes from a backend with these settings.
     pub fn needs_fulfillment(&self) -> bool {
-        let default = self.settings.fulfillment_url.as_deref();
-        self.pack
-            .intents
-            .iter()
-            .any(|i| i.fulfillment_url(default).is_some())
+        self.settings.fulfillment_url.is_some()
+            || self
+                .pack
+                .intents
+                .iter()
+                .any(|i| matches!(i.fulfillment, Some(crate::intents::Fulfillment::Url(_))))
     }
 
     /// The same bot (intents, trained NLU, settings) on another store: `parcours test` replays each
@@ -360,7 +361,7 @@ impl Bot {
         };
         // The engine is pure: a turn that needs the business's data is decided again, from the same
         // state, once the fulfillment webhook answered.
-        let before = conv.clone();
+        let before = self.needs_fulfillment().then(|| conv.clone());
         let mut decision = match (msg.event, link) {
             (_, Some(linked)) => linked,
             (Event::Start, _) => engine.welcome(&mut conv, &ctx),
@@ -374,7 +375,7 @@ impl Bot {
         };
         let mut backend_notes = Vec::new();
         if let Some(fetch) = decision.fetch.take() {
-            conv = before;
+            conv = before.unwrap_or_default();
             let deadline = std::time::Instant::now()
                 + std::time::Duration::from_millis(self.settings.fulfillment.deadline_ms);
             let request = self.fulfillment_request(&fetch, &customer, &tp, lang)?;

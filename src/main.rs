@@ -171,10 +171,29 @@ enum Command {
         #[command(subcommand)]
         action: CustomersCmd,
     },
+    /// The fulfillment webhook.
+    Fulfillment {
+        #[command(subcommand)]
+        action: FulfillmentCmd,
+    },
     /// The store itself.
     Store {
         #[command(subcommand)]
         action: StoreCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum FulfillmentCmd {
+    /// What a live lookup adds to a turn against the reference backend, and what a dead backend costs
+    /// turns that need none, side by side.
+    Bench {
+        /// Turns in each run.
+        #[arg(long, default_value_t = 500)]
+        turns: usize,
+        /// The intents folder.
+        #[arg(long, default_value = "./intents")]
+        intents: PathBuf,
     },
 }
 
@@ -479,6 +498,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => runtime.block_on(commands::store_bench(
             turns,
             concurrency,
+            &mut std::io::stdout().lock(),
+        )),
+        Command::Fulfillment {
+            action: FulfillmentCmd::Bench { turns, intents },
+        } => runtime.block_on(commands::fulfillment_bench::run(
+            &intents,
+            turns,
             &mut std::io::stdout().lock(),
         )),
         Command::Customers { action } => {

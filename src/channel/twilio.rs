@@ -231,26 +231,17 @@ fn filler_twiml(state: &AppState, headers: &HeaderMap, lang: crate::message::Lan
     )
 }
 
+/// A Twilio turn running on its own task.
+type Turn = tokio::task::JoinHandle<Result<crate::message::Reply, crate::bot::BotError>>;
+
 /// Turns still running after their filler, by CallSid.
 #[derive(Default)]
 pub struct Pending {
-    turns: std::sync::Mutex<
-        std::collections::HashMap<
-            String,
-            (
-                std::time::Instant,
-                tokio::task::JoinHandle<Result<crate::message::Reply, crate::bot::BotError>>,
-            ),
-        >,
-    >,
+    turns: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Turn)>>,
 }
 
 impl Pending {
-    fn put(
-        &self,
-        call: &str,
-        turn: tokio::task::JoinHandle<Result<crate::message::Reply, crate::bot::BotError>>,
-    ) {
+    fn put(&self, call: &str, turn: Turn) {
         let mut m = self.turns.lock().unwrap_or_else(|e| e.into_inner());
         // A caller who hung up during the filler never comes back for the answer (the turn is
         // stored all the same).
@@ -258,10 +249,7 @@ impl Pending {
         m.insert(call.to_string(), (std::time::Instant::now(), turn));
     }
 
-    fn take(
-        &self,
-        call: &str,
-    ) -> Option<tokio::task::JoinHandle<Result<crate::message::Reply, crate::bot::BotError>>> {
+    fn take(&self, call: &str) -> Option<Turn> {
         let mut m = self.turns.lock().unwrap_or_else(|e| e.into_inner());
         m.remove(call).map(|(_, t)| t)
     }

@@ -7,6 +7,7 @@
 
 pub mod chat;
 pub mod customers;
+pub mod fulfillment_bench;
 pub mod serve;
 pub mod staff;
 pub mod test;

@@ -230,7 +230,7 @@ fn answer(inner: &mut Inner, req: &Value) -> Value {
         .iter()
         .find(|(k, _)| k.contains("order"))
         .map(|(_, v)| v.clone());
-    let answer = match (action, key) {
+    match (action, key) {
         (Some(action), Some(key)) => {
             let a = act(
                 &mut inner.customers[ci],
@@ -249,8 +249,7 @@ fn answer(inner: &mut Inner, req: &Value) -> Value {
             "en": "That request was missing its idempotency key, so nothing was done.",
             "fr": "Il manquait la clé d'idempotence à cette demande : rien n'a été fait."}}),
         (None, _) => read(&inner.customers[ci], order_id.as_deref()),
-    };
-    answer
+    }
 }
 
 /// The customer the request is about: by id, else by an identity, else by phone or email.

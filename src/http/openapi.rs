@@ -212,6 +212,7 @@ pub fn document() -> Value {
     if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), people_paths()) {
         paths.extend(more);
     }
+    fulfillment(&mut doc);
     doc
 }
 
@@ -272,5 +273,169 @@ fn people_paths() -> Value {
         "/webhook/twilio/agent": twilio("The staff phone answered: take the caller from their queue, after the whisper"),
         "/webhook/twilio/whisper": twilio("What the person answering hears before the bridge: the summary"),
         "/webhook/twilio/queue-done": twilio("The caller left the queue or the dialled call: unanswered is a call back"),
+        "/webhook/twilio/pending": twilio("The answer of a turn that took more than a second (a slow lookup): Twilio comes back here after the filler"),
     })
+}
+
+/// The fulfillment protocol: what parcours sends the business's backend and what it must answer, as a
+/// 3.1 `webhooks` entry and as a callback of every channel's route, with one example per shipped intent
+/// that uses it.
+fn fulfillment(doc: &mut Value) {
+    let customer = json!({"id": "cus_alice", "identities": [{"channel": "telegram", "id": "421337"},
+        {"channel": "twilio", "id": "+33612345678"}], "name": "Alice Martin", "email": "alice.martin@example.com",
+        "phone": "+33612345678"});
+    let request = |intent: &str, entities: Value, action: Option<&str>| {
+        let mut r = json!({"intent": intent, "entities": entities, "customer": customer.clone(),
+            "conversation_id": "tp_0000000000000042", "lang": "en", "channel": "telegram"});
+        if let Some(a) = action {
+            r["action"] = json!(a);
+            r["idempotency_key"] = json!("idem_5f2b9c0e41d7a3886b1e0f2a9c4d7e15");
+        }
+        r
+    };
+    let cases = [
+        (
+            "order_status",
+            json!({"order_id": "4567"}),
+            None,
+            json!({"values": {"order.status": "shipped", "order.eta": "2026-12-04", "order.carrier": "Colissimo",
+             "order.tracking_url": "https://tracking.example.com/4567"}}),
+        ),
+        (
+            "cancel_order (read, before the confirmation)",
+            json!({"order_id": "5521"}),
+            None,
+            json!({"values": {"order.status": "processing", "order.eta": "2026-12-08"}}),
+        ),
+        (
+            "cancel_order",
+            json!({"order_id": "5521"}),
+            Some("cancel_order"),
+            json!({"done": true, "values": {"order.status": "cancelled"}}),
+        ),
+        (
+            "cancel_order (refused)",
+            json!({"order_id": "4567"}),
+            Some("cancel_order"),
+            json!({"done": false, "say": {"en": "Order 4567 has already left our warehouse, so it can't be cancelled any more.",
+             "fr": "La commande 4567 a déjà quitté notre entrepôt, elle ne peut plus être annulée."}}),
+        ),
+        (
+            "change_delivery_address",
+            json!({"order_id": "5521", "address": "14 avenue Foch"}),
+            Some("change_delivery"),
+            json!({"done": true}),
+        ),
+        (
+            "reinstate_order",
+            json!({"order_id": "5521"}),
+            Some("reinstate_order"),
+            json!({"done": true, "values": {"order.status": "processing"}}),
+        ),
+        (
+            "return_item",
+            json!({"order_id": "1234"}),
+            None,
+            json!({"values": {"order.status": "delivered"}}),
+        ),
+        (
+            "refund_status",
+            json!({"order_id": "1234"}),
+            None,
+            json!({"values": {"order.status": "returned"}, "say": {"en": "We received order 1234 on 2 December: €49.90 is on its way back to your card.",
+             "fr": "Nous avons reçu la commande 1234 le 2 décembre : 49,90 € reviennent sur votre carte."}}),
+        ),
+        (
+            "loyalty_points",
+            json!({}),
+            None,
+            json!({"values": {"loyalty_points": 1250}}),
+        ),
+        (
+            "delivery_problem",
+            json!({"order_id": "4567"}),
+            None,
+            json!({"values": {"order.status": "shipped", "order.carrier": "Colissimo"}}),
+        ),
+        (
+            "update_personal_info",
+            json!({"new_email": "alice@new.example.com"}),
+            Some("update_email"),
+            json!({"done": true, "values": {"email": "alice@new.example.com"}}),
+        ),
+        (
+            "an order the business does not know",
+            json!({"order_id": "9999"}),
+            None,
+            json!({"values": {}}),
+        ),
+    ];
+    let mut req_examples = serde_json::Map::new();
+    let mut resp_examples = serde_json::Map::new();
+    for (name, entities, action, answer) in cases {
+        let intent = name.split(' ').next().unwrap_or(name);
+        req_examples.insert(
+            name.into(),
+            json!({"value": request(intent, entities, action)}),
+        );
+        resp_examples.insert(name.into(), json!({"value": answer}));
+    }
+    let schemas = json!({
+        "FulfillmentRequest": {"type": "object",
+            "required": ["intent", "entities", "customer", "conversation_id", "lang", "channel"],
+            "properties": {
+                "intent": {"type": "string"},
+                "entities": {"type": "object", "additionalProperties": {"type": "string"}},
+                "customer": {"type": "object", "required": ["id", "identities"], "properties": {
+                    "id": {"type": "string"},
+                    "identities": {"type": "array", "items": {"type": "object", "required": ["channel", "id"],
+                        "properties": {"channel": {"type": "string"}, "id": {"type": "string"}}}},
+                    "name": {"type": "string"}, "email": {"type": "string"}, "phone": {"type": "string"}}},
+                "conversation_id": {"type": "string"},
+                "lang": {"enum": ["en", "fr"]},
+                "channel": {"type": "string"},
+                "action": {"enum": ["cancel_order", "change_delivery", "reinstate_order", "update_email"],
+                    "description": "only for an action, once the customer confirmed"},
+                "idempotency_key": {"type": "string",
+                    "description": "only for an action: the same on every retry; do the action once per key and answer the same again"}}},
+        "FulfillmentResponse": {"type": "object", "properties": {
+            "values": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+                "description": "template placeholders: order.status (processing, shipped, out_for_delivery, delivered, cancelled, returned), order.eta (YYYY-MM-DD), order.carrier, order.tracking_url, order.address, loyalty_points, email, or any name the intent's templates use. For an intent about an order, no order.status means the order is not the customer's."},
+            "say": {"type": "object", "properties": {"en": {"type": "string"}, "fr": {"type": "string"}},
+                "description": "a ready sentence that replaces the template (for an action: said with its outcome)"},
+            "done": {"type": "boolean", "description": "required for an action: whether it was done"}}}
+    });
+    let operation = json!({"post": {
+        "summary": "Fulfillment: parcours asks the business's backend for live data, or to act",
+        "description": "POSTed to fulfillment_url (parcours.toml), PARCOURS_FULFILLMENT_URL, or the intent's own `fulfillment` URL. Headers: X-Parcours-Timestamp (seconds since the epoch) and X-Parcours-Signature: sha256=<hex HMAC-SHA256 of timestamp + \".\" + body, keyed by PARCOURS_FULFILLMENT_SECRET>; refuse a bad signature or a timestamp more than 5 minutes away. Answer within the time-out (2 s by default). A time-out, a non-2xx or a body that is not this JSON is a failure: the customer hears that the system cannot be reached, and nothing is said done.",
+        "parameters": [
+            {"name": "X-Parcours-Timestamp", "in": "header", "required": true, "schema": {"type": "string"}},
+            {"name": "X-Parcours-Signature", "in": "header", "required": true, "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"}}],
+        "requestBody": {"required": true, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/FulfillmentRequest"}, "examples": req_examples}}},
+        "responses": {"200": {"description": "the values, the sentence, and for an action whether it was done",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FulfillmentResponse"},
+                "examples": resp_examples}}},
+            "401": {"description": "bad signature: parcours says the system cannot be reached"}}}});
+    if let Some(s) = doc["components"]["schemas"].as_object_mut() {
+        if let Value::Object(more) = schemas {
+            s.extend(more);
+        }
+    }
+    doc["components"]["callbacks"] =
+        json!({"Fulfillment": {"https://backend.example.com/fulfillment": operation.clone()}});
+    doc["webhooks"] = json!({"fulfillment": operation});
+    for route in [
+        "/webhook/voice",
+        "/webhook/twilio",
+        "/webhook/alexa",
+        "/webhook/telegram",
+    ] {
+        if let Some(post) = doc["paths"][route]["post"].as_object_mut() {
+            post.insert(
+                "callbacks".into(),
+                json!({"fulfillment": {"$ref": "#/components/callbacks/Fulfillment"}}),
+            );
+        }
+    }
 }

@@ -4,8 +4,8 @@
 use crate::helpers::{TestBot, init_logs, spawn_app_on};
 use parcours::bot::Bot;
 use parcours::config::Settings;
-use parcours::fulfillment::demo::{DemoBackend, Faults};
 use parcours::fulfillment::FulfillmentSettings;
+use parcours::fulfillment::demo::{DemoBackend, Faults};
 use parcours::intents::IntentPack;
 use parcours::message::Lang;
 use parcours::store::sled_store::SledStore;
@@ -108,7 +108,11 @@ async fn a_lookup_fills_the_answer_with_the_businesss_values_and_is_signed() {
         "{}",
         again.text
     );
-    assert_eq!(backend.seen().len(), 1, "the second read came from the cache");
+    assert_eq!(
+        backend.seen().len(),
+        1,
+        "the second read came from the cache"
+    );
 }
 
 #[tokio::test]
@@ -122,7 +126,11 @@ async fn reads_are_cached_a_few_seconds_per_customer_only() {
     let t = live_bot(&url, SECRET, |f| f.cache_ms = 200);
     t.say("alice", "how many loyalty points do I have?").await;
     let r = t.say("alice", "how many loyalty points do I have?").await;
-    assert!(r.text.contains("3400") || r.text.contains("3,400"), "{}", r.text);
+    assert!(
+        r.text.contains("3400") || r.text.contains("3,400"),
+        "{}",
+        r.text
+    );
     assert_eq!(backend.seen().len(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     t.say("alice", "how many loyalty points do I have?").await;
@@ -138,7 +146,10 @@ async fn an_action_is_confirmed_then_done_once_even_when_the_first_try_times_out
     });
     let q = t.say("alice", "I want to cancel order 5521").await;
     assert!(q.text.contains("confirm"), "asked first: {}", q.text);
-    assert!(backend.performed().is_empty(), "nothing done before the yes");
+    assert!(
+        backend.performed().is_empty(),
+        "nothing done before the yes"
+    );
     // The first try of the action is answered too late: the backend did it, parcours retries.
     backend.set_faults(Faults {
         slow_next: 1,
@@ -161,7 +172,12 @@ async fn an_action_is_confirmed_then_done_once_even_when_the_first_try_times_out
     assert_eq!(actions.len(), 2, "a first try and a retry: {actions:?}");
     assert_eq!(actions[0]["action"], "cancel_order");
     assert_eq!(actions[0]["idempotency_key"], actions[1]["idempotency_key"]);
-    assert!(actions[0]["idempotency_key"].as_str().unwrap().starts_with("idem_"));
+    assert!(
+        actions[0]["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("idem_")
+    );
     assert_eq!(backend.performed().len(), 1, "done once");
     assert_eq!(backend.order_status("5521").as_deref(), Some("cancelled"));
 }
@@ -190,7 +206,11 @@ async fn a_wrong_signature_is_refused_by_the_reference_backend() {
     let (backend, url) = spawn_backend(SECRET).await;
     let t = live_bot(&url, "not-the-shared-secret", |f| f.retries = 0);
     let r = t.say("alice", "where is order 4567?").await;
-    assert!(r.text.contains("can't reach our order system"), "{}", r.text);
+    assert!(
+        r.text.contains("can't reach our order system"),
+        "{}",
+        r.text
+    );
     assert!(!backend.seen()[0].signed);
     // An unsigned request is refused too.
     let resp = reqwest::Client::new()
@@ -220,10 +240,21 @@ async fn a_time_out_gives_the_honest_sentence_the_irritant_and_a_line_staff_see(
         started.elapsed() < std::time::Duration::from_millis(900),
         "two tries of 200 ms, not the backend's second"
     );
-    assert!(r.text.contains("I can't reach our order system right now"), "{}", r.text);
-    assert!(!r.text.contains("on its way"), "nothing claimed: {}", r.text);
+    assert!(
+        r.text.contains("I can't reach our order system right now"),
+        "{}",
+        r.text
+    );
+    assert!(
+        !r.text.contains("on its way"),
+        "nothing claimed: {}",
+        r.text
+    );
     let turns = turns_of(&t, "alice");
-    let customer = turns.iter().find(|t| t.speaker == Speaker::Customer).unwrap();
+    let customer = turns
+        .iter()
+        .find(|t| t.speaker == Speaker::Customer)
+        .unwrap();
     assert!(
         customer
             .irritants
@@ -231,12 +262,16 @@ async fn a_time_out_gives_the_honest_sentence_the_irritant_and_a_line_staff_see(
     );
     assert!(
         turns.iter().any(|t| t.speaker == Speaker::System
-            && t.text.contains("fulfillment read for order_status failed: no answer within 200 ms")),
+            && t.text
+                .contains("fulfillment read for order_status failed: no answer within 200 ms")),
         "{turns:?}"
     );
     let metrics = t.bot.fulfiller().unwrap().render_metrics();
     assert!(metrics.contains("outcome=\"timeout\"} 2"), "{metrics}");
-    assert!(metrics.contains("parcours_fulfillment_latency_seconds_count"), "{metrics}");
+    assert!(
+        metrics.contains("parcours_fulfillment_latency_seconds_count"),
+        "{metrics}"
+    );
     // The offer of a person is a real one.
     let yes = t.say("alice", "yes").await;
     assert!(yes.handoff.is_some(), "{}", yes.text);
@@ -254,7 +289,8 @@ async fn a_500_is_said_honestly_in_french_and_nothing_is_done() {
         .say_in("alice", "où est ma commande 4567 ?", Lang::Fr)
         .await;
     assert!(
-        r.text.contains("Je n'arrive pas à joindre notre système de commandes"),
+        r.text
+            .contains("Je n'arrive pas à joindre notre système de commandes"),
         "{}",
         r.text
     );
@@ -283,7 +319,10 @@ async fn the_breaker_opens_after_failures_and_closes_when_the_backend_is_back() 
     assert_eq!(backend.seen().len(), 2, "open: not called");
     let metrics = t.bot.fulfiller().unwrap().render_metrics();
     assert!(metrics.contains("outcome=\"circuit_open\"} 1"), "{metrics}");
-    assert!(metrics.contains("parcours_fulfillment_breaker_open{"), "{metrics}");
+    assert!(
+        metrics.contains("parcours_fulfillment_breaker_open{"),
+        "{metrics}"
+    );
     backend.set_faults(Faults::default());
     tokio::time::sleep(std::time::Duration::from_millis(450)).await;
     let r = t.say("bruno", "how many loyalty points do I have?").await;
@@ -304,7 +343,12 @@ async fn a_dead_backend_costs_nothing_to_conversations_that_do_not_need_it() {
     let r = t.say("alice", "hi, what are your opening hours?").await;
     assert!(!r.text.contains("can't reach"), "{}", r.text);
     assert_eq!(
-        t.bot.fulfiller().unwrap().render_metrics().matches("outcome=").count(),
+        t.bot
+            .fulfiller()
+            .unwrap()
+            .render_metrics()
+            .matches("outcome=")
+            .count(),
         0,
         "no call made"
     );
@@ -333,11 +377,20 @@ async fn twilio_callers_hear_a_filler_while_a_slow_lookup_runs_then_the_answer()
     let call = [("CallSid", "CA_slow"), ("From", "+33612345678")];
     app.post_twilio(&call, None).await.text().await.unwrap();
     let mut turn = call.to_vec();
-    turn.extend([("SpeechResult", "where is order 4567"), ("Confidence", "0.93")]);
+    turn.extend([
+        ("SpeechResult", "where is order 4567"),
+        ("Confidence", "0.93"),
+    ]);
     let filler = app.post_twilio(&turn, None).await.text().await.unwrap();
     crate::helpers::assert_well_formed(&filler);
-    assert!(filler.contains("One moment, I&apos;m checking."), "{filler}");
-    assert!(filler.contains("/webhook/twilio/pending</Redirect>"), "{filler}");
+    assert!(
+        filler.contains("One moment, I&apos;m checking."),
+        "{filler}"
+    );
+    assert!(
+        filler.contains("/webhook/twilio/pending</Redirect>"),
+        "{filler}"
+    );
     let answer = app
         .client
         .post(format!("{}/webhook/twilio/pending", app.addr))
@@ -401,7 +454,10 @@ async fn secrets_and_url_credentials_never_reach_the_logs() {
         assert!(!logs.contains(secret), "{secret} in the logs");
         assert!(!metrics.contains(secret), "{secret} in /metrics");
     }
-    assert!(metrics.contains(&format!("url=\"http://127.0.0.1:{port}/hook\"")), "{metrics}");
+    assert!(
+        metrics.contains(&format!("url=\"http://127.0.0.1:{port}/hook\"")),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
