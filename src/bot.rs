@@ -51,6 +51,8 @@ pub struct Bot {
     desk: Desk,
     /// The business's fulfillment webhook client, when one is configured.
     fulfiller: Option<Arc<Fulfiller>>,
+    /// Some intent's data comes from a backend (computed once from the settings and the pack).
+    uses_fulfillment: bool,
 }
 
 impl Bot {
@@ -79,7 +81,20 @@ impl Bot {
             senders: Default::default(),
             desk: Desk::default(),
             fulfiller: None,
+            uses_fulfillment: false,
         }
+        .with_fulfillment_known()
+    }
+
+    /// Works out once whether some intent's data comes from a backend.
+    fn with_fulfillment_known(mut self) -> Self {
+        self.uses_fulfillment = self.settings.fulfillment_url.is_some()
+            || self
+                .pack
+                .intents
+                .iter()
+                .any(|i| matches!(i.fulfillment, Some(crate::intents::Fulfillment::Url(_))));
+        self
     }
 
     /// Asks the business's fulfillment webhook for the intents that name one (or `fulfillment = true`
@@ -99,12 +114,7 @@ impl Bot {
 
     /// Whether some intent's data comes from a backend with these settings.
     pub fn needs_fulfillment(&self) -> bool {
-        self.settings.fulfillment_url.is_some()
-            || self
-                .pack
-                .intents
-                .iter()
-                .any(|i| matches!(i.fulfillment, Some(crate::intents::Fulfillment::Url(_))))
+        self.uses_fulfillment
     }
 
     /// The same bot (intents, trained NLU, settings) on another store: `parcours test` replays each
@@ -121,6 +131,7 @@ impl Bot {
             senders: Default::default(),
             desk: Desk::default(),
             fulfiller: self.fulfiller.clone(),
+            uses_fulfillment: self.uses_fulfillment,
         }
     }
 
@@ -139,7 +150,7 @@ impl Bot {
     pub fn with_store_and_settings(&self, store: Arc<dyn ProfileStore>, settings: Settings) -> Bot {
         let mut bot = self.with_store(store);
         bot.settings = settings;
-        bot
+        bot.with_fulfillment_known()
     }
 
     /// The metrics, for `/metrics`.
