@@ -15,11 +15,11 @@ use crate::metrics::{Metrics, TurnMetrics};
 use crate::nlu::{Nlu, NluConfig, Understanding};
 use crate::redact::Redactor;
 use crate::store::{
-    Customer, Identity, Outcome, Owner, ProfileStore, Speaker, StoreError, Touchpoint, Turn,
+    Contact, Customer, Identity, Outcome, Owner, ProfileStore, Speaker, StoreError, Touchpoint,
+    Turn, TurnCommit, TurnGuard,
 };
 use crate::time::Timestamp;
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 /// Customer attribute: when the satisfaction questions were last asked (ms since the epoch).
 pub const LAST_SURVEY: &str = "last_survey_at";
@@ -44,9 +44,6 @@ pub struct Bot {
     metrics: Metrics,
     /// Intents that are not requests (greeting, thanks…), computed once.
     non_topics: std::collections::HashSet<String>,
-    /// One lock per sender, so that two messages of one customer (parallel webhook calls) are handled one
-    /// after the other and never overwrite each other's turn.
-    senders: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// The people side: events, channels that write unasked, waiting times.
     desk: Desk,
     /// The business's fulfillment webhook client, when one is configured.
@@ -78,7 +75,6 @@ impl Bot {
             store,
             redactor,
             metrics: Metrics::default(),
-            senders: Default::default(),
             desk: Desk::default(),
             fulfiller: None,
             uses_fulfillment: false,
@@ -128,7 +124,6 @@ impl Bot {
             redactor: self.redactor.clone(),
             metrics: Metrics::default(),
             non_topics: self.non_topics.clone(),
-            senders: Default::default(),
             desk: Desk::default(),
             fulfiller: self.fulfiller.clone(),
             uses_fulfillment: self.uses_fulfillment,
@@ -178,27 +173,18 @@ impl Bot {
         &self.nlu
     }
 
-    /// The customer behind an identity. A caller id from a phone system (a `+` and 8 to 15 digits on the
-    /// voice webhook) is the same number Twilio gives: a customer known by it on the phone is recognised.
-    fn customer(&self, identity: &Identity, now: Timestamp) -> Result<Customer, BotError> {
-        if let Some(c) = self.store.customer_of(identity)? {
-            return Ok(c);
-        }
+    /// Another identity the same person is known by: a caller id from a phone system (a `+` and 8 to 15
+    /// digits on the voice webhook) is the same number Twilio gives, so a customer known by it on the
+    /// phone is recognised.
+    fn phone_alias(identity: &Identity) -> Option<Identity> {
         let id = &identity.id;
         let is_phone = id.starts_with('+')
             && (9..=16).contains(&id.len())
             && id[1..].bytes().all(|b| b.is_ascii_digit());
-        if identity.channel == crate::message::Channel::Voice && is_phone {
-            let by_phone = Identity {
-                channel: crate::message::Channel::Twilio,
-                id: id.clone(),
-            };
-            if let Some(c) = self.store.customer_of(&by_phone)? {
-                self.store.link(identity, &c.id)?;
-                return Ok(c);
-            }
-        }
-        Ok(self.store.resolve(identity, now)?)
+        (identity.channel == crate::message::Channel::Voice && is_phone).then(|| Identity {
+            channel: crate::message::Channel::Twilio,
+            id: id.clone(),
+        })
     }
 
     /// A phone number the channel has verified (a contact shared on Telegram) links this identity to the
@@ -211,37 +197,37 @@ impl Bot {
     ) -> Result<Customer, BotError> {
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
         let phone = format!("+{digits}");
-        let me = self.store.resolve(identity, now)?;
+        let me = self.store.resolve(identity, now).await?;
         let by_phone = Identity {
             channel: crate::message::Channel::Twilio,
             id: phone.clone(),
         };
-        let survivor = match self.store.customer_of(&by_phone)? {
+        let survivor = match self.store.customer_of(&by_phone).await? {
             Some(known) if known.id != me.id => {
                 let (from, into) = if known.created_at <= me.created_at {
                     (me.id, known.id)
                 } else {
                     (known.id, me.id)
                 };
-                self.store.merge(&from, &into)?;
+                self.store.merge(&from, &into).await?;
                 into
             }
             _ => me.id,
         };
-        let mut customer = self.store.customer(&survivor)?.unwrap_or_default();
+        let mut customer = self.store.customer(&survivor).await?.unwrap_or_default();
         customer.phone.get_or_insert(phone);
-        self.store.put_customer(&customer)?;
-        self.store.link(&by_phone, &customer.id)?;
+        self.store.put_customer(&customer).await?;
+        self.store.link(&by_phone, &customer.id).await?;
         self.store.durable().await?;
         Ok(customer)
     }
 
     /// Erases everything held on the customer behind `identity` (see [`ProfileStore::forget`]).
     pub async fn forget(&self, identity: &Identity) -> Result<usize, BotError> {
-        let Some(c) = self.store.customer_of(identity)? else {
+        let Some(c) = self.store.customer_of(identity).await? else {
             return Ok(0);
         };
-        let n = self.store.forget(&c.id)?;
+        let n = self.store.forget(&c.id).await?;
         self.store.durable().await?;
         Ok(n)
     }
@@ -263,39 +249,26 @@ impl Bot {
         })
     }
 
-    /// The lock of one sender; entries whose lock nobody holds are dropped as the map is used.
-    pub(crate) fn sender_lock(
-        &self,
-        channel: crate::message::Channel,
-        user: &str,
-    ) -> Arc<tokio::sync::Mutex<()>> {
-        let key = format!("{channel}\0{user}");
-        let mut map = self.senders.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lock) = map.get(&key).and_then(Weak::upgrade) {
-            return lock;
-        }
-        map.retain(|_, w| w.strong_count() > 0);
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(key, Arc::downgrade(&lock));
-        lock
-    }
-
     /// Handles one customer message and returns the reply, once the turn is durable on disk.
     #[tracing::instrument(skip_all, fields(channel = %msg.channel, conversation))]
     pub async fn handle(&self, mut msg: Inbound) -> Result<Reply, BotError> {
         let started = std::time::Instant::now();
-        let sender = self.sender_lock(msg.channel, &msg.user);
-        let _one_at_a_time = sender.lock().await;
         // Card numbers and configured patterns never go further than this.
         let (redacted, sensitive) = self.redactor.redact_reporting(&msg.text);
         msg.text = redacted;
+        // Channel: who is writing, and in which conversation. Store: one read, under the conversation's
+        // lock, of everything the turn needs.
+        let identity = Identity {
+            channel: msg.channel,
+            id: msg.user.clone(),
+        };
+        let also = Self::phone_alias(&identity);
+        let (guard, load) = self
+            .store
+            .begin_turn(&identity, also.as_ref(), msg.at)
+            .await?;
         // A platform closing a conversation that is already over: nothing to record.
-        if msg.event == Event::End
-            && self
-                .store
-                .open_touchpoint(msg.channel, &msg.user)?
-                .is_none()
-        {
+        if msg.event == Event::End && load.open.is_none() {
             return Ok(Reply {
                 conversation_id: String::new(),
                 text: String::new(),
@@ -308,13 +281,12 @@ impl Bot {
                 handoff: None,
             });
         }
-        // Channel: who is writing, and in which conversation.
-        let identity = Identity {
-            channel: msg.channel,
-            id: msg.user.clone(),
-        };
-        let mut customer = self.customer(&identity, msg.at)?;
-        let mut tp = self.conversation(&msg, &customer)?;
+        let mut customer = load.customer;
+        // What the turn writes besides its own conversation: one it closed, leftover replies.
+        let mut written: Vec<Touchpoint> = Vec::new();
+        let mut tp = self
+            .conversation(&msg, &customer, load.open, &mut written)
+            .await?;
         tracing::Span::current().record("conversation", tp.id.as_str());
         let mut conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
 
@@ -336,21 +308,22 @@ impl Bot {
         // People: while a person has the conversation or is awaited, the bot says nothing of its own.
         if tp.owner.is_human() {
             return self
-                .with_people(msg, tp, conv, &understanding, lang, silent)
+                .with_people(guard, msg, tp, conv, &understanding, lang, silent)
                 .await;
         }
 
         // Linking channels ("/link", "my code is 123456") joins identities before anything else.
         let link = match LinkRequest::parse(&msg.text).filter(|_| msg.event == Event::Message) {
-            Some(req) => Some(self.link(req, &mut customer, &mut tp, msg.at, lang)?),
+            Some(req) => Some(self.link(req, &mut customer, &mut tp, msg.at, lang).await?),
             None => None,
         };
 
         // Engine: what to answer.
         let engine = Engine::new(&self.pack, &self.settings);
         let previous = if tp.turns.is_empty() {
-            self.take_leftover(&customer.id, &mut tp)?;
-            self.previous_contact(&customer.id, &tp.id, msg.at)?
+            self.take_leftover(&load.recent, &mut tp, &mut written)
+                .await?;
+            self.previous_contact(&load.recent, &tp.id, msg.at)
         } else {
             None
         };
@@ -389,7 +362,9 @@ impl Bot {
             conv = before.unwrap_or_default();
             let deadline = std::time::Instant::now()
                 + std::time::Duration::from_millis(self.settings.fulfillment.deadline_ms);
-            let request = self.fulfillment_request(&fetch, &customer, &tp, lang)?;
+            let request = self
+                .fulfillment_request(&fetch, &customer, &tp, lang)
+                .await?;
             let read = match &self.fulfiller {
                 Some(f) => f.read(&fetch.url, &request, deadline).await,
                 None => Err(FulfillError::Unreachable(
@@ -446,7 +421,7 @@ impl Bot {
         let mut owner_change = None;
         if handed_off {
             let reason = decision.intent.clone().unwrap_or_else(|| "handoff".into());
-            let (sentence, status) = self.hand_off(&mut tp, &reason, msg.at, lang)?;
+            let (sentence, status) = self.hand_off(&mut tp, &reason, msg.at, lang).await?;
             owner_change = tp.turns.pop();
             decision.answer = crate::intents::Rendered::plain(&sentence);
             decision.end = false;
@@ -472,7 +447,10 @@ impl Bot {
                 .push(crate::store::Turn::system(msg.at, None, note));
         }
         tp.turns.extend(owner_change);
-        self.store.save_touchpoint(&tp)?;
+        let mut changes = TurnCommit {
+            touchpoints: written,
+            customer: None,
+        };
         if decision.survey_started || decision.act.is_some() {
             let mut customer = customer.clone();
             if decision.survey_started {
@@ -483,9 +461,10 @@ impl Bot {
             if let Some(change) = &decision.act {
                 apply(change, &mut customer);
             }
-            self.store.put_customer(&customer)?;
+            changes.customer = Some(customer);
         }
-        self.store.durable().await?;
+        changes.touchpoints.push(tp.clone());
+        self.store.commit(guard, changes).await?;
         if matches!(msg.event, Event::Message | Event::NotUnderstood) && !silent {
             let irritants: Vec<&str> = decision.irritants.iter().map(|i| i.as_str()).collect();
             self.metrics.record(&TurnMetrics {
@@ -518,14 +497,14 @@ impl Bot {
     }
 
     /// The request the business is sent about a turn.
-    fn fulfillment_request(
+    async fn fulfillment_request(
         &self,
         fetch: &Fetch,
         customer: &Customer,
         tp: &Touchpoint,
         lang: Lang,
     ) -> Result<Request, BotError> {
-        let identities = self.store.identities(&customer.id)?;
+        let identities = self.store.identities(&customer.id).await?;
         Ok(Request {
             intent: fetch.intent.clone(),
             entities: fetch.entities.clone(),
@@ -567,7 +546,7 @@ impl Bot {
     }
 
     /// Puts the conversation in the queue; what the customer is told, and the status for the channel.
-    fn hand_off(
+    async fn hand_off(
         &self,
         tp: &mut Touchpoint,
         reason: &str,
@@ -575,7 +554,8 @@ impl Bot {
         lang: Lang,
     ) -> Result<(String, HandoffStatus), BotError> {
         let ahead = self
-            .queue(now)?
+            .queue(now)
+            .await?
             .iter()
             .filter(|q| q.position.is_some() && q.id != tp.id)
             .count();
@@ -607,8 +587,10 @@ impl Bot {
     /// A turn while a person has the conversation or is awaited: the customer's words go to them
     /// (and the events staff listen to); the bot only says what people sent, the place in the queue,
     /// or what the customer chose (back to the assistant, a call back).
+    #[allow(clippy::too_many_arguments)]
     async fn with_people(
         &self,
+        guard: TurnGuard,
         msg: Inbound,
         mut tp: Touchpoint,
         mut conv: Conversation,
@@ -724,7 +706,8 @@ impl Bot {
             }
             _ => {
                 let position = if waiting {
-                    self.queue(now)?
+                    self.queue(now)
+                        .await?
                         .iter()
                         .find(|q| q.id == tp.id)
                         .and_then(|q| q.position)
@@ -782,8 +765,15 @@ impl Bot {
         }
         tp.lang = lang;
         tp.state = serde_json::to_value(&conv).map_err(StoreError::from)?;
-        self.store.save_touchpoint(&tp)?;
-        self.store.durable().await?;
+        self.store
+            .commit(
+                guard,
+                TurnCommit {
+                    touchpoints: vec![tp.clone()],
+                    customer: None,
+                },
+            )
+            .await?;
         let shown = if kind == "customer_message" && !says {
             None
         } else {
@@ -795,7 +785,8 @@ impl Bot {
             Owner::Waiting { .. } => Some(HandoffStatus {
                 state: "waiting".into(),
                 position: self
-                    .queue(now)?
+                    .queue(now)
+                    .await?
                     .iter()
                     .find(|q| q.id == tp.id)
                     .and_then(|q| q.position),
@@ -830,7 +821,7 @@ impl Bot {
     }
 
     /// Makes a link code, or joins this customer to the one who made the code they give.
-    fn link(
+    async fn link(
         &self,
         req: LinkRequest,
         customer: &mut Customer,
@@ -843,7 +834,8 @@ impl Bot {
             LinkRequest::NewCode => {
                 let code = linking::new_code();
                 self.store
-                    .put_link_code(&code, &customer.id, now.plus_ms(linking::CODE_TTL_MS))?;
+                    .put_link_code(&code, &customer.id, now.plus_ms(linking::CODE_TTL_MS))
+                    .await?;
                 let (before, after) = m
                     .link_code
                     .split_once("{code}")
@@ -858,20 +850,20 @@ impl Bot {
                     ),
                 }
             }
-            LinkRequest::Code(code) => match self.store.take_link_code(&code, now)? {
+            LinkRequest::Code(code) => match self.store.take_link_code(&code, now).await? {
                 Some(owner) => {
                     if owner != customer.id {
                         // The older profile survives: it is the one staff and other channels know.
-                        let other = self.store.customer(&owner)?;
+                        let other = self.store.customer(&owner).await?;
                         let (from, into) = match &other {
                             Some(o) if o.created_at <= customer.created_at => {
                                 (customer.id.clone(), owner)
                             }
                             _ => (owner, customer.id.clone()),
                         };
-                        self.store.merge(&from, &into)?;
+                        self.store.merge(&from, &into).await?;
                         tp.customer_id = into.clone();
-                        if let Some(c) = self.store.customer(&into)? {
+                        if let Some(c) = self.store.customer(&into).await? {
                             *customer = c;
                         }
                     }
@@ -884,61 +876,67 @@ impl Bot {
     }
 
     /// What people said in this sender's last conversation that they never heard (it was closed before
-    /// their next turn): moved into the new one, to be said first.
-    fn take_leftover(&self, customer_id: &str, tp: &mut Touchpoint) -> Result<(), BotError> {
-        for mut old in self.store.latest_touchpoints(customer_id, 3)? {
-            if old.id != tp.id
-                && old.channel == tp.channel
-                && old.user == tp.user
-                && !old.outbox.is_empty()
-            {
+    /// their next turn): moved into the new one, to be said first. The index says which conversation has
+    /// any; only those are read.
+    async fn take_leftover(
+        &self,
+        recent: &[Contact],
+        tp: &mut Touchpoint,
+        written: &mut Vec<Touchpoint>,
+    ) -> Result<(), BotError> {
+        for c in recent.iter().take(3) {
+            if c.id == tp.id || c.channel != tp.channel || c.user != tp.user || !c.outbox {
+                continue;
+            }
+            if let Some(mut old) = self.store.touchpoint(&c.id).await? {
                 let mut left = std::mem::take(&mut old.outbox);
                 left.append(&mut tp.outbox);
                 tp.outbox = left;
-                self.store.save_touchpoint(&old)?;
+                written.push(old);
             }
         }
         Ok(())
     }
 
     /// The customer's last conversation, if it ended unsettled (abandoned, handed off or not solved) within the last
-    /// seven days: its topic intent, channel and age in days.
+    /// seven days: its topic intent, channel and age in days. Read from the index of the customer's latest
+    /// conversations, whatever the length of their history.
     fn previous_contact(
         &self,
-        customer_id: &str,
+        recent: &[Contact],
         current: &str,
         now: Timestamp,
-    ) -> Result<Option<(String, crate::message::Channel, u64)>, BotError> {
+    ) -> Option<(String, crate::message::Channel, u64)> {
         const RECALL_DAYS: u64 = 7;
         let non_topics = &self.non_topics;
-        let topic_of =
-            |t: &Touchpoint| t.intents.iter().find(|i| !non_topics.contains(*i)).cloned();
-        // The last conversation that was about something (a bare "/link" call is not), among the few
-        // latest: one indexed read, whatever the length of the customer's history.
-        const LOOK_BACK: usize = 8;
-        let last = self
-            .store
-            .latest_touchpoints(customer_id, LOOK_BACK + 1)?
-            .into_iter()
+        let topic_of = |t: &Contact| t.intents.iter().find(|i| !non_topics.contains(*i)).cloned();
+        // The last conversation that was about something (a bare "/link" call is not).
+        let last = recent
+            .iter()
             .filter(|t| t.id != current && t.ended_at.is_some() && topic_of(t).is_some())
-            .max_by_key(|t| t.ended_at);
-        let Some(last) = last else { return Ok(None) };
-        let ended = last.ended_at.unwrap_or(last.last_at);
+            .max_by_key(|t| t.ended_at)?;
+        let ended = last.ended_at.unwrap_or(last.started_at);
         let unsettled = matches!(
             last.outcome,
             Some(Outcome::Abandoned | Outcome::HandedOff | Outcome::Unresolved)
         );
         let days = (now.date().days() - ended.date().days()).max(0) as u64;
-        Ok(match topic_of(&last) {
+        match topic_of(last) {
             Some(t) if unsettled && days <= RECALL_DAYS => Some((t, last.channel, days)),
             _ => None,
-        })
+        }
     }
 
     /// The open conversation of this sender, or a new one. A conversation idle for longer than the timeout,
-    /// or from another platform session, is closed first.
-    fn conversation(&self, msg: &Inbound, customer: &Customer) -> Result<Touchpoint, BotError> {
-        if let Some(open) = self.store.open_touchpoint(msg.channel, &msg.user)? {
+    /// or from another platform session, is closed first (and put in `written`).
+    async fn conversation(
+        &self,
+        msg: &Inbound,
+        customer: &Customer,
+        open: Option<Touchpoint>,
+        written: &mut Vec<Touchpoint>,
+    ) -> Result<Touchpoint, BotError> {
+        if let Some(open) = open {
             let idle = msg.at.0.saturating_sub(open.last_at.0) >= self.settings.idle_timeout_ms();
             let other_session = msg.session.is_some() && open.session != msg.session;
             if open.owner.is_human() && open.customer_id == customer.id {
@@ -952,10 +950,10 @@ impl Bot {
             if !idle && !other_session && open.customer_id == customer.id {
                 return Ok(open);
             }
-            self.close(open)?;
+            written.push(self.closed(open));
         }
         Ok(Touchpoint {
-            id: self.store.new_id("tp")?,
+            id: self.store.new_id("tp").await?,
             customer_id: customer.id.clone(),
             channel: msg.channel,
             user: msg.user.clone(),
@@ -977,13 +975,12 @@ impl Bot {
         })
     }
 
-    /// Ends a conversation that went quiet: resolved if an answer settled it, abandoned otherwise.
-    fn close(&self, mut tp: Touchpoint) -> Result<(), BotError> {
+    /// A conversation that went quiet, ended: resolved if an answer settled it, abandoned otherwise.
+    fn closed(&self, mut tp: Touchpoint) -> Touchpoint {
         let conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
         tp.ended_at = Some(tp.last_at);
         tp.outcome = Some(Engine::new(&self.pack, &self.settings).outcome(&conv));
-        self.store.save_touchpoint(&tp)?;
-        Ok(())
+        tp
     }
 
     /// Purges the words of conversations older than `retention_days` (when set); returns how many.
@@ -992,7 +989,7 @@ impl Bot {
             return Ok(0);
         };
         let before = Timestamp(now.0.saturating_sub(days.saturating_mul(86_400_000)));
-        let n = self.store.purge_transcripts(before)?;
+        let n = self.store.purge_transcripts(before).await?;
         if n > 0 {
             self.store.durable().await?;
         }
@@ -1002,18 +999,28 @@ impl Bot {
     /// Closes every conversation idle for longer than the timeout; returns how many. Run periodically.
     pub async fn close_idle(&self, now: Timestamp) -> Result<usize, BotError> {
         let mut n = 0;
-        for tp in self.store.open_touchpoints()? {
+        let idle = |tp: &Touchpoint| {
             // A customer waiting for a person, or with one, is not timed out.
-            if tp.owner.is_human() {
+            !tp.owner.is_human()
+                && now.0.saturating_sub(tp.last_at.0) >= self.settings.idle_timeout_ms()
+        };
+        for seen in self.store.open_touchpoints().await? {
+            if !idle(&seen) {
                 continue;
             }
-            if now.0.saturating_sub(tp.last_at.0) >= self.settings.idle_timeout_ms() {
-                self.close(tp)?;
-                n += 1;
+            // Under the conversation's lock, read again: a turn may have come in meanwhile.
+            let guard = self.store.lock(seen.channel, &seen.user).await?;
+            match self.store.touchpoint(&seen.id).await? {
+                Some(tp) if tp.is_open() && idle(&tp) => {
+                    let changes = TurnCommit {
+                        touchpoints: vec![self.closed(tp)],
+                        customer: None,
+                    };
+                    self.store.commit(guard, changes).await?;
+                    n += 1;
+                }
+                _ => drop(guard),
             }
-        }
-        if n > 0 {
-            self.store.durable().await?;
         }
         Ok(n)
     }

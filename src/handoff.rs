@@ -642,10 +642,11 @@ pub fn waiting_choice(text: &str, pack_labels: &[(WaitingChoice, &str)]) -> Opti
 
 impl Bot {
     /// The conversations waiting for a person or owned by one, oldest first.
-    pub fn queue(&self, now: Timestamp) -> Result<Vec<QueueItem>, BotError> {
+    pub async fn queue(&self, now: Timestamp) -> Result<Vec<QueueItem>, BotError> {
         let mut tps: Vec<Touchpoint> = self
             .store()
-            .handoff_touchpoints()?
+            .handoff_touchpoints()
+            .await?
             .into_iter()
             .filter(|t| t.is_open() && t.owner.is_human())
             .collect();
@@ -675,9 +676,10 @@ impl Bot {
     }
 
     /// The place of `id` among the conversations waiting (1 = next).
-    pub(crate) fn position_of(&self, id: &str, now: Timestamp) -> Result<usize, BotError> {
+    pub(crate) async fn position_of(&self, id: &str, now: Timestamp) -> Result<usize, BotError> {
         Ok(self
-            .queue(now)?
+            .queue(now)
+            .await?
             .iter()
             .find(|q| q.id == id)
             .and_then(|q| q.position)
@@ -762,20 +764,27 @@ impl Bot {
     ) -> Result<(T, Touchpoint), DeskError> {
         let first = self
             .store()
-            .touchpoint(id)?
+            .touchpoint(id)
+            .await?
             .ok_or_else(|| DeskError::NotFound(id.to_string()))?;
-        let lock = self.sender_lock(first.channel, &first.user);
-        let _one_at_a_time = lock.lock().await;
+        let guard = self.store().lock(first.channel, &first.user).await?;
         let mut tp = self
             .store()
-            .touchpoint(id)?
+            .touchpoint(id)
+            .await?
             .ok_or_else(|| DeskError::NotFound(id.to_string()))?;
         if !tp.is_open() {
             return Err(DeskError::Closed(id.to_string()));
         }
         let (out, kind) = change(self, &mut tp)?;
-        self.store().save_touchpoint(&tp)?;
-        self.store().durable().await.map_err(BotError::from)?;
+        let changes = crate::store::TurnCommit {
+            touchpoints: vec![tp.clone()],
+            customer: None,
+        };
+        self.store()
+            .commit(guard, changes)
+            .await
+            .map_err(BotError::from)?;
         self.desk().publish(&tp, kind, author, text);
         Ok((out, tp))
     }
@@ -832,7 +841,7 @@ impl Bot {
                 Some(reason),
             )
             .await?;
-        let position = self.position_of(&tp.id, now)?;
+        let position = self.position_of(&tp.id, now).await?;
         let sentence = self.queued_sentence(&tp, position, now);
         let buttons = self.waiting_buttons(tp.lang);
         self.tell_or_keep(&tp, sentence, &buttons).await?;
@@ -906,7 +915,8 @@ impl Bot {
         if !private {
             let current = self
                 .store()
-                .touchpoint(id)?
+                .touchpoint(id)
+                .await?
                 .ok_or_else(|| DeskError::NotFound(id.to_string()))?;
             if !matches!(&current.owner, Owner::Staff { name: n, .. } if n == name) {
                 self.claim(id, name, now).await?;
@@ -960,7 +970,8 @@ impl Bot {
     pub async fn staff_typing(&self, id: &str) -> Result<(), DeskError> {
         let tp = self
             .store()
-            .touchpoint(id)?
+            .touchpoint(id)
+            .await?
             .ok_or_else(|| DeskError::NotFound(id.to_string()))?;
         if let Some(outlet) = self.desk().outlet(tp.channel) {
             outlet.typing(&tp.user).await;
@@ -1127,7 +1138,7 @@ impl Bot {
             .handoff
             .claim_timeout_minutes
             .saturating_mul(60_000);
-        for item in self.queue(now)? {
+        for item in self.queue(now).await? {
             let Owner::Waiting { since, ticket, .. } = item.owner else {
                 continue;
             };
@@ -1306,15 +1317,19 @@ impl Bot {
     }
 
     /// The queue line of one conversation, if it is in the queue.
-    pub fn queue_item(&self, id: &str, now: Timestamp) -> Result<Option<QueueItem>, BotError> {
-        Ok(self.queue(now)?.into_iter().find(|q| q.id == id))
+    pub async fn queue_item(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<QueueItem>, BotError> {
+        Ok(self.queue(now).await?.into_iter().find(|q| q.id == id))
     }
 }
 
 /// `/metrics` lines for the queue: how many wait (by channel) and the longest wait, now.
-pub fn queue_metrics(bot: &Bot, now: Timestamp) -> String {
+pub async fn queue_metrics(bot: &Bot, now: Timestamp) -> String {
     use std::fmt::Write;
-    let Ok(queue) = bot.queue(now) else {
+    let Ok(queue) = bot.queue(now).await else {
         return String::new();
     };
     let mut by_channel: BTreeMap<&str, usize> = BTreeMap::new();

@@ -7,6 +7,11 @@ use parcours::message::Lang;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// jemalloc, chosen by measurement: under a steady load glibc's allocator kept growing in steps
+/// (fragmentation), jemalloc stayed flat (`scripts/soak.py`, README "Memory").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// One customer-service agent for every channel.
 #[derive(Parser)]
 #[command(name = "parcours", version, about)]
@@ -26,9 +31,20 @@ struct Common {
     /// The settings file (optional unless named).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// `postgres://…`: the PostgreSQL store instead of the embedded one in `--data-dir`.
+    #[arg(long = "store", env = "PARCOURS_DATABASE_URL", hide_env_values = true)]
+    store: Option<String>,
 }
 
 impl Common {
+    /// Where the store is, for messages: the data directory, or the server (without its password).
+    fn where_(&self) -> String {
+        match &self.store {
+            Some(url) if !url.is_empty() => parcours::store::pg_store::display_url(url),
+            _ => self.data_dir.display().to_string(),
+        }
+    }
+
     fn paths(&self) -> Paths {
         Paths {
             data_dir: self.data_dir.clone(),
@@ -38,6 +54,8 @@ impl Common {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("parcours.toml")),
             config_required: self.config.is_some(),
+            store_url: self.store.clone().filter(|s| !s.is_empty()),
+            migrate: false,
         }
     }
 }
@@ -48,8 +66,17 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// With the PostgreSQL store: apply the schema's migrations before serving.
+        #[arg(long)]
+        migrate: bool,
         #[command(flatten)]
         common: Common,
+    },
+    /// Create or upgrade the PostgreSQL store's schema (additive migrations embedded in the binary).
+    Migrate {
+        /// `postgres://…` (or `PARCOURS_DATABASE_URL`).
+        #[arg(long = "store", env = "PARCOURS_DATABASE_URL", hide_env_values = true)]
+        store: String,
     },
     /// Serve the reference fulfillment backend: the sample customers' orders over the fulfillment
     /// protocol, every request's signature checked (`PARCOURS_FULFILLMENT_SECRET`), each action done
@@ -204,6 +231,15 @@ enum StoreCmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Copy a whole store (sled to PostgreSQL and back), with a progress bar and a count check.
+    Copy {
+        /// A data directory or a `postgres://…` URL.
+        #[arg(long)]
+        from: String,
+        /// A data directory or a `postgres://…` URL (migrated first); it should be empty.
+        #[arg(long)]
+        to: String,
+    },
     /// Durable turns per second with and without the fdatasync, side by side, on a temporary store.
     Bench {
         /// Turns in each measurement.
@@ -337,7 +373,7 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     // The terminal channel and the staff commands share the terminal with a person: only warnings there.
     let default_filter = match cli.command {
-        Command::Serve { .. } => "warn,parcours=info",
+        Command::Serve { .. } | Command::Migrate { .. } => "warn,parcours=info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -349,10 +385,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     match cli.command {
-        Command::Serve { listen, common } => {
-            let bot = commands::load_bot(&common.paths())?;
-            runtime.block_on(commands::serve::run(bot, listen, &common.data_dir))
-        }
+        Command::Serve {
+            listen,
+            migrate,
+            common,
+        } => runtime.block_on(async {
+            let mut paths = common.paths();
+            paths.migrate = migrate;
+            let bot = commands::load_bot(&paths).await?;
+            commands::serve::run(bot, listen, &common.data_dir).await
+        }),
+        Command::Migrate { store } => runtime.block_on(commands::migrate(&store)),
         Command::DemoBackend { listen, customers } => {
             runtime.block_on(commands::demo_backend(listen, &customers))
         }
@@ -387,8 +430,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let bot = commands::load_bot(&common.paths())?;
-            runtime.block_on(commands::chat::run(&bot, &user, locale))
+            runtime.block_on(async {
+                let bot = commands::load_bot(&common.paths()).await?;
+                commands::chat::run(&bot, &user, locale).await
+            })
         }
         Command::Eval {
             test,
@@ -467,11 +512,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let filter = query.filter().map_err(|e| anyhow::anyhow!(e.message))?;
             let pack = parcours::intents::IntentPack::load(&common.intents)
                 .context("loading the intents")?;
-            let store = commands::open_store(&common.data_dir)?;
-            let report =
-                parcours::report::satisfaction(store.as_ref(), &filter, &pack.non_topic_intents())?;
-            let journeys =
-                parcours::report::journeys(store.as_ref(), &filter, &pack.non_topic_intents())?;
+            let (report, journeys) = runtime.block_on(async {
+                let store = commands::open_store(&common.paths()).await?;
+                let ignore = pack.non_topic_intents();
+                let report =
+                    parcours::report::satisfaction(store.as_ref(), &filter, &ignore).await?;
+                let journeys = parcours::report::journeys(store.as_ref(), &filter, &ignore).await?;
+                anyhow::Ok((report, journeys))
+            })?;
             if json {
                 let both = serde_json::json!({ "satisfaction": report, "journeys": journeys });
                 println!("{}", serde_json::to_string_pretty(&both)?);
@@ -494,6 +542,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             action: StoreCmd::Check { common },
         } => commands::store_check(&common.data_dir, &mut std::io::stdout().lock()),
         Command::Store {
+            action: StoreCmd::Copy { from, to },
+        } => runtime.block_on(commands::store_copy::run(&from, &to)),
+        Command::Store {
             action: StoreCmd::Bench { turns, concurrency },
         } => runtime.block_on(commands::store_bench(
             turns,
@@ -507,71 +558,62 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             turns,
             &mut std::io::stdout().lock(),
         )),
-        Command::Customers { action } => {
+        Command::Customers { action } => runtime.block_on(async {
             let mut out = std::io::stdout().lock();
             match action {
                 CustomersCmd::Import { file, common } => {
-                    let store = commands::open_store(&common.data_dir)?;
+                    let store = commands::open_store(&common.paths()).await?;
                     let records = commands::customers::read(&file)?;
-                    let n = commands::customers::import(store.as_ref(), records)?;
-                    println!("imported {n} customers into {}", common.data_dir.display());
+                    let n = commands::customers::import(store.as_ref(), records).await?;
+                    println!("imported {n} customers into {}", common.where_());
                     Ok(())
                 }
-                CustomersCmd::Show { id, common } => commands::staff::show_customer(
-                    commands::open_store(&common.data_dir)?.as_ref(),
-                    &id,
-                    &mut out,
-                ),
-                CustomersCmd::Export { id, common } => commands::staff::export_customer(
-                    commands::open_store(&common.data_dir)?.as_ref(),
-                    &id,
-                    &mut out,
-                ),
-                CustomersCmd::Forget { id, common } => {
-                    commands::staff::forget(&common.data_dir, &id, &mut out)
+                CustomersCmd::Show { id, common } => {
+                    let store = commands::open_store(&common.paths()).await?;
+                    commands::staff::show_customer(store.as_ref(), &id, &mut out).await
                 }
-                CustomersCmd::Merge { from, into, common } => commands::staff::merge(
-                    commands::open_store(&common.data_dir)?.as_ref(),
-                    &from,
-                    &into,
-                    &mut out,
-                ),
+                CustomersCmd::Export { id, common } => {
+                    let store = commands::open_store(&common.paths()).await?;
+                    commands::staff::export_customer(store.as_ref(), &id, &mut out).await
+                }
+                CustomersCmd::Forget { id, common } => {
+                    commands::staff::forget(&common.paths(), &id, &mut out).await
+                }
+                CustomersCmd::Merge { from, into, common } => {
+                    let store = commands::open_store(&common.paths()).await?;
+                    commands::staff::merge(store.as_ref(), &from, &into, &mut out).await
+                }
                 CustomersCmd::Split {
                     id,
                     identity,
                     common,
-                } => commands::staff::split(
-                    commands::open_store(&common.data_dir)?.as_ref(),
-                    &id,
-                    &identity,
-                    &mut out,
-                ),
+                } => {
+                    let store = commands::open_store(&common.paths()).await?;
+                    commands::staff::split(store.as_ref(), &id, &identity, &mut out).await
+                }
             }
-        }
-        Command::Conversations { action } => {
+        }),
+        Command::Conversations { action } => runtime.block_on(async {
             let mut out = std::io::stdout().lock();
             match action {
-                ConversationsCmd::List { select, common } => commands::staff::list(
-                    commands::open_store(&common.data_dir)?.as_ref(),
-                    &select.selection(),
-                    &mut out,
-                ),
-                ConversationsCmd::Show { id, common } => commands::staff::show(
-                    commands::open_store(&common.data_dir)?.as_ref(),
-                    &id,
-                    &mut out,
-                ),
+                ConversationsCmd::List { select, common } => {
+                    let store = commands::open_store(&common.paths()).await?;
+                    commands::staff::list(store.as_ref(), &select.selection(), &mut out).await
+                }
+                ConversationsCmd::Show { id, common } => {
+                    let store = commands::open_store(&common.paths()).await?;
+                    commands::staff::show(store.as_ref(), &id, &mut out).await
+                }
                 ConversationsCmd::Export {
                     format,
                     select,
                     common,
-                } => commands::staff::export(
-                    commands::open_store(&common.data_dir)?.as_ref(),
-                    &select.selection(),
-                    &format,
-                    &mut out,
-                ),
+                } => {
+                    let store = commands::open_store(&common.paths()).await?;
+                    commands::staff::export(store.as_ref(), &select.selection(), &format, &mut out)
+                        .await
+                }
             }
-        }
+        }),
     }
 }

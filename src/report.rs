@@ -4,7 +4,7 @@
 
 use crate::engine::survey::{Category, RATING, Rating, SOLVED};
 use crate::message::Channel;
-use crate::store::{Outcome, ProfileStore, Speaker, StoreError, Touchpoint};
+use crate::store::{ConversationFilter, Outcome, ProfileStore, Speaker, StoreError, Touchpoint};
 use crate::time::{Date, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -156,17 +156,15 @@ pub struct HandoffReport {
 }
 
 /// Computes the report over the store. `ignore` lists intents that are not topics (greeting, thanks…).
-pub fn satisfaction(
+pub async fn satisfaction(
     store: &dyn ProfileStore,
     filter: &Filter,
     ignore: &HashSet<String>,
 ) -> Result<Report, StoreError> {
-    let keep = |tp: &Touchpoint| {
-        filter.channel.is_none_or(|c| tp.channel == c)
-            && filter
-                .intent
-                .as_ref()
-                .is_none_or(|i| tp.intents.contains(i))
+    let keep = ConversationFilter {
+        channel: filter.channel,
+        intent: filter.intent.clone(),
+        ..Default::default()
     };
     let since = filter.since.unwrap_or(Timestamp(0));
     let until = filter.until.unwrap_or(Timestamp(u64::MAX));
@@ -179,7 +177,9 @@ pub fn satisfaction(
     let mut waits: Vec<u64> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = store.touchpoints_between(since, until, 500, cursor.as_deref(), &keep)?;
+        let page = store
+            .touchpoints_between(since, until, 500, cursor.as_deref(), &keep, false)
+            .await?;
         for tp in &page.items {
             let marks: Vec<_> = tp
                 .turns
@@ -366,7 +366,7 @@ pub struct Journeys {
 const JOURNEY_WINDOW_MS: u64 = 7 * 86_400_000;
 
 /// Channel paths and repeat contacts over the conversations of the period.
-pub fn journeys(
+pub async fn journeys(
     store: &dyn ProfileStore,
     filter: &Filter,
     ignore: &HashSet<String>,
@@ -376,9 +376,13 @@ pub fn journeys(
     let mut by_customer: BTreeMap<String, Vec<Touchpoint>> = BTreeMap::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = store.touchpoints_between(since, until, 500, cursor.as_deref(), &|tp| {
-            filter.channel.is_none_or(|c| tp.channel == c)
-        })?;
+        let keep = ConversationFilter {
+            channel: filter.channel,
+            ..Default::default()
+        };
+        let page = store
+            .touchpoints_between(since, until, 500, cursor.as_deref(), &keep, false)
+            .await?;
         for tp in page.items {
             by_customer
                 .entry(tp.customer_id.clone())

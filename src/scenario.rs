@@ -450,7 +450,7 @@ pub async fn run_dir(bot: &Bot, dir: &Path, customers: Option<&Path>) -> anyhow:
         let tmp = tempdir()?;
         let store: Arc<dyn ProfileStore> =
             Arc::new(SledStore::open(tmp.path()).context("opening a temporary store")?);
-        crate::commands::customers::import(&*store, records.clone())?;
+        crate::commands::customers::import(&*store, records.clone()).await?;
         let bot = match &s.handoff {
             Some(h) => {
                 let mut settings = bot.settings().clone();
@@ -504,7 +504,7 @@ fn tempdir() -> std::io::Result<TempDir> {
 
 /// The id the customer has on the scenario's channel: their phone number on spoken channels, their
 /// identity on the channel otherwise; a made-up id for an unknown customer.
-fn user_of(store: &dyn ProfileStore, s: &Scenario) -> Result<String, String> {
+async fn user_of(store: &dyn ProfileStore, s: &Scenario) -> Result<String, String> {
     let Some(id) = &s.customer else {
         return Ok(match s.channel {
             c if c.is_spoken() => "+15550000000".into(),
@@ -513,6 +513,7 @@ fn user_of(store: &dyn ProfileStore, s: &Scenario) -> Result<String, String> {
     };
     let customer = store
         .customer(id)
+        .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("customer {id} is not in the customers file"))?;
     if s.channel.is_spoken() && s.channel != Channel::Alexa {
@@ -520,7 +521,7 @@ fn user_of(store: &dyn ProfileStore, s: &Scenario) -> Result<String, String> {
             return Ok(phone.clone());
         }
     }
-    let identities = store.identities(id).map_err(|e| e.to_string())?;
+    let identities = store.identities(id).await.map_err(|e| e.to_string())?;
     identities
         .iter()
         .find(|i| i.channel == s.channel)
@@ -540,7 +541,7 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
         turns: Vec::new(),
         failures: Vec::new(),
     };
-    let user = match user_of(store, s) {
+    let user = match user_of(store, s).await {
         Ok(u) => u,
         Err(e) => {
             result.failures.push(e);
@@ -584,6 +585,7 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
         };
         let outcome = store
             .touchpoint(&reply.conversation_id)
+            .await
             .ok()
             .flatten()
             .and_then(|tp| tp.outcome);
@@ -600,7 +602,7 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
     }
     // A conversation still open is over once it has been idle: close it as the idle sweep would.
     let _ = bot.close_idle(at.plus_ms(2 * 86_400_000)).await;
-    check_final(store, s, last_conversation.as_deref(), &mut result.failures);
+    check_final(store, s, last_conversation.as_deref(), &mut result.failures).await;
     result
 }
 
@@ -694,16 +696,16 @@ fn check_turn(bot: &Bot, spec: &TurnSpec, reply: &Reply, outcome: Option<Outcome
     failures
 }
 
-fn check_final(
+async fn check_final(
     store: &dyn ProfileStore,
     s: &Scenario,
     conversation: Option<&str>,
     failures: &mut Vec<String>,
 ) {
-    let customer = s
-        .customer
-        .as_ref()
-        .and_then(|id| store.customer(id).ok().flatten());
+    let customer = match &s.customer {
+        Some(id) => store.customer(id).await.ok().flatten(),
+        None => None,
+    };
     for (order, want) in &s.expect.orders {
         let got = customer
             .as_ref()
@@ -728,7 +730,10 @@ fn check_final(
     if s.expect.outcome.is_none() && s.expect.rating.is_none() {
         return;
     }
-    let tp = conversation.and_then(|id| store.touchpoint(id).ok().flatten());
+    let tp = match conversation {
+        Some(id) => store.touchpoint(id).await.ok().flatten(),
+        None => None,
+    };
     let Some(tp) = tp else {
         failures.push("the conversation was not stored".into());
         return;

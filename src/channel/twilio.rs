@@ -164,6 +164,7 @@ pub async fn webhook(
         .bot
         .store()
         .open_touchpoint(Channel::Twilio, &cb.from)
+        .await
         .map_err(ApiError::from)?;
     let in_this_call = open
         .as_ref()
@@ -492,11 +493,12 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConversationQuery {
 }
 
 /// The conversation a queue callback names, which must be a Twilio call.
-fn queued(state: &AppState, id: &str) -> Result<crate::store::Touchpoint, ApiError> {
+async fn queued(state: &AppState, id: &str) -> Result<crate::store::Touchpoint, ApiError> {
     state
         .bot
         .store()
         .touchpoint(id)
+        .await
         .map_err(ApiError::from)?
         .filter(|tp| tp.channel == Channel::Twilio)
         .ok_or_else(|| ApiError::not_found(format!("no call {id}")))
@@ -516,11 +518,12 @@ pub async fn wait(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     verified_fields(&state, &headers, &uri, &body)?;
-    let tp = queued(&state, &q.conversation)?;
+    let tp = queued(&state, &q.conversation).await?;
     let now = Timestamp::now();
     let position = state
         .bot
-        .queue_item(&tp.id, now)?
+        .queue_item(&tp.id, now)
+        .await?
         .and_then(|i| i.position)
         .unwrap_or(1);
     let m = &state.bot.messages(tp.lang).people;
@@ -543,7 +546,7 @@ pub async fn wait_key(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let fields = verified_fields(&state, &headers, &uri, &body)?;
-    let tp = queued(&state, &q.conversation)?;
+    let tp = queued(&state, &q.conversation).await?;
     let digits = fields
         .iter()
         .find(|(k, _)| k == "Digits")
@@ -581,7 +584,7 @@ pub async fn agent(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     verified_fields(&state, &headers, &uri, &body)?;
-    let tp = queued(&state, &q.conversation)?;
+    let tp = queued(&state, &q.conversation).await?;
     let id = ssml::escape(&tp.id);
     Ok(twiml_response(xml(&format!(
         "<Dial><Queue url=\"/webhook/twilio/whisper?conversation={id}\">{id}</Queue></Dial>"
@@ -598,7 +601,7 @@ pub async fn whisper(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     verified_fields(&state, &headers, &uri, &body)?;
-    let tp = queued(&state, &q.conversation)?;
+    let tp = queued(&state, &q.conversation).await?;
     let now = Timestamp::now();
     let summary = crate::handoff::summary(&tp, state.bot.non_topic_intents()).join(". ");
     let settings = state.bot.settings();
@@ -630,7 +633,7 @@ pub async fn queue_done(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let fields = verified_fields(&state, &headers, &uri, &body)?;
-    let tp = queued(&state, &q.conversation)?;
+    let tp = queued(&state, &q.conversation).await?;
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let result = get("QueueResult").or(get("DialCallStatus")).unwrap_or("");
     let m = &state.bot.messages(tp.lang).people;

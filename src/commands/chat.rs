@@ -50,7 +50,7 @@ pub async fn run(bot: &Bot, user: &str, locale: Option<Lang>) -> anyhow::Result<
         out.write_all(shown(&reply).as_bytes()).await?;
         out.flush().await?;
     }
-    bot.store().flush_now()?;
+    bot.store().flush_now().await?;
     Ok(())
 }
 

@@ -125,7 +125,7 @@ fn read_csv(text: &str) -> anyhow::Result<Vec<Record>> {
 }
 
 /// Imports records into the store; returns how many customers were written.
-pub fn import(store: &dyn ProfileStore, records: Vec<Record>) -> anyhow::Result<usize> {
+pub async fn import(store: &dyn ProfileStore, records: Vec<Record>) -> anyhow::Result<usize> {
     let now = Timestamp::now();
     let mut n = 0;
     for (i, r) in records.into_iter().enumerate() {
@@ -143,12 +143,12 @@ pub fn import(store: &dyn ProfileStore, records: Vec<Record>) -> anyhow::Result<
         }
         // An existing customer is found by id, then by any of the identities.
         let mut existing = match &r.id {
-            Some(id) => store.customer(id)?,
+            Some(id) => store.customer(id).await?,
             None => None,
         };
         if existing.is_none() {
             for ident in &r.identities {
-                if let Some(c) = store.customer_of(ident)? {
+                if let Some(c) = store.customer_of(ident).await? {
                     existing = Some(c);
                     break;
                 }
@@ -157,7 +157,9 @@ pub fn import(store: &dyn ProfileStore, records: Vec<Record>) -> anyhow::Result<
         let id = match (&r.id, &existing) {
             (Some(id), _) => id.clone(),
             (None, Some(c)) => c.id.clone(),
-            (None, None) if !r.identities.is_empty() || r.phone.is_some() => store.new_id("cus")?,
+            (None, None) if !r.identities.is_empty() || r.phone.is_some() => {
+                store.new_id("cus").await?
+            }
             (None, None) => bail!("{}: needs an id or at least one identity", which()),
         };
         let customer = Customer {
@@ -170,7 +172,7 @@ pub fn import(store: &dyn ProfileStore, records: Vec<Record>) -> anyhow::Result<
             attributes: r.attributes,
             created_at: existing.map_or(now, |c| c.created_at),
         };
-        store.put_customer(&customer)?;
+        store.put_customer(&customer).await?;
         let mut identities = r.identities;
         // A phone number is how a caller is known on the phone channel (Twilio gives the caller's number).
         if let Some(phone) = r.phone {
@@ -180,10 +182,10 @@ pub fn import(store: &dyn ProfileStore, records: Vec<Record>) -> anyhow::Result<
             });
         }
         for ident in &identities {
-            store.link(ident, &id)?;
+            store.link(ident, &id).await?;
         }
         n += 1;
     }
-    store.flush_now()?;
+    store.flush_now().await?;
     Ok(n)
 }

@@ -87,21 +87,23 @@ pub async fn run(intents: &Path, turns: usize, out: &mut dyn Write) -> anyhow::R
         for n in 0..(turns + WARM_UP) {
             let user = format!("u{n}");
             let id = format!("cus_{n}");
-            store.put_customer(&Customer {
-                id: id.clone(),
-                orders: vec![Order {
-                    id: "4567".into(),
-                    status: "shipped".into(),
-                    eta: Some("2099-11-26".into()),
-                    ..Order::default()
-                }],
-                ..Customer::default()
-            })?;
+            store
+                .put_customer(&Customer {
+                    id: id.clone(),
+                    orders: vec![Order {
+                        id: "4567".into(),
+                        status: "shipped".into(),
+                        eta: Some("2099-11-26".into()),
+                        ..Order::default()
+                    }],
+                    ..Customer::default()
+                })
+                .await?;
             let identity = Identity {
                 channel: Channel::Chat,
                 id: user.clone(),
             };
-            store.link(&identity, &id)?;
+            store.link(&identity, &id).await?;
             let started = Instant::now();
             let reply = bot
                 .handle(Inbound::text(Channel::Chat, &user, text))

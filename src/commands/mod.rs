@@ -10,12 +10,14 @@ pub mod customers;
 pub mod fulfillment_bench;
 pub mod serve;
 pub mod staff;
+pub mod store_copy;
 pub mod test;
 
 use crate::bot::Bot;
 use crate::config::Settings;
 use crate::intents::IntentPack;
 use crate::store::ProfileStore;
+use crate::store::pg_store::PgStore;
 use crate::store::sled_store::SledStore;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -29,17 +31,62 @@ pub struct Paths {
     pub config: PathBuf,
     /// The config file was named on the command line, so it must exist.
     pub config_required: bool,
+    /// `postgres://…` (`--store`, `PARCOURS_DATABASE_URL`): the server store instead of `data_dir`.
+    pub store_url: Option<String>,
+    /// Apply the server store's migrations when opening it (`serve --migrate`).
+    pub migrate: bool,
 }
 
-/// Opens the store in the data directory.
-pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn ProfileStore>> {
-    open_store_with_cache(data_dir, Settings::default().store_cache_mb)
+/// Opens the store: the PostgreSQL one when a URL is given, else the embedded one in the data directory.
+pub async fn open_store(paths: &Paths) -> anyhow::Result<Arc<dyn ProfileStore>> {
+    open_store_with_cache(paths, Settings::default().store_cache_mb).await
 }
 
-/// Opens the store in the data directory, with a page cache of `cache_mb` MiB.
-fn open_store_with_cache(data_dir: &Path, cache_mb: u64) -> anyhow::Result<Arc<dyn ProfileStore>> {
-    let store = open_sled(data_dir, cache_mb.saturating_mul(1024 * 1024))?;
+/// Opens the store, the embedded one with a page cache of `cache_mb` MiB.
+async fn open_store_with_cache(
+    paths: &Paths,
+    cache_mb: u64,
+) -> anyhow::Result<Arc<dyn ProfileStore>> {
+    if let Some(url) = &paths.store_url {
+        if paths.migrate {
+            migrate(url).await?;
+        }
+        let store = open_postgres(url).await?;
+        return Ok(Arc::new(store));
+    }
+    let store = open_sled(&paths.data_dir, cache_mb.saturating_mul(1024 * 1024))?;
     Ok(Arc::new(store))
+}
+
+/// `parcours migrate`: applies the migrations the server store lacks, and says which.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let shown = crate::store::pg_store::display_url(url);
+    let store = PgStore::connect(url)
+        .await
+        .with_context(|| format!("connecting to {shown}"))?;
+    let applied = store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating {shown}"))?;
+    if applied.is_empty() {
+        tracing::info!(store = %shown, "the schema is up to date");
+    } else {
+        tracing::info!(store = %shown, applied = %applied.join(", "), "migrations applied");
+    }
+    Ok(())
+}
+
+/// Connects to the PostgreSQL store, whose schema must be up to date (`parcours migrate`).
+pub async fn open_postgres(url: &str) -> anyhow::Result<PgStore> {
+    let shown = crate::store::pg_store::display_url(url);
+    let store = PgStore::connect(url)
+        .await
+        .with_context(|| format!("connecting to the store at {shown}"))?;
+    store
+        .check_schema()
+        .await
+        .with_context(|| format!("the store at {shown}"))?;
+    Ok(store)
 }
 
 /// Opens the sled store; a damaged one (sled panics on some damaged pages) is a clear error that says
@@ -100,7 +147,7 @@ pub fn store_check(data_dir: &Path, out: &mut dyn std::io::Write) -> anyhow::Res
 }
 
 /// Loads the settings, the intents and the store, and trains the bot.
-pub fn load_bot(paths: &Paths) -> anyhow::Result<Bot> {
+pub async fn load_bot(paths: &Paths) -> anyhow::Result<Bot> {
     let settings =
         Settings::load(&paths.config, paths.config_required).context("loading the settings")?;
     let pack = IntentPack::load(&paths.intents).context("loading the intents")?;
@@ -111,7 +158,7 @@ pub fn load_bot(paths: &Paths) -> anyhow::Result<Bot> {
     {
         settings.fulfillment_url = Some(url);
     }
-    let store = open_store_with_cache(&paths.data_dir, settings.store_cache_mb)?;
+    let store = open_store_with_cache(paths, settings.store_cache_mb).await?;
     let bot = Bot::new(pack, settings, store);
     if !bot.needs_fulfillment() {
         return Ok(bot);

@@ -114,7 +114,7 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
                     continue;
                 }
                 let store = bot.store().clone();
-                match tokio::task::spawn_blocking(move || store.compact()).await {
+                match tokio::task::spawn(async move { store.compact().await }).await {
                     Ok(Ok(())) => tracing::info!("store compacted after an erasure"),
                     Ok(Err(e)) => tracing::error!(error = %e, "compaction after an erasure failed"),
                     Err(e) => tracing::error!(error = %e, "compaction task failed"),
@@ -137,7 +137,7 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
                 }
                 attempts += 1;
                 let store = bot.store().clone();
-                match tokio::task::spawn_blocking(move || store.recover()).await {
+                match tokio::task::spawn(async move { store.recover().await }).await {
                     Ok(Ok(())) => tracing::warn!("the store can write again"),
                     Ok(Err(e)) if attempts.is_power_of_two() => {
                         tracing::error!(error = %e, attempts, "the store still cannot write")
@@ -165,11 +165,14 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
     if let Some(p) = polling {
         let _ = p.await;
     }
-    bot.store().flush_now().context("flushing the store")?;
+    bot.store()
+        .flush_now()
+        .await
+        .context("flushing the store")?;
     tracing::info!("store flushed");
     // Erased customers must leave no trace in the files: rewrite the store now that nothing writes any more.
     if bot.store().needs_compaction() {
-        match bot.store().compact() {
+        match bot.store().compact().await {
             Ok(()) => tracing::info!(dir = %data_dir.display(), "store compacted after erasures"),
             Err(e) => {
                 tracing::error!(error = %e, "compaction failed; `parcours customers forget` compacts too")

@@ -7,7 +7,6 @@ use crate::store::{Identity, ProfileStore, Speaker, Touchpoint};
 use crate::time::Timestamp;
 use anyhow::{Context, bail};
 use std::io::Write;
-use std::path::Path;
 
 /// Which conversations to list or export.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +35,7 @@ fn time(name: &str, v: &Option<String>) -> anyhow::Result<Option<Timestamp>> {
 }
 
 /// The selected conversations, newest first.
-pub fn select(store: &dyn ProfileStore, sel: &Selection) -> anyhow::Result<Vec<Touchpoint>> {
+pub async fn select(store: &dyn ProfileStore, sel: &Selection) -> anyhow::Result<Vec<Touchpoint>> {
     let channel = match &sel.channel {
         Some(c) => {
             Some(Channel::parse(c).with_context(|| format!("--channel: unknown channel {c:?}"))?)
@@ -45,24 +44,30 @@ pub fn select(store: &dyn ProfileStore, sel: &Selection) -> anyhow::Result<Vec<T
     };
     let since = time("since", &sel.since)?.unwrap_or(Timestamp(0));
     let until = time("until", &sel.until)?.unwrap_or(Timestamp(u64::MAX));
-    let keep = |tp: &Touchpoint| {
-        channel.is_none_or(|c| tp.channel == c)
-            && sel.intent.as_ref().is_none_or(|i| tp.intents.contains(i))
-            && sel.customer.as_ref().is_none_or(|c| &tp.customer_id == c)
+    let filter = crate::store::ConversationFilter {
+        channel,
+        intent: sel.intent.clone(),
+        customer: sel.customer.clone(),
+        ..Default::default()
     };
     Ok(store
-        .touchpoints_newest_first(since, until, sel.limit.max(1), None, &keep)?
+        .touchpoints_between(since, until, sel.limit.max(1), None, &filter, true)
+        .await?
         .items)
 }
 
 /// `conversations list`: one line per conversation.
-pub fn list(store: &dyn ProfileStore, sel: &Selection, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn list(
+    store: &dyn ProfileStore,
+    sel: &Selection,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     writeln!(
         out,
         "{:<14} {:<20} {:<9} {:<14} {:<10} {:>6} {:>5}  intents",
         "id", "started", "channel", "customer", "outcome", "rating", "turns"
     )?;
-    for tp in select(store, sel)? {
+    for tp in select(store, sel).await? {
         let s = ConversationSummary::from(&tp);
         writeln!(
             out,
@@ -82,9 +87,10 @@ pub fn list(store: &dyn ProfileStore, sel: &Selection, out: &mut dyn Write) -> a
 }
 
 /// `conversations show ID`: the transcript.
-pub fn show(store: &dyn ProfileStore, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn show(store: &dyn ProfileStore, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
     let tp = store
-        .touchpoint(id)?
+        .touchpoint(id)
+        .await?
         .with_context(|| format!("no conversation {id}"))?;
     let s = ConversationSummary::from(&tp);
     writeln!(
@@ -129,13 +135,13 @@ pub fn show(store: &dyn ProfileStore, id: &str, out: &mut dyn Write) -> anyhow::
 }
 
 /// `conversations export --format json|csv`: JSON (one array of transcripts) or CSV (one row per turn).
-pub fn export(
+pub async fn export(
     store: &dyn ProfileStore,
     sel: &Selection,
     format: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let tps = select(store, sel)?;
+    let tps = select(store, sel).await?;
     match format {
         "json" => {
             let all: Vec<Transcript> = tps.iter().map(Transcript::from).collect();
@@ -192,13 +198,14 @@ pub fn export(
 }
 
 /// `customers show ID`: the profile, identities and conversations.
-pub fn show_customer(
+pub async fn show_customer(
     store: &dyn ProfileStore,
     id: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let c = store
-        .customer(id)?
+        .customer(id)
+        .await?
         .with_context(|| format!("no customer {id}"))?;
     writeln!(out, "customer {}", c.id)?;
     for (k, v) in [("name", &c.name), ("email", &c.email), ("phone", &c.phone)] {
@@ -220,11 +227,11 @@ pub fn show_customer(
                 .map_or(String::new(), |e| format!(" (eta {e})"))
         )?;
     }
-    for i in store.identities(id)? {
+    for i in store.identities(id).await? {
         writeln!(out, "  identity {}: {}", i.channel, i.id)?;
     }
     writeln!(out, "journey:")?;
-    for tp in store.touchpoints_of(id)? {
+    for tp in store.touchpoints_of(id).await? {
         let s = ConversationSummary::from(&tp);
         writeln!(
             out,
@@ -240,20 +247,34 @@ pub fn show_customer(
 }
 
 /// `customers export ID`: everything held, as JSON.
-pub fn export_customer(
+pub async fn export_customer(
     store: &dyn ProfileStore,
     id: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let v = crate::staff::export(store, id)?.with_context(|| format!("no customer {id}"))?;
+    let v = crate::staff::export(store, id)
+        .await?
+        .with_context(|| format!("no customer {id}"))?;
     serde_json::to_writer_pretty(&mut *out, &v)?;
     writeln!(out)?;
     Ok(())
 }
 
 /// `customers forget ID`: erasure, then a compaction so that nothing lingers in the files.
-pub fn forget(data_dir: &Path, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let store = super::open_sled(data_dir, crate::store::sled_store::DEFAULT_CACHE_BYTES)?;
+pub async fn forget(paths: &super::Paths, id: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    if paths.store_url.is_some() {
+        let store = super::open_store(paths).await?;
+        if store.customer(id).await?.is_none() {
+            bail!("no customer {id}");
+        }
+        let n = store.forget(id).await?;
+        writeln!(out, "erased customer {id}; {n} conversations anonymised")?;
+        return Ok(());
+    }
+    let store = super::open_sled(
+        &paths.data_dir,
+        crate::store::sled_store::DEFAULT_CACHE_BYTES,
+    )?;
     if store.customer(id)?.is_none() {
         bail!("no customer {id}");
     }
@@ -267,7 +288,7 @@ pub fn forget(data_dir: &Path, id: &str, out: &mut dyn Write) -> anyhow::Result<
 }
 
 /// `customers merge FROM INTO`.
-pub fn merge(
+pub async fn merge(
     store: &dyn ProfileStore,
     from: &str,
     into: &str,
@@ -275,20 +296,21 @@ pub fn merge(
 ) -> anyhow::Result<()> {
     for c in [from, into] {
         store
-            .customer(c)?
+            .customer(c)
+            .await?
             .with_context(|| format!("no customer {c}"))?;
     }
     if from == into {
         bail!("a customer cannot be merged into itself");
     }
-    store.merge(from, into)?;
-    store.flush_now()?;
+    store.merge(from, into).await?;
+    store.flush_now().await?;
     writeln!(out, "merged {from} into {into}")?;
     Ok(())
 }
 
 /// `customers split ID CHANNEL:ID`.
-pub fn split(
+pub async fn split(
     store: &dyn ProfileStore,
     id: &str,
     identity: &str,
@@ -303,15 +325,15 @@ pub fn split(
         channel,
         id: user.to_string(),
     };
-    if !store.identities(id)?.contains(&identity) {
+    if !store.identities(id).await?.contains(&identity) {
         bail!(
             "customer {id} has no identity {}:{}",
             identity.channel,
             identity.id
         );
     }
-    let new = store.split(id, &identity, Timestamp::now())?;
-    store.flush_now()?;
+    let new = store.split(id, &identity, Timestamp::now()).await?;
+    store.flush_now().await?;
     writeln!(
         out,
         "{}:{} and its conversations moved to the new customer {new}",

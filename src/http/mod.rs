@@ -128,10 +128,9 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(|State(s): State<AppState>| async move {
                 let mut text = s.bot.metrics().render();
-                text.push_str(&crate::handoff::queue_metrics(
-                    &s.bot,
-                    crate::time::Timestamp::now(),
-                ));
+                text.push_str(
+                    &crate::handoff::queue_metrics(&s.bot, crate::time::Timestamp::now()).await,
+                );
                 if let Some(f) = s.bot.fulfiller() {
                     text.push_str(&f.render_metrics());
                 }

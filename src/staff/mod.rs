@@ -7,7 +7,6 @@ use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::http::{AppState, bearer, constant_time_eq};
 use crate::message::Channel;
 use crate::report::{self, Filter, Period};
-use crate::store::Touchpoint;
 use crate::time::Timestamp;
 use axum::Router;
 use axum::extract::{Query, Request, State};
@@ -159,7 +158,7 @@ impl From<crate::handoff::DeskError> for ApiError {
 
 /// The conversations waiting for a person or owned by one, oldest first.
 async fn queue(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiError> {
-    let items = state.bot.queue(Timestamp::now())?;
+    let items = state.bot.queue(Timestamp::now()).await?;
     Ok(ApiJson(json!({ "items": items })))
 }
 
@@ -426,14 +425,12 @@ async fn list_conversations(
         0 => return Err(ApiError::bad_request("limit must be at least 1")),
         n => n.min(MAX_LIMIT),
     };
-    let keep = |tp: &Touchpoint| {
-        channel.is_none_or(|c| tp.channel == c)
-            && q.intent.as_ref().is_none_or(|i| tp.intents.contains(i))
-            && q.customer.as_ref().is_none_or(|c| &tp.customer_id == c)
-            && q.max_rating
-                .is_none_or(|m| views::rating(tp).is_some_and(|r| r <= m))
-            && q.irritant
-                .is_none_or(|want| want == tp.turns.iter().any(|t| !t.irritants.is_empty()))
+    let filter = crate::store::ConversationFilter {
+        channel,
+        intent: q.intent.clone(),
+        customer: q.customer.clone(),
+        max_rating: q.max_rating,
+        irritant: q.irritant,
     };
     if let Some(c) = q
         .cursor
@@ -447,7 +444,8 @@ async fn list_conversations(
     let page = state
         .bot
         .store()
-        .touchpoints_newest_first(since, until, limit, q.cursor.as_deref(), &keep)
+        .touchpoints_between(since, until, limit, q.cursor.as_deref(), &filter, true)
+        .await
         .map_err(ApiError::from)?;
     let items: Vec<ConversationSummary> =
         page.items.iter().map(ConversationSummary::from).collect();
@@ -464,6 +462,7 @@ async fn show_conversation(
         .bot
         .store()
         .touchpoint(&id)
+        .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
     Ok(ApiJson(Transcript::from(&tp)))
@@ -476,23 +475,24 @@ async fn show_customer(
     let store = state.bot.store();
     let customer = store
         .customer(&id)
+        .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))?;
-    let identities = store.identities(&id).map_err(ApiError::from)?;
-    let touchpoints = store.touchpoints_of(&id).map_err(ApiError::from)?;
+    let identities = store.identities(&id).await.map_err(ApiError::from)?;
+    let touchpoints = store.touchpoints_of(&id).await.map_err(ApiError::from)?;
     Ok(ApiJson(Profile::new(customer, &identities, &touchpoints)))
 }
 
 /// Everything held on a customer: profile, identities, every conversation with its transcript.
-pub fn export(
+pub async fn export(
     store: &dyn crate::store::ProfileStore,
     id: &str,
 ) -> Result<Option<Value>, crate::store::StoreError> {
-    let Some(customer) = store.customer(id)? else {
+    let Some(customer) = store.customer(id).await? else {
         return Ok(None);
     };
-    let identities = store.identities(id)?;
-    let touchpoints = store.touchpoints_of(id)?;
+    let identities = store.identities(id).await?;
+    let touchpoints = store.touchpoints_of(id).await?;
     let transcripts: Vec<Transcript> = touchpoints.iter().map(Transcript::from).collect();
     Ok(Some(json!({
         "exported_at": Timestamp::now().to_string(),
@@ -507,6 +507,7 @@ async fn export_customer(
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     export(state.bot.store().as_ref(), &id)
+        .await
         .map_err(ApiError::from)?
         .map(ApiJson)
         .ok_or_else(|| ApiError::not_found(format!("no customer {id}")))
@@ -518,10 +519,10 @@ async fn forget_customer(
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
-    if store.customer(&id).map_err(ApiError::from)?.is_none() {
+    if store.customer(&id).await.map_err(ApiError::from)?.is_none() {
         return Err(ApiError::not_found(format!("no customer {id}")));
     }
-    let n = store.forget(&id).map_err(ApiError::from)?;
+    let n = store.forget(&id).await.map_err(ApiError::from)?;
     store.durable().await.map_err(ApiError::from)?;
     tracing::info!(customer = %id, conversations = n, "customer erased");
     Ok(ApiJson(
@@ -544,7 +545,7 @@ async fn merge_customer(
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
     for c in [&id, &body.into] {
-        if store.customer(c).map_err(ApiError::from)?.is_none() {
+        if store.customer(c).await.map_err(ApiError::from)?.is_none() {
             return Err(ApiError::not_found(format!("no customer {c}")));
         }
     }
@@ -553,7 +554,7 @@ async fn merge_customer(
             "a customer cannot be merged into itself",
         ));
     }
-    store.merge(&id, &body.into).map_err(ApiError::from)?;
+    store.merge(&id, &body.into).await.map_err(ApiError::from)?;
     store.durable().await.map_err(ApiError::from)?;
     Ok(ApiJson(json!({ "merged": id, "into": body.into })))
 }
@@ -579,6 +580,7 @@ async fn split_customer(
     };
     if !store
         .identities(&id)
+        .await
         .map_err(ApiError::from)?
         .contains(&identity)
     {
@@ -588,6 +590,7 @@ async fn split_customer(
     }
     let new = store
         .split(&id, &identity, Timestamp::now())
+        .await
         .map_err(ApiError::from)?;
     store.durable().await.map_err(ApiError::from)?;
     Ok(ApiJson(json!({ "split_from": id, "new_customer": new })))
@@ -599,10 +602,10 @@ async fn journey(
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
-    if store.customer(&id).map_err(ApiError::from)?.is_none() {
+    if store.customer(&id).await.map_err(ApiError::from)?.is_none() {
         return Err(ApiError::not_found(format!("no customer {id}")));
     }
-    let tps = store.touchpoints_of(&id).map_err(ApiError::from)?;
+    let tps = store.touchpoints_of(&id).await.map_err(ApiError::from)?;
     let timeline: Vec<ConversationSummary> = tps.iter().map(ConversationSummary::from).collect();
     let path: Vec<Channel> = tps.iter().map(|t| t.channel).collect();
     Ok(ApiJson(
@@ -649,6 +652,7 @@ async fn journeys_report(
         &q.filter()?,
         state.bot.non_topic_intents(),
     )
+    .await
     .map_err(ApiError::from)?;
     Ok(ApiJson(r))
 }
@@ -663,6 +667,7 @@ async fn satisfaction(
         &q.filter()?,
         state.bot.non_topic_intents(),
     )
+    .await
     .map_err(ApiError::from)?;
     Ok(ApiJson(r))
 }

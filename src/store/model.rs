@@ -35,6 +35,23 @@ impl Customer {
             .and_then(|n| n.split_whitespace().next())
     }
 
+    /// Takes what `old` has that this customer lacks (a merge: `old` goes, this one stays).
+    pub fn absorb(&mut self, old: Customer) {
+        self.name = self.name.take().or(old.name);
+        self.email = self.email.take().or(old.email);
+        self.phone = self.phone.take().or(old.phone);
+        self.loyalty_points = self.loyalty_points.or(old.loyalty_points);
+        for o in old.orders {
+            if self.order(&o.id).is_none() {
+                self.orders.push(o);
+            }
+        }
+        for (k, v) in old.attributes {
+            self.attributes.entry(k).or_insert(v);
+        }
+        self.created_at = self.created_at.min(old.created_at);
+    }
+
     /// The customer's order with this number.
     pub fn order(&self, id: &str) -> Option<&Order> {
         self.orders.iter().find(|o| o.id == id)
@@ -246,5 +263,15 @@ impl Touchpoint {
     /// Whether the conversation is still going on.
     pub fn is_open(&self) -> bool {
         self.ended_at.is_none()
+    }
+
+    /// The survey's 0-10 rating, if given.
+    pub fn rating(&self) -> Option<u8> {
+        self.survey.get("rating").and_then(|r| r.parse().ok())
+    }
+
+    /// Whether any turn was a moment of friction.
+    pub fn has_irritant(&self) -> bool {
+        self.turns.iter().any(|t| !t.irritants.is_empty())
     }
 }

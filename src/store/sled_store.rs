@@ -24,7 +24,10 @@
 //! `erased_ids`, and leaves a "compaction due" mark in the store itself, so that a crash before the
 //! compaction is followed by one at the next start-up.
 
-use super::{BoxFuture, Customer, Identity, Page, ProfileStore, StoreError, Touchpoint};
+use super::{
+    BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, Page, ProfileStore,
+    StoreCounts, StoreError, Touchpoint, TurnCommit, TurnGuard, TurnLoad,
+};
 use crate::message::Channel;
 use crate::time::Timestamp;
 use std::collections::HashSet;
@@ -59,6 +62,9 @@ const LOSS: &[u8] = b"recovery_loss";
 
 /// How many times (50 ms apart) to retry a database whose lock is still held.
 const LOCK_RETRIES: u32 = 40;
+
+/// How many delivery ids are remembered; past it, the oldest half is forgotten.
+const MAX_DELIVERIES: usize = 100_000;
 
 /// The file naming the generation in use.
 const CURRENT: &str = "CURRENT";
@@ -99,6 +105,18 @@ pub struct SledStore {
     standing_in: std::sync::atomic::AtomicBool,
     /// When (ms since the epoch) `ACKED` was last written.
     acked_at: Arc<AtomicU64>,
+    /// The lock of each sender (`channel\0user`) whose turn is under way: one process holds a sled
+    /// store, so its locks are in memory. Entries nobody holds are dropped as the map is used.
+    senders: Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+}
+
+/// What a [`TurnGuard`] of the embedded store holds: the sender's lock.
+struct SledGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
 }
 
 /// Acknowledged writes a recovery did not find again: sled replayed its log only up to a damaged or
@@ -174,6 +192,8 @@ struct Trees {
     erased_ids: sled::Tree,
     /// Open conversations with people in them (waiting or owned): id → nothing.
     people: sled::Tree,
+    /// Platform delivery ids already answered (`source\0id` → when, ms): a redelivery is answered once.
+    deliveries: sled::Tree,
 }
 
 fn key2(a: &str, b: &str) -> Vec<u8> {
@@ -405,6 +425,7 @@ impl SledStore {
             healthy: std::sync::atomic::AtomicBool::new(true),
             standing_in: std::sync::atomic::AtomicBool::new(false),
             acked_at: Arc::default(),
+            senders: Mutex::default(),
         };
         if store.needs_compaction() {
             tracing::warn!("an erasure was not compacted before the last stop: compacting now");
@@ -548,6 +569,7 @@ impl Trees {
             link_codes: tree("link_codes")?,
             erased_ids: tree("erased_ids")?,
             people: tree("people")?,
+            deliveries: tree("deliveries")?,
             log: Arc::new(log),
             synced_blobs: Arc::default(),
             dir,
@@ -789,7 +811,7 @@ impl Trees {
         }
         self.tp_customer.insert(
             time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
-            &[],
+            serde_json::to_vec(&Contact::from(tp))?,
         )?;
         if tp.is_open() && tp.owner.is_human() {
             self.people.insert(tp.id.as_bytes(), &[])?;
@@ -839,12 +861,29 @@ impl Trees {
         self.customer_touchpoints(customer_id, usize::MAX, false)
     }
 
-    fn latest_touchpoints(
-        &self,
-        customer_id: &str,
-        limit: usize,
-    ) -> Result<Vec<Touchpoint>, StoreError> {
-        self.customer_touchpoints(customer_id, limit, true)
+    /// A customer's `limit` latest conversations, newest first, from the index alone (a record written
+    /// before the index kept them is read whole).
+    fn recent_contacts(&self, customer_id: &str, limit: usize) -> Result<Vec<Contact>, StoreError> {
+        let prefix = key2(customer_id, "");
+        let mut out = Vec::new();
+        for item in self.tp_customer.scan_prefix(&prefix).rev() {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = item?;
+            match serde_json::from_slice::<Contact>(&v) {
+                Ok(c) => out.push(c),
+                Err(_) => {
+                    let id = String::from_utf8_lossy(&k[prefix.len() + 8..]).into_owned();
+                    if let Some(tp) = self.touchpoint(&id)? {
+                        if tp.customer_id == customer_id {
+                            out.push(Contact::from(&tp));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Up to `limit` of a customer's conversations from the `tp_customer` index, oldest or newest first.
@@ -913,19 +952,7 @@ impl Trees {
             self.save_touchpoint(&tp)?;
         }
         if let (Some(old), Some(mut new)) = (self.customer(from)?, self.customer(into)?) {
-            new.name = new.name.or(old.name);
-            new.email = new.email.or(old.email);
-            new.phone = new.phone.or(old.phone);
-            new.loyalty_points = new.loyalty_points.or(old.loyalty_points);
-            for o in old.orders {
-                if new.order(&o.id).is_none() {
-                    new.orders.push(o);
-                }
-            }
-            for (k, v) in old.attributes {
-                new.attributes.entry(k).or_insert(v);
-            }
-            new.created_at = new.created_at.min(old.created_at);
+            new.absorb(old);
             self.put_customer(&new)?;
         }
         self.customers.remove(from.as_bytes())?;
@@ -1060,32 +1087,33 @@ fn sync_new_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> std::io::Res
     Ok(())
 }
 
-impl ProfileStore for SledStore {
-    fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError> {
+/// The store's own calls, synchronous: sled answers from memory. [`ProfileStore`] wraps them.
+impl SledStore {
+    pub fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError> {
         self.read().resolve(identity, now)
     }
 
-    fn customer_of(&self, identity: &Identity) -> Result<Option<Customer>, StoreError> {
+    pub fn customer_of(&self, identity: &Identity) -> Result<Option<Customer>, StoreError> {
         self.read().customer_of(identity)
     }
 
-    fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+    pub fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
         self.read().customer(id)
     }
 
-    fn put_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+    pub fn put_customer(&self, customer: &Customer) -> Result<(), StoreError> {
         self.read().put_customer(customer)
     }
 
-    fn link(&self, identity: &Identity, customer_id: &str) -> Result<(), StoreError> {
+    pub fn link(&self, identity: &Identity, customer_id: &str) -> Result<(), StoreError> {
         self.read().link(identity, customer_id)
     }
 
-    fn identities(&self, customer_id: &str) -> Result<Vec<Identity>, StoreError> {
+    pub fn identities(&self, customer_id: &str) -> Result<Vec<Identity>, StoreError> {
         self.read().identities(customer_id)
     }
 
-    fn open_touchpoint(
+    pub fn open_touchpoint(
         &self,
         channel: Channel,
         user: &str,
@@ -1093,11 +1121,11 @@ impl ProfileStore for SledStore {
         self.read().open_touchpoint(channel, user)
     }
 
-    fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
+    pub fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
         self.read().open_touchpoints()
     }
 
-    fn handoff_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
+    pub fn handoff_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
         let t = self.read();
         let mut out = Vec::new();
         for item in t.people.iter() {
@@ -1111,51 +1139,204 @@ impl ProfileStore for SledStore {
         Ok(out)
     }
 
-    fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
+    pub fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
         self.read().save_touchpoint(tp)
     }
 
-    fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError> {
+    pub fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError> {
         self.read().touchpoint(id)
     }
 
-    fn touchpoints_between(
+    pub fn touchpoints_between(
         &self,
         since: Timestamp,
         until: Timestamp,
         limit: usize,
         cursor: Option<&str>,
-        keep: &dyn Fn(&Touchpoint) -> bool,
+        filter: &ConversationFilter,
+        newest_first: bool,
     ) -> Result<Page, StoreError> {
-        self.read()
-            .touchpoints_between(since, until, limit, cursor, keep)
+        let keep = |tp: &Touchpoint| filter.matches(tp);
+        let t = self.read();
+        if newest_first {
+            t.touchpoints_newest_first(since, until, limit, cursor, &keep)
+        } else {
+            t.touchpoints_between(since, until, limit, cursor, &keep)
+        }
     }
 
-    fn touchpoints_newest_first(
-        &self,
-        since: Timestamp,
-        until: Timestamp,
-        limit: usize,
-        cursor: Option<&str>,
-        keep: &dyn Fn(&Touchpoint) -> bool,
-    ) -> Result<Page, StoreError> {
-        self.read()
-            .touchpoints_newest_first(since, until, limit, cursor, keep)
-    }
-
-    fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError> {
+    pub fn touchpoints_of(&self, customer_id: &str) -> Result<Vec<Touchpoint>, StoreError> {
         self.read().touchpoints_of(customer_id)
     }
 
-    fn latest_touchpoints(
+    pub fn recent_contacts(
         &self,
         customer_id: &str,
         limit: usize,
-    ) -> Result<Vec<Touchpoint>, StoreError> {
-        self.read().latest_touchpoints(customer_id, limit)
+    ) -> Result<Vec<Contact>, StoreError> {
+        self.read().recent_contacts(customer_id, limit)
     }
 
-    fn put_link_code(
+    /// The lock of one sender, shared by whoever asks for it while it is held.
+    fn sender(&self, channel: Channel, user: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let key = key2(channel.as_str(), user);
+        let key = String::from_utf8_lossy(&key).into_owned();
+        let mut map = self
+            .senders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(lock) = map.get(&key).and_then(std::sync::Weak::upgrade) {
+            return lock;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(key, Arc::downgrade(&lock));
+        lock
+    }
+
+    /// What a turn reads (see [`ProfileStore::begin_turn`]), once its lock is held.
+    pub fn load_turn(
+        &self,
+        identity: &Identity,
+        also: Option<&Identity>,
+        now: Timestamp,
+    ) -> Result<TurnLoad, StoreError> {
+        let t = self.read();
+        let (customer, created) = match t.customer_of(identity)? {
+            Some(c) => (c, false),
+            None => match also.map(|a| t.customer_of(a)).transpose()?.flatten() {
+                Some(c) => {
+                    t.link(identity, &c.id)?;
+                    (c, false)
+                }
+                None => (t.resolve(identity, now)?, true),
+            },
+        };
+        let open = t.open_touchpoint(identity.channel, &identity.id)?;
+        let recent = t.recent_contacts(&customer.id, super::RECENT_CONTACTS)?;
+        Ok(TurnLoad {
+            customer,
+            created,
+            open,
+            recent,
+        })
+    }
+
+    /// Writes what a turn changed (see [`ProfileStore::commit`]); durable once [`SledStore::durable`]
+    /// resolves.
+    pub fn write_turn(&self, changes: &TurnCommit) -> Result<(), StoreError> {
+        let t = self.read();
+        for tp in &changes.touchpoints {
+            t.save_touchpoint(tp)?;
+        }
+        if let Some(c) = &changes.customer {
+            t.put_customer(c)?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` customers after `after`, in id order.
+    pub fn customers_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Customer>, StoreError> {
+        let t = self.read();
+        let range = match after {
+            Some(a) => {
+                let mut from = a.as_bytes().to_vec();
+                from.push(0);
+                t.customers.range(from..)
+            }
+            None => t.customers.range::<&[u8], _>(..),
+        };
+        let mut out = Vec::new();
+        for item in range.take(limit) {
+            let (_, v) = item?;
+            out.push(serde_json::from_slice(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// The ids of erased customers.
+    pub fn erased_ids(&self) -> Result<Vec<String>, StoreError> {
+        let t = self.read();
+        let mut out = Vec::new();
+        for item in t.erased_ids.iter() {
+            let (k, _) = item?;
+            out.push(String::from_utf8_lossy(&k).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Writes a batch as it is (durable once [`SledStore::durable`] resolves).
+    pub fn import(&self, batch: &ImportBatch) -> Result<(), StoreError> {
+        let t = self.read();
+        for id in &batch.erased {
+            t.erased_ids.insert(id.as_bytes(), &[])?;
+        }
+        for (c, identities) in &batch.customers {
+            t.put_customer(c)?;
+            for i in identities {
+                t.link(i, &c.id)?;
+            }
+        }
+        for tp in &batch.touchpoints {
+            t.save_touchpoint(tp)?;
+        }
+        Ok(())
+    }
+
+    /// How many records the store holds (reads every conversation to count turns).
+    pub fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let t = self.read();
+        let mut turns = 0u64;
+        for item in t.touchpoints.iter() {
+            let (_, v) = item?;
+            let tp: Touchpoint = serde_json::from_slice(&v)?;
+            turns += tp.turns.len() as u64;
+        }
+        Ok(StoreCounts {
+            customers: t.customers.len() as u64,
+            identities: t.identities.len() as u64,
+            conversations: t.touchpoints.len() as u64,
+            turns,
+            erased: t.erased_ids.len() as u64,
+        })
+    }
+
+    /// Remembers a delivery id; false if it was seen before.
+    pub fn first_delivery(&self, source: &str, id: &str) -> Result<bool, StoreError> {
+        let t = self.read();
+        let key = key2(source, id);
+        let fresh = t
+            .deliveries
+            .compare_and_swap(
+                &key,
+                None as Option<&[u8]>,
+                Some(&now_ms().to_be_bytes()[..]),
+            )?
+            .is_ok();
+        if fresh && t.deliveries.len() > MAX_DELIVERIES {
+            // The oldest ids go: a platform redelivers within minutes, not after thousands of updates.
+            let mut by_age: Vec<(u64, sled::IVec)> = t
+                .deliveries
+                .iter()
+                .filter_map(Result::ok)
+                .map(|(k, v)| {
+                    let at = <[u8; 8]>::try_from(&v[..]).map_or(0, u64::from_be_bytes);
+                    (at, k)
+                })
+                .collect();
+            by_age.sort();
+            for (_, k) in by_age.iter().take(by_age.len() - MAX_DELIVERIES / 2) {
+                t.deliveries.remove(k)?;
+            }
+        }
+        Ok(fresh)
+    }
+
+    pub fn put_link_code(
         &self,
         code: &str,
         customer_id: &str,
@@ -1164,16 +1345,16 @@ impl ProfileStore for SledStore {
         self.read().put_link_code(code, customer_id, expires)
     }
 
-    fn take_link_code(&self, code: &str, now: Timestamp) -> Result<Option<String>, StoreError> {
+    pub fn take_link_code(&self, code: &str, now: Timestamp) -> Result<Option<String>, StoreError> {
         self.read().take_link_code(code, now)
     }
 
-    fn merge(&self, from: &str, into: &str) -> Result<(), StoreError> {
+    pub fn merge(&self, from: &str, into: &str) -> Result<(), StoreError> {
         self.read().merge(from, into)
     }
 
     /// Runs alone: no turn of the customer is half-way through a save while her records go.
-    fn forget(&self, customer_id: &str) -> Result<usize, StoreError> {
+    pub fn forget(&self, customer_id: &str) -> Result<usize, StoreError> {
         let trees = self
             .trees
             .write()
@@ -1181,7 +1362,7 @@ impl ProfileStore for SledStore {
         trees.forget(customer_id)
     }
 
-    fn split(
+    pub fn split(
         &self,
         customer_id: &str,
         identity: &Identity,
@@ -1190,15 +1371,15 @@ impl ProfileStore for SledStore {
         self.read().split(customer_id, identity, now)
     }
 
-    fn purge_transcripts(&self, before: Timestamp) -> Result<usize, StoreError> {
+    pub fn purge_transcripts(&self, before: Timestamp) -> Result<usize, StoreError> {
         self.read().purge_transcripts(before)
     }
 
-    fn new_id(&self, prefix: &str) -> Result<String, StoreError> {
+    pub fn new_id(&self, prefix: &str) -> Result<String, StoreError> {
         self.read().new_id(prefix)
     }
 
-    fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+    pub fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             // Everything this caller wrote is in sled's memory before this number is taken.
             let mine = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
@@ -1250,14 +1431,14 @@ impl ProfileStore for SledStore {
         })
     }
 
-    fn needs_compaction(&self) -> bool {
+    pub fn needs_compaction(&self) -> bool {
         self.erased_something()
     }
 
     /// Writes the live data into the next generation, syncs it, switches `CURRENT` to it (one atomic
     /// rename), and only then deletes the old generation, with whatever erased records its log still
     /// held. Every other call waits meanwhile, so nothing written during the copy is lost.
-    fn compact(&self) -> Result<(), StoreError> {
+    pub fn compact(&self) -> Result<(), StoreError> {
         let mut trees = self
             .trees
             .write()
@@ -1290,7 +1471,7 @@ impl ProfileStore for SledStore {
         Ok(())
     }
 
-    fn healthy(&self) -> bool {
+    pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::SeqCst)
     }
 
@@ -1298,7 +1479,7 @@ impl ProfileStore for SledStore {
     /// opened again, which replays its log up to the last write that reached the disk, and a probe
     /// write must go through before the store is healthy again. Turns lost meanwhile were never
     /// acknowledged.
-    fn recover(&self) -> Result<(), StoreError> {
+    pub fn recover(&self) -> Result<(), StoreError> {
         let mut trees = self
             .trees
             .write()
@@ -1343,7 +1524,7 @@ impl ProfileStore for SledStore {
         Ok(())
     }
 
-    fn flush_now(&self) -> Result<(), StoreError> {
+    pub fn flush_now(&self) -> Result<(), StoreError> {
         let t = self.read();
         let writes = t.writes()?;
         t.db.flush()?;
@@ -1352,6 +1533,229 @@ impl ProfileStore for SledStore {
             .and_then(|()| sync_new_blobs(&t.dir, &t.synced_blobs))
             .and_then(|()| write_acked(&t.dir, writes))
             .map_err(|e| StoreError::Flush(e.to_string()))
+    }
+}
+
+impl ProfileStore for SledStore {
+    fn begin_turn<'a>(
+        &'a self,
+        identity: &'a Identity,
+        also: Option<&'a Identity>,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<(TurnGuard, TurnLoad), StoreError>> {
+        Box::pin(async move {
+            let guard = self.lock(identity.channel, &identity.id).await?;
+            let load = self.load_turn(identity, also, now)?;
+            Ok((guard, load))
+        })
+    }
+
+    fn lock<'a>(
+        &'a self,
+        channel: Channel,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<TurnGuard, StoreError>> {
+        Box::pin(async move {
+            let lock = self.sender(channel, user);
+            Ok(TurnGuard::new(SledGuard(lock.lock_owned().await)))
+        })
+    }
+
+    fn commit(
+        &self,
+        guard: TurnGuard,
+        changes: TurnCommit,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let guard = guard.downcast::<SledGuard>()?;
+            self.write_turn(&changes)?;
+            SledStore::durable(self).await?;
+            drop(guard);
+            Ok(())
+        })
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        identity: &'a Identity,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Customer, StoreError>> {
+        Box::pin(async move { SledStore::resolve(self, identity, now) })
+    }
+
+    fn customer_of<'a>(
+        &'a self,
+        identity: &'a Identity,
+    ) -> BoxFuture<'a, Result<Option<Customer>, StoreError>> {
+        Box::pin(async move { SledStore::customer_of(self, identity) })
+    }
+
+    fn customer<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Customer>, StoreError>> {
+        Box::pin(async move { SledStore::customer(self, id) })
+    }
+
+    fn put_customer<'a>(&'a self, customer: &'a Customer) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { SledStore::put_customer(self, customer) })
+    }
+
+    fn link<'a>(
+        &'a self,
+        identity: &'a Identity,
+        customer_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { SledStore::link(self, identity, customer_id) })
+    }
+
+    fn identities<'a>(
+        &'a self,
+        customer_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Identity>, StoreError>> {
+        Box::pin(async move { SledStore::identities(self, customer_id) })
+    }
+
+    fn open_touchpoint<'a>(
+        &'a self,
+        channel: Channel,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Touchpoint>, StoreError>> {
+        Box::pin(async move { SledStore::open_touchpoint(self, channel, user) })
+    }
+
+    fn open_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>> {
+        Box::pin(async move { SledStore::open_touchpoints(self) })
+    }
+
+    fn handoff_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>> {
+        Box::pin(async move { SledStore::handoff_touchpoints(self) })
+    }
+
+    fn touchpoint<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Touchpoint>, StoreError>> {
+        Box::pin(async move { SledStore::touchpoint(self, id) })
+    }
+
+    fn touchpoints_between<'a>(
+        &'a self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: usize,
+        cursor: Option<&'a str>,
+        filter: &'a ConversationFilter,
+        newest_first: bool,
+    ) -> BoxFuture<'a, Result<Page, StoreError>> {
+        Box::pin(async move {
+            SledStore::touchpoints_between(self, since, until, limit, cursor, filter, newest_first)
+        })
+    }
+
+    fn touchpoints_of<'a>(
+        &'a self,
+        customer_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Touchpoint>, StoreError>> {
+        Box::pin(async move { SledStore::touchpoints_of(self, customer_id) })
+    }
+
+    fn put_link_code<'a>(
+        &'a self,
+        code: &'a str,
+        customer_id: &'a str,
+        expires: Timestamp,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { SledStore::put_link_code(self, code, customer_id, expires) })
+    }
+
+    fn take_link_code<'a>(
+        &'a self,
+        code: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
+        Box::pin(async move { SledStore::take_link_code(self, code, now) })
+    }
+
+    fn merge<'a>(&'a self, from: &'a str, into: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { SledStore::merge(self, from, into) })
+    }
+
+    fn forget<'a>(&'a self, customer_id: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(async move { SledStore::forget(self, customer_id) })
+    }
+
+    fn split<'a>(
+        &'a self,
+        customer_id: &'a str,
+        identity: &'a Identity,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move { SledStore::split(self, customer_id, identity, now) })
+    }
+
+    fn purge_transcripts(&self, before: Timestamp) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move { SledStore::purge_transcripts(self, before) })
+    }
+
+    fn new_id<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move { SledStore::new_id(self, prefix) })
+    }
+
+    fn first_delivery<'a>(
+        &'a self,
+        source: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move { SledStore::first_delivery(self, source, id) })
+    }
+
+    fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        SledStore::durable(self)
+    }
+
+    fn needs_compaction(&self) -> bool {
+        SledStore::needs_compaction(self)
+    }
+
+    fn compact(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { SledStore::compact(self) })
+    }
+
+    fn flush_now(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { SledStore::flush_now(self) })
+    }
+
+    fn healthy(&self) -> bool {
+        SledStore::healthy(self)
+    }
+
+    fn recover(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { SledStore::recover(self) })
+    }
+
+    fn customers_page<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Customer>, StoreError>> {
+        Box::pin(async move { SledStore::customers_page(self, after, limit) })
+    }
+
+    fn erased_ids(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(async move { SledStore::erased_ids(self) })
+    }
+
+    fn import<'a>(&'a self, batch: &'a ImportBatch) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            SledStore::import(self, batch)?;
+            SledStore::durable(self).await
+        })
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<StoreCounts, StoreError>> {
+        Box::pin(async move { SledStore::counts(self) })
+    }
+
+    fn kind(&self) -> &'static str {
+        "sled"
     }
 }
 

@@ -53,7 +53,7 @@ fn a_scripted_chat_gets_the_order_status_from_imported_data() {
     assert!(stdout.contains("(conversation ended)"), "{stdout}");
 
     let store = parcours::store::sled_store::SledStore::open(dir.path()).unwrap();
-    let tps = parcours::store::ProfileStore::touchpoints_of(&store, "cus_alice").unwrap();
+    let tps = store.touchpoints_of("cus_alice").unwrap();
     assert_eq!(tps[0].survey.get("rating").map(String::as_str), Some("9"));
     assert_eq!(tps[0].survey.get("solved").map(String::as_str), Some("yes"));
 }

@@ -5,7 +5,7 @@
 use crate::helpers::{ServeProcess, files_containing, import_demo_customers};
 use parcours::message::Channel;
 use parcours::store::sled_store::{FAULT_ENV, SledStore};
-use parcours::store::{Customer, Identity, ProfileStore, Touchpoint};
+use parcours::store::{Customer, Identity, Touchpoint};
 use parcours::time::Timestamp;
 use std::io::{Read, Write};
 use std::process::Command;
@@ -123,7 +123,7 @@ async fn an_erasure_a_kill_interrupted_is_compacted_at_the_next_start() {
     );
 }
 
-fn touchpoint(store: &dyn ProfileStore, customer: &str) -> Touchpoint {
+fn touchpoint(store: &SledStore, customer: &str) -> Touchpoint {
     let at = Timestamp(1_000);
     Touchpoint {
         id: store.new_id("tp").unwrap(),

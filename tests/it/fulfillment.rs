@@ -49,9 +49,10 @@ fn live_bot(url: &str, secret: &str, tune: impl FnOnce(&mut FulfillmentSettings)
     };
     tune(&mut settings.fulfillment);
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ProfileStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
     let pack = IntentPack::load(&crate::helpers::intents_dir()).unwrap();
-    let bot = Bot::new(pack, settings, store.clone()).with_fulfillment(secret.to_string());
+    let bot = Bot::new(pack, settings, store.clone() as Arc<dyn ProfileStore>)
+        .with_fulfillment(secret.to_string());
     TestBot {
         bot: Arc::new(bot),
         store,

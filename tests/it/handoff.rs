@@ -46,7 +46,7 @@ async fn a_handoff_is_a_queue_a_person_and_a_hand_back() {
     );
     let id = r.conversation_id.clone();
     assert!(matches!(owner_of(&t, &id), Owner::Waiting { .. }));
-    let queue = t.bot.queue(Timestamp::now()).unwrap();
+    let queue = t.bot.queue(Timestamp::now()).await.unwrap();
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].position, Some(1));
 
@@ -149,7 +149,7 @@ async fn a_handoff_is_a_queue_a_person_and_a_hand_back() {
         .find(|x| x.speaker == Speaker::Staff)
         .unwrap();
     assert_eq!(staff_turn.author.as_deref(), Some("Camille"));
-    assert!(t.bot.queue(Timestamp::now()).unwrap().is_empty());
+    assert!(t.bot.queue(Timestamp::now()).await.unwrap().is_empty());
 
     // Reports: the handoff, its wait, and who answered.
     let report = parcours::report::satisfaction(
@@ -157,6 +157,7 @@ async fn a_handoff_is_a_queue_a_person_and_a_hand_back() {
         &parcours::report::Filter::default(),
         t.bot.non_topic_intents(),
     )
+    .await
     .unwrap();
     assert_eq!(report.handoffs.handoffs, 1);
     assert_eq!(report.handoffs.handoff_rate, Some(1.0));
@@ -218,12 +219,12 @@ async fn a_restart_keeps_the_owner_and_the_queue() {
         bot.claim(&r.conversation_id, "Hugo", Timestamp::now())
             .await
             .unwrap();
-        store.flush_now().unwrap();
+        store.flush_now().await.unwrap();
         r.conversation_id
     };
     let store: Arc<dyn ProfileStore> = Arc::new(SledStore::open(dir.path()).unwrap());
     let bot = parcours::bot::Bot::new(pack, staffed(), store.clone());
-    let queue = bot.queue(Timestamp::now()).unwrap();
+    let queue = bot.queue(Timestamp::now()).await.unwrap();
     assert_eq!(queue.len(), 2, "{queue:?}");
     let mine = queue.iter().find(|q| q.id == id).unwrap();
     assert!(matches!(&mine.owner, Owner::Staff { name, .. } if name == "Hugo"));

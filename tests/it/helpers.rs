@@ -37,7 +37,8 @@ pub fn data_file(name: &str) -> PathBuf {
 /// A bot on the shipped intents and a fresh store in a temporary directory.
 pub struct TestBot {
     pub bot: Arc<Bot>,
-    pub store: Arc<dyn ProfileStore>,
+    /// The sled store itself: its calls are synchronous, for the tests to read and seed it.
+    pub store: Arc<SledStore>,
     /// Kept alive so the store's directory outlives the test.
     pub _dir: tempfile::TempDir,
 }
@@ -50,9 +51,13 @@ impl TestBot {
     pub fn with_settings(settings: Settings) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
-        let store: Arc<dyn ProfileStore> = Arc::new(SledStore::open(dir.path()).expect("store"));
+        let store = Arc::new(SledStore::open(dir.path()).expect("store"));
         let pack = IntentPack::load(&intents_dir()).expect("shipped intents load");
-        let bot = Arc::new(Bot::new(pack, settings, store.clone()));
+        let bot = Arc::new(Bot::new(
+            pack,
+            settings,
+            store.clone() as Arc<dyn ProfileStore>,
+        ));
         TestBot {
             bot,
             store,

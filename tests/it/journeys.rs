@@ -106,6 +106,7 @@ async fn a_caller_about_a_refund_who_links_telegram_is_greeted_by_name_and_asked
         &Default::default(),
         t.bot.non_topic_intents(),
     )
+    .await
     .unwrap();
     assert_eq!(j.channel_paths.get("voice>telegram"), Some(&1), "{j:?}");
 
@@ -141,6 +142,7 @@ async fn a_caller_about_a_refund_who_links_telegram_is_greeted_by_name_and_asked
         &Default::default(),
         t.bot.non_topic_intents(),
     )
+    .await
     .unwrap();
     assert_eq!(j.repeats_by_intent.get("refund_status"), Some(&1), "{j:?}");
     assert!(j.repeat_contact_rate.unwrap() > 0.0);

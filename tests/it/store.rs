@@ -2,10 +2,10 @@
 
 use parcours::message::Channel;
 use parcours::store::sled_store::SledStore;
-use parcours::store::{Customer, Identity, ProfileStore, Touchpoint};
+use parcours::store::{Customer, Identity, Touchpoint};
 use parcours::time::Timestamp;
 
-fn touchpoint(store: &dyn ProfileStore, customer: &str, at: Timestamp) -> Touchpoint {
+fn touchpoint(store: &SledStore, customer: &str, at: Timestamp) -> Touchpoint {
     Touchpoint {
         id: store.new_id("tp").unwrap(),
         customer_id: customer.into(),
@@ -91,7 +91,14 @@ fn the_time_index_pages_through_a_range_in_order() {
             .unwrap();
     }
     let page = store
-        .touchpoints_between(Timestamp(2_000), Timestamp(9_000), 2, None, &|_| true)
+        .touchpoints_between(
+            Timestamp(2_000),
+            Timestamp(9_000),
+            2,
+            None,
+            &Default::default(),
+            false,
+        )
         .unwrap();
     let times: Vec<u64> = page.items.iter().map(|t| t.started_at.0).collect();
     assert_eq!(times, [2_000, 3_000]);
@@ -101,7 +108,8 @@ fn the_time_index_pages_through_a_range_in_order() {
             Timestamp(9_000),
             10,
             page.next_cursor.as_deref(),
-            &|_| true,
+            &Default::default(),
+            false,
         )
         .unwrap();
     let times: Vec<u64> = next.items.iter().map(|t| t.started_at.0).collect();

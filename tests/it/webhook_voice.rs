@@ -145,7 +145,8 @@ async fn missing_or_mistyped_fields_are_rejected_and_nothing_is_stored() {
             parcours::time::Timestamp(u64::MAX),
             10,
             None,
-            &|_| true,
+            &Default::default(),
+            false,
         )
         .unwrap();
     assert!(page.items.is_empty());
