@@ -48,35 +48,6 @@ pub struct Telegram {
     bot: Arc<Bot>,
     transcriber: Option<Transcriber>,
     http: reqwest::Client,
-    /// Updates handled lately: Telegram delivers an update again when a webhook answered it slowly, and
-    /// the customer must not get two replies.
-    seen: std::sync::Mutex<RecentUpdates>,
-}
-
-/// How many update ids are remembered; Telegram redelivers within minutes, far fewer updates than this.
-const RECENT_UPDATES: usize = 4096;
-
-/// The ids of the last [`RECENT_UPDATES`] updates.
-#[derive(Default)]
-struct RecentUpdates {
-    order: std::collections::VecDeque<u32>,
-    ids: std::collections::HashSet<u32>,
-}
-
-impl RecentUpdates {
-    /// Whether `id` is new; remembers it.
-    fn first_time(&mut self, id: u32) -> bool {
-        if !self.ids.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > RECENT_UPDATES {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
-            }
-        }
-        true
-    }
 }
 
 impl Telegram {
@@ -96,7 +67,6 @@ impl Telegram {
             bot,
             transcriber,
             http: reqwest::Client::new(),
-            seen: Default::default(),
         })
     }
 
@@ -107,7 +77,6 @@ impl Telegram {
             bot,
             transcriber,
             http: reqwest::Client::new(),
-            seen: Default::default(),
         }
     }
 
@@ -192,10 +161,20 @@ impl Telegram {
 
     /// One update, whatever it is. Errors are logged: one bad update never stops the channel.
     pub async fn handle_update(&self, update: Update) {
-        let new = self
-            .seen
-            .lock()
-            .map_or(true, |mut seen| seen.first_time(update.id.0));
+        // Telegram delivers an update again when a webhook answered it slowly: the store remembers
+        // which were handled (a unique key, whichever replica got it), so the customer gets one reply.
+        let new = match self
+            .bot
+            .store()
+            .first_delivery("telegram", &update.id.0.to_string())
+            .await
+        {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check whether a Telegram update is new; handling it");
+                true
+            }
+        };
         if !new {
             tracing::debug!(update_id = update.id.0, "Telegram update already handled");
             return;
