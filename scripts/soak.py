@@ -210,6 +210,8 @@ async def main():
     ap.add_argument("--warmup", type=float, default=60, help="seconds before the growth is counted")
     ap.add_argument("--baseline-cache-mb", type=int, default=1024,
                     help="sled cache of the baseline server (0: no baseline)")
+    ap.add_argument("--baseline-bin", default=None,
+                    help="another parcours binary for the baseline (an earlier build, say); default --bin")
     ap.add_argument("--baseline-env", action="append", default=[], metavar="KEY=VALUE",
                     help="an environment variable for the baseline server only (MALLOC_ARENA_MAX=2)")
     args = ap.parse_args()
@@ -219,7 +221,10 @@ async def main():
     if args.baseline_cache_mb:
         extra = dict(kv.split("=", 1) for kv in args.baseline_env)
         name = f"cache{args.baseline_cache_mb}" + "".join(f"+{k}" for k in extra)
-        servers.append(Server(name[:14], args.bin, args.intents, args.baseline_cache_mb, extra))
+        if args.baseline_bin:
+            name = "baseline-bin"
+        servers.append(Server(name[:14], args.baseline_bin or args.bin, args.intents,
+                              args.baseline_cache_mb, extra))
     try:
         for s in servers:
             s.wait_ready()

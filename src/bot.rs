@@ -263,23 +263,23 @@ impl Bot {
             id: msg.user.clone(),
         };
         let also = Self::phone_alias(&identity);
+        // A platform closing a conversation that is already over: nothing to record, nobody created.
+        let ended = msg.event == Event::End;
+        if ended
+            && self
+                .store
+                .open_touchpoint(msg.channel, &msg.user)
+                .await?
+                .is_none()
+        {
+            return Ok(nothing_to_end(msg.locale));
+        }
         let (guard, load) = self
             .store
             .begin_turn(&identity, also.as_ref(), msg.at)
             .await?;
-        // A platform closing a conversation that is already over: nothing to record.
-        if msg.event == Event::End && load.open.is_none() {
-            return Ok(Reply {
-                conversation_id: String::new(),
-                text: String::new(),
-                ssml: ssml::speak(""),
-                quick_replies: Vec::new(),
-                end: true,
-                intent: None,
-                lang: msg.locale.unwrap_or_default(),
-                reprompt_ssml: ssml::speak(""),
-                handoff: None,
-            });
+        if ended && load.open.is_none() {
+            return Ok(nothing_to_end(msg.locale));
         }
         let mut customer = load.customer;
         // What the turn writes besides its own conversation: one it closed, leftover replies.
@@ -314,7 +314,15 @@ impl Bot {
 
         // Linking channels ("/link", "my code is 123456") joins identities before anything else.
         let link = match LinkRequest::parse(&msg.text).filter(|_| msg.event == Event::Message) {
-            Some(req) => Some(self.link(req, &mut customer, &mut tp, msg.at, lang).await?),
+            Some(req) => {
+                let before = tp.customer_id.clone();
+                let linked = self.link(req, &mut customer, &mut tp, msg.at, lang).await?;
+                // A merge moved the customer's conversations: one this turn closed goes with them.
+                for w in written.iter_mut().filter(|w| w.customer_id == before) {
+                    w.customer_id = tp.customer_id.clone();
+                }
+                Some(linked)
+            }
             None => None,
         };
 
@@ -1023,6 +1031,21 @@ impl Bot {
             }
         }
         Ok(n)
+    }
+}
+
+/// The reply to a platform ending a conversation that is already over.
+fn nothing_to_end(locale: Option<Lang>) -> Reply {
+    Reply {
+        conversation_id: String::new(),
+        text: String::new(),
+        ssml: ssml::speak(""),
+        quick_replies: Vec::new(),
+        end: true,
+        intent: None,
+        lang: locale.unwrap_or_default(),
+        reprompt_ssml: ssml::speak(""),
+        handoff: None,
     }
 }
 

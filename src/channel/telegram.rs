@@ -455,17 +455,19 @@ pub async fn webhook(
     Ok(axum::http::StatusCode::OK)
 }
 
-/// A secret for the webhook header: 128 bits from std's OS-seeded hasher keys.
-pub fn new_secret() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let keys = std::collections::hash_map::RandomState::new();
-    let mut out = String::new();
-    for i in 0..2u64 {
-        let mut h = keys.build_hasher();
-        h.write_u64(i);
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
+/// The secret of the webhook header, derived from the bot token (HMAC-SHA256): every replica serving
+/// the same bot sets and expects the same one, so whichever replica called `setWebhook` last, the
+/// others accept Telegram's calls too. Knowing it needs the token.
+pub fn webhook_secret(token: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"parcours telegram webhook secret");
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `/start@my_bot args` → (`start`, `args`).
@@ -575,6 +577,18 @@ async fn transcribe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_replica_of_one_bot_derives_the_same_webhook_secret() {
+        let a = webhook_secret("123:ABC");
+        assert_eq!(a, webhook_secret("123:ABC"));
+        assert_ne!(a, webhook_secret("123:ABD"));
+        assert_eq!(a.len(), 64);
+        assert!(
+            a.bytes().all(|b| b.is_ascii_hexdigit()),
+            "Telegram allows A-Z, a-z, 0-9, _ and -"
+        );
+    }
 
     #[test]
     fn commands_are_split_from_the_bot_name_and_arguments() {

@@ -45,7 +45,8 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
             .set_outlet(crate::message::Channel::Telegram, telegram.clone());
         match &state.public_url {
             Some(base) => {
-                let secret = telegram::new_secret();
+                let token = std::env::var("TELOXIDE_TOKEN").unwrap_or_default();
+                let secret = telegram::webhook_secret(&token);
                 let url = format!("{base}/webhook/telegram");
                 if let Err(e) = telegram.set_webhook(&url, &secret).await {
                     tracing::error!(error = %e, "setWebhook failed; Telegram updates will not arrive until it succeeds");
@@ -55,6 +56,13 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
             }
             None => {
                 tracing::info!("Telegram in long-polling mode");
+                if bot.store().kind() != "sled" {
+                    // Telegram hands each update to one getUpdates caller: two polling replicas
+                    // steal each other's updates (409 Conflict). Webhook mode spreads them instead.
+                    tracing::warn!(
+                        "Telegram long-polling on a shared store: run one polling replica, or set PARCOURS_PUBLIC_URL for webhook mode on several"
+                    );
+                }
                 polling = Some(tokio::spawn(telegram.poll(stopped.clone())));
             }
         }
@@ -114,7 +122,9 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
                     continue;
                 }
                 let store = bot.store().clone();
-                match tokio::task::spawn(async move { store.compact().await }).await {
+                let rt = tokio::runtime::Handle::current();
+                // sled compacts synchronously, holding the store: off the runtime's workers.
+                match tokio::task::spawn_blocking(move || rt.block_on(store.compact())).await {
                     Ok(Ok(())) => tracing::info!("store compacted after an erasure"),
                     Ok(Err(e)) => tracing::error!(error = %e, "compaction after an erasure failed"),
                     Err(e) => tracing::error!(error = %e, "compaction task failed"),
@@ -137,7 +147,8 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
                 }
                 attempts += 1;
                 let store = bot.store().clone();
-                match tokio::task::spawn(async move { store.recover().await }).await {
+                let rt = tokio::runtime::Handle::current();
+                match tokio::task::spawn_blocking(move || rt.block_on(store.recover())).await {
                     Ok(Ok(())) => tracing::warn!("the store can write again"),
                     Ok(Err(e)) if attempts.is_power_of_two() => {
                         tracing::error!(error = %e, attempts, "the store still cannot write")

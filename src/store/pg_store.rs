@@ -141,8 +141,6 @@ pub fn is_url(s: &str) -> bool {
 /// goes back to the pool.
 struct PgGuard {
     client: Option<Object>,
-    channel: Channel,
-    user: String,
 }
 
 impl Drop for PgGuard {
@@ -178,11 +176,16 @@ impl PgStore {
             config,
             NoTls,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                // A connection given back in a transaction (a request dropped half-way) is rolled back
+                // before anyone else gets it.
+                recycling_method: RecyclingMethod::Custom("ROLLBACK".into()),
             },
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Db(e.to_string()))?;
         let store = PgStore {
@@ -316,8 +319,6 @@ impl PgStore {
             })?;
             let guard = PgGuard {
                 client: Some(client),
-                channel,
-                user: user.to_string(),
             };
             let c = guard.client.as_ref().expect("just set");
             match lock_sender(c, channel, user).await {
@@ -339,18 +340,21 @@ impl PgStore {
     }
 }
 
-/// Opens the transaction and takes the sender's row lock.
+/// Opens the transaction, takes the sender's row lock and sets the savepoint a failed write goes back
+/// to (keeping the lock): three messages sent together, one round trip.
 async fn lock_sender(c: &Object, channel: Channel, user: &str) -> R<()> {
-    c.batch_execute(&format!(
-        "BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"
-    ))
-    .await?;
-    c.execute(
-        "INSERT INTO senders (channel, user_id) VALUES ($1, $2)
-         ON CONFLICT (channel, user_id) DO UPDATE SET channel = EXCLUDED.channel",
-        &[&channel.as_str(), &user],
-    )
-    .await?;
+    let begin = format!("BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'");
+    let channel = channel.as_str();
+    let params: [&(dyn ToSql + Sync); 2] = [&channel, &user];
+    tokio::try_join!(
+        c.batch_execute(&begin),
+        c.execute(
+            "INSERT INTO senders (channel, user_id) VALUES ($1, $2)
+             ON CONFLICT (channel, user_id) DO UPDATE SET channel = EXCLUDED.channel",
+            &params,
+        ),
+        c.batch_execute("SAVEPOINT turn"),
+    )?;
     Ok(())
 }
 
@@ -426,12 +430,27 @@ async fn customer_by_id(c: &Object, id: &str) -> R<Option<Customer>> {
     }
 }
 
-async fn next_id(c: &Object, prefix: &str) -> R<String> {
-    let n: i64 = c
-        .query_one("SELECT nextval('parcours_ids')", &[])
-        .await?
-        .get(0);
-    Ok(format!("{prefix}_{n:x}"))
+/// A new id: the time in ms, a per-process counter and 32 random bits (std's OS-seeded hasher keys),
+/// so that replicas never hand out the same one and no round trip is needed; longer than the embedded
+/// store's sequential ids, so a copied store's ids are never met again.
+async fn next_id(_c: &Object, prefix: &str) -> R<String> {
+    Ok(local_id(prefix))
+}
+
+fn local_id(prefix: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = KEYS.get_or_init(Default::default).build_hasher();
+    h.write_u64(n);
+    format!(
+        "{prefix}_{:011x}{:04x}{:08x}",
+        Timestamp::now().0,
+        n & 0xffff,
+        h.finish() as u32
+    )
 }
 
 /// Writes a customer unless the id was erased.
@@ -642,7 +661,6 @@ async fn write_changes(c: &Object, changes: &TurnCommit) -> R<()> {
     if let Some(customer) = &changes.customer {
         put_customer(c, customer).await?;
     }
-    c.batch_execute("COMMIT").await?;
     Ok(())
 }
 
@@ -669,13 +687,19 @@ impl ProfileStore for PgStore {
                                 Some(a) => customer_by_identity(c, a).await?,
                                 None => None,
                             };
-                            match known {
+                            let (found, created) = match known {
                                 Some(found) => {
                                     link(c, identity, &found.id).await?;
                                     (found, false)
                                 }
                                 None => resolve(c, identity, now).await?,
-                            }
+                            };
+                            // First contact: the customer and the identity are committed now, so that
+                            // what the turn asks on other connections (a merge for a link code, the
+                            // identities a backend is sent) sees them; then the lock is taken again.
+                            c.batch_execute("COMMIT").await?;
+                            lock_sender(c, identity.channel, &identity.id).await?;
+                            (found, created)
                         }
                     };
                     let (open, recent) = tokio::try_join!(
@@ -710,8 +734,9 @@ impl ProfileStore for PgStore {
         Box::pin(async move { Ok(TurnGuard::new(self.locked(channel, user).await?)) })
     }
 
-    /// Writes and commits; a commit that failed to serialise is tried again in a new transaction, under
-    /// the lock taken again, with the same changes (which are whole records and appended turns).
+    /// Writes and commits. A write that failed to serialise goes back to the savepoint set after the
+    /// lock (which it keeps, so nobody wrote in between) and is tried again; a commit that fails is the
+    /// turn's failure (503): the transaction is gone with its lock, and what the turn read may be stale.
     fn commit(
         &self,
         guard: TurnGuard,
@@ -726,21 +751,32 @@ impl ProfileStore for PgStore {
                     .as_ref()
                     .expect("a held lock has its connection");
                 match write_changes(c, &changes).await {
-                    Ok(()) => {
-                        // Committed: the connection goes back to the pool as it is.
-                        drop(guard.client.take());
-                        return Ok(());
-                    }
+                    Ok(()) => break,
                     Err(e) if e.retryable() && attempt < RETRIES => {
                         attempt += 1;
-                        let (channel, user) = (guard.channel, guard.user.clone());
-                        drop(guard);
+                        c.batch_execute("ROLLBACK TO SAVEPOINT turn")
+                            .await
+                            .map_err(Fail::from)?;
                         tokio::time::sleep(backoff(attempt)).await;
-                        guard = self.locked(channel, &user).await?;
                     }
                     Err(e) => return Err(e.into()),
                 }
             }
+            let c = guard
+                .client
+                .as_ref()
+                .expect("a held lock has its connection");
+            c.batch_execute("COMMIT").await.map_err(|e| {
+                let e = Fail::from(e);
+                if e.retryable() {
+                    StoreError::Busy(StoreError::from(e).to_string())
+                } else {
+                    StoreError::from(e)
+                }
+            })?;
+            // Committed: the connection goes back to the pool as it is.
+            drop(guard.client.take());
+            Ok(())
         })
     }
 
@@ -1141,7 +1177,7 @@ impl ProfileStore for PgStore {
     }
 
     fn new_id<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<String, StoreError>> {
-        Box::pin(self.with_retry(move |c| Box::pin(async move { next_id(&c, prefix).await })))
+        Box::pin(async move { Ok(local_id(prefix)) })
     }
 
     /// A unique key, not memory: the insert that finds the id already there is the redelivery.

@@ -108,6 +108,8 @@ pub struct SledStore {
     /// The lock of each sender (`channel\0user`) whose turn is under way: one process holds a sled
     /// store, so its locks are in memory. Entries nobody holds are dropped as the map is used.
     senders: Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+    /// Delivery ids remembered since start (the old ones are trimmed now and then).
+    deliveries_seen: AtomicU64,
 }
 
 /// What a [`TurnGuard`] of the embedded store holds: the sender's lock.
@@ -426,6 +428,7 @@ impl SledStore {
             standing_in: std::sync::atomic::AtomicBool::new(false),
             acked_at: Arc::default(),
             senders: Mutex::default(),
+            deliveries_seen: AtomicU64::new(0),
         };
         if store.needs_compaction() {
             tracing::warn!("an erasure was not compacted before the last stop: compacting now");
@@ -1284,6 +1287,23 @@ impl SledStore {
         for tp in &batch.touchpoints {
             t.save_touchpoint(tp)?;
         }
+        // Ids handed out from now on come after every imported one.
+        let highest = batch
+            .customers
+            .iter()
+            .map(|(c, _)| c.id.as_str())
+            .chain(batch.touchpoints.iter().map(|tp| tp.id.as_str()))
+            .filter_map(|id| id.split_once('_'))
+            .filter_map(|(_, hex)| u64::from_str_radix(hex, 16).ok())
+            .max();
+        if let Some(h) = highest {
+            t.db.update_and_fetch(NEXT_ID, |old| {
+                let n = old
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(1, u64::from_be_bytes);
+                Some(n.max(h.saturating_add(1)).to_be_bytes().to_vec())
+            })?;
+        }
         Ok(())
     }
 
@@ -1317,7 +1337,9 @@ impl SledStore {
                 Some(&now_ms().to_be_bytes()[..]),
             )?
             .is_ok();
-        if fresh && t.deliveries.len() > MAX_DELIVERIES {
+        // Counting walks the tree: only every thousandth new id looks.
+        let every = self.deliveries_seen.fetch_add(1, Ordering::Relaxed) % 1000 == 999;
+        if fresh && every && t.deliveries.len() > MAX_DELIVERIES {
             // The oldest ids go: a platform redelivers within minutes, not after thousands of updates.
             let mut by_age: Vec<(u64, sled::IVec)> = t
                 .deliveries
@@ -1329,7 +1351,10 @@ impl SledStore {
                 })
                 .collect();
             by_age.sort();
-            for (_, k) in by_age.iter().take(by_age.len() - MAX_DELIVERIES / 2) {
+            for (_, k) in by_age
+                .iter()
+                .take(by_age.len().saturating_sub(MAX_DELIVERIES / 2))
+            {
                 t.deliveries.remove(k)?;
             }
         }

@@ -234,3 +234,75 @@ async fn a_replica_killed_under_load_loses_no_acknowledged_turn() {
     );
     drop(b);
 }
+
+/// `parcours store copy`: the demo customers and a conversation, sled → PostgreSQL → sled, counts checked
+/// by the command, and the copy answers as the original did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_is_copied_to_postgresql_and_back() {
+    let Some(schema) = Schema::new("a_store_is_copied_to_postgresql_and_back").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    crate::helpers::import_demo_customers(&data, &[]);
+    let chat = std::process::Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .args(["chat", "--user", "alice", "--data-dir"])
+        .arg(&data)
+        .arg("--intents")
+        .arg(crate::helpers::intents_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"where is my order 4567?\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(chat.status.success());
+    let copy = |from: &str, to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_parcours"))
+            .args(["store", "copy", "--from", from, "--to", to])
+            .output()
+            .unwrap()
+    };
+    let out = copy(data.to_str().unwrap(), &schema.url);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("the counts agree"), "{said}");
+    assert!(said.contains("1 conversations"), "{said}");
+    // Into a store that is not empty: refused.
+    let again = copy(data.to_str().unwrap(), &schema.url);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty store"));
+    // And back into a new embedded store.
+    let back = dir.path().join("back");
+    let out = copy(&schema.url, back.to_str().unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the counts agree"));
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .args(["customers", "show", "cus_alice", "--store", &schema.url])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("Alice"), "{shown}");
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_parcours"))
+        .args(["conversations", "list", "--data-dir"])
+        .arg(&back)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("order_status"), "{listed}");
+}

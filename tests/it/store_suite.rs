@@ -142,6 +142,7 @@ on_both_stores!(
     a_turn_dropped_before_its_commit_leaves_no_conversation,
     the_queue_and_the_open_conversations_come_from_the_store,
     a_whole_store_is_listed_imported_and_counted,
+    a_link_code_as_a_new_senders_first_message_joins_the_identities,
 );
 
 fn ident(channel: Channel, id: &str) -> Identity {
@@ -833,4 +834,56 @@ async fn a_whole_store_is_listed_imported_and_counted(store: Arc<dyn ProfileStor
         store.customer_of(&who).await.unwrap().unwrap().id,
         customers[3].id
     );
+}
+
+/// The bot on the store: a code made on one channel, typed as the very first message on another, joins
+/// the new identity to the customer who made it (the merge sees the customer the turn just created).
+async fn a_link_code_as_a_new_senders_first_message_joins_the_identities(
+    store: Arc<dyn ProfileStore>,
+) {
+    use parcours::message::Inbound;
+    let pack = parcours::intents::IntentPack::load(&crate::helpers::intents_dir()).unwrap();
+    let bot = parcours::bot::Bot::new(pack, Default::default(), store.clone());
+    let first = bot
+        .handle(Inbound::text(Channel::Telegram, "tg-ann", "hello"))
+        .await
+        .unwrap();
+    assert!(!first.text.is_empty());
+    let made = bot
+        .handle(Inbound::text(Channel::Telegram, "tg-ann", "/link"))
+        .await
+        .unwrap();
+    let code: String = made
+        .text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {:?}", made.text))
+        .to_string();
+    let ann = store
+        .customer_of(&ident(Channel::Telegram, "tg-ann"))
+        .await
+        .unwrap()
+        .unwrap();
+    bot.handle(Inbound::text(
+        Channel::Chat,
+        "web-ann",
+        format!("my code is {code}"),
+    ))
+    .await
+    .unwrap();
+    let joined = store
+        .customer_of(&ident(Channel::Chat, "web-ann"))
+        .await
+        .unwrap()
+        .expect("the new sender is known");
+    assert_eq!(
+        joined.id, ann.id,
+        "the chat identity joined the customer who made the code"
+    );
+    let mut ids = store.identities(&ann.id).await.unwrap();
+    ids.sort();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    // The conversation of the chat identity belongs to the surviving customer too.
+    let tps = store.touchpoints_of(&ann.id).await.unwrap();
+    assert!(tps.iter().any(|t| t.channel == Channel::Chat), "{tps:?}");
 }

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS senders (
 -- Conversations: what lists and filters need, in columns; the rest of the record (without turns) in
 -- `header`. Turns are rows of their own, appended.
 CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
+    -- byte order, as the embedded store pages: keyset cursors compare ids
+    id TEXT COLLATE "C" PRIMARY KEY,
     customer_id TEXT NOT NULL,
     channel TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -58,7 +59,8 @@ CREATE INDEX IF NOT EXISTS conversations_open ON conversations (channel, user_id
 CREATE INDEX IF NOT EXISTS conversations_with_people ON conversations (id) WHERE human;
 
 CREATE TABLE IF NOT EXISTS turns (
-    conversation_id TEXT NOT NULL,
+    -- the same collation as conversations.id, so that the join uses the primary key
+    conversation_id TEXT COLLATE "C" NOT NULL,
     seq INTEGER NOT NULL,
     turn JSONB NOT NULL,
     PRIMARY KEY (conversation_id, seq)
@@ -86,4 +88,3 @@ CREATE TABLE IF NOT EXISTS erased_ids (
     customer_id TEXT PRIMARY KEY
 );
 
-CREATE SEQUENCE IF NOT EXISTS parcours_ids;
