@@ -254,6 +254,13 @@ impl Bot {
     pub async fn handle(&self, mut msg: Inbound) -> Result<Reply, BotError> {
         let started = std::time::Instant::now();
         // Card numbers and configured patterns never go further than this.
+        // A NUL a caller or platform sends means nothing, and no database text type can hold it.
+        for field in [&mut msg.text, &mut msg.user] {
+            field.retain(|c| c != '\0');
+        }
+        if let Some(s) = &mut msg.session {
+            s.retain(|c| c != '\0');
+        }
         let (redacted, sensitive) = self.redactor.redact_reporting(&msg.text);
         msg.text = redacted;
         // Channel: who is writing, and in which conversation. Store: one read, under the conversation's

@@ -911,7 +911,8 @@ impl Bot {
         private: bool,
         now: Timestamp,
     ) -> Result<Touchpoint, DeskError> {
-        let text = self.redact(text);
+        let mut text = self.redact(text);
+        text.retain(|c| c != '\0');
         if !private {
             let current = self
                 .store()

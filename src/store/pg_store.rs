@@ -121,8 +121,12 @@ pub fn display_url(url: &str) -> String {
                 })
                 .unwrap_or_default();
             let port = c.get_ports().first().copied().unwrap_or(5432);
+            let options = c
+                .get_options()
+                .map(|o| format!(" (options {o})"))
+                .unwrap_or_default();
             format!(
-                "postgres://{}@{host}:{port}/{}",
+                "postgres://{}@{host}:{port}/{}{options}",
                 c.get_user().unwrap_or(""),
                 c.get_dbname().unwrap_or("")
             )
@@ -346,13 +350,15 @@ async fn lock_sender(c: &Object, channel: Channel, user: &str) -> R<()> {
     let begin = format!("BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'");
     let channel = channel.as_str();
     let params: [&(dyn ToSql + Sync); 2] = [&channel, &user];
-    tokio::try_join!(
-        c.batch_execute(&begin),
-        c.execute(
+    let upsert = c
+        .prepare_cached(
             "INSERT INTO senders (channel, user_id) VALUES ($1, $2)
              ON CONFLICT (channel, user_id) DO UPDATE SET channel = EXCLUDED.channel",
-            &params,
-        ),
+        )
+        .await?;
+    tokio::try_join!(
+        c.batch_execute(&begin),
+        c.execute(&upsert, &params),
         c.batch_execute("SAVEPOINT turn"),
     )?;
     Ok(())
@@ -403,8 +409,11 @@ fn contact_of(row: &Row) -> R<Contact> {
 async fn customer_by_identity(c: &Object, identity: &Identity) -> R<Option<Customer>> {
     let row = c
         .query_opt(
-            "SELECT c.record FROM identities i JOIN customers c ON c.id = i.customer_id
+            &c.prepare_cached(
+                "SELECT c.record FROM identities i JOIN customers c ON c.id = i.customer_id
              WHERE i.channel = $1 AND i.user_id = $2",
+            )
+            .await?,
             &[&identity.channel.as_str(), &identity.id],
         )
         .await?;
@@ -419,7 +428,11 @@ async fn customer_by_identity(c: &Object, identity: &Identity) -> R<Option<Custo
 
 async fn customer_by_id(c: &Object, id: &str) -> R<Option<Customer>> {
     match c
-        .query_opt("SELECT record FROM customers WHERE id = $1", &[&id])
+        .query_opt(
+            &c.prepare_cached("SELECT record FROM customers WHERE id = $1")
+                .await?,
+            &[&id],
+        )
         .await?
     {
         Some(r) => {
@@ -456,9 +469,12 @@ fn local_id(prefix: &str) -> String {
 /// Writes a customer unless the id was erased.
 async fn put_customer(c: &Object, customer: &Customer) -> R<()> {
     c.execute(
-        "INSERT INTO customers (id, record, created_at)
+        &c.prepare_cached(
+            "INSERT INTO customers (id, record, created_at)
          SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM erased_ids WHERE customer_id = $1)
          ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+        )
+        .await?,
         &[&customer.id, &Json(customer), &ms(customer.created_at)],
     )
     .await?;
@@ -468,9 +484,12 @@ async fn put_customer(c: &Object, customer: &Customer) -> R<()> {
 /// Links an identity unless the customer was erased.
 async fn link(c: &Object, identity: &Identity, customer_id: &str) -> R<()> {
     c.execute(
-        "INSERT INTO identities (channel, user_id, customer_id)
+        &c.prepare_cached(
+            "INSERT INTO identities (channel, user_id, customer_id)
          SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM erased_ids WHERE customer_id = $3)
          ON CONFLICT (channel, user_id) DO UPDATE SET customer_id = EXCLUDED.customer_id",
+        )
+        .await?,
         &[&identity.channel.as_str(), &identity.id, &customer_id],
     )
     .await?;
@@ -490,15 +509,22 @@ async fn resolve(c: &Object, identity: &Identity, now: Timestamp) -> R<(Customer
     put_customer(c, &customer).await?;
     let linked = c
         .execute(
-            "INSERT INTO identities (channel, user_id, customer_id) VALUES ($1, $2, $3)
+            &c.prepare_cached(
+                "INSERT INTO identities (channel, user_id, customer_id) VALUES ($1, $2, $3)
              ON CONFLICT (channel, user_id) DO NOTHING",
+            )
+            .await?,
             &[&identity.channel.as_str(), &identity.id, &customer.id],
         )
         .await?;
     if linked == 0 {
         // Another writer created this identity's customer first: theirs is the one.
-        c.execute("DELETE FROM customers WHERE id = $1", &[&customer.id])
-            .await?;
+        c.execute(
+            &c.prepare_cached("DELETE FROM customers WHERE id = $1")
+                .await?,
+            &[&customer.id],
+        )
+        .await?;
         if let Some(found) = customer_by_identity(c, identity).await? {
             return Ok((found, false));
         }
@@ -521,7 +547,7 @@ async fn save_touchpoint(c: &Object, tp: &Touchpoint) -> R<()> {
     let count = tp.turns.len() as i32;
     let row = c
         .query_opt(
-            "WITH old AS (SELECT turn_count FROM conversations WHERE id = $1)
+            &c.prepare_cached("WITH old AS (SELECT turn_count FROM conversations WHERE id = $1)
              INSERT INTO conversations (id, customer_id, channel, user_id, started_at, last_at, ended_at,
                  outcome, intents, rating, irritant, human, outbox, turn_count, header)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
@@ -531,7 +557,7 @@ async fn save_touchpoint(c: &Object, tp: &Touchpoint) -> R<()> {
                  outcome = EXCLUDED.outcome, intents = EXCLUDED.intents, rating = EXCLUDED.rating,
                  irritant = EXCLUDED.irritant, human = EXCLUDED.human, outbox = EXCLUDED.outbox,
                  turn_count = EXCLUDED.turn_count, header = EXCLUDED.header
-             RETURNING (SELECT turn_count FROM old)",
+             RETURNING (SELECT turn_count FROM old)").await?,
             &[
                 &tp.id,
                 &tp.customer_id,
@@ -560,8 +586,12 @@ async fn save_touchpoint(c: &Object, tp: &Touchpoint) -> R<()> {
     let mut from = held.unwrap_or(0);
     if from > count {
         // Fewer turns than stored: only the store's own erasure and retention do that, not a turn.
-        c.execute("DELETE FROM turns WHERE conversation_id = $1", &[&tp.id])
-            .await?;
+        c.execute(
+            &c.prepare_cached("DELETE FROM turns WHERE conversation_id = $1")
+                .await?,
+            &[&tp.id],
+        )
+        .await?;
         from = 0;
     }
     insert_turns(c, &tp.id, from as usize, &tp.turns).await
@@ -574,9 +604,12 @@ async fn insert_turns(c: &Object, id: &str, from: usize, turns: &[Turn]) -> R<()
     let seqs: Vec<i32> = (from..turns.len()).map(|i| i as i32).collect();
     let rows: Vec<Json<&Turn>> = turns[from..].iter().map(Json).collect();
     c.execute(
-        "INSERT INTO turns (conversation_id, seq, turn)
+        &c.prepare_cached(
+            "INSERT INTO turns (conversation_id, seq, turn)
          SELECT $1, s, t FROM unnest($2::int4[], $3::jsonb[]) AS u(s, t)
          ON CONFLICT (conversation_id, seq) DO UPDATE SET turn = EXCLUDED.turn",
+        )
+        .await?,
         &[&id, &seqs, &rows],
     )
     .await?;
@@ -586,7 +619,10 @@ async fn insert_turns(c: &Object, id: &str, from: usize, turns: &[Turn]) -> R<()
 async fn touchpoint_by_id(c: &Object, id: &str) -> R<Option<Touchpoint>> {
     let row = c
         .query_opt(
-            &format!("SELECT {TP_COLUMNS} FROM conversations c WHERE c.id = $1"),
+            &c.prepare_cached(&format!(
+                "SELECT {TP_COLUMNS} FROM conversations c WHERE c.id = $1"
+            ))
+            .await?,
             &[&id],
         )
         .await?;
@@ -596,11 +632,12 @@ async fn touchpoint_by_id(c: &Object, id: &str) -> R<Option<Touchpoint>> {
 async fn open_of(c: &Object, channel: Channel, user: &str) -> R<Option<Touchpoint>> {
     let row = c
         .query_opt(
-            &format!(
+            &c.prepare_cached(&format!(
                 "SELECT {TP_COLUMNS} FROM conversations c
                  WHERE c.channel = $1 AND c.user_id = $2 AND c.ended_at IS NULL
                  ORDER BY c.started_at DESC LIMIT 1"
-            ),
+            ))
+            .await?,
             &[&channel.as_str(), &user],
         )
         .await?;
@@ -609,9 +646,12 @@ async fn open_of(c: &Object, channel: Channel, user: &str) -> R<Option<Touchpoin
 
 async fn recent_contacts(c: &Object, customer_id: &str) -> R<Vec<Contact>> {
     c.query(
-        "SELECT id, channel, user_id, started_at, ended_at, outcome, intents, outbox
+        &c.prepare_cached(
+            "SELECT id, channel, user_id, started_at, ended_at, outcome, intents, outbox
          FROM conversations WHERE customer_id = $1
          ORDER BY started_at DESC, id DESC LIMIT $2",
+        )
+        .await?,
         &[&customer_id, &(super::RECENT_CONTACTS as i64)],
     )
     .await?
@@ -622,7 +662,7 @@ async fn recent_contacts(c: &Object, customer_id: &str) -> R<Vec<Contact>> {
 
 async fn identities_of(c: &Object, customer_id: &str) -> R<Vec<Identity>> {
     Ok(c.query(
-        "SELECT channel, user_id FROM identities WHERE customer_id = $1 ORDER BY channel, user_id",
+        &c.prepare_cached("SELECT channel, user_id FROM identities WHERE customer_id = $1 ORDER BY channel, user_id").await?,
         &[&customer_id],
     )
     .await?
@@ -643,9 +683,10 @@ async fn touchpoints_where(
     params: &[&(dyn ToSql + Sync)],
 ) -> R<Vec<Touchpoint>> {
     c.query(
-        &format!(
+        &c.prepare_cached(&format!(
             "SELECT {TP_COLUMNS} FROM conversations c WHERE {condition} ORDER BY c.started_at, c.id"
-        ),
+        ))
+        .await?,
         params,
     )
     .await?
@@ -1056,6 +1097,15 @@ impl ProfileStore for PgStore {
                                  SELECT channel, user_id FROM identities WHERE customer_id = $1
                                  UNION SELECT channel, user_id FROM conversations WHERE customer_id = $1
                                  ON CONFLICT (channel, user_id) DO UPDATE SET channel = EXCLUDED.channel",
+                                &[&customer_id],
+                            )
+                            .await?;
+                            // The lock rows name the customer's ids on each channel (a phone number):
+                            // they go too, now that every writer of hers waits behind this transaction.
+                            c.execute(
+                                "DELETE FROM senders WHERE (channel, user_id) IN (
+                                     SELECT channel, user_id FROM identities WHERE customer_id = $1
+                                     UNION SELECT channel, user_id FROM conversations WHERE customer_id = $1)",
                                 &[&customer_id],
                             )
                             .await?;

@@ -306,3 +306,61 @@ async fn a_store_is_copied_to_postgresql_and_back() {
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("order_status"), "{listed}");
 }
+
+/// Erasure on PostgreSQL leaves none of the customer's channel ids behind, not even in the lock rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_leaves_no_channel_id_in_any_table() {
+    use parcours::store::{Identity, ProfileStore};
+    let Some(schema) = Schema::new("erasure_leaves_no_channel_id_in_any_table").await else {
+        return;
+    };
+    let store = parcours::store::pg_store::PgStore::connect(&schema.url)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let pack = parcours::intents::IntentPack::load(&crate::helpers::intents_dir()).unwrap();
+    let store: std::sync::Arc<dyn ProfileStore> = std::sync::Arc::new(store);
+    let bot = parcours::bot::Bot::new(pack, Default::default(), store.clone());
+    let phone = "+33655501234";
+    bot.handle(parcours::message::Inbound::text(
+        parcours::message::Channel::Voice,
+        phone,
+        "where is my order",
+    ))
+    .await
+    .unwrap();
+    let who = Identity {
+        channel: parcours::message::Channel::Voice,
+        id: phone.into(),
+    };
+    let customer = store.customer_of(&who).await.unwrap().unwrap();
+    store.forget(&customer.id).await.unwrap();
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--data-only", "--schema", schema.name()])
+        .arg(schema.base())
+        .output();
+    let Some(dump) = dump.ok().filter(|d| d.status.success()) else {
+        // No pg_dump here: ask the tables that hold channel ids.
+        let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for table in ["senders", "identities", "conversations"] {
+            let n: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM {table} WHERE user_id = $1"),
+                    &[&phone],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 0, "{table} still names the erased caller");
+        }
+        return;
+    };
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        !text.contains(phone),
+        "the erased caller's number is still in the database"
+    );
+}

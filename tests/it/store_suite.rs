@@ -67,6 +67,18 @@ impl Schema {
     }
 }
 
+impl Schema {
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The database URL without the schema option.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
 impl Drop for Schema {
     fn drop(&mut self) {
         let (base, name) = (self.base.clone(), self.name.clone());
@@ -143,6 +155,7 @@ on_both_stores!(
     the_queue_and_the_open_conversations_come_from_the_store,
     a_whole_store_is_listed_imported_and_counted,
     a_link_code_as_a_new_senders_first_message_joins_the_identities,
+    a_nul_from_a_caller_is_dropped_not_an_error,
 );
 
 fn ident(channel: Channel, id: &str) -> Identity {
@@ -886,4 +899,21 @@ async fn a_link_code_as_a_new_senders_first_message_joins_the_identities(
     // The conversation of the chat identity belongs to the surviving customer too.
     let tps = store.touchpoints_of(&ann.id).await.unwrap();
     assert!(tps.iter().any(|t| t.channel == Channel::Chat), "{tps:?}");
+}
+
+/// No database text type holds U+0000: a caller's NUL is dropped before the turn is stored.
+async fn a_nul_from_a_caller_is_dropped_not_an_error(store: Arc<dyn ProfileStore>) {
+    use parcours::message::Inbound;
+    let pack = parcours::intents::IntentPack::load(&crate::helpers::intents_dir()).unwrap();
+    let bot = parcours::bot::Bot::new(pack, Default::default(), store.clone());
+    let mut msg = Inbound::text(Channel::Voice, "+3399\0", "hi\0 there");
+    msg.session = Some("CA\01".into());
+    let reply = bot.handle(msg).await.expect("a NUL is not a store failure");
+    let tp = store
+        .touchpoint(&reply.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tp.user, "+3399");
+    assert_eq!(tp.turns[0].text, "hi there");
 }
