@@ -907,7 +907,7 @@ async fn a_nul_from_a_caller_is_dropped_not_an_error(store: Arc<dyn ProfileStore
     let pack = parcours::intents::IntentPack::load(&crate::helpers::intents_dir()).unwrap();
     let bot = parcours::bot::Bot::new(pack, Default::default(), store.clone());
     let mut msg = Inbound::text(Channel::Voice, "+3399\0", "hi\0 there");
-    msg.session = Some("CA\01".into());
+    msg.session = Some("CA\u{0}1".into());
     let reply = bot.handle(msg).await.expect("a NUL is not a store failure");
     let tp = store
         .touchpoint(&reply.conversation_id)
