@@ -1151,7 +1151,9 @@ impl ProfileStore for PgStore {
                 .await?;
             let client = self.pool.get().await.map_err(Fail::from)?;
             if let Err(e) = client
-                .batch_execute("VACUUM customers, identities, conversations, turns, link_codes")
+                .batch_execute(
+                    "VACUUM customers, identities, senders, conversations, turns, link_codes",
+                )
                 .await
             {
                 tracing::warn!(error = %e, "VACUUM after an erasure failed: autovacuum will reclaim the old rows");
