@@ -1,6 +1,5 @@
 //! What the staff API shows: touchpoints and customers with readable times (RFC 3339).
 
-use crate::engine::survey::RATING;
 use crate::message::Channel;
 use crate::store::{Customer, Identity, Irritant, Outcome, Speaker, Touchpoint, Turn};
 use serde::Serialize;
@@ -43,7 +42,7 @@ impl From<&Touchpoint> for ConversationSummary {
 
 /// The 0-10 rating of a conversation, if the customer gave one.
 pub fn rating(tp: &Touchpoint) -> Option<u8> {
-    tp.survey.get(RATING).and_then(|r| r.parse().ok())
+    tp.rating()
 }
 
 /// One line of a transcript.

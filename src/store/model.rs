@@ -267,7 +267,9 @@ impl Touchpoint {
 
     /// The survey's 0-10 rating, if given.
     pub fn rating(&self) -> Option<u8> {
-        self.survey.get("rating").and_then(|r| r.parse().ok())
+        self.survey
+            .get(crate::engine::survey::RATING)
+            .and_then(|r| r.parse().ok())
     }
 
     /// Whether any turn was a moment of friction.

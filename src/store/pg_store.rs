@@ -347,7 +347,7 @@ impl PgStore {
 /// Opens the transaction, takes the sender's row lock and sets the savepoint a failed write goes back
 /// to (keeping the lock): three messages sent together, one round trip.
 async fn lock_sender(c: &Object, channel: Channel, user: &str) -> R<()> {
-    let begin = format!("BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'");
+    let begin = begin_locked();
     let channel = channel.as_str();
     let params: [&(dyn ToSql + Sync); 2] = [&channel, &user];
     let upsert = c
@@ -362,6 +362,31 @@ async fn lock_sender(c: &Object, channel: Channel, user: &str) -> R<()> {
         c.batch_execute("SAVEPOINT turn"),
     )?;
     Ok(())
+}
+
+/// Runs `run` between `begin` and a commit; a failure rolls back, so the connection goes back to the
+/// pool outside any transaction.
+async fn in_transaction<T>(
+    c: &Object,
+    begin: &str,
+    run: impl std::future::Future<Output = R<T>>,
+) -> R<T> {
+    c.batch_execute(begin).await?;
+    match run.await {
+        Ok(v) => {
+            c.batch_execute("COMMIT").await?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// A transaction that waits at most [`LOCK_TIMEOUT_MS`] for a row another writer holds.
+fn begin_locked() -> String {
+    format!("BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
 }
 
 /// A little longer each time, and never in step with another replica.
@@ -446,10 +471,6 @@ async fn customer_by_id(c: &Object, id: &str) -> R<Option<Customer>> {
 /// A new id: the time in ms, a per-process counter and 32 random bits (std's OS-seeded hasher keys),
 /// so that replicas never hand out the same one and no round trip is needed; longer than the embedded
 /// store's sequential ids, so a copied store's ids are never met again.
-async fn next_id(_c: &Object, prefix: &str) -> R<String> {
-    Ok(local_id(prefix))
-}
-
 fn local_id(prefix: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -502,7 +523,7 @@ async fn resolve(c: &Object, identity: &Identity, now: Timestamp) -> R<(Customer
         return Ok((found, false));
     }
     let customer = Customer {
-        id: next_id(c, "cus").await?,
+        id: local_id("cus"),
         created_at: now,
         ..Customer::default()
     };
@@ -923,7 +944,7 @@ impl ProfileStore for PgStore {
                     return Ok(Page::default());
                 }
                 let mut sql = format!(
-                    "SELECT {TP_COLUMNS}, c.started_at, c.id FROM conversations c WHERE c.started_at >= $1 AND c.started_at < $2"
+                    "SELECT {TP_COLUMNS} FROM conversations c WHERE c.started_at >= $1 AND c.started_at < $2"
                 );
                 let since = ms(since);
                 let until = ms(until);
@@ -931,7 +952,6 @@ impl ProfileStore for PgStore {
                 let max_rating = filter.max_rating.map(i16::from);
                 let intent = filter.intent.clone().map(|i| vec![i]);
                 let after = cursor.and_then(parse_cursor);
-                let _ = &after;
                 let after_at = after.as_ref().map(|(t, _)| ms(*t));
                 let after_id = after.as_ref().map(|(_, id)| id.clone());
                 let fetch = (limit.min(i64::MAX as usize - 1) + 1) as i64;
@@ -1044,8 +1064,7 @@ impl ProfileStore for PgStore {
                 if from == into {
                     return Ok(());
                 }
-                c.batch_execute("BEGIN").await?;
-                let run = async {
+                in_transaction(&c, "BEGIN", async {
                     c.execute(
                         "UPDATE identities SET customer_id = $2 WHERE customer_id = $1",
                         &[&from, &into],
@@ -1066,14 +1085,9 @@ impl ProfileStore for PgStore {
                     }
                     c.execute("DELETE FROM customers WHERE id = $1", &[&from])
                         .await?;
-                    c.batch_execute("COMMIT").await?;
                     R::Ok(())
-                };
-                let done = run.await;
-                if done.is_err() {
-                    let _ = c.batch_execute("ROLLBACK").await;
-                }
-                done
+                })
+                .await
             })
         }))
     }
@@ -1087,11 +1101,7 @@ impl ProfileStore for PgStore {
             let n = self
                 .with_retry(move |c| {
                     Box::pin(async move {
-                        c.batch_execute(&format!(
-                            "BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"
-                        ))
-                        .await?;
-                        let run = async {
+                        in_transaction(&c, &begin_locked(), async {
                             c.execute(
                                 "INSERT INTO senders (channel, user_id)
                                  SELECT channel, user_id FROM identities WHERE customer_id = $1
@@ -1138,14 +1148,9 @@ impl ProfileStore for PgStore {
                                 &[&customer_id],
                             )
                             .await?;
-                            c.batch_execute("COMMIT").await?;
                             R::Ok(n as usize)
-                        };
-                        let done = run.await;
-                        if done.is_err() {
-                            let _ = c.batch_execute("ROLLBACK").await;
-                        }
-                        done
+                        })
+                        .await
                     })
                 })
                 .await?;
@@ -1170,10 +1175,9 @@ impl ProfileStore for PgStore {
     ) -> BoxFuture<'a, Result<String, StoreError>> {
         Box::pin(self.with_retry(move |c| {
             Box::pin(async move {
-                c.batch_execute("BEGIN").await?;
-                let run = async {
+                in_transaction(&c, "BEGIN", async {
                     let new = Customer {
-                        id: next_id(&c, "cus").await?,
+                        id: local_id("cus"),
                         created_at: now,
                         ..Customer::default()
                     };
@@ -1191,14 +1195,9 @@ impl ProfileStore for PgStore {
                         ],
                     )
                     .await?;
-                    c.batch_execute("COMMIT").await?;
                     R::Ok(new.id)
-                };
-                let done = run.await;
-                if done.is_err() {
-                    let _ = c.batch_execute("ROLLBACK").await;
-                }
-                done
+                })
+                .await
             })
         }))
     }
@@ -1335,8 +1334,7 @@ impl ProfileStore for PgStore {
     fn import<'a>(&'a self, batch: &'a ImportBatch) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.with_retry(move |c| {
             Box::pin(async move {
-                c.batch_execute("BEGIN").await?;
-                let run = async {
+                in_transaction(&c, "BEGIN", async {
                     for id in &batch.erased {
                         c.execute(
                             "INSERT INTO erased_ids (customer_id) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -1353,14 +1351,9 @@ impl ProfileStore for PgStore {
                     for tp in &batch.touchpoints {
                         save_touchpoint(&c, tp).await?;
                     }
-                    c.batch_execute("COMMIT").await?;
                     R::Ok(())
-                };
-                let done = run.await;
-                if done.is_err() {
-                    let _ = c.batch_execute("ROLLBACK").await;
-                }
-                done
+                })
+                .await
             })
         }))
     }
