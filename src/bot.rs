@@ -10,7 +10,7 @@ use crate::fulfillment::{CustomerRef, FulfillError, Fulfiller, Live, Request};
 use crate::handoff::{Desk, HandoffStatus, WaitingChoice};
 use crate::intents::IntentPack;
 use crate::intents::Rendered;
-use crate::message::{Event, Inbound, Lang, Reply};
+use crate::message::{Delivery, Event, Inbound, Lang, Reply};
 use crate::metrics::{Metrics, TurnMetrics};
 use crate::nlu::{Nlu, NluConfig, Understanding};
 use crate::redact::Redactor;
@@ -283,8 +283,13 @@ impl Bot {
         }
         let (guard, load) = self
             .store
-            .begin_turn(&identity, also.as_ref(), msg.at)
+            .begin_turn(&identity, also.as_ref(), msg.delivery.as_ref(), msg.at)
             .await?;
+        if let Some(replay) = load.replay {
+            // A platform's retry of a message already answered: the same reply, nothing done again.
+            drop(guard);
+            return Ok(replayed(&replay, msg.locale));
+        }
         if ended && load.open.is_none() {
             return Ok(nothing_to_end(msg.locale));
         }
@@ -464,7 +469,7 @@ impl Bot {
         tp.turns.extend(owner_change);
         let mut changes = TurnCommit {
             touchpoints: written,
-            customer: None,
+            ..TurnCommit::default()
         };
         if decision.survey_started || decision.act.is_some() {
             let mut customer = customer.clone();
@@ -478,7 +483,21 @@ impl Bot {
             }
             changes.customer = Some(customer);
         }
-        changes.touchpoints.push(tp.clone());
+        let reply = Reply {
+            conversation_id: tp.id.clone(),
+            text: decision.answer.text,
+            ssml: ssml::speak(&decision.answer.ssml),
+            quick_replies: decision.quick_replies,
+            // Alexa cannot hold a customer: the session ends, the conversation waits.
+            end: decision.end || (handed_off && msg.channel == crate::message::Channel::Alexa),
+            intent: understanding.intent.clone(),
+            lang,
+            reprompt_ssml,
+            handoff,
+            replayed: false,
+        };
+        changes.delivery = delivered(&msg, &reply)?;
+        changes.touchpoints.push(tp);
         self.store.commit(guard, changes).await?;
         if matches!(msg.event, Event::Message | Event::NotUnderstood) && !silent {
             let irritants: Vec<&str> = decision.irritants.iter().map(|i| i.as_str()).collect();
@@ -497,18 +516,7 @@ impl Bot {
         }
 
         // Back to the channel.
-        Ok(Reply {
-            conversation_id: tp.id,
-            text: decision.answer.text,
-            ssml: ssml::speak(&decision.answer.ssml),
-            quick_replies: decision.quick_replies,
-            // Alexa cannot hold a customer: the session ends, the conversation waits.
-            end: decision.end || (handed_off && msg.channel == crate::message::Channel::Alexa),
-            intent: understanding.intent,
-            lang,
-            reprompt_ssml,
-            handoff,
-        })
+        Ok(reply)
     }
 
     /// The request the business is sent about a turn.
@@ -780,21 +788,6 @@ impl Bot {
         }
         tp.lang = lang;
         tp.state = serde_json::to_value(&conv).map_err(StoreError::from)?;
-        self.store
-            .commit(
-                guard,
-                TurnCommit {
-                    touchpoints: vec![tp.clone()],
-                    customer: None,
-                },
-            )
-            .await?;
-        let shown = if kind == "customer_message" && !says {
-            None
-        } else {
-            Some(msg.text.as_str()).filter(|t| !t.is_empty())
-        };
-        self.desk.publish(&tp, kind, None, shown);
         let handoff = match &tp.owner {
             Owner::Bot => None,
             Owner::Waiting { .. } => Some(HandoffStatus {
@@ -822,8 +815,8 @@ impl Bot {
             .map(|s| ssml::escape(s))
             .collect::<Vec<_>>()
             .join(" ");
-        Ok(Reply {
-            conversation_id: tp.id,
+        let reply = Reply {
+            conversation_id: tp.id.clone(),
             text,
             ssml: ssml::speak(&ssml_body),
             quick_replies: quick,
@@ -832,7 +825,21 @@ impl Bot {
             lang,
             reprompt_ssml: ssml::speak(&ssml::escape(&self.pack.messages(lang).reprompt)),
             handoff,
-        })
+            replayed: false,
+        };
+        let changes = TurnCommit {
+            touchpoints: vec![tp.clone()],
+            delivery: delivered(&msg, &reply)?,
+            ..TurnCommit::default()
+        };
+        self.store.commit(guard, changes).await?;
+        let shown = if kind == "customer_message" && !says {
+            None
+        } else {
+            Some(msg.text.as_str()).filter(|t| !t.is_empty())
+        };
+        self.desk.publish(&tp, kind, None, shown);
+        Ok(reply)
     }
 
     /// Makes a link code, or joins this customer to the one who made the code they give.
@@ -1029,7 +1036,7 @@ impl Bot {
                 Some(tp) if tp.is_open() && idle(&tp) => {
                     let changes = TurnCommit {
                         touchpoints: vec![self.closed(tp)],
-                        customer: None,
+                        ..TurnCommit::default()
                     };
                     self.store.commit(guard, changes).await?;
                     n += 1;
@@ -1053,7 +1060,29 @@ fn nothing_to_end(locale: Option<Lang>) -> Reply {
         lang: locale.unwrap_or_default(),
         reprompt_ssml: ssml::speak(""),
         handoff: None,
+        replayed: false,
     }
+}
+
+/// The reply given before to a delivery, for its redelivery. A delivery kept without its reply (by an
+/// older version) is answered with nothing.
+fn replayed(kept: &str, locale: Option<Lang>) -> Reply {
+    let earlier = serde_json::from_str::<Reply>(kept).unwrap_or_else(|_| Reply {
+        end: false,
+        ..nothing_to_end(locale)
+    });
+    Reply {
+        replayed: true,
+        ..earlier
+    }
+}
+
+/// The delivery a turn answered, with its reply, to commit with the turn.
+fn delivered(msg: &Inbound, reply: &Reply) -> Result<Option<(Delivery, String)>, StoreError> {
+    msg.delivery
+        .clone()
+        .map(|d| Ok((d, serde_json::to_string(reply)?)))
+        .transpose()
 }
 
 /// Appends the customer's turn and the bot's answer to the touchpoint, and ends it if the dialogue did.

@@ -780,6 +780,7 @@ impl Bot {
         let changes = crate::store::TurnCommit {
             touchpoints: vec![tp.clone()],
             customer: None,
+            delivery: None,
         };
         self.store()
             .commit(guard, changes)

@@ -143,6 +143,32 @@ pub struct Inbound {
     pub locale: Option<Lang>,
     /// When the message arrived.
     pub at: Timestamp,
+    /// The platform's id of this delivery, when it has one: delivered again (a retry, another replica),
+    /// the message is answered once.
+    pub delivery: Option<Delivery>,
+}
+
+/// A platform's id for one delivery of a message (Telegram's `update_id`, Twilio's
+/// `I-Twilio-Idempotency-Token`, a webhook's `Idempotency-Key`), the same on every redelivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Who delivers: `telegram`, `twilio`, `voice`, `alexa`.
+    pub source: &'static str,
+    pub id: String,
+}
+
+impl Delivery {
+    /// Longest delivery id kept, in bytes (a longer one is not taken as an id).
+    pub const MAX_LEN: usize = 256;
+
+    /// A delivery id from a header or field, if it is one: non-empty, at most [`Delivery::MAX_LEN`] bytes.
+    pub fn new(source: &'static str, id: &str) -> Option<Delivery> {
+        let id = id.trim();
+        (!id.is_empty() && id.len() <= Self::MAX_LEN && !id.contains('\0')).then(|| Delivery {
+            source,
+            id: id.to_string(),
+        })
+    }
 }
 
 impl Inbound {
@@ -157,12 +183,13 @@ impl Inbound {
             asr_confidence: None,
             locale: None,
             at: Timestamp::now(),
+            delivery: None,
         }
     }
 }
 
 /// The bot's answer, rendered by the channel.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Reply {
     /// The conversation (touchpoint) this reply belongs to.
     pub conversation_id: String,
@@ -183,6 +210,10 @@ pub struct Reply {
     pub reprompt_ssml: String,
     /// A person has the conversation or is awaited: the place in the queue, who has it.
     pub handoff: Option<crate::handoff::HandoffStatus>,
+    /// This delivery was answered before (a platform's retry): the reply is the one given then, and
+    /// nothing was done again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 #[cfg(test)]

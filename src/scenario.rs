@@ -573,6 +573,7 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
                 .or_else(|| s.channel.is_spoken().then_some(0.9)),
             locale: s.locale,
             at,
+            delivery: None,
         };
         let reply = match bot.handle(msg).await {
             Ok(r) => r,

@@ -9,7 +9,7 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson};
-use crate::message::{Channel, Event, Inbound, Lang};
+use crate::message::{Channel, Delivery, Event, Inbound, Lang};
 use crate::time::Timestamp;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -61,6 +61,9 @@ pub struct System {
 pub struct Request {
     #[serde(rename = "type")]
     pub kind: String,
+    /// Unique per request, the same if Alexa sends it again.
+    #[serde(default)]
+    pub request_id: Option<String>,
     pub locale: Option<String>,
     pub intent: Option<Intent>,
 }
@@ -165,6 +168,11 @@ impl AlexaRequest {
             asr_confidence: None,
             locale: self.request.locale.as_deref().and_then(Lang::from_locale),
             at: Timestamp::now(),
+            delivery: self
+                .request
+                .request_id
+                .as_deref()
+                .and_then(|id| Delivery::new("alexa", id)),
         })
     }
 }

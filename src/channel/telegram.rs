@@ -10,7 +10,7 @@
 //! logged, never fatal (RasaHQ/rasa#4128).
 
 use crate::bot::Bot;
-use crate::message::{Channel, Event, Inbound, Lang, Reply};
+use crate::message::{Channel, Delivery, Event, Inbound, Lang, Reply};
 use crate::store::Identity;
 use crate::time::Timestamp;
 use std::sync::Arc;
@@ -163,25 +163,11 @@ impl Telegram {
     pub async fn handle_update(&self, update: Update) {
         // Telegram delivers an update again when a webhook answered it slowly: the store remembers
         // which were handled (a unique key, whichever replica got it), so the customer gets one reply.
-        let new = match self
-            .bot
-            .store()
-            .first_delivery("telegram", &update.id.0.to_string())
-            .await
-        {
-            Ok(new) => new,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not check whether a Telegram update is new; handling it");
-                true
-            }
-        };
-        if !new {
-            tracing::debug!(update_id = update.id.0, "Telegram update already handled");
-            return;
-        }
+        // A turn's update is recorded in the turn's own commit; any other, here.
+        let delivery = Delivery::new("telegram", &update.id.0.to_string());
         let result = match update.kind {
-            UpdateKind::Message(m) => self.on_message(m).await,
-            UpdateKind::CallbackQuery(q) => self.on_callback(q).await,
+            UpdateKind::Message(m) => self.on_message(m, delivery).await,
+            UpdateKind::CallbackQuery(q) => self.on_callback(q, delivery).await,
             // Edits, channel posts, reactions, polls…: not a customer talking to us. Ignored on purpose.
             other => {
                 tracing::debug!(kind = ?std::mem::discriminant(&other), "Telegram update ignored");
@@ -193,7 +179,25 @@ impl Telegram {
         }
     }
 
-    async fn on_message(&self, m: Message) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// Whether an update that is not a turn is seen for the first time (remembering it).
+    async fn first_time(&self, delivery: &Option<Delivery>) -> bool {
+        let Some(d) = delivery else {
+            return true;
+        };
+        match self.bot.store().first_delivery(d.source, &d.id).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check whether a Telegram update is new; handling it");
+                true
+            }
+        }
+    }
+
+    async fn on_message(
+        &self,
+        m: Message,
+        delivery: Option<Delivery>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         // Group chats are not customer conversations: the bot stays quiet there.
         if !m.chat.is_private() {
             return Ok(());
@@ -216,12 +220,18 @@ impl Telegram {
                 Some("help") => Event::Help,
                 Some("human") => Event::Handoff,
                 Some("forget") if rest.eq_ignore_ascii_case("confirm") => {
+                    if !self.first_time(&delivery).await {
+                        return Ok(());
+                    }
                     self.bot.forget(&identity).await?;
                     return self
                         .send_text(chat, &self.bot.messages(lang).forgotten)
                         .await;
                 }
                 Some("forget") => {
+                    if !self.first_time(&delivery).await {
+                        return Ok(());
+                    }
                     return self
                         .send_text(chat, &self.bot.messages(lang).forget_info)
                         .await;
@@ -233,7 +243,15 @@ impl Telegram {
             } else {
                 String::new()
             };
-            return self.converse(chat, &user, event, text, locale).await;
+            return self
+                .converse(chat, &user, event, text, locale, delivery)
+                .await;
+        }
+        if m.voice().is_none() || self.transcriber.is_none() {
+            // Not a turn: remembered here.
+            if !self.first_time(&delivery).await {
+                return Ok(());
+            }
         }
         if let Some(contact) = m.contact() {
             let own = contact.user_id == Some(from.id);
@@ -264,7 +282,7 @@ impl Telegram {
             self.api.download_file(&file.path, &mut audio).await?;
             let text = transcribe(&self.http, t, audio).await?;
             return self
-                .converse(chat, &user, Event::Message, text, locale)
+                .converse(chat, &user, Event::Message, text, locale, delivery)
                 .await;
         }
         // Stickers, photos, locations, documents…
@@ -276,6 +294,7 @@ impl Telegram {
     async fn on_callback(
         &self,
         q: CallbackQuery,
+        delivery: Option<Delivery>,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let _ = with_retry("answerCallbackQuery", || {
             self.api.answer_callback_query(q.id.clone()).send()
@@ -297,6 +316,7 @@ impl Telegram {
             Event::Message,
             data,
             locale,
+            delivery,
         )
         .await
     }
@@ -309,6 +329,7 @@ impl Telegram {
         event: Event,
         text: String,
         locale: Option<Lang>,
+        delivery: Option<Delivery>,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.typing(chat);
         let reply = self
@@ -322,8 +343,13 @@ impl Telegram {
                 asr_confidence: None,
                 locale,
                 at: Timestamp::now(),
+                delivery,
             })
             .await?;
+        if reply.replayed {
+            tracing::debug!("Telegram update already handled");
+            return Ok(());
+        }
         let mut text = reply.text.clone();
         let mut markup = keyboard(&reply);
         if event == Event::Start {

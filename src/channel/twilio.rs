@@ -8,7 +8,7 @@
 use super::ssml;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::message::{Channel, Event, Inbound, Reply};
+use crate::message::{Channel, Delivery, Event, Inbound, Reply};
 use crate::time::Timestamp;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -197,6 +197,11 @@ pub async fn webhook(
         },
         locale,
         at: Timestamp::now(),
+        // Twilio sends the same token when it retries a webhook.
+        delivery: headers
+            .get("i-twilio-idempotency-token")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|id| Delivery::new("twilio", id)),
     };
     let bot = state.bot.clone();
     let mut turn = tokio::spawn(async move { bot.handle(inbound).await });

@@ -3,7 +3,7 @@
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson};
-use crate::message::{Channel, Event, Inbound, Lang};
+use crate::message::{Channel, Delivery, Event, Inbound, Lang};
 use crate::time::Timestamp;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -47,7 +47,7 @@ pub struct VoiceResponse {
 
 impl VoiceRequest {
     /// Checks the fields and makes the channel-neutral message.
-    fn into_inbound(self, shared: &[String]) -> Result<Inbound, ApiError> {
+    fn into_inbound(self, shared: &[String], headers: &HeaderMap) -> Result<Inbound, ApiError> {
         for (name, v) in [("session_id", &self.session_id), ("user_id", &self.user_id)] {
             if v.trim().is_empty() || v.len() > MAX_ID_LEN {
                 return Err(ApiError::unprocessable(format!(
@@ -71,6 +71,11 @@ impl VoiceRequest {
             asr_confidence: self.confidence,
             locale: self.locale.as_deref().and_then(Lang::from_locale),
             at: Timestamp::now(),
+            // A platform that retries sends the same `Idempotency-Key`: answered once, the same reply.
+            delivery: headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|id| Delivery::new("voice", id)),
         })
     }
 }
@@ -82,7 +87,7 @@ pub async fn webhook(
     ApiJson(req): ApiJson<VoiceRequest>,
 ) -> Result<ApiJson<VoiceResponse>, ApiError> {
     state.check_webhook_token(&headers)?;
-    let inbound = req.into_inbound(&state.bot.settings().shared_caller_ids)?;
+    let inbound = req.into_inbound(&state.bot.settings().shared_caller_ids, &headers)?;
     let reply = state.bot.handle(inbound).await?;
     Ok(ApiJson(VoiceResponse {
         conversation_id: reply.conversation_id,

@@ -13,7 +13,7 @@ pub mod model;
 pub mod pg_store;
 pub mod sled_store;
 
-use crate::message::Channel;
+use crate::message::{Channel, Delivery};
 use crate::time::Timestamp;
 pub use model::{Customer, Identity, Irritant, Order, Outcome, Owner, Speaker, Touchpoint, Turn};
 use std::future::Future;
@@ -127,6 +127,9 @@ pub struct TurnLoad {
     pub open: Option<Touchpoint>,
     /// The customer's [`RECENT_CONTACTS`] latest conversations, newest first, from the index.
     pub recent: Vec<Contact>,
+    /// The delivery was handled before (a platform's retry, to this replica or another): the reply given
+    /// then, as [`TurnCommit::delivery`] kept it (empty when none was kept).
+    pub replay: Option<String>,
 }
 
 /// What a turn writes, in one call.
@@ -137,6 +140,9 @@ pub struct TurnCommit {
     pub touchpoints: Vec<Touchpoint>,
     /// The customer, when the turn changed them.
     pub customer: Option<Customer>,
+    /// The platform's delivery this turn answered, and the reply given (JSON), committed with the turn:
+    /// a redelivery is answered with it, once the turn is durable; never before.
+    pub delivery: Option<(Delivery, String)>,
 }
 
 /// A conversation's lock, held from [`ProfileStore::begin_turn`] or [`ProfileStore::lock`] to
@@ -185,10 +191,12 @@ pub trait ProfileStore: Send + Sync {
     /// Takes the lock of the conversation of `identity` (serialising its turns across replicas) and reads
     /// everything the turn needs. `also`: another identity the same person is known by (a caller id on the
     /// voice webhook is the same number Twilio gives), linked to the customer it names if `identity` is new.
+    /// `delivery`: the platform's id of the message, looked up under the lock ([`TurnLoad::replay`]).
     fn begin_turn<'a>(
         &'a self,
         identity: &'a Identity,
         also: Option<&'a Identity>,
+        delivery: Option<&'a Delivery>,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<(TurnGuard, TurnLoad), StoreError>>;
     /// Takes the lock of the conversation of `(channel, user)` for a writer other than a turn (the idle

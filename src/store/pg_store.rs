@@ -19,7 +19,7 @@ use super::{
     BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, Page, ProfileStore,
     StoreCounts, StoreError, Touchpoint, Turn, TurnCommit, TurnGuard, TurnLoad,
 };
-use crate::message::Channel;
+use crate::message::{Channel, Delivery};
 use crate::store::model::Outcome;
 use crate::store::sled_store::{ERASED, parse_cursor};
 use crate::time::Timestamp;
@@ -30,8 +30,14 @@ use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 /// The migrations, in order: version, name, SQL.
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (
+        2,
+        "delivery replies",
+        include_str!("migrations/0002_delivery_replies.sql"),
+    ),
+];
 
 /// How long a writer waits for a conversation another writer holds, before the attempt is retried.
 const LOCK_TIMEOUT_MS: u64 = 2_000;
@@ -723,7 +729,33 @@ async fn write_changes(c: &Object, changes: &TurnCommit) -> R<()> {
     if let Some(customer) = &changes.customer {
         put_customer(c, customer).await?;
     }
+    if let Some((d, reply)) = &changes.delivery {
+        c.execute(
+            &c.prepare_cached(
+                "INSERT INTO deliveries (source, id, at, reply) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (source, id) DO NOTHING",
+            )
+            .await?,
+            &[&d.source, &d.id, &ms(Timestamp::now()), reply],
+        )
+        .await?;
+    }
     Ok(())
+}
+
+/// The reply kept with a delivery already answered, if it was (empty when none was kept).
+async fn replay_of(c: &Object, delivery: Option<&Delivery>) -> R<Option<String>> {
+    let Some(d) = delivery else {
+        return Ok(None);
+    };
+    let row = c
+        .query_opt(
+            &c.prepare_cached("SELECT reply FROM deliveries WHERE source = $1 AND id = $2")
+                .await?,
+            &[&d.source, &d.id],
+        )
+        .await?;
+    Ok(row.map(|r| r.get::<_, Option<String>>(0).unwrap_or_default()))
 }
 
 impl ProfileStore for PgStore {
@@ -731,6 +763,7 @@ impl ProfileStore for PgStore {
         &'a self,
         identity: &'a Identity,
         also: Option<&'a Identity>,
+        delivery: Option<&'a Delivery>,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<(TurnGuard, TurnLoad), StoreError>> {
         Box::pin(async move {
@@ -742,6 +775,17 @@ impl ProfileStore for PgStore {
                     .as_ref()
                     .expect("a held lock has its connection");
                 let load = async {
+                    // Answered before, on any replica: the turn is not run again.
+                    if let Some(replay) = replay_of(c, delivery).await? {
+                        let customer = customer_by_identity(c, identity).await?.unwrap_or_default();
+                        return R::Ok(TurnLoad {
+                            customer,
+                            created: false,
+                            open: None,
+                            recent: Vec::new(),
+                            replay: Some(replay),
+                        });
+                    }
                     let (customer, created) = match customer_by_identity(c, identity).await? {
                         Some(found) => (found, false),
                         None => {
@@ -773,6 +817,7 @@ impl ProfileStore for PgStore {
                         created,
                         open,
                         recent,
+                        replay: None,
                     })
                 };
                 match load.await {

@@ -28,7 +28,7 @@ use super::{
     BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, Page, ProfileStore,
     StoreCounts, StoreError, Touchpoint, TurnCommit, TurnGuard, TurnLoad,
 };
-use crate::message::Channel;
+use crate::message::{Channel, Delivery};
 use crate::time::Timestamp;
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -1202,9 +1202,25 @@ impl SledStore {
         &self,
         identity: &Identity,
         also: Option<&Identity>,
+        delivery: Option<&Delivery>,
         now: Timestamp,
     ) -> Result<TurnLoad, StoreError> {
         let t = self.read();
+        if let Some(d) = delivery {
+            if let Some(seen) = t.deliveries.get(key2(d.source, &d.id))? {
+                let reply = seen.get(8..).unwrap_or_default();
+                let replay = String::from_utf8_lossy(reply).into_owned();
+                // Nothing else is read: the turn is not run again.
+                let customer = t.customer_of(identity)?.unwrap_or_default();
+                return Ok(TurnLoad {
+                    customer,
+                    created: false,
+                    open: None,
+                    recent: Vec::new(),
+                    replay: Some(replay),
+                });
+            }
+        }
         let (customer, created) = match t.customer_of(identity)? {
             Some(c) => (c, false),
             None => match also.map(|a| t.customer_of(a)).transpose()?.flatten() {
@@ -1222,6 +1238,7 @@ impl SledStore {
             created,
             open,
             recent,
+            replay: None,
         })
     }
 
@@ -1234,6 +1251,12 @@ impl SledStore {
         }
         if let Some(c) = &changes.customer {
             t.put_customer(c)?;
+        }
+        if let Some((d, reply)) = &changes.delivery {
+            let mut value = now_ms().to_be_bytes().to_vec();
+            value.extend_from_slice(reply.as_bytes());
+            t.deliveries.insert(key2(d.source, &d.id), value)?;
+            self.prune_deliveries(&t)?;
         }
         Ok(())
     }
@@ -1337,16 +1360,27 @@ impl SledStore {
                 Some(&now_ms().to_be_bytes()[..]),
             )?
             .is_ok();
+        if fresh {
+            self.prune_deliveries(&t)?;
+        }
+        Ok(fresh)
+    }
+
+    /// Forgets the oldest delivery ids when there are too many.
+    fn prune_deliveries(&self, t: &Trees) -> Result<(), StoreError> {
         // Counting walks the tree: only every thousandth new id looks.
         let every = self.deliveries_seen.fetch_add(1, Ordering::Relaxed) % 1000 == 999;
-        if fresh && every && t.deliveries.len() > MAX_DELIVERIES {
+        if every && t.deliveries.len() > MAX_DELIVERIES {
             // The oldest ids go: a platform redelivers within minutes, not after thousands of updates.
             let mut by_age: Vec<(u64, sled::IVec)> = t
                 .deliveries
                 .iter()
                 .filter_map(Result::ok)
                 .map(|(k, v)| {
-                    let at = <[u8; 8]>::try_from(&v[..]).map_or(0, u64::from_be_bytes);
+                    let at = v
+                        .get(..8)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map_or(0, u64::from_be_bytes);
                     (at, k)
                 })
                 .collect();
@@ -1358,7 +1392,7 @@ impl SledStore {
                 t.deliveries.remove(k)?;
             }
         }
-        Ok(fresh)
+        Ok(())
     }
 
     pub fn put_link_code(
@@ -1566,11 +1600,12 @@ impl ProfileStore for SledStore {
         &'a self,
         identity: &'a Identity,
         also: Option<&'a Identity>,
+        delivery: Option<&'a Delivery>,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<(TurnGuard, TurnLoad), StoreError>> {
         Box::pin(async move {
             let guard = self.lock(identity.channel, &identity.id).await?;
-            let load = self.load_turn(identity, also, now)?;
+            let load = self.load_turn(identity, also, delivery, now)?;
             Ok((guard, load))
         })
     }

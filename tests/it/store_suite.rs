@@ -1,7 +1,7 @@
 //! One store test suite, run on both stores: the embedded sled store, and PostgreSQL (from
 //! `PARCOURS_TEST_DATABASE_URL`, a fresh schema per test; skipped, saying so, when it is unset).
 
-use parcours::message::Channel;
+use parcours::message::{Channel, Delivery};
 use parcours::store::pg_store::PgStore;
 use parcours::store::sled_store::{ERASED, SledStore};
 use parcours::store::{
@@ -150,6 +150,7 @@ on_both_stores!(
     a_link_code_is_used_once_and_expires,
     retention_empties_the_words_of_closed_conversations_only,
     a_delivery_is_answered_once,
+    a_delivery_is_committed_with_its_turn_and_replayed,
     turns_of_one_conversation_are_serialised_by_its_lock,
     a_turn_dropped_before_its_commit_leaves_no_conversation,
     the_queue_and_the_open_conversations_come_from_the_store,
@@ -216,6 +217,7 @@ async fn save(store: &dyn ProfileStore, tp: &Touchpoint) {
             TurnCommit {
                 touchpoints: vec![tp.clone()],
                 customer: None,
+                delivery: None,
             },
         )
         .await
@@ -226,7 +228,7 @@ async fn a_turn_is_one_read_and_one_commit_and_turns_are_appended(store: Arc<dyn
     let store = store.as_ref();
     let who = ident(Channel::Telegram, "42");
     let (guard, load) = store
-        .begin_turn(&who, None, Timestamp(1_000))
+        .begin_turn(&who, None, None, Timestamp(1_000))
         .await
         .unwrap();
     assert!(load.created, "first contact creates the customer");
@@ -244,13 +246,14 @@ async fn a_turn_is_one_read_and_one_commit_and_turns_are_appended(store: Arc<dyn
             TurnCommit {
                 touchpoints: vec![tp.clone()],
                 customer: Some(customer),
+                delivery: None,
             },
         )
         .await
         .unwrap();
 
     let (guard, load) = store
-        .begin_turn(&who, None, Timestamp(2_000))
+        .begin_turn(&who, None, None, Timestamp(2_000))
         .await
         .unwrap();
     assert!(!load.created);
@@ -270,6 +273,7 @@ async fn a_turn_is_one_read_and_one_commit_and_turns_are_appended(store: Arc<dyn
             TurnCommit {
                 touchpoints: vec![open.clone()],
                 customer: None,
+                delivery: None,
             },
         )
         .await
@@ -290,7 +294,7 @@ async fn a_caller_id_known_on_the_phone_is_the_same_customer(store: Arc<dyn Prof
     let known = store.resolve(&phone, Timestamp(1)).await.unwrap();
     let voice = ident(Channel::Voice, "+33600000001");
     let (guard, load) = store
-        .begin_turn(&voice, Some(&phone), Timestamp(2))
+        .begin_turn(&voice, Some(&phone), None, Timestamp(2))
         .await
         .unwrap();
     store.commit(guard, TurnCommit::default()).await.unwrap();
@@ -454,7 +458,7 @@ async fn the_recent_contacts_come_newest_first_from_the_index(store: Arc<dyn Pro
         save(store, &tp).await;
     }
     let (_guard, load) = store
-        .begin_turn(&who, None, Timestamp(5_000))
+        .begin_turn(&who, None, None, Timestamp(5_000))
         .await
         .unwrap();
     let starts: Vec<u64> = load.recent.iter().map(|c| c.started_at.0).collect();
@@ -646,6 +650,60 @@ async fn a_delivery_is_answered_once(store: Arc<dyn ProfileStore>) {
     assert!(store.first_delivery("twilio", "1001").await.unwrap());
 }
 
+async fn a_delivery_is_committed_with_its_turn_and_replayed(store: Arc<dyn ProfileStore>) {
+    let who = ident(Channel::Twilio, "+15550001");
+    let token = Delivery::new("twilio", "idem-1").unwrap();
+    let (guard, load) = store
+        .begin_turn(&who, None, Some(&token), Timestamp(1))
+        .await
+        .unwrap();
+    assert_eq!(load.replay, None, "a first delivery is a turn");
+    let mut tp = conversation(store.as_ref(), &load.customer.id, &who, 1).await;
+    tp.turns.push(turn(1, Speaker::Customer, "hello"));
+    // Dropped before its commit: the delivery was not answered, so it is not remembered.
+    drop(guard);
+    let (guard, load) = store
+        .begin_turn(&who, None, Some(&token), Timestamp(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        load.replay, None,
+        "a turn that never committed is run again"
+    );
+    store
+        .commit(
+            guard,
+            TurnCommit {
+                touchpoints: vec![tp.clone()],
+                customer: None,
+                delivery: Some((token.clone(), r#"{"said":"hi"}"#.into())),
+            },
+        )
+        .await
+        .unwrap();
+    let (guard, load) = store
+        .begin_turn(&who, None, Some(&token), Timestamp(3))
+        .await
+        .unwrap();
+    drop(guard);
+    assert_eq!(load.replay.as_deref(), Some(r#"{"said":"hi"}"#));
+    assert_eq!(load.customer.id, tp.customer_id, "the same customer");
+    // Another token, or the same id from another platform, is a new message.
+    for other in [
+        Delivery::new("twilio", "idem-2").unwrap(),
+        Delivery::new("voice", "idem-1").unwrap(),
+    ] {
+        let (guard, load) = store
+            .begin_turn(&who, None, Some(&other), Timestamp(4))
+            .await
+            .unwrap();
+        drop(guard);
+        assert_eq!(load.replay, None, "{other:?}");
+    }
+    // The turn's own delivery counts for the stand-alone check too.
+    assert!(!store.first_delivery("twilio", "idem-1").await.unwrap());
+}
+
 async fn turns_of_one_conversation_are_serialised_by_its_lock(store: Arc<dyn ProfileStore>) {
     let who = ident(Channel::Telegram, "busy");
     let mut tasks = Vec::new();
@@ -654,7 +712,7 @@ async fn turns_of_one_conversation_are_serialised_by_its_lock(store: Arc<dyn Pro
         let who = who.clone();
         tasks.push(tokio::spawn(async move {
             let (guard, load) = store
-                .begin_turn(&who, None, Timestamp(100 + i))
+                .begin_turn(&who, None, None, Timestamp(100 + i))
                 .await
                 .unwrap();
             let mut tp = match load.open {
@@ -672,6 +730,7 @@ async fn turns_of_one_conversation_are_serialised_by_its_lock(store: Arc<dyn Pro
                     TurnCommit {
                         touchpoints: vec![tp],
                         customer: None,
+                        delivery: None,
                     },
                 )
                 .await
@@ -710,13 +769,16 @@ async fn turns_of_one_conversation_are_serialised_by_its_lock(store: Arc<dyn Pro
 
 async fn a_turn_dropped_before_its_commit_leaves_no_conversation(store: Arc<dyn ProfileStore>) {
     let who = ident(Channel::Chat, "drop");
-    let (guard, load) = store.begin_turn(&who, None, Timestamp(1)).await.unwrap();
+    let (guard, load) = store
+        .begin_turn(&who, None, None, Timestamp(1))
+        .await
+        .unwrap();
     let tp = conversation(store.as_ref(), &load.customer.id, &who, 1).await;
     drop(guard);
     // The lock is free again, and nothing was written.
     let again = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        store.begin_turn(&who, None, Timestamp(2)),
+        store.begin_turn(&who, None, None, Timestamp(2)),
     )
     .await
     .expect("the lock was let go")

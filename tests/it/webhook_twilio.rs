@@ -294,3 +294,46 @@ async fn an_unverified_or_shared_caller_id_does_not_open_a_profile() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_webhook_twilio_retries_with_its_idempotency_token_is_answered_once() {
+    let app = signed_app().await;
+    turn(&app, &[]).await; // the call starts: the greeting
+    let url = format!("{}/webhook/twilio", app.addr);
+    let fields: Vec<(String, String)> = call(&[
+        ("SpeechResult", "where is my order"),
+        ("Confidence", "0.93"),
+    ])
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let send = || {
+        app.client
+            .post(&url)
+            .form(&fields)
+            .header(
+                "X-Twilio-Signature",
+                parcours::channel::twilio::sign(TOKEN, &url, &fields),
+            )
+            .header("I-Twilio-Idempotency-Token", "tok-7")
+            .send()
+    };
+    let first = send().await.unwrap().text().await.unwrap();
+    let retried = send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        first, retried,
+        "the retry hears what the first delivery got"
+    );
+    let tp = app
+        .test_bot
+        .store
+        .open_touchpoint(Channel::Twilio, "+33612345678")
+        .unwrap()
+        .expect("the call goes on");
+    let asked = tp
+        .turns
+        .iter()
+        .filter(|t| t.text == "where is my order")
+        .count();
+    assert_eq!(asked, 1, "{:?}", tp.turns);
+}

@@ -255,3 +255,48 @@ async fn spawn_app_with_timeout() -> crate::helpers::TestApp {
     })
     .await
 }
+
+#[tokio::test]
+async fn a_retried_request_is_answered_once_with_the_same_reply() {
+    let app = spawn_app().await;
+    let call = |t: &str| json!({"session_id": "CA-retry", "user_id": "+33612345678", "transcript": t, "confidence": 0.92, "locale": "en-US"});
+    let post = |body: Value, key: &'static str| {
+        let client = app.client.clone();
+        let url = format!("{}/webhook/voice", app.addr);
+        async move {
+            let r = client
+                .post(url)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    // The platform gave up waiting and sent the message again, twice at once.
+    let (a, b) = tokio::join!(
+        post(call("where is my order"), "k-1"),
+        post(call("where is my order"), "k-1")
+    );
+    assert_eq!(a, b, "the same reply to every delivery");
+    let again = post(call("where is my order"), "k-1").await;
+    assert_eq!(again, a);
+    // The next message has its own key and moves the conversation on.
+    let next = post(call("four five six seven"), "k-2").await;
+    assert_ne!(next["text"], a["text"]);
+    let tps = app.test_bot.store.touchpoints_of("cus_alice").unwrap();
+    assert_eq!(tps.len(), 1);
+    let said: Vec<&str> = tps[0]
+        .turns
+        .iter()
+        .filter(|t| t.speaker == parcours::store::Speaker::Customer)
+        .map(|t| t.text.as_str())
+        .collect();
+    assert_eq!(
+        said,
+        ["where is my order", "four five six seven"],
+        "stored once each"
+    );
+}

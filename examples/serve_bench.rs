@@ -1,0 +1,358 @@
+//! The two halves of `scripts/serve_bench.py`: a bare axum endpoint of the voice webhook's shape (the
+//! floor parcours is measured against), and a load generator that plays customers' conversations.
+//!
+//! ```text
+//! serve_bench bare --listen 127.0.0.1:8080 [--fdatasync FILE]
+//! serve_bench load --port 8080 --pid PID --seconds 10 [--rate 1000] [--connections 64]
+//! ```
+//!
+//! `bare` parses the same JSON parcours does and answers the same shape; with `--fdatasync` each request
+//! is appended to a file and answered once an `fdatasync` covers it (one per batch: group commit, as
+//! parcours shares its flushes). `load` runs closed loop (each connection sends as soon as it has its
+//! answer) or, with `--rate`, open loop (each request has a due time; latency counts from it, so a slow
+//! answer delays no measurement). It reads the server's CPU time from `/proc` around the measured
+//! window and prints one JSON line.
+
+use axum::Json;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What a customer says, turn after turn: a greeting, where is my order, the number, thanks bye, the
+/// two survey answers.
+const SCRIPT: &[&str] = &[
+    "hi",
+    "where is my order?",
+    "four five six seven",
+    "thanks, bye",
+    "yes",
+    "nine",
+];
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("bare") => bare(&args),
+        Some("load") => load(&args),
+        _ => {
+            eprintln!("usage: serve_bench bare|load ... (see the source)");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct VoiceRequest {
+    session_id: String,
+    user_id: String,
+    transcript: String,
+    #[serde(default)]
+    confidence: Option<f32>,
+    #[serde(default)]
+    locale: Option<String>,
+}
+
+#[derive(Serialize)]
+struct VoiceResponse {
+    conversation_id: String,
+    text: String,
+    ssml: String,
+    end_session: bool,
+}
+
+/// One `fdatasync` per batch of waiting requests.
+struct GroupCommit {
+    tx: std::sync::mpsc::Sender<(Vec<u8>, tokio::sync::oneshot::Sender<()>)>,
+}
+
+impl GroupCommit {
+    fn start(path: &str) -> GroupCommit {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the fdatasync file opens");
+        let (tx, rx) = std::sync::mpsc::channel::<(Vec<u8>, tokio::sync::oneshot::Sender<()>)>();
+        std::thread::spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                batch.extend(rx.try_iter());
+                for (line, _) in &batch {
+                    file.write_all(line).expect("write");
+                }
+                file.sync_data().expect("fdatasync");
+                for (_, done) in batch {
+                    let _ = done.send(());
+                }
+            }
+        });
+        GroupCommit { tx }
+    }
+
+    async fn append(&self, line: Vec<u8>) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx.send((line, done)).expect("the writer runs");
+        wait.await.expect("the writer answers");
+    }
+}
+
+fn bare(args: &[String]) {
+    let listen = arg(args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let log = arg(args, "--fdatasync").map(|p| Arc::new(GroupCommit::start(&p)));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async move {
+        let app = axum::Router::new().route(
+            "/webhook/voice",
+            post(move |Json(req): Json<VoiceRequest>| {
+                let log = log.clone();
+                async move {
+                    let text = format!("You said: {}", req.transcript);
+                    if let Some(log) = &log {
+                        let mut line = serde_json::to_vec(&serde_json::json!({
+                            "session": req.session_id, "user": req.user_id, "text": req.transcript,
+                            "confidence": req.confidence, "locale": req.locale,
+                        }))
+                        .expect("json");
+                        line.push(b'\n');
+                        log.append(line).await;
+                    }
+                    let ssml = format!("<speak>{}</speak>", parcours::channel::ssml::escape(&text));
+                    Json(VoiceResponse {
+                        conversation_id: format!("tp_{}", req.session_id),
+                        text,
+                        ssml,
+                        end_session: false,
+                    })
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .expect("the address binds");
+        axum::serve(listener, app).await.expect("serves");
+    });
+}
+
+/// The server's user + system CPU time, in microseconds.
+fn cpu_us(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1_000_000 / hz
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(port: u16) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(4096),
+        })
+    }
+
+    /// One request, and its answer read whole; the status code.
+    async fn post(&mut self, port: u16, body: &str) -> std::io::Result<u16> {
+        let head = format!(
+            "POST /webhook/voice HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut req = head.into_bytes();
+        req.extend_from_slice(body.as_bytes());
+        self.stream.write_all(&req).await?;
+        self.buf.clear();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+            let Some(end) = find(&self.buf, b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if self.buf.len() >= end + 4 + length {
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                return Ok(status);
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[derive(Default)]
+struct Tally {
+    done: AtomicU64,
+    errors: AtomicU64,
+}
+
+fn load(args: &[String]) {
+    let port: u16 = arg(args, "--port")
+        .and_then(|p| p.parse().ok())
+        .expect("--port");
+    let pid: u32 = arg(args, "--pid")
+        .and_then(|p| p.parse().ok())
+        .expect("--pid");
+    let seconds: f64 = arg(args, "--seconds")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(10.0);
+    let warmup: f64 = arg(args, "--warmup")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(2.0);
+    let rate: Option<f64> = arg(args, "--rate").and_then(|p| p.parse().ok());
+    let connections: usize = arg(args, "--connections")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(if rate.is_some() { 256 } else { 32 });
+    let customers_per_conn: usize = arg(args, "--customers-per-connection")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(40);
+    let tag = arg(args, "--tag").unwrap_or_else(|| format!("{}", std::process::id()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let tally = Arc::new(Tally::default());
+    let result = rt.block_on(async move {
+        let start = Instant::now();
+        let measure_from = start + Duration::from_secs_f64(warmup);
+        let end = measure_from + Duration::from_secs_f64(seconds);
+        let mut tasks = Vec::new();
+        for k in 0..connections {
+            let tally = tally.clone();
+            let tag = tag.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies: Vec<u32> = Vec::new();
+                let Ok(mut conn) = Conn::open(port).await else {
+                    tally.errors.fetch_add(1, Ordering::Relaxed);
+                    return latencies;
+                };
+                // This connection's customers, each at their place in the script, taken in turn.
+                let mut places = vec![0usize; customers_per_conn];
+                let mut rounds = vec![0usize; customers_per_conn];
+                let mut i: u64 = 0;
+                loop {
+                    let due = match rate {
+                        // Request number i*connections+k of the whole load.
+                        Some(r) => start + Duration::from_secs_f64((i * connections as u64 + k as u64) as f64 / r),
+                        None => Instant::now(),
+                    };
+                    if due >= end {
+                        break;
+                    }
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                    let c = (i as usize) % customers_per_conn;
+                    let said = SCRIPT[places[c]];
+                    let body = format!(
+                        "{{\"session_id\":\"call-{tag}-{k}-{c}-{}\",\"user_id\":\"+1555{tag}{k:04}{c:04}\",\"transcript\":\"{said}\",\"confidence\":0.93,\"locale\":\"en-US\"}}",
+                        rounds[c]
+                    );
+                    places[c] += 1;
+                    if places[c] == SCRIPT.len() {
+                        places[c] = 0;
+                        rounds[c] += 1;
+                    }
+                    i += 1;
+                    let ok = matches!(conn.post(port, &body).await, Ok(200));
+                    let now = Instant::now();
+                    if !ok {
+                        tally.errors.fetch_add(1, Ordering::Relaxed);
+                        match Conn::open(port).await {
+                            Ok(c) => conn = c,
+                            Err(_) => break,
+                        }
+                        continue;
+                    }
+                    if due >= measure_from && now <= end + Duration::from_secs(5) {
+                        tally.done.fetch_add(1, Ordering::Relaxed);
+                        latencies.push(now.duration_since(due).as_micros().min(u32::MAX as u128) as u32);
+                    }
+                }
+                latencies
+            }));
+        }
+        // The server's CPU over the measured window.
+        tokio::time::sleep_until(measure_from.into()).await;
+        let cpu_before = cpu_us(pid);
+        let done_before = tally.done.load(Ordering::Relaxed);
+        tokio::time::sleep_until(end.into()).await;
+        let cpu_after = cpu_us(pid);
+        let done_in_window = tally.done.load(Ordering::Relaxed) - done_before;
+        let rss = rss_kib(pid);
+        let mut all: Vec<u32> = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap_or_default());
+        }
+        all.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if all.is_empty() {
+                return 0.0;
+            }
+            let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+            all[i] as f64 / 1000.0
+        };
+        serde_json::json!({
+            "mode": if rate.is_some() { "open" } else { "closed" },
+            "rate": rate,
+            "connections": connections,
+            "turns": all.len(),
+            "turns_per_s": done_in_window as f64 / seconds,
+            "errors": tally.errors.load(Ordering::Relaxed),
+            "cpu_us_per_turn": if done_in_window > 0 { (cpu_after - cpu_before) as f64 / done_in_window as f64 } else { 0.0 },
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "p999_ms": pct(0.999),
+            "rss_mib": rss as f64 / 1024.0,
+        })
+    });
+    println!("{result}");
+}
