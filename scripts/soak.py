@@ -60,7 +60,8 @@ class Server:
         with open(config, "w") as f:
             if cache_mb:
                 f.write(f"store_cache_mb = {cache_mb}\n")
-        env = dict(os.environ, RUST_LOG="warn", **(extra_env or {}))
+        env = dict(os.environ, RUST_LOG="warn")
+        env.update(extra_env or {})
         env.pop("PARCOURS_WEBHOOK_TOKEN", None)
         env.pop("TELOXIDE_TOKEN", None)
         self.log = open(os.path.join(self.dir, "server.log"), "w")

@@ -250,7 +250,7 @@ impl Bot {
     }
 
     /// Handles one customer message and returns the reply, once the turn is durable on disk.
-    #[tracing::instrument(skip_all, fields(channel = %msg.channel, conversation))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel = %msg.channel, conversation))]
     pub async fn handle(&self, mut msg: Inbound) -> Result<Reply, BotError> {
         let started = std::time::Instant::now();
         // Card numbers and configured patterns never go further than this.
@@ -325,7 +325,9 @@ impl Bot {
         }
 
         // Linking channels ("/link", "my code is 123456") joins identities before anything else.
-        let link = match LinkRequest::parse(&msg.text).filter(|_| msg.event == Event::Message) {
+        let link = match LinkRequest::parse_normalised(&msg.text, &understanding.tokens)
+            .filter(|_| msg.event == Event::Message)
+        {
             Some(req) => {
                 let before = tp.customer_id.clone();
                 let linked = self.link(req, &mut customer, &mut tp, msg.at, lang).await?;
@@ -341,9 +343,14 @@ impl Bot {
         // Engine: what to answer.
         let engine = Engine::new(&self.pack, &self.settings);
         let previous = if tp.turns.is_empty() {
-            self.take_leftover(&load.recent, &mut tp, &mut written)
-                .await?;
-            self.previous_contact(&load.recent, &tp.id, msg.at)
+            // A conversation starts: what the customer's last ones left (read with the turn, unless
+            // an open one was just closed).
+            let recent = match load.recent {
+                Some(recent) => recent,
+                None => self.store.recent_contacts(&customer.id).await?,
+            };
+            self.take_leftover(&recent, &mut tp, &mut written).await?;
+            self.previous_contact(&recent, &tp.id, msg.at)
         } else {
             None
         };
@@ -433,7 +440,7 @@ impl Bot {
             decision.answer.text = crate::intents::template::contract_fr(&decision.answer.text);
             decision.answer.ssml = crate::intents::template::contract_fr(&decision.answer.ssml);
         }
-        tracing::info!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
+        tracing::debug!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
         let reprompt_ssml = ssml::speak(&engine.reprompt(&conv, &ctx).ssml);
         // A handoff keeps the conversation open, in the queue, with its place said.
         let handed_off = decision.outcome == Some(Outcome::HandedOff);

@@ -27,11 +27,19 @@ static CODE: LazyLock<Regex> =
 
 impl LinkRequest {
     pub fn parse(text: &str) -> Option<Self> {
+        Self::parse_normalised(text, &normalize::normalize(text).tokens)
+    }
+
+    /// [`LinkRequest::parse`] of a message whose words the NLU has normalised already.
+    pub fn parse_normalised(text: &str, tokens: &[String]) -> Option<Self> {
         if COMMAND.is_match(text) {
             return Some(LinkRequest::NewCode);
         }
-        let spaced = normalize::normalize(text).tokens.join(" ");
-        CODE.captures(&spaced)
+        // Most messages give no code: the regex only runs where the word is.
+        if !tokens.iter().any(|t| t.contains("code")) {
+            return None;
+        }
+        CODE.captures(&tokens.join(" "))
             .map(|c| LinkRequest::Code(c[1].to_string()))
     }
 }

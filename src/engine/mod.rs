@@ -183,7 +183,7 @@ impl<'p> Engine<'p> {
     /// correction, "forget it", "that's it", a follow-up of the topic: see [`repair`]), then the pending
     /// question, then the request. A turn that shows frustration (negative words, a second fallback in a
     /// row) is marked, and negative words bring the offer of a person when nothing else is pending.
-    #[tracing::instrument(skip_all, fields(intent = ?u.intent, state = ?conv.state))]
+    #[tracing::instrument(level = "debug", skip_all, fields(intent = ?u.intent, state = ?conv.state))]
     pub fn step(&self, conv: &mut Conversation, u: &Understanding, ctx: &TurnContext) -> Decision {
         conv.turns += 1;
         let role = self.role_of(u);

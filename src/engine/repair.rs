@@ -77,10 +77,9 @@ const EMPTY_WORDS: &[&str] = &[
 ];
 
 /// The message mostly gives an order number: its other words say nothing of a request.
-fn only_an_order(u: &Understanding, text: &str) -> bool {
-    let tokens = crate::nlu::normalize::normalize(text).tokens;
+fn only_an_order(u: &Understanding) -> bool {
     u.words <= SHORT_ANSWER_WORDS
-        && tokens
+        && u.tokens
             .iter()
             .all(|t| t.bytes().all(|b| b.is_ascii_digit()) || EMPTY_WORDS.contains(&t.as_str()))
 }
@@ -233,7 +232,7 @@ impl Engine<'_> {
             // A bare order number, no topic that takes one: the intent the pack names for it (where is
             // it).
             if let (Some(order), true) = (&order, request.is_none()) {
-                if only_an_order(u, ctx.text) {
+                if only_an_order(u) {
                     let def = self
                         .pack
                         .intents
@@ -250,7 +249,7 @@ impl Engine<'_> {
                 r.name != topic.name
                     && r.action.is_none()
                     && u.confidence < 1.0
-                    && (only_an_order(u, ctx.text) || topic.related.contains(&r.name))
+                    && (only_an_order(u) || topic.related.contains(&r.name))
             });
             if request.is_none()
                 || weak_other

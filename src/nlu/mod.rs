@@ -45,6 +45,9 @@ pub struct Understanding {
     pub greeted: bool,
     /// Other requests found in the message's other clauses, in order (the intent is the main one).
     pub also: Vec<String>,
+    /// The message's words, normalised (once per message: the engine and the link codes read these).
+    #[serde(skip)]
+    pub tokens: Vec<String>,
 }
 
 /// Settings of the NLU.
@@ -371,8 +374,10 @@ impl Nlu {
             words: n.tokens.len(),
             greeted: false,
             also: Vec::new(),
+            tokens: Vec::new(),
         };
         self.read_clauses(text, &tokens, lang.or(current), &mut u);
+        u.tokens = n.tokens;
         u
     }
 

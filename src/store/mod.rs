@@ -125,8 +125,10 @@ pub struct TurnLoad {
     pub created: bool,
     /// The sender's open conversation on this channel, if any.
     pub open: Option<Touchpoint>,
-    /// The customer's [`RECENT_CONTACTS`] latest conversations, newest first, from the index.
-    pub recent: Vec<Contact>,
+    /// The customer's [`RECENT_CONTACTS`] latest conversations, newest first, from the index; read only
+    /// when a conversation may start (none is open, or the open one has no turns yet), `None` otherwise
+    /// ([`ProfileStore::recent_contacts`] reads them if the turn starts one after all).
+    pub recent: Option<Vec<Contact>>,
     /// The delivery was handled before (a platform's retry, to this replica or another): the reply given
     /// then, as [`TurnCommit::delivery`] kept it (empty when none was kept).
     pub replay: Option<String>,
@@ -244,6 +246,11 @@ pub trait ProfileStore: Send + Sync {
         channel: Channel,
         user: &'a str,
     ) -> BoxFuture<'a, Result<Option<Touchpoint>, StoreError>>;
+    /// A customer's [`RECENT_CONTACTS`] latest conversations, newest first, from the index.
+    fn recent_contacts<'a>(
+        &'a self,
+        customer_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Contact>, StoreError>>;
     /// Every open conversation (for the idle sweeper).
     fn open_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>>;
     /// The open conversations a person has or is awaited in (from an index, not every open one).

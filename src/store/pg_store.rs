@@ -782,7 +782,7 @@ impl ProfileStore for PgStore {
                             customer,
                             created: false,
                             open: None,
-                            recent: Vec::new(),
+                            recent: None,
                             replay: Some(replay),
                         });
                     }
@@ -808,10 +808,11 @@ impl ProfileStore for PgStore {
                             (found, created)
                         }
                     };
-                    let (open, recent) = tokio::try_join!(
-                        open_of(c, identity.channel, &identity.id),
-                        recent_contacts(c, &customer.id)
-                    )?;
+                    let open = open_of(c, identity.channel, &identity.id).await?;
+                    let recent = match &open {
+                        Some(tp) if !tp.turns.is_empty() => None,
+                        _ => Some(recent_contacts(c, &customer.id).await?),
+                    };
                     R::Ok(TurnLoad {
                         customer,
                         created,
@@ -948,6 +949,17 @@ impl ProfileStore for PgStore {
     ) -> BoxFuture<'a, Result<Option<Touchpoint>, StoreError>> {
         Box::pin(
             self.with_retry(move |c| Box::pin(async move { open_of(&c, channel, user).await })),
+        )
+    }
+
+    fn recent_contacts<'a>(
+        &'a self,
+        customer_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Contact>, StoreError>> {
+        Box::pin(
+            self.with_retry(move |c| {
+                Box::pin(async move { recent_contacts(&c, customer_id).await })
+            }),
         )
     }
 

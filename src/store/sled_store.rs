@@ -30,7 +30,7 @@ use super::{
 };
 use crate::message::{Channel, Delivery};
 use crate::time::Timestamp;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -194,9 +194,19 @@ struct Trees {
     erased_ids: sled::Tree,
     /// Open conversations with people in them (waiting or owned): id → nothing.
     people: sled::Tree,
-    /// Platform delivery ids already answered (`source\0id` → when, ms): a redelivery is answered once.
+    /// Platform delivery ids already answered (`source\0id` → when (ms, 8 bytes) ++ the reply given): a
+    /// redelivery is answered once.
     deliveries: sled::Tree,
+    /// The open conversations, warm: by `channel\0user`, as last written (written through by
+    /// [`Trees::save_touchpoint`], emptied by an erasure). A turn reads its conversation from here rather
+    /// than parsing it again, and knows what the indexes already say.
+    warm: Mutex<HashMap<Vec<u8>, Touchpoint>>,
+    /// Conversation writes, counted since the generation began (kept under `WRITES` at each flush).
+    writes: AtomicU64,
 }
+
+/// How many open conversations are kept warm; beyond it one is let go for each new one.
+const WARM_CONVERSATIONS: usize = 10_000;
 
 fn key2(a: &str, b: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(a.len() + b.len() + 1);
@@ -573,6 +583,8 @@ impl Trees {
             erased_ids: tree("erased_ids")?,
             people: tree("people")?,
             deliveries: tree("deliveries")?,
+            warm: Mutex::default(),
+            writes: AtomicU64::new(Self::stored_writes(&db)?),
             log: Arc::new(log),
             synced_blobs: Arc::default(),
             dir,
@@ -581,13 +593,20 @@ impl Trees {
         })
     }
 
-    /// How many conversation writes this generation holds.
-    fn writes(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .db
+    /// How many conversation writes this generation holds, as the database keeps it.
+    fn stored_writes(db: &sled::Db) -> Result<u64, StoreError> {
+        Ok(db
             .get(WRITES)?
             .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
             .map_or(0, u64::from_be_bytes))
+    }
+
+    /// How many conversation writes this generation holds, put in the database for the next flush to
+    /// cover (counted in memory between flushes: one write less per turn).
+    fn writes(&self) -> Result<u64, StoreError> {
+        let n = self.writes.load(Ordering::SeqCst);
+        self.db.insert(WRITES, &n.to_be_bytes())?;
+        Ok(n)
     }
 
     /// Compares the writes held with those `ACKED` says were made durable; when some are missing,
@@ -696,7 +715,7 @@ impl Trees {
         }
     }
 
-    #[tracing::instrument(skip(self, identity), fields(channel = %identity.channel))]
+    #[tracing::instrument(level = "debug", skip(self, identity), fields(channel = %identity.channel))]
     fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError> {
         if let Some(c) = self.customer_of(identity)? {
             return Ok(c);
@@ -725,7 +744,7 @@ impl Trees {
         Self::get_json(&self.customers, id.as_bytes())
     }
 
-    #[tracing::instrument(skip_all, fields(customer = %customer.id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(customer = %customer.id))]
     fn put_customer(&self, customer: &Customer) -> Result<(), StoreError> {
         if self.is_erased(&customer.id)? {
             tracing::debug!("a write for an erased customer was dropped");
@@ -736,7 +755,7 @@ impl Trees {
         Ok(())
     }
 
-    #[tracing::instrument(skip(self, identity), fields(channel = %identity.channel))]
+    #[tracing::instrument(level = "debug", skip(self, identity), fields(channel = %identity.channel))]
     fn link(&self, identity: &Identity, customer_id: &str) -> Result<(), StoreError> {
         if self.is_erased(customer_id)? {
             return Ok(());
@@ -775,10 +794,32 @@ impl Trees {
         channel: Channel,
         user: &str,
     ) -> Result<Option<Touchpoint>, StoreError> {
-        match self.open.get(key2(channel.as_str(), user))? {
-            Some(id) => self.touchpoint(&String::from_utf8_lossy(&id)),
-            None => Ok(None),
+        let key = key2(channel.as_str(), user);
+        if let Some(tp) = self.warm().get(&key) {
+            return Ok(Some(tp.clone()));
         }
+        let Some(id) = self.open.get(&key)? else {
+            return Ok(None);
+        };
+        let tp = self.touchpoint(&String::from_utf8_lossy(&id))?;
+        if let Some(tp) = &tp {
+            self.keep_warm(key, tp.clone());
+        }
+        Ok(tp)
+    }
+
+    fn warm(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Touchpoint>> {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn keep_warm(&self, key: Vec<u8>, tp: Touchpoint) {
+        let mut warm = self.warm();
+        if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
+            if let Some(any) = warm.keys().next().cloned() {
+                warm.remove(&any);
+            }
+        }
+        warm.insert(key, tp);
     }
 
     fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
@@ -792,46 +833,83 @@ impl Trees {
         Ok(out)
     }
 
-    #[tracing::instrument(skip_all, fields(conversation = %tp.id))]
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
+        if let Some(key) = self.write_touchpoint(tp)? {
+            self.keep_warm(key, tp.clone());
+        }
+        Ok(())
+    }
+
+    /// [`Trees::save_touchpoint`] of a conversation the caller is done with: kept warm as it is.
+    fn save_touchpoint_owned(&self, tp: Touchpoint) -> Result<(), StoreError> {
+        if let Some(key) = self.write_touchpoint(&tp)? {
+            self.keep_warm(key, tp);
+        }
+        Ok(())
+    }
+
+    /// Writes a conversation and what the indexes say of it; the key it is to be kept warm under, if
+    /// it is open.
+    #[tracing::instrument(level = "debug", skip_all, fields(conversation = %tp.id))]
+    fn write_touchpoint(&self, tp: &Touchpoint) -> Result<Option<Vec<u8>>, StoreError> {
         // A turn that raced the erasure of its customer is not saved under her id again.
         if tp.customer_id != ERASED && self.is_erased(&tp.customer_id)? {
             tracing::debug!("a conversation of an erased customer was not saved");
-            return Ok(());
+            return Ok(None);
         }
-        let is_new = !self.touchpoints.contains_key(tp.id.as_bytes())?;
+        let open_key = key2(tp.channel.as_str(), &tp.user);
+        // What the indexes already say of it, when it is warm: only what changed is written.
+        let before = self
+            .warm()
+            .get(&open_key)
+            .filter(|w| w.id == tp.id)
+            .map(|w| (w.customer_id.clone(), Contact::from(w), w.owner.is_human()));
+        let is_new = before.is_none() && !self.touchpoints.contains_key(tp.id.as_bytes())?;
         self.touchpoints
             .insert(tp.id.as_bytes(), serde_json::to_vec(tp)?)?;
-        self.db.update_and_fetch(WRITES, |old| {
-            let n = old
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_be_bytes);
-            Some(n.saturating_add(1).to_be_bytes().to_vec())
-        })?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
         if is_new {
             self.tp_time
                 .insert(time_key(&[], tp.started_at, &tp.id), &[])?;
         }
-        self.tp_customer.insert(
-            time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
-            serde_json::to_vec(&Contact::from(tp))?,
-        )?;
-        if tp.is_open() && tp.owner.is_human() {
-            self.people.insert(tp.id.as_bytes(), &[])?;
-        } else {
-            self.people.remove(tp.id.as_bytes())?;
-        }
-        let open_key = key2(tp.channel.as_str(), &tp.user);
-        if tp.is_open() {
-            self.open.insert(open_key, tp.id.as_bytes())?;
-        } else if self
-            .open
-            .get(&open_key)?
-            .is_some_and(|id| id == tp.id.as_bytes())
+        let contact = Contact::from(tp);
+        if before
+            .as_ref()
+            .is_none_or(|(who, c, _)| *who != tp.customer_id || *c != contact)
         {
-            self.open.remove(open_key)?;
+            self.tp_customer.insert(
+                time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
+                serde_json::to_vec(&contact)?,
+            )?;
         }
-        Ok(())
+        let human = tp.is_open() && tp.owner.is_human();
+        if before.as_ref().is_none_or(|(_, _, was)| *was != human) {
+            if human {
+                self.people.insert(tp.id.as_bytes(), &[])?;
+            } else {
+                self.people.remove(tp.id.as_bytes())?;
+            }
+        }
+        if tp.is_open() {
+            // Warm means the index already names it.
+            if before.is_none() {
+                self.open.insert(&open_key, tp.id.as_bytes())?;
+            }
+            return Ok(Some(open_key));
+        } else {
+            if self
+                .open
+                .get(&open_key)?
+                .is_some_and(|id| id == tp.id.as_bytes())
+            {
+                self.open.remove(&open_key)?;
+            }
+            let mut warm = self.warm();
+            if warm.get(&open_key).is_some_and(|w| w.id == tp.id) {
+                warm.remove(&open_key);
+            }
+        }
+        Ok(None)
     }
 
     fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError> {
@@ -994,6 +1072,7 @@ impl Trees {
             }
         }
         self.customers.remove(customer_id.as_bytes())?;
+        self.warm().clear();
         // The id stays, so that nothing is saved under it again; the mark says the files still hold
         // the erased bytes until the next compaction, and survives a crash.
         self.erased_ids.insert(customer_id.as_bytes(), &[])?;
@@ -1216,7 +1295,7 @@ impl SledStore {
                     customer,
                     created: false,
                     open: None,
-                    recent: Vec::new(),
+                    recent: None,
                     replay: Some(replay),
                 });
             }
@@ -1232,7 +1311,10 @@ impl SledStore {
             },
         };
         let open = t.open_touchpoint(identity.channel, &identity.id)?;
-        let recent = t.recent_contacts(&customer.id, super::RECENT_CONTACTS)?;
+        let recent = match &open {
+            Some(tp) if !tp.turns.is_empty() => None,
+            _ => Some(t.recent_contacts(&customer.id, super::RECENT_CONTACTS)?),
+        };
         Ok(TurnLoad {
             customer,
             created,
@@ -1244,10 +1326,10 @@ impl SledStore {
 
     /// Writes what a turn changed (see [`ProfileStore::commit`]); durable once [`SledStore::durable`]
     /// resolves.
-    pub fn write_turn(&self, changes: &TurnCommit) -> Result<(), StoreError> {
+    pub fn write_turn(&self, changes: TurnCommit) -> Result<(), StoreError> {
         let t = self.read();
-        for tp in &changes.touchpoints {
-            t.save_touchpoint(tp)?;
+        for tp in changes.touchpoints {
+            t.save_touchpoint_owned(tp)?;
         }
         if let Some(c) = &changes.customer {
             t.put_customer(c)?;
@@ -1502,6 +1584,8 @@ impl SledStore {
             .trees
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The count of writes goes with the data into the next generation.
+        let writes = trees.writes()?;
         trees.db.flush()?;
         let next = trees.generation + 1;
         let dir = self.root.join(gen_name(next));
@@ -1512,7 +1596,6 @@ impl SledStore {
         db.import(trees.db.export());
         db.remove(COMPACTION_DUE)?;
         db.flush()?;
-        let writes = trees.writes()?;
         write_acked(&dir, writes).map_err(|e| io_error(&dir, e))?;
         sync_tree(&dir)?;
         fault("before-switch");
@@ -1628,7 +1711,7 @@ impl ProfileStore for SledStore {
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let guard = guard.downcast::<SledGuard>()?;
-            self.write_turn(&changes)?;
+            self.write_turn(changes)?;
             SledStore::durable(self).await?;
             drop(guard);
             Ok(())
@@ -1679,6 +1762,15 @@ impl ProfileStore for SledStore {
         user: &'a str,
     ) -> BoxFuture<'a, Result<Option<Touchpoint>, StoreError>> {
         Box::pin(async move { SledStore::open_touchpoint(self, channel, user) })
+    }
+
+    fn recent_contacts<'a>(
+        &'a self,
+        customer_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Contact>, StoreError>> {
+        Box::pin(
+            async move { SledStore::recent_contacts(self, customer_id, super::RECENT_CONTACTS) },
+        )
     }
 
     fn open_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>> {

@@ -233,7 +233,11 @@ async fn a_turn_is_one_read_and_one_commit_and_turns_are_appended(store: Arc<dyn
         .unwrap();
     assert!(load.created, "first contact creates the customer");
     assert!(load.open.is_none());
-    assert!(load.recent.is_empty());
+    assert_eq!(
+        load.recent.as_deref(),
+        Some(&[][..]),
+        "read: a conversation starts"
+    );
     let mut tp = conversation(store, &load.customer.id, &who, 1_000).await;
     tp.turns.push(turn(1_000, Speaker::Customer, "hi"));
     tp.turns.push(turn(1_001, Speaker::Bot, "Hello!"));
@@ -262,7 +266,18 @@ async fn a_turn_is_one_read_and_one_commit_and_turns_are_appended(store: Arc<dyn
     assert_eq!(open.id, tp.id);
     assert_eq!(open.turns, tp.turns);
     assert_eq!(open.state, tp.state);
-    assert_eq!(load.recent.len(), 1);
+    assert!(
+        load.recent.is_none(),
+        "an ongoing conversation does not read the history"
+    );
+    assert_eq!(
+        store
+            .recent_contacts(&open.customer_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     open.turns
         .push(turn(2_000, Speaker::Customer, "where is my order <b>&</b>"));
     open.turns.push(turn(2_001, Speaker::Bot, "Which order?"));
@@ -461,11 +476,14 @@ async fn the_recent_contacts_come_newest_first_from_the_index(store: Arc<dyn Pro
         .begin_turn(&who, None, None, Timestamp(5_000))
         .await
         .unwrap();
-    let starts: Vec<u64> = load.recent.iter().map(|c| c.started_at.0).collect();
+    let recent = load
+        .recent
+        .expect("no conversation is open: the history is read");
+    let starts: Vec<u64> = recent.iter().map(|c| c.started_at.0).collect();
     assert_eq!(starts, (1_003..=1_011).rev().collect::<Vec<_>>());
-    assert_eq!(load.recent[0].outcome, Some(Outcome::Abandoned));
-    assert_eq!(load.recent[0].intents, ["i11"]);
-    assert!(load.recent[1].outbox && !load.recent[0].outbox);
+    assert_eq!(recent[0].outcome, Some(Outcome::Abandoned));
+    assert_eq!(recent[0].intents, ["i11"]);
+    assert!(recent[1].outbox && !recent[0].outbox);
     assert!(load.open.is_none());
 }
 

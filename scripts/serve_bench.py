@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Serving cost: parcours against a bare axum endpoint of the same shape, side by side in one run.
+
+Three servers, each pinned to core 0 with the load generator on core 1:
+  parcours        `parcours serve` on an empty embedded store, durable turns (fdatasync, shared)
+  bare            an axum endpoint parsing the same JSON and answering the same shape
+  bare+fdatasync  the same, answering once an fdatasync covers the request (group commit)
+Each round starts every server afresh and measures it closed loop (as fast as it answers: turns/s and
+CPU per turn from /proc) then open loop at each `--rate` (requests sent at their due time, latency
+counted from it). The load is customers' conversations on the voice webhook: a greeting, where is my
+order, the number, thanks bye, the two survey answers. The table gives the median of the rounds.
+
+    cargo build --release --bin parcours --example serve_bench
+    python3 scripts/serve_bench.py --rounds 3
+
+Linux only (/proc, sched_setaffinity); the standard library only.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from soak import Server, free_port  # noqa: E402
+
+
+class Bare(Server):
+    """The floor: the example's `bare` endpoint, with or without its group-commit fdatasync."""
+
+    def __init__(self, name, binary, fdatasync):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=f"parcours-bench-{name.replace('+', '-')}-")
+        self.port = free_port()
+        cmd = [binary, "bare", "--listen", f"127.0.0.1:{self.port}"]
+        if fdatasync:
+            cmd += ["--fdatasync", os.path.join(self.dir, "log")]
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+
+def pinned(core, start):
+    """Starts a server whose threads all run on one core (children inherit the affinity)."""
+    everything = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        server = start()
+    finally:
+        os.sched_setaffinity(0, everything)
+    server.wait_ready_port = server.port
+    return server
+
+
+def wait_listening(server):
+    if isinstance(server, Bare):
+        import socket
+        import time
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        sys.exit(f"{server.name}: not listening after 30 s")
+    server.wait_ready()
+
+
+def load(args, server, rate=None):
+    cmd = ["taskset", "-c", str(args.load_core), args.bench_bin, "load", "--port", str(server.port),
+           "--pid", str(server.proc.pid), "--seconds", str(args.seconds), "--warmup", str(args.warmup)]
+    if rate:
+        cmd += ["--rate", str(rate)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + args.warmup + 60)
+    if out.returncode != 0:
+        sys.exit(f"the load generator failed: {out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="target/release/parcours")
+    ap.add_argument("--bench-bin", default="target/release/examples/serve_bench")
+    ap.add_argument("--intents", default="intents")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--warmup", type=float, default=2)
+    ap.add_argument("--rate", type=float, action="append", default=None,
+                    help="open-loop rates, turns per second (default: 1000)")
+    ap.add_argument("--server-core", type=int, default=0)
+    ap.add_argument("--load-core", type=int, default=1)
+    ap.add_argument("--only", default=None, help="comma-separated server names to run")
+    args = ap.parse_args()
+    rates = args.rate or [1000]
+    makers = {
+        # The default log level of `serve`, as a deployment has it.
+        "parcours": lambda: Server("parcours", args.bin, args.intents, 0, {"RUST_LOG": "warn,parcours=info"}),
+        "bare": lambda: Bare("bare", args.bench_bin, False),
+        "bare+fdatasync": lambda: Bare("bare+fdatasync", args.bench_bin, True),
+    }
+    if args.only:
+        makers = {k: v for k, v in makers.items() if k in args.only.split(",")}
+    results = {name: [] for name in makers}
+    for r in range(args.rounds):
+        for name, make in makers.items():
+            server = pinned(args.server_core, make)
+            try:
+                wait_listening(server)
+                row = {"closed": load(args, server)}
+                for rate in rates:
+                    row[rate] = load(args, server, rate)
+                row["rss_mib"] = row[rates[-1]]["rss_mib"]
+            finally:
+                server.stop()
+            results[name].append(row)
+            c = row["closed"]
+            print(f"round {r + 1} {name:15} {c['turns_per_s']:9.0f} turns/s {c['cpu_us_per_turn']:7.1f} µs/turn "
+                  + " ".join(f"@{rate:.0f}/s p99 {row[rate]['p99_ms']:.2f} ms" for rate in rates)
+                  + f" errors {c['errors'] + sum(row[rate]['errors'] for rate in rates)}", flush=True)
+
+    med = lambda rows, f: statistics.median(f(x) for x in rows)  # noqa: E731
+    print()
+    print(f"medians of {args.rounds} rounds, {args.seconds:.0f} s each; server on core {args.server_core}, "
+          f"load on core {args.load_core}")
+    header = "| server | turns/s (closed loop) | CPU µs/turn | CPU ratio to parcours |"
+    for rate in rates:
+        header += f" p50 / p99 / p99.9 ms at {rate:.0f}/s |"
+    print(header + " RSS MiB |")
+    print("|" + "---|" * (4 + len(rates) + 1))
+    base = med(results["parcours"], lambda x: x["closed"]["cpu_us_per_turn"]) if "parcours" in results else None
+    for name, rows in results.items():
+        cpu = med(rows, lambda x: x["closed"]["cpu_us_per_turn"])
+        line = (f"| {name} | {med(rows, lambda x: x['closed']['turns_per_s']):,.0f} | {cpu:.1f} | "
+                + (f"{cpu / base:.2f}× |" if base else "- |"))
+        for rate in rates:
+            line += (f" {med(rows, lambda x: x[rate]['p50_ms']):.2f} / {med(rows, lambda x: x[rate]['p99_ms']):.2f}"
+                     f" / {med(rows, lambda x: x[rate]['p999_ms']):.2f} |")
+        print(line + f" {med(rows, lambda x: x['rss_mib']):.0f} |")
+
+
+if __name__ == "__main__":
+    main()
