@@ -200,9 +200,35 @@ struct Trees {
     /// The open conversations, warm: by `channel\0user`, as last written (written through by
     /// [`Trees::save_touchpoint`], emptied by an erasure). A turn reads its conversation from here rather
     /// than parsing it again, and knows what the indexes already say.
-    warm: Mutex<HashMap<Vec<u8>, Touchpoint>>,
+    warm: Mutex<HashMap<Vec<u8>, Warm>>,
     /// Conversation writes, counted since the generation began (kept under `WRITES` at each flush).
     writes: AtomicU64,
+}
+
+/// An open conversation kept warm: what the indexes say of it, and the conversation itself unless a
+/// turn has taken it (the turn holds the sender's lock; anyone else reads it from the database).
+struct Warm {
+    /// Its id, customer, index summary, and whether people have it.
+    indexed: (String, String, Contact, bool),
+    tp: Option<Touchpoint>,
+}
+
+impl Warm {
+    fn of(tp: Touchpoint) -> Warm {
+        Warm {
+            indexed: Self::indexed(&tp),
+            tp: Some(tp),
+        }
+    }
+
+    fn indexed(tp: &Touchpoint) -> (String, String, Contact, bool) {
+        (
+            tp.id.clone(),
+            tp.customer_id.clone(),
+            Contact::from(tp),
+            tp.is_open() && tp.owner.is_human(),
+        )
+    }
 }
 
 /// How many open conversations are kept warm; beyond it one is let go for each new one.
@@ -795,31 +821,31 @@ impl Trees {
         user: &str,
     ) -> Result<Option<Touchpoint>, StoreError> {
         let key = key2(channel.as_str(), user);
-        if let Some(tp) = self.warm().get(&key) {
-            return Ok(Some(tp.clone()));
+        if let Some(tp) = self.warm().get(&key).and_then(|w| w.tp.clone()) {
+            return Ok(Some(tp));
         }
-        let Some(id) = self.open.get(&key)? else {
+        self.open_from_disk(&key)
+    }
+
+    /// The open conversation of the sender whose lock the caller holds, for a turn: taken from the warm
+    /// ones (not copied), given back by the turn's commit.
+    fn take_open(&self, channel: Channel, user: &str) -> Result<Option<Touchpoint>, StoreError> {
+        let key = key2(channel.as_str(), user);
+        if let Some(tp) = self.warm().get_mut(&key).and_then(|w| w.tp.take()) {
+            return Ok(Some(tp));
+        }
+        self.open_from_disk(&key)
+    }
+
+    fn open_from_disk(&self, key: &[u8]) -> Result<Option<Touchpoint>, StoreError> {
+        let Some(id) = self.open.get(key)? else {
             return Ok(None);
         };
         let tp = self.touchpoint(&String::from_utf8_lossy(&id))?;
         if let Some(tp) = &tp {
-            self.keep_warm(key, tp.clone());
+            self.keep_warm(key.to_vec(), tp.clone());
         }
         Ok(tp)
-    }
-
-    fn warm(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Touchpoint>> {
-        self.warm.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn keep_warm(&self, key: Vec<u8>, tp: Touchpoint) {
-        let mut warm = self.warm();
-        if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
-            if let Some(any) = warm.keys().next().cloned() {
-                warm.remove(&any);
-            }
-        }
-        warm.insert(key, tp);
     }
 
     fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
@@ -831,6 +857,20 @@ impl Trees {
             }
         }
         Ok(out)
+    }
+
+    fn warm(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Warm>> {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn keep_warm(&self, key: Vec<u8>, tp: Touchpoint) {
+        let mut warm = self.warm();
+        if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
+            if let Some(any) = warm.keys().next().cloned() {
+                warm.remove(&any);
+            }
+        }
+        warm.insert(key, Warm::of(tp));
     }
 
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
@@ -862,8 +902,8 @@ impl Trees {
         let before = self
             .warm()
             .get(&open_key)
-            .filter(|w| w.id == tp.id)
-            .map(|w| (w.customer_id.clone(), Contact::from(w), w.owner.is_human()));
+            .filter(|w| w.indexed.0 == tp.id)
+            .map(|w| (w.indexed.1.clone(), w.indexed.2.clone(), w.indexed.3));
         let is_new = before.is_none() && !self.touchpoints.contains_key(tp.id.as_bytes())?;
         self.touchpoints
             .insert(tp.id.as_bytes(), serde_json::to_vec(tp)?)?;
@@ -905,7 +945,7 @@ impl Trees {
                 self.open.remove(&open_key)?;
             }
             let mut warm = self.warm();
-            if warm.get(&open_key).is_some_and(|w| w.id == tp.id) {
+            if warm.get(&open_key).is_some_and(|w| w.indexed.0 == tp.id) {
                 warm.remove(&open_key);
             }
         }
@@ -1310,7 +1350,7 @@ impl SledStore {
                 None => (t.resolve(identity, now)?, true),
             },
         };
-        let open = t.open_touchpoint(identity.channel, &identity.id)?;
+        let open = t.take_open(identity.channel, &identity.id)?;
         let recent = match &open {
             Some(tp) if !tp.turns.is_empty() => None,
             _ => Some(t.recent_contacts(&customer.id, super::RECENT_CONTACTS)?),
