@@ -281,6 +281,11 @@ impl Bot {
         {
             return Ok(nothing_to_end(msg.locale));
         }
+        // A delivery id counts within its sender: one a platform reused for someone else never gives
+        // them another customer's reply.
+        if let Some(d) = &mut msg.delivery {
+            d.id = format!("{}\u{1f}{}", msg.user, d.id);
+        }
         let (guard, load) = self
             .store
             .begin_turn(&identity, also.as_ref(), msg.delivery.as_ref(), msg.at)

@@ -758,6 +758,24 @@ async fn replay_of(c: &Object, delivery: Option<&Delivery>) -> R<Option<String>>
     Ok(row.map(|r| r.get::<_, Option<String>>(0).unwrap_or_default()))
 }
 
+impl PgStore {
+    /// Every thousandth delivery remembered, forgets those older than [`DELIVERY_TTL_MS`].
+    async fn prune_deliveries(&self, now: Timestamp) -> Result<(), StoreError> {
+        if self.deliveries.fetch_add(1, Ordering::Relaxed) % 1000 != 999 {
+            return Ok(());
+        }
+        let old = ms(Timestamp(now.0.saturating_sub(DELIVERY_TTL_MS)));
+        self.with_retry(move |c| {
+            Box::pin(async move {
+                c.execute("DELETE FROM deliveries WHERE at < $1", &[&old])
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
 impl ProfileStore for PgStore {
     fn begin_turn<'a>(
         &'a self,
@@ -852,6 +870,7 @@ impl ProfileStore for PgStore {
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let mut guard = guard.downcast::<PgGuard>()?;
+            let delivered = changes.delivery.is_some();
             let mut attempt = 0;
             loop {
                 let c = guard
@@ -884,6 +903,9 @@ impl ProfileStore for PgStore {
             })?;
             // Committed: the connection goes back to the pool as it is.
             drop(guard.client.take());
+            if delivered {
+                self.prune_deliveries(Timestamp::now()).await?;
+            }
             Ok(())
         })
     }
@@ -1310,17 +1332,7 @@ impl ProfileStore for PgStore {
                     })
                 })
                 .await?;
-            if self.deliveries.fetch_add(1, Ordering::Relaxed) % 1000 == 999 {
-                let old = ms(Timestamp(now.0.saturating_sub(DELIVERY_TTL_MS)));
-                self.with_retry(move |c| {
-                    Box::pin(async move {
-                        c.execute("DELETE FROM deliveries WHERE at < $1", &[&old])
-                            .await?;
-                        Ok(())
-                    })
-                })
-                .await?;
-            }
+            self.prune_deliveries(now).await?;
             Ok(fresh)
         })
     }

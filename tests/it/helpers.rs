@@ -255,9 +255,12 @@ pub fn alexa_request(
     session: &str,
     intent: Option<(&str, Option<&str>)>,
 ) -> serde_json::Value {
+    // Every request has its own id (Alexa's is unique per request: a repeated one is a redelivery).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut request = serde_json::json!({
         "type": kind,
-        "requestId": "amzn1.echo-api.request.0000",
+        "requestId": format!("amzn1.echo-api.request.{n:04}"),
         "timestamp": "2026-11-23T10:00:00Z",
         "locale": "en-US"
     });

@@ -300,3 +300,28 @@ async fn a_retried_request_is_answered_once_with_the_same_reply() {
         "stored once each"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_id_reused_by_another_caller_never_gives_them_someone_elses_reply() {
+    let app = spawn_app().await;
+    let post = |user: &'static str, said: &'static str| {
+        let client = app.client.clone();
+        let url = format!("{}/webhook/voice", app.addr);
+        async move {
+            client
+                .post(url)
+                .header("Idempotency-Key", "same-key")
+                .json(&json!({"session_id": format!("CA-{user}"), "user_id": user, "transcript": said}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let first = post("+33612345678", "where is my order").await;
+    let other = post("+15550009999", "hello").await;
+    assert_ne!(other["conversation_id"], first["conversation_id"]);
+    assert_ne!(other["text"], first["text"], "{other}");
+}
