@@ -11,7 +11,7 @@ counted from it). The load is customers' conversations on the voice webhook: a g
 order, the number, thanks bye, the two survey answers. The table gives the median of the rounds.
 
     cargo build --release --bin parcours --example serve_bench
-    python3 scripts/serve_bench.py --rounds 3
+    python3 scripts/serve_bench.py --rounds 3 [--baseline-bin OLD_BUILD]
 
 Linux only (/proc, sched_setaffinity); the standard library only.
 """
@@ -93,11 +93,16 @@ def main():
     ap.add_argument("--server-core", type=int, default=0)
     ap.add_argument("--load-core", type=int, default=1)
     ap.add_argument("--only", default=None, help="comma-separated server names to run")
+    ap.add_argument("--baseline-bin", default=None,
+                    help="another parcours binary (an earlier build) measured alongside, as 'parcours-before'")
     args = ap.parse_args()
     rates = args.rate or [1000]
     makers = {
         # The default log level of `serve`, as a deployment has it.
         "parcours": lambda: Server("parcours", args.bin, args.intents, 0, {"RUST_LOG": "warn,parcours=info"}),
+        **({"parcours-before": lambda: Server("before", args.baseline_bin, args.intents, 0,
+                                              {"RUST_LOG": "warn,parcours=info"})}
+           if args.baseline_bin else {}),
         "bare": lambda: Bare("bare", args.bench_bin, False),
         "bare+fdatasync": lambda: Bare("bare+fdatasync", args.bench_bin, True),
     }
