@@ -197,7 +197,7 @@ pub async fn webhook(
         },
         locale,
         at: Timestamp::now(),
-        // Twilio sends the same token when it retries a webhook.
+        // Twilio's idempotency token: a request that comes again with the same one is answered once.
         delivery: headers
             .get("i-twilio-idempotency-token")
             .and_then(|v| v.to_str().ok())

@@ -208,26 +208,27 @@ struct Trees {
 /// An open conversation kept warm: what the indexes say of it, and the conversation itself unless a
 /// turn has taken it (the turn holds the sender's lock; anyone else reads it from the database).
 struct Warm {
-    /// Its id, customer, index summary, and whether people have it.
-    indexed: (String, String, Contact, bool),
+    indexed: Indexed,
     tp: Option<Touchpoint>,
 }
 
-impl Warm {
-    fn of(tp: Touchpoint) -> Warm {
-        Warm {
-            indexed: Self::indexed(&tp),
-            tp: Some(tp),
-        }
-    }
+/// What the indexes hold of a conversation: its customer's history entry and whether people have it.
+#[derive(PartialEq)]
+struct Indexed {
+    id: String,
+    customer_id: String,
+    contact: Contact,
+    human: bool,
+}
 
-    fn indexed(tp: &Touchpoint) -> (String, String, Contact, bool) {
-        (
-            tp.id.clone(),
-            tp.customer_id.clone(),
-            Contact::from(tp),
-            tp.is_open() && tp.owner.is_human(),
-        )
+impl Indexed {
+    fn of(tp: &Touchpoint) -> Indexed {
+        Indexed {
+            id: tp.id.clone(),
+            customer_id: tp.customer_id.clone(),
+            contact: Contact::from(tp),
+            human: tp.is_open() && tp.owner.is_human(),
+        }
     }
 }
 
@@ -843,7 +844,7 @@ impl Trees {
         };
         let tp = self.touchpoint(&String::from_utf8_lossy(&id))?;
         if let Some(tp) = &tp {
-            self.keep_warm(key.to_vec(), tp.clone());
+            self.keep_warm(key.to_vec(), Indexed::of(tp), tp.clone());
         }
         Ok(tp)
     }
@@ -863,48 +864,59 @@ impl Trees {
         self.warm.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn keep_warm(&self, key: Vec<u8>, tp: Touchpoint) {
+    fn keep_warm(&self, key: Vec<u8>, indexed: Indexed, tp: Touchpoint) {
         let mut warm = self.warm();
         if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
             if let Some(any) = warm.keys().next().cloned() {
                 warm.remove(&any);
             }
         }
-        warm.insert(key, Warm::of(tp));
+        warm.insert(
+            key,
+            Warm {
+                indexed,
+                tp: Some(tp),
+            },
+        );
     }
 
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
-        if let Some(key) = self.write_touchpoint(tp)? {
-            self.keep_warm(key, tp.clone());
+        if let Some((key, indexed)) = self.write_touchpoint(tp)? {
+            self.keep_warm(key, indexed, tp.clone());
         }
         Ok(())
     }
 
     /// [`Trees::save_touchpoint`] of a conversation the caller is done with: kept warm as it is.
     fn save_touchpoint_owned(&self, tp: Touchpoint) -> Result<(), StoreError> {
-        if let Some(key) = self.write_touchpoint(&tp)? {
-            self.keep_warm(key, tp);
+        if let Some((key, indexed)) = self.write_touchpoint(&tp)? {
+            self.keep_warm(key, indexed, tp);
         }
         Ok(())
     }
 
-    /// Writes a conversation and what the indexes say of it; the key it is to be kept warm under, if
-    /// it is open.
+    /// Writes a conversation and what the indexes say of it; if it is open, the key it is to be kept
+    /// warm under, with what the indexes now say.
     #[tracing::instrument(level = "debug", skip_all, fields(conversation = %tp.id))]
-    fn write_touchpoint(&self, tp: &Touchpoint) -> Result<Option<Vec<u8>>, StoreError> {
+    fn write_touchpoint(&self, tp: &Touchpoint) -> Result<Option<(Vec<u8>, Indexed)>, StoreError> {
         // A turn that raced the erasure of its customer is not saved under her id again.
         if tp.customer_id != ERASED && self.is_erased(&tp.customer_id)? {
             tracing::debug!("a conversation of an erased customer was not saved");
             return Ok(None);
         }
         let open_key = key2(tp.channel.as_str(), &tp.user);
+        let indexed = Indexed::of(tp);
         // What the indexes already say of it, when it is warm: only what changed is written.
-        let before = self
-            .warm()
-            .get(&open_key)
-            .filter(|w| w.indexed.0 == tp.id)
-            .map(|w| (w.indexed.1.clone(), w.indexed.2.clone(), w.indexed.3));
-        let is_new = before.is_none() && !self.touchpoints.contains_key(tp.id.as_bytes())?;
+        let (known, same_history, same_people) = match self.warm().get(&open_key) {
+            Some(w) if w.indexed.id == tp.id => (
+                true,
+                w.indexed.customer_id == indexed.customer_id
+                    && w.indexed.contact == indexed.contact,
+                w.indexed.human == indexed.human,
+            ),
+            _ => (false, false, false),
+        };
+        let is_new = !known && !self.touchpoints.contains_key(tp.id.as_bytes())?;
         self.touchpoints
             .insert(tp.id.as_bytes(), serde_json::to_vec(tp)?)?;
         self.writes.fetch_add(1, Ordering::SeqCst);
@@ -912,19 +924,14 @@ impl Trees {
             self.tp_time
                 .insert(time_key(&[], tp.started_at, &tp.id), &[])?;
         }
-        let contact = Contact::from(tp);
-        if before
-            .as_ref()
-            .is_none_or(|(who, c, _)| *who != tp.customer_id || *c != contact)
-        {
+        if !same_history {
             self.tp_customer.insert(
                 time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
-                serde_json::to_vec(&contact)?,
+                serde_json::to_vec(&indexed.contact)?,
             )?;
         }
-        let human = tp.is_open() && tp.owner.is_human();
-        if before.as_ref().is_none_or(|(_, _, was)| *was != human) {
-            if human {
+        if !same_people {
+            if indexed.human {
                 self.people.insert(tp.id.as_bytes(), &[])?;
             } else {
                 self.people.remove(tp.id.as_bytes())?;
@@ -932,10 +939,10 @@ impl Trees {
         }
         if tp.is_open() {
             // Warm means the index already names it.
-            if before.is_none() {
+            if !known {
                 self.open.insert(&open_key, tp.id.as_bytes())?;
             }
-            return Ok(Some(open_key));
+            return Ok(Some((open_key, indexed)));
         } else {
             if self
                 .open
@@ -945,7 +952,7 @@ impl Trees {
                 self.open.remove(&open_key)?;
             }
             let mut warm = self.warm();
-            if warm.get(&open_key).is_some_and(|w| w.indexed.0 == tp.id) {
+            if warm.get(&open_key).is_some_and(|w| w.indexed.id == tp.id) {
                 warm.remove(&open_key);
             }
         }
