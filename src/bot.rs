@@ -202,23 +202,33 @@ impl Bot {
             channel: crate::message::Channel::Twilio,
             id: phone.clone(),
         };
-        let survivor = match self.store.customer_of(&by_phone).await? {
+        // Under the sender's lock, as a turn: the merge and the new phone are one unit of work.
+        let mut guard = self.store.lock(identity.channel, &identity.id).await?;
+        let mut customer = match self.store.customer_of(&by_phone).await? {
             Some(known) if known.id != me.id => {
                 let (from, into) = if known.created_at <= me.created_at {
                     (me.id, known.id)
                 } else {
                     (known.id, me.id)
                 };
-                self.store.merge(&from, &into).await?;
-                into
+                let survivor = self.store.merge(&from, &into, Some(&mut guard)).await?;
+                survivor.unwrap_or(Customer {
+                    id: into,
+                    created_at: now,
+                    ..Customer::default()
+                })
             }
-            _ => me.id,
+            _ => {
+                self.store.link(&by_phone, &me.id).await?;
+                self.store.customer(&me.id).await?.unwrap_or(me)
+            }
         };
-        let mut customer = self.store.customer(&survivor).await?.unwrap_or_default();
         customer.phone.get_or_insert(phone);
-        self.store.put_customer(&customer).await?;
-        self.store.link(&by_phone, &customer.id).await?;
-        self.store.durable().await?;
+        let changes = TurnCommit {
+            customer: Some(customer.clone()),
+            ..TurnCommit::default()
+        };
+        self.store.commit(guard, changes).await?;
         Ok(customer)
     }
 
@@ -286,7 +296,7 @@ impl Bot {
         if let Some(d) = &mut msg.delivery {
             d.id = format!("{}\u{1f}{}", msg.user, d.id);
         }
-        let (guard, load) = self
+        let (mut guard, load) = self
             .store
             .begin_turn(&identity, also.as_ref(), msg.delivery.as_ref(), msg.at)
             .await?;
@@ -335,7 +345,9 @@ impl Bot {
         {
             Some(req) => {
                 let before = tp.customer_id.clone();
-                let linked = self.link(req, &mut customer, &mut tp, msg.at, lang).await?;
+                let linked = self
+                    .link(&mut guard, req, &mut customer, &mut tp, msg.at, lang)
+                    .await?;
                 // A merge moved the customer's conversations: one this turn closed goes with them.
                 for w in written.iter_mut().filter(|w| w.customer_id == before) {
                     w.customer_id = tp.customer_id.clone();
@@ -857,6 +869,7 @@ impl Bot {
     /// Makes a link code, or joins this customer to the one who made the code they give.
     async fn link(
         &self,
+        guard: &mut TurnGuard,
         req: LinkRequest,
         customer: &mut Customer,
         tp: &mut Touchpoint,
@@ -895,9 +908,9 @@ impl Bot {
                             }
                             _ => (owner, customer.id.clone()),
                         };
-                        self.store.merge(&from, &into).await?;
+                        let survivor = self.store.merge(&from, &into, Some(guard)).await?;
                         tp.customer_id = into.clone();
-                        if let Some(c) = self.store.customer(&into).await? {
+                        if let Some(c) = survivor {
                             *customer = c;
                         }
                     }

@@ -303,7 +303,7 @@ pub async fn merge(
     if from == into {
         bail!("a customer cannot be merged into itself");
     }
-    store.merge(from, into).await?;
+    store.merge(from, into, None).await?;
     store.flush_now().await?;
     writeln!(out, "merged {from} into {into}")?;
     Ok(())

@@ -1111,8 +1111,14 @@ impl<'p> Engine<'p> {
     }
 
     /// "Sorry, I didn't catch that." followed by the question, already rendered.
+    /// What comes before the question itself ("Sure.", "Bien sûr.", "I'm sorry to hear that.") is said
+    /// the first time only.
     fn ask_again(&self, ctx: &TurnContext, question: &Rendered) -> Rendered {
-        self.around(&self.messages(ctx).ask_again, question)
+        let bare = Rendered {
+            text: just_the_question(&question.text).to_string(),
+            ssml: just_the_question(&question.ssml).to_string(),
+        };
+        self.around(&self.messages(ctx).ask_again, &bare)
     }
 
     /// A message with `{question}` in it, the question already rendered.
@@ -1225,5 +1231,48 @@ fn from_profile(kind: EntityKind, c: &Customer) -> Option<String> {
         EntityKind::Email => c.email.clone(),
         EntityKind::Phone => c.phone.clone(),
         _ => None,
+    }
+}
+
+/// A question without the sentences before it: "Sure. What's your order number?" is "What's your order
+/// number?". A text with no question, or that starts with one, is as it is.
+fn just_the_question(s: &str) -> &str {
+    let Some(q) = s.find('?') else {
+        return s;
+    };
+    let head = &s[..q];
+    match head.rfind(['.', '!']) {
+        // Never through markup: SSML stays well-formed.
+        Some(end) if head[end + 1..].starts_with(char::is_whitespace) && !head.contains('<') => {
+            s[end + 1..].trim_start()
+        }
+        _ => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::just_the_question;
+
+    #[test]
+    fn a_question_asked_again_loses_what_came_before_it() {
+        assert_eq!(
+            just_the_question("Sure. What's your order number?"),
+            "What's your order number?"
+        );
+        assert_eq!(
+            just_the_question("Bien sûr. Quel est votre numéro de commande ?"),
+            "Quel est votre numéro de commande ?"
+        );
+        assert_eq!(
+            just_the_question("I'm sorry to hear that. Oh! What's your order number?"),
+            "What's your order number?"
+        );
+        // A question first, or no question: as it is.
+        let first = "Which order do you want to keep? Please give me the order number.";
+        assert_eq!(just_the_question(first), first);
+        assert_eq!(just_the_question("Say the number."), "Say the number.");
+        let marked = "<prosody rate=\"slow\">Sure. What is it?</prosody>";
+        assert_eq!(just_the_question(marked), marked);
     }
 }

@@ -78,6 +78,18 @@ const PHRASES: &[(&str, f32)] = &[
     ("n importe quoi", -2.0),
     ("pas normal", -1.5),
     ("not normal", -1.5),
+    // Waiting: what customers say of the service itself ("c'était trop long", "it took forever").
+    ("too long", -1.5),
+    ("too slow", -1.5),
+    ("took forever", -1.5),
+    ("takes forever", -1.5),
+    ("taking forever", -1.5),
+    ("trop long", -1.5),
+    ("trop longue", -1.5),
+    ("trop lent", -1.5),
+    ("trop lente", -1.5),
+    ("trop de temps", -1.5),
+    ("une eternite", -1.5),
 ];
 
 const NEGATIONS: &[&str] = &[
@@ -157,6 +169,17 @@ mod tests {
         assert!(negative("c'est vraiment nul"));
         assert!(negative("j'en ai ras le bol"));
         assert!(negative("Service inadmissible !"));
+        assert!(negative("c'était trop long"));
+        assert!(negative("ça a pris une éternité"));
+        assert!(negative("it took forever to get an answer"));
+    }
+
+    #[test]
+    fn a_long_item_is_not_a_long_wait() {
+        assert!(!negative(
+            "les rideaux sont trop longs, je voudrais les renvoyer"
+        ));
+        assert!(!negative("how long does delivery take"));
     }
 
     #[test]

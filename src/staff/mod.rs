@@ -554,7 +554,10 @@ async fn merge_customer(
             "a customer cannot be merged into itself",
         ));
     }
-    store.merge(&id, &body.into).await.map_err(ApiError::from)?;
+    store
+        .merge(&id, &body.into, None)
+        .await
+        .map_err(ApiError::from)?;
     store.durable().await.map_err(ApiError::from)?;
     Ok(ApiJson(json!({ "merged": id, "into": body.into })))
 }

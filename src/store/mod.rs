@@ -160,6 +160,12 @@ impl TurnGuard {
         }
     }
 
+    pub(crate) fn downcast_mut<T: 'static>(&mut self) -> Result<&mut T, StoreError> {
+        self.inner
+            .downcast_mut::<T>()
+            .ok_or_else(|| StoreError::Db("a lock taken from another store".into()))
+    }
+
     pub(crate) fn downcast<T: 'static>(self) -> Result<T, StoreError> {
         self.inner
             .downcast::<T>()
@@ -290,14 +296,23 @@ pub trait ProfileStore: Send + Sync {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<String>, StoreError>>;
     /// Moves everything of customer `from` (identities, touchpoints, attributes it has that `into` lacks)
-    /// to `into`, and deletes `from`.
-    fn merge<'a>(&'a self, from: &'a str, into: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// to `into`, and deletes `from`; returns `into` as it is afterwards. It holds the lock of every sender
+    /// of both customers while it runs, so that a turn under way on any of them finishes first and the
+    /// next one sees the merge. `held`: the lock of one of them the caller already holds (a turn joining
+    /// identities by a link code); the merge is then part of that turn's unit of work (on PostgreSQL,
+    /// committed with it).
+    fn merge<'a>(
+        &'a self,
+        from: &'a str,
+        into: &'a str,
+        held: Option<&'a mut TurnGuard>,
+    ) -> BoxFuture<'a, Result<Option<Customer>, StoreError>>;
     /// Erases a customer: profile and identities are deleted; their conversations lose every word and every
     /// link to them (customer, channel id, session, survey comment) but keep intents, outcome and rating, so
     /// reports keep their anonymous counts. Returns how many conversations were anonymised.
     fn forget<'a>(&'a self, customer_id: &'a str) -> BoxFuture<'a, Result<usize, StoreError>>;
     /// Moves one identity, and the conversations held through it, from a customer to a new customer (undoing
-    /// a wrong merge). Returns the new customer's id.
+    /// a wrong merge), under the lock of that identity's sender. Returns the new customer's id.
     fn split<'a>(
         &'a self,
         customer_id: &'a str,

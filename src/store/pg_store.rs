@@ -350,18 +350,27 @@ impl PgStore {
     }
 }
 
+/// Takes (in the current transaction) the row lock of one sender, creating the row if need be.
+const LOCK_SENDER: &str = "INSERT INTO senders (channel, user_id) VALUES ($1, $2)
+     ON CONFLICT (channel, user_id) DO UPDATE SET channel = EXCLUDED.channel";
+
+/// Takes another sender's row lock inside a transaction that holds one already.
+async fn lock_also(c: &Object, identity: &Identity) -> R<()> {
+    c.execute(
+        &c.prepare_cached(LOCK_SENDER).await?,
+        &[&identity.channel.as_str(), &identity.id],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Opens the transaction, takes the sender's row lock and sets the savepoint a failed write goes back
 /// to (keeping the lock): three messages sent together, one round trip.
 async fn lock_sender(c: &Object, channel: Channel, user: &str) -> R<()> {
     let begin = begin_locked();
     let channel = channel.as_str();
     let params: [&(dyn ToSql + Sync); 2] = [&channel, &user];
-    let upsert = c
-        .prepare_cached(
-            "INSERT INTO senders (channel, user_id) VALUES ($1, $2)
-             ON CONFLICT (channel, user_id) DO UPDATE SET channel = EXCLUDED.channel",
-        )
-        .await?;
+    let upsert = c.prepare_cached(LOCK_SENDER).await?;
     tokio::try_join!(
         c.batch_execute(&begin),
         c.execute(&upsert, &params),
@@ -776,6 +785,44 @@ impl PgStore {
     }
 }
 
+/// The statements of a merge, in the caller's transaction: the senders of both customers locked first
+/// (their identities and open conversations, in key order, so that two merges never wait on each other
+/// in a circle), then identities, conversations and the profile moved.
+async fn merge_rows(c: &Object, from: &str, into: &str) -> R<Option<Customer>> {
+    let both = [from, into];
+    c.execute(
+        "INSERT INTO senders (channel, user_id)
+         SELECT channel, user_id FROM identities WHERE customer_id = ANY($1)
+         UNION SELECT channel, user_id FROM conversations
+             WHERE customer_id = ANY($1) AND ended_at IS NULL
+         ORDER BY 1, 2
+         ON CONFLICT (channel, user_id) DO UPDATE SET channel = EXCLUDED.channel",
+        &[&&both[..]],
+    )
+    .await?;
+    c.execute(
+        "UPDATE identities SET customer_id = $2 WHERE customer_id = $1",
+        &[&from, &into],
+    )
+    .await?;
+    c.execute(
+        "UPDATE conversations SET customer_id = $2,
+             header = jsonb_set(header, '{customer_id}', to_jsonb($2::text))
+         WHERE customer_id = $1",
+        &[&from, &into],
+    )
+    .await?;
+    let old = customer_by_id(c, from).await?;
+    let mut new = customer_by_id(c, into).await?;
+    if let (Some(old), Some(new)) = (old, new.as_mut()) {
+        new.absorb(old);
+        put_customer(c, new).await?;
+    }
+    c.execute("DELETE FROM customers WHERE id = $1", &[&from])
+        .await?;
+    Ok(new)
+}
+
 impl ProfileStore for PgStore {
     fn begin_turn<'a>(
         &'a self,
@@ -807,9 +854,25 @@ impl ProfileStore for PgStore {
                     let (customer, created) = match customer_by_identity(c, identity).await? {
                         Some(found) => (found, false),
                         None => {
+                            // The other identity's lock too: an erasure of the customer it names
+                            // either ran before (and it names nobody now) or waits for this link, and
+                            // takes the new identity with the others.
+                            // Only a known identity's row is made: a lock row names a channel id.
                             let known = match also {
-                                Some(a) => customer_by_identity(c, a).await?,
-                                None => None,
+                                Some(a) if customer_by_identity(c, a).await?.is_some() => {
+                                    lock_also(c, a).await?;
+                                    let still = customer_by_identity(c, a).await?;
+                                    if still.is_none() {
+                                        // Erased while we waited: its lock row goes as the erasure's did.
+                                        c.execute(
+                                            "DELETE FROM senders WHERE channel = $1 AND user_id = $2",
+                                            &[&a.channel.as_str(), &a.id],
+                                        )
+                                        .await?;
+                                    }
+                                    still
+                                }
+                                _ => None,
                             };
                             let (found, created) = match known {
                                 Some(found) => {
@@ -1137,38 +1200,62 @@ impl ProfileStore for PgStore {
         }))
     }
 
-    fn merge<'a>(&'a self, from: &'a str, into: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.with_retry(move |c| {
-            Box::pin(async move {
-                if from == into {
-                    return Ok(());
-                }
-                in_transaction(&c, "BEGIN", async {
-                    c.execute(
-                        "UPDATE identities SET customer_id = $2 WHERE customer_id = $1",
-                        &[&from, &into],
-                    )
-                    .await?;
-                    c.execute(
-                        "UPDATE conversations SET customer_id = $2,
-                             header = jsonb_set(header, '{customer_id}', to_jsonb($2::text))
-                         WHERE customer_id = $1",
-                        &[&from, &into],
-                    )
-                    .await?;
-                    let old = customer_by_id(&c, from).await?;
-                    let new = customer_by_id(&c, into).await?;
-                    if let (Some(old), Some(mut new)) = (old, new) {
-                        new.absorb(old);
-                        put_customer(&c, &new).await?;
+    /// In one transaction (the held turn's, or its own), under the row lock of every sender of both
+    /// customers, taken in one statement in key order.
+    fn merge<'a>(
+        &'a self,
+        from: &'a str,
+        into: &'a str,
+        held: Option<&'a mut TurnGuard>,
+    ) -> BoxFuture<'a, Result<Option<Customer>, StoreError>> {
+        Box::pin(async move {
+            if from == into {
+                return self
+                    .with_retry(move |c| Box::pin(async move { customer_by_id(&c, into).await }))
+                    .await;
+            }
+            let Some(held) = held else {
+                return self
+                    .with_retry(move |c| {
+                        Box::pin(async move {
+                            in_transaction(&c, &begin_locked(), merge_rows(&c, from, into)).await
+                        })
+                    })
+                    .await;
+            };
+            // Inside the turn's transaction: a failure to serialise goes back to before the merge
+            // (the turn keeps its own lock) and is tried again.
+            let guard = held.downcast_mut::<PgGuard>()?;
+            let c = guard
+                .client
+                .as_ref()
+                .expect("a held lock has its connection");
+            let mut attempt = 0;
+            loop {
+                c.batch_execute("SAVEPOINT merge")
+                    .await
+                    .map_err(Fail::from)?;
+                match merge_rows(c, from, into).await {
+                    Ok(survivor) => {
+                        c.batch_execute("RELEASE SAVEPOINT merge")
+                            .await
+                            .map_err(Fail::from)?;
+                        return Ok(survivor);
                     }
-                    c.execute("DELETE FROM customers WHERE id = $1", &[&from])
-                        .await?;
-                    R::Ok(())
-                })
-                .await
-            })
-        }))
+                    Err(e) if e.retryable() && attempt < RETRIES => {
+                        attempt += 1;
+                        c.batch_execute("ROLLBACK TO SAVEPOINT merge")
+                            .await
+                            .map_err(Fail::from)?;
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    Err(e) if e.retryable() => {
+                        return Err(StoreError::Busy(StoreError::from(e).to_string()));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
     }
 
     /// In one transaction, under the row lock of every sender the customer has: identities, profile
@@ -1254,7 +1341,10 @@ impl ProfileStore for PgStore {
     ) -> BoxFuture<'a, Result<String, StoreError>> {
         Box::pin(self.with_retry(move |c| {
             Box::pin(async move {
-                in_transaction(&c, "BEGIN", async {
+                in_transaction(&c, &begin_locked(), async {
+                    // The sender's lock: a turn under way on it finishes first, the next one sees
+                    // the new customer.
+                    lock_also(&c, identity).await?;
                     let new = Customer {
                         id: local_id("cus"),
                         created_at: now,

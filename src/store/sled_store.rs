@@ -113,7 +113,16 @@ pub struct SledStore {
 }
 
 /// What a [`TurnGuard`] of the embedded store holds: the sender's lock.
-struct SledGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+struct SledGuard {
+    /// Whose lock it is (`channel\0user`).
+    key: String,
+    _lock: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// How long a merge or a split waits for a sender's lock (a turn of theirs under way) before it gives
+/// up with [`StoreError::Busy`]: two turns joining each other's customers at once would otherwise wait
+/// for each other for ever.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
@@ -234,6 +243,11 @@ impl Indexed {
 
 /// How many open conversations are kept warm; beyond it one is let go for each new one.
 const WARM_CONVERSATIONS: usize = 10_000;
+
+/// The key of a sender's lock.
+fn sender_key(channel: Channel, user: &str) -> String {
+    String::from_utf8_lossy(&key2(channel.as_str(), user)).into_owned()
+}
 
 fn key2(a: &str, b: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(a.len() + b.len() + 1);
@@ -1307,20 +1321,53 @@ impl SledStore {
     }
 
     /// The lock of one sender, shared by whoever asks for it while it is held.
-    fn sender(&self, channel: Channel, user: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let key = key2(channel.as_str(), user);
-        let key = String::from_utf8_lossy(&key).into_owned();
+    fn sender(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self
             .senders
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(lock) = map.get(&key).and_then(std::sync::Weak::upgrade) {
+        if let Some(lock) = map.get(key).and_then(std::sync::Weak::upgrade) {
             return lock;
         }
         map.retain(|_, w| w.strong_count() > 0);
         let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(key, Arc::downgrade(&lock));
+        map.insert(key.to_string(), Arc::downgrade(&lock));
         lock
+    }
+
+    /// Takes the lock of every sender of these customers (their identities, and where their open
+    /// conversations are) but `held`, in key order, waiting at most [`LOCK_WAIT`] for each; again for
+    /// any sender that appeared meanwhile.
+    async fn lock_senders_of(
+        &self,
+        customers: &[&str],
+        held: Option<&str>,
+    ) -> Result<Vec<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
+        let mut locked = std::collections::BTreeMap::new();
+        loop {
+            let mut wanted = std::collections::BTreeSet::new();
+            for customer in customers {
+                for ident in SledStore::identities(self, customer)? {
+                    wanted.insert(sender_key(ident.channel, &ident.id));
+                }
+                for tp in SledStore::touchpoints_of(self, customer)? {
+                    if tp.is_open() {
+                        wanted.insert(sender_key(tp.channel, &tp.user));
+                    }
+                }
+            }
+            wanted.retain(|k| Some(k.as_str()) != held && !locked.contains_key(k));
+            if wanted.is_empty() {
+                return Ok(locked.into_values().collect());
+            }
+            for key in wanted {
+                let lock = self.sender(&key).lock_owned();
+                let guard = tokio::time::timeout(LOCK_WAIT, lock).await.map_err(|_| {
+                    StoreError::Busy("a turn of one of the customers did not finish".into())
+                })?;
+                locked.insert(key, guard);
+            }
+        }
     }
 
     /// What a turn reads (see [`ProfileStore::begin_turn`]), once its lock is held.
@@ -1746,8 +1793,9 @@ impl ProfileStore for SledStore {
         user: &'a str,
     ) -> BoxFuture<'a, Result<TurnGuard, StoreError>> {
         Box::pin(async move {
-            let lock = self.sender(channel, user);
-            Ok(TurnGuard::new(SledGuard(lock.lock_owned().await)))
+            let key = sender_key(channel, user);
+            let lock = self.sender(&key).lock_owned().await;
+            Ok(TurnGuard::new(SledGuard { key, _lock: lock }))
         })
     }
 
@@ -1873,8 +1921,21 @@ impl ProfileStore for SledStore {
         Box::pin(async move { SledStore::take_link_code(self, code, now) })
     }
 
-    fn merge<'a>(&'a self, from: &'a str, into: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { SledStore::merge(self, from, into) })
+    fn merge<'a>(
+        &'a self,
+        from: &'a str,
+        into: &'a str,
+        held: Option<&'a mut TurnGuard>,
+    ) -> BoxFuture<'a, Result<Option<Customer>, StoreError>> {
+        Box::pin(async move {
+            let held = match held {
+                Some(g) => Some(g.downcast_mut::<SledGuard>()?.key.clone()),
+                None => None,
+            };
+            let _locks = self.lock_senders_of(&[from, into], held.as_deref()).await?;
+            SledStore::merge(self, from, into)?;
+            SledStore::customer(self, into)
+        })
     }
 
     fn forget<'a>(&'a self, customer_id: &'a str) -> BoxFuture<'a, Result<usize, StoreError>> {
@@ -1887,7 +1948,14 @@ impl ProfileStore for SledStore {
         identity: &'a Identity,
         now: Timestamp,
     ) -> BoxFuture<'a, Result<String, StoreError>> {
-        Box::pin(async move { SledStore::split(self, customer_id, identity, now) })
+        Box::pin(async move {
+            let key = sender_key(identity.channel, &identity.id);
+            let lock = self.sender(&key).lock_owned();
+            let _lock = tokio::time::timeout(LOCK_WAIT, lock)
+                .await
+                .map_err(|_| StoreError::Busy("a turn of the identity did not finish".into()))?;
+            SledStore::split(self, customer_id, identity, now)
+        })
     }
 
     fn purge_transcripts(&self, before: Timestamp) -> BoxFuture<'_, Result<usize, StoreError>> {

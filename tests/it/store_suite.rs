@@ -147,6 +147,7 @@ on_both_stores!(
     the_recent_contacts_come_newest_first_from_the_index,
     an_erased_customer_is_anonymised_and_never_saved_again,
     merge_and_split_move_identities_and_conversations,
+    a_merge_and_a_split_wait_for_a_turn_under_way,
     a_link_code_is_used_once_and_expires,
     retention_empties_the_words_of_closed_conversations_only,
     a_delivery_is_answered_once,
@@ -556,7 +557,7 @@ async fn merge_and_split_move_identities_and_conversations(store: Arc<dyn Profil
     let on_phone = conversation(store, &b.id, &ph, 50).await;
     save(store, &on_phone).await;
 
-    store.merge(&b.id, &a.id).await.unwrap();
+    store.merge(&b.id, &a.id, None).await.unwrap();
     assert!(store.customer(&b.id).await.unwrap().is_none());
     let merged = store.customer(&a.id).await.unwrap().unwrap();
     assert_eq!(merged.name.as_deref(), Some("Ann"));
@@ -578,6 +579,71 @@ async fn merge_and_split_move_identities_and_conversations(store: Arc<dyn Profil
     assert_eq!(moved.len(), 1);
     assert_eq!(moved[0].id, on_phone.id);
     assert_eq!(moved[0].customer_id, new);
+}
+
+/// A merge or a split by staff, while a turn of one of the customers is under way on another sender:
+/// it waits for that turn's commit (which would otherwise put the conversation back under the old
+/// customer), and the next turn sees it.
+async fn a_merge_and_a_split_wait_for_a_turn_under_way(store: Arc<dyn ProfileStore>) {
+    let tg = ident(Channel::Telegram, "m-tg");
+    let ph = ident(Channel::Twilio, "+33200");
+    let a = store.resolve(&tg, Timestamp(1)).await.unwrap();
+    let b = store.resolve(&ph, Timestamp(2)).await.unwrap();
+    let (guard, load) = store
+        .begin_turn(&ph, None, None, Timestamp(10))
+        .await
+        .unwrap();
+    assert_eq!(load.customer.id, b.id);
+    let mut tp = conversation(store.as_ref(), &b.id, &ph, 10).await;
+    tp.turns.push(turn(10, Speaker::Customer, "hello"));
+    let merging = tokio::spawn({
+        let (store, from, into) = (store.clone(), b.id.clone(), a.id.clone());
+        async move { store.merge(&from, &into, None).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!merging.is_finished(), "the merge waits for the turn");
+    let changes = TurnCommit {
+        touchpoints: vec![tp.clone()],
+        ..TurnCommit::default()
+    };
+    store.commit(guard, changes).await.unwrap();
+    let survivor = merging.await.unwrap().unwrap().expect("the survivor");
+    assert_eq!(survivor.id, a.id);
+    let open = store
+        .open_touchpoint(Channel::Twilio, "+33200")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(open.customer_id, a.id, "the turn's conversation moved too");
+    assert!(store.customer(&b.id).await.unwrap().is_none());
+
+    let (guard, load) = store
+        .begin_turn(&ph, None, None, Timestamp(20))
+        .await
+        .unwrap();
+    assert_eq!(load.customer.id, a.id, "the next turn is the survivor's");
+    let mut tp = load.open.expect("still open");
+    tp.turns.push(turn(20, Speaker::Customer, "again"));
+    let splitting = tokio::spawn({
+        let (store, id, who) = (store.clone(), a.id.clone(), ph.clone());
+        async move { store.split(&id, &who, Timestamp(21)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!splitting.is_finished(), "the split waits for the turn");
+    let changes = TurnCommit {
+        touchpoints: vec![tp],
+        ..TurnCommit::default()
+    };
+    store.commit(guard, changes).await.unwrap();
+    let new = splitting.await.unwrap().unwrap();
+    let open = store
+        .open_touchpoint(Channel::Twilio, "+33200")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(open.customer_id, new, "the split took the conversation");
+    assert_eq!(open.turns.len(), 2, "with the turn committed before it");
+    assert_eq!(store.identities(&a.id).await.unwrap(), [tg]);
 }
 
 async fn a_link_code_is_used_once_and_expires(store: Arc<dyn ProfileStore>) {
