@@ -520,7 +520,9 @@ impl<'p> Engine<'p> {
                     .ask
                     .get(&ctx.lang)
                     .or_else(|| spec.ask.values().next())?;
-                Some((ask.render(&self.lookup(ctx, collected))?, Vec::new()))
+                // Asked again (after silence, a digression): without its "Sure.".
+                let ask = ask.render(&self.lookup(ctx, collected))?;
+                Some((asked_again(&ask), Vec::new()))
             }
             DialogueState::AwaitingConfirmation { intent, collected } => {
                 let question = self.confirm_question(self.pack.get(intent)?, collected, ctx);
@@ -1114,11 +1116,7 @@ impl<'p> Engine<'p> {
     /// What comes before the question itself ("Sure.", "Bien sûr.", "I'm sorry to hear that.") is said
     /// the first time only.
     fn ask_again(&self, ctx: &TurnContext, question: &Rendered) -> Rendered {
-        let bare = Rendered {
-            text: just_the_question(&question.text).to_string(),
-            ssml: just_the_question(&question.ssml).to_string(),
-        };
-        self.around(&self.messages(ctx).ask_again, &bare)
+        self.around(&self.messages(ctx).ask_again, &asked_again(question))
     }
 
     /// A message with `{question}` in it, the question already rendered.
@@ -1231,6 +1229,14 @@ fn from_profile(kind: EntityKind, c: &Customer) -> Option<String> {
         EntityKind::Email => c.email.clone(),
         EntityKind::Phone => c.phone.clone(),
         _ => None,
+    }
+}
+
+/// A question as it is asked again: see [`just_the_question`].
+fn asked_again(question: &Rendered) -> Rendered {
+    Rendered {
+        text: just_the_question(&question.text).to_string(),
+        ssml: just_the_question(&question.ssml).to_string(),
     }
 }
 
