@@ -354,8 +354,8 @@ impl PgStore {
 const LOCK_SENDER: &str = "INSERT INTO senders (channel, user_id) VALUES ($1, $2)
      ON CONFLICT (channel, user_id) DO UPDATE SET channel = EXCLUDED.channel";
 
-/// Takes another sender's row lock inside a transaction that holds one already.
-async fn lock_also(c: &Object, identity: &Identity) -> R<()> {
+/// Takes one more sender's row lock in the current transaction (a split's, a turn's `also` identity).
+async fn lock_sender_row(c: &Object, identity: &Identity) -> R<()> {
     c.execute(
         &c.prepare_cached(LOCK_SENDER).await?,
         &[&identity.channel.as_str(), &identity.id],
@@ -854,13 +854,13 @@ impl ProfileStore for PgStore {
                     let (customer, created) = match customer_by_identity(c, identity).await? {
                         Some(found) => (found, false),
                         None => {
-                            // The other identity's lock too: an erasure of the customer it names
-                            // either ran before (and it names nobody now) or waits for this link, and
-                            // takes the new identity with the others.
-                            // Only a known identity's row is made: a lock row names a channel id.
+                            // A known `also` identity's lock too (a lock row names a channel id, so
+                            // none is made for an unknown one): an erasure of its customer either ran
+                            // before (it names nobody now) or waits for this link and takes the new
+                            // identity with the others.
                             let known = match also {
                                 Some(a) if customer_by_identity(c, a).await?.is_some() => {
-                                    lock_also(c, a).await?;
+                                    lock_sender_row(c, a).await?;
                                     let still = customer_by_identity(c, a).await?;
                                     if still.is_none() {
                                         // Erased while we waited: its lock row goes as the erasure's did.
@@ -1344,7 +1344,7 @@ impl ProfileStore for PgStore {
                 in_transaction(&c, &begin_locked(), async {
                     // The sender's lock: a turn under way on it finishes first, the next one sees
                     // the new customer.
-                    lock_also(&c, identity).await?;
+                    lock_sender_row(&c, identity).await?;
                     let new = Customer {
                         id: local_id("cus"),
                         created_at: now,

@@ -1361,13 +1361,17 @@ impl SledStore {
                 return Ok(locked.into_values().collect());
             }
             for key in wanted {
-                let lock = self.sender(&key).lock_owned();
-                let guard = tokio::time::timeout(LOCK_WAIT, lock).await.map_err(|_| {
-                    StoreError::Busy("a turn of one of the customers did not finish".into())
-                })?;
+                let guard = self.lock_within(&key).await?;
                 locked.insert(key, guard);
             }
         }
+    }
+
+    /// One sender's lock, waiting at most [`LOCK_WAIT`] for a turn of theirs to finish.
+    async fn lock_within(&self, key: &str) -> Result<tokio::sync::OwnedMutexGuard<()>, StoreError> {
+        tokio::time::timeout(LOCK_WAIT, self.sender(key).lock_owned())
+            .await
+            .map_err(|_| StoreError::Busy("a turn under way did not finish".into()))
     }
 
     /// What a turn reads (see [`ProfileStore::begin_turn`]), once its lock is held.
@@ -1949,11 +1953,9 @@ impl ProfileStore for SledStore {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<String, StoreError>> {
         Box::pin(async move {
-            let key = sender_key(identity.channel, &identity.id);
-            let lock = self.sender(&key).lock_owned();
-            let _lock = tokio::time::timeout(LOCK_WAIT, lock)
-                .await
-                .map_err(|_| StoreError::Busy("a turn of the identity did not finish".into()))?;
+            let _lock = self
+                .lock_within(&sender_key(identity.channel, &identity.id))
+                .await?;
             SledStore::split(self, customer_id, identity, now)
         })
     }
