@@ -897,7 +897,11 @@ impl Bot {
                     ),
                 }
             }
-            LinkRequest::Code(code) => match self.store.take_link_code(&code, now).await? {
+            LinkRequest::Code(code) => match self
+                .store
+                .take_link_code(&code, now, Some(&mut *guard))
+                .await?
+            {
                 Some(owner) => {
                     if owner != customer.id {
                         // The older profile survives: it is the one staff and other channels know.
@@ -1000,25 +1004,15 @@ impl Bot {
             written.push(self.closed(open));
         }
         Ok(Touchpoint {
-            id: self.store.new_id("tp").await?,
-            customer_id: customer.id.clone(),
-            channel: msg.channel,
-            user: msg.user.clone(),
             session: msg.session.clone(),
             lang: msg.locale.unwrap_or_default(),
-            started_at: msg.at,
-            last_at: msg.at,
-            ended_at: None,
-            turns: Vec::new(),
-            intents: Vec::new(),
-            outcome: None,
-            survey: Default::default(),
-            state: serde_json::Value::Null,
-            owner: Default::default(),
-            outbox: Vec::new(),
-            handled_by: None,
-            queued_at: None,
-            claimed_at: None,
+            ..Touchpoint::new(
+                self.store.new_id("tp").await?,
+                customer.id.clone(),
+                msg.channel,
+                msg.user.clone(),
+                msg.at,
+            )
         })
     }
 

@@ -206,15 +206,6 @@ pub async fn store_bench(
                     for i in 0..n {
                         let at = crate::time::Timestamp::now();
                         let tp = Touchpoint {
-                            id: format!("tp_{w}_{i}"),
-                            customer_id: format!("cus_{w}"),
-                            channel: crate::message::Channel::Chat,
-                            user: format!("u{w}"),
-                            session: None,
-                            lang: Default::default(),
-                            started_at: at,
-                            last_at: at,
-                            ended_at: None,
                             turns: vec![Turn {
                                 at,
                                 speaker: crate::store::Speaker::Customer,
@@ -226,14 +217,13 @@ pub async fn store_bench(
                                 author: None,
                             }],
                             intents: vec!["order_status".into()],
-                            outcome: None,
-                            survey: Default::default(),
-                            state: serde_json::Value::Null,
-                            owner: Default::default(),
-                            outbox: Vec::new(),
-                            handled_by: None,
-                            queued_at: None,
-                            claimed_at: None,
+                            ..Touchpoint::new(
+                                format!("tp_{w}_{i}"),
+                                format!("cus_{w}"),
+                                crate::message::Channel::Chat,
+                                format!("u{w}"),
+                                at,
+                            )
                         };
                         store.save_touchpoint(&tp)?;
                         store.durable().await?;

@@ -289,11 +289,15 @@ pub trait ProfileStore: Send + Sync {
         customer_id: &'a str,
         expires: Timestamp,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Uses up a link code: the customer it was made for, if it exists and has not expired.
+    /// Uses up a link code: the customer it was made for, if it exists and has not expired. `held`: the
+    /// lock of the turn that uses it; the code is then spent with that turn's commit (a turn that fails
+    /// before it, or is dropped, leaves the code usable; another turn giving the same code at once waits
+    /// for it, then finds it spent).
     fn take_link_code<'a>(
         &'a self,
         code: &'a str,
         now: Timestamp,
+        held: Option<&'a mut TurnGuard>,
     ) -> BoxFuture<'a, Result<Option<String>, StoreError>>;
     /// Moves everything of customer `from` (identities, touchpoints, attributes it has that `into` lacks)
     /// to `into`, and deletes `from`; returns `into` as it is afterwards. It holds the lock of every sender

@@ -120,17 +120,25 @@ pub struct Turn {
 }
 
 impl Turn {
-    /// A line of the transcript that only staff see: a change of owner, a note.
-    pub fn system(at: Timestamp, author: Option<&str>, text: String) -> Turn {
+    /// A line said, with nothing understood or noted about it.
+    pub fn said(at: Timestamp, speaker: Speaker, text: String) -> Turn {
         Turn {
             at,
-            speaker: Speaker::System,
+            speaker,
             text,
             intent: None,
             confidence: None,
             asr_confidence: None,
             irritants: Vec::new(),
+            author: None,
+        }
+    }
+
+    /// A line of the transcript that only staff see: a change of owner, a note.
+    pub fn system(at: Timestamp, author: Option<&str>, text: String) -> Turn {
+        Turn {
             author: author.map(str::to_string),
+            ..Turn::said(at, Speaker::System, text)
         }
     }
 }
@@ -260,6 +268,37 @@ fn is_bot(owner: &Owner) -> bool {
 }
 
 impl Touchpoint {
+    /// A conversation that starts at `at`, with nothing said yet, the bot answering.
+    pub fn new(
+        id: String,
+        customer_id: String,
+        channel: Channel,
+        user: String,
+        at: Timestamp,
+    ) -> Self {
+        Touchpoint {
+            id,
+            customer_id,
+            channel,
+            user,
+            session: None,
+            lang: Lang::default(),
+            started_at: at,
+            last_at: at,
+            ended_at: None,
+            turns: Vec::new(),
+            intents: Vec::new(),
+            outcome: None,
+            survey: BTreeMap::new(),
+            state: serde_json::Value::Null,
+            owner: Owner::Bot,
+            outbox: Vec::new(),
+            handled_by: None,
+            queued_at: None,
+            claimed_at: None,
+        }
+    }
+
     /// Whether the conversation is still going on.
     pub fn is_open(&self) -> bool {
         self.ended_at.is_none()

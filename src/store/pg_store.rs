@@ -823,6 +823,66 @@ async fn merge_rows(c: &Object, from: &str, into: &str) -> R<Option<Customer>> {
     Ok(new)
 }
 
+/// Deletes a link code; whom it was for, if it is there and has not expired.
+async fn take_code(c: &Object, code: &str, now: Timestamp) -> R<Option<String>> {
+    let row = c
+        .query_opt(
+            &c.prepare_cached(
+                "DELETE FROM link_codes WHERE code = $1 RETURNING customer_id, expires",
+            )
+            .await?,
+            &[&code],
+        )
+        .await?;
+    Ok(row.and_then(|r| {
+        let expires: i64 = r.get(1);
+        (expires > ms(now)).then(|| r.get(0))
+    }))
+}
+
+/// The connection of a held turn's transaction.
+fn held_client(held: &mut TurnGuard) -> Result<&Object, StoreError> {
+    let guard = held.downcast_mut::<PgGuard>()?;
+    Ok(guard
+        .client
+        .as_ref()
+        .expect("a held lock has its connection"))
+}
+
+/// Runs `run` inside the held transaction behind a savepoint: a failure to serialise goes back to
+/// before it (the transaction keeps its lock) and is tried again; any other failure is returned.
+async fn in_savepoint<'c, T, F, Fut>(c: &'c Object, name: &str, mut run: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = R<T>> + 'c,
+{
+    let mut attempt = 0;
+    loop {
+        c.batch_execute(&format!("SAVEPOINT {name}"))
+            .await
+            .map_err(Fail::from)?;
+        match run().await {
+            Ok(v) => {
+                c.batch_execute(&format!("RELEASE SAVEPOINT {name}"))
+                    .await
+                    .map_err(Fail::from)?;
+                return Ok(v);
+            }
+            Err(e) if e.retryable() && attempt < RETRIES => {
+                attempt += 1;
+                c.batch_execute(&format!("ROLLBACK TO SAVEPOINT {name}"))
+                    .await
+                    .map_err(Fail::from)?;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(e) if e.retryable() => {
+                return Err(StoreError::Busy(StoreError::from(e).to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 impl ProfileStore for PgStore {
     fn begin_turn<'a>(
         &'a self,
@@ -1178,26 +1238,29 @@ impl ProfileStore for PgStore {
         }))
     }
 
-    /// One statement deletes the code and says whom it was for: used once, whichever replica asks.
+    /// One statement deletes the code and says whom it was for: used once, whichever replica asks. With a
+    /// turn's lock, in that turn's transaction: the row stays locked until it commits (another turn
+    /// giving the same code waits, then finds it spent), and a turn that rolls back leaves it.
     fn take_link_code<'a>(
         &'a self,
         code: &'a str,
         now: Timestamp,
+        held: Option<&'a mut TurnGuard>,
     ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
-        Box::pin(self.with_retry(move |c| {
-            Box::pin(async move {
-                let row = c
-                    .query_opt(
-                        "DELETE FROM link_codes WHERE code = $1 RETURNING customer_id, expires",
-                        &[&code],
-                    )
-                    .await?;
-                Ok(row.and_then(|r| {
-                    let expires: i64 = r.get(1);
-                    (expires > ms(now)).then(|| r.get(0))
-                }))
-            })
-        }))
+        Box::pin(async move {
+            match held {
+                None => {
+                    self.with_retry(move |c| {
+                        Box::pin(async move { take_code(&c, code, now).await })
+                    })
+                    .await
+                }
+                Some(held) => {
+                    let c = held_client(held)?;
+                    in_savepoint(c, "link_code", || take_code(c, code, now)).await
+                }
+            }
+        })
     }
 
     /// In one transaction (the held turn's, or its own), under the row lock of every sender of both
@@ -1225,36 +1288,8 @@ impl ProfileStore for PgStore {
             };
             // Inside the turn's transaction: a failure to serialise goes back to before the merge
             // (the turn keeps its own lock) and is tried again.
-            let guard = held.downcast_mut::<PgGuard>()?;
-            let c = guard
-                .client
-                .as_ref()
-                .expect("a held lock has its connection");
-            let mut attempt = 0;
-            loop {
-                c.batch_execute("SAVEPOINT merge")
-                    .await
-                    .map_err(Fail::from)?;
-                match merge_rows(c, from, into).await {
-                    Ok(survivor) => {
-                        c.batch_execute("RELEASE SAVEPOINT merge")
-                            .await
-                            .map_err(Fail::from)?;
-                        return Ok(survivor);
-                    }
-                    Err(e) if e.retryable() && attempt < RETRIES => {
-                        attempt += 1;
-                        c.batch_execute("ROLLBACK TO SAVEPOINT merge")
-                            .await
-                            .map_err(Fail::from)?;
-                        tokio::time::sleep(backoff(attempt)).await;
-                    }
-                    Err(e) if e.retryable() => {
-                        return Err(StoreError::Busy(StoreError::from(e).to_string()));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            let c = held_client(held)?;
+            in_savepoint(c, "merge", || merge_rows(c, from, into)).await
         })
     }
 

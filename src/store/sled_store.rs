@@ -26,7 +26,7 @@
 
 use super::{
     BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, Page, ProfileStore,
-    StoreCounts, StoreError, Touchpoint, TurnCommit, TurnGuard, TurnLoad,
+    StoreCounts, StoreError, Touchpoint, Turn, TurnCommit, TurnGuard, TurnLoad,
 };
 use crate::message::{Channel, Delivery};
 use crate::time::Timestamp;
@@ -117,6 +117,19 @@ struct SledGuard {
     /// Whose lock it is (`channel\0user`).
     key: String,
     _lock: tokio::sync::OwnedMutexGuard<()>,
+    /// A link code the turn used up (its tree, the code and what it held): put back if the guard is
+    /// dropped without its commit, before the lock is let go.
+    spent: Option<(sled::Tree, sled::IVec, sled::IVec)>,
+}
+
+impl Drop for SledGuard {
+    fn drop(&mut self) {
+        if let Some((tree, code, held)) = self.spent.take() {
+            if let Err(e) = tree.insert(code, held) {
+                tracing::warn!(error = %e, "a link code of a failed turn could not be put back");
+            }
+        }
+    }
 }
 
 /// How long a merge or a split waits for a sender's lock (a turn of theirs under way) before it gives
@@ -194,7 +207,11 @@ struct Trees {
     customers: sled::Tree,
     identities: sled::Tree,
     customer_identities: sled::Tree,
+    /// Conversations without their turns (`turns` is empty in the record; a record written before turns
+    /// had a tree of their own holds them inline, and is read as it is).
     touchpoints: sled::Tree,
+    /// Each conversation's turns, appended: `id\0` ++ sequence number (4 bytes, big-endian) → turn.
+    turns: sled::Tree,
     tp_time: sled::Tree,
     tp_customer: sled::Tree,
     open: sled::Tree,
@@ -218,6 +235,8 @@ struct Trees {
 /// turn has taken it (the turn holds the sender's lock; anyone else reads it from the database).
 struct Warm {
     indexed: Indexed,
+    /// How many of its turns the `turns` tree holds: the next write appends the rest.
+    stored_turns: usize,
     tp: Option<Touchpoint>,
 }
 
@@ -550,6 +569,22 @@ impl SledStore {
                 }
             };
         }
+        for item in t.turns.iter() {
+            let (k, v) = item?;
+            report.turns += 1;
+            let id = k.split(|b| *b == 0).next().unwrap_or_default();
+            if serde_json::from_slice::<Turn>(&v).is_err() {
+                report.damaged.push(format!(
+                    "a turn of conversation {} does not decode",
+                    String::from_utf8_lossy(id)
+                ));
+            } else if !t.touchpoints.contains_key(id)? {
+                report.damaged.push(format!(
+                    "a turn of conversation {} is kept, the conversation is missing",
+                    String::from_utf8_lossy(id)
+                ));
+            }
+        }
         for item in t.tp_time.iter() {
             let (k, _) = item?;
             let id = k.get(8..).unwrap_or_default();
@@ -617,6 +652,7 @@ impl Trees {
             identities: tree("identities")?,
             customer_identities: tree("customer_identities")?,
             touchpoints: tree("touchpoints")?,
+            turns: tree("turns")?,
             tp_time: tree("tp_time")?,
             tp_customer: tree("tp_customer")?,
             open: tree("open")?,
@@ -856,11 +892,13 @@ impl Trees {
         let Some(id) = self.open.get(key)? else {
             return Ok(None);
         };
-        let tp = self.touchpoint(&String::from_utf8_lossy(&id))?;
-        if let Some(tp) = &tp {
-            self.keep_warm(key.to_vec(), Indexed::of(tp), tp.clone());
-        }
-        Ok(tp)
+        let Some((tp, inline)) = self.read_touchpoint(&String::from_utf8_lossy(&id))? else {
+            return Ok(None);
+        };
+        // Turns held inline (a record written before the `turns` tree) are all written at the next write.
+        let stored = if inline { usize::MAX } else { tp.turns.len() };
+        self.keep_warm(key.to_vec(), Indexed::of(&tp), tp.clone(), stored);
+        Ok(Some(tp))
     }
 
     fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
@@ -878,7 +916,7 @@ impl Trees {
         self.warm.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn keep_warm(&self, key: Vec<u8>, indexed: Indexed, tp: Touchpoint) {
+    fn keep_warm(&self, key: Vec<u8>, indexed: Indexed, tp: Touchpoint, stored_turns: usize) {
         let mut warm = self.warm();
         if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
             if let Some(any) = warm.keys().next().cloned() {
@@ -889,30 +927,76 @@ impl Trees {
             key,
             Warm {
                 indexed,
+                stored_turns,
                 tp: Some(tp),
             },
         );
     }
 
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
-        if let Some((key, indexed)) = self.write_touchpoint(tp)? {
-            self.keep_warm(key, indexed, tp.clone());
+        self.save_touchpoint_owned(tp.clone())
+    }
+
+    /// [`Trees::save_touchpoint`] of a conversation the caller is done with: kept warm as it is.
+    fn save_touchpoint_owned(&self, mut tp: Touchpoint) -> Result<(), StoreError> {
+        if let Some((key, indexed)) = self.write_touchpoint(&mut tp)? {
+            let stored = tp.turns.len();
+            self.keep_warm(key, indexed, tp, stored);
         }
         Ok(())
     }
 
-    /// [`Trees::save_touchpoint`] of a conversation the caller is done with: kept warm as it is.
-    fn save_touchpoint_owned(&self, tp: Touchpoint) -> Result<(), StoreError> {
-        if let Some((key, indexed)) = self.write_touchpoint(&tp)? {
-            self.keep_warm(key, indexed, tp);
+    /// Writes a conversation's record and its turns from `append_from` on (`None`: every turn, those the
+    /// store held deleted first), and nothing else: no index.
+    fn put_record(
+        &self,
+        tp: &mut Touchpoint,
+        append_from: Option<usize>,
+    ) -> Result<(), StoreError> {
+        let from = match append_from {
+            Some(n) => n,
+            None => {
+                self.clear_turns(&tp.id)?;
+                0
+            }
+        };
+        let mut batch = sled::Batch::default();
+        for (seq, turn) in tp.turns.iter().enumerate().skip(from) {
+            batch.insert(Self::turn_key(&tp.id, seq), serde_json::to_vec(turn)?);
         }
+        self.turns.apply_batch(batch)?;
+        let turns = std::mem::take(&mut tp.turns);
+        let header = serde_json::to_vec(&*tp);
+        tp.turns = turns;
+        self.touchpoints.insert(tp.id.as_bytes(), header?)?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The key of a conversation's turn.
+    fn turn_key(id: &str, seq: usize) -> Vec<u8> {
+        let mut k = key2(id, "");
+        k.extend_from_slice(&(seq as u32).to_be_bytes());
+        k
+    }
+
+    /// Deletes every turn the `turns` tree holds of a conversation.
+    fn clear_turns(&self, id: &str) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for key in self.turns.scan_prefix(key2(id, "")).keys() {
+            batch.remove(key?);
+        }
+        self.turns.apply_batch(batch)?;
         Ok(())
     }
 
     /// Writes a conversation and what the indexes say of it; if it is open, the key it is to be kept
     /// warm under, with what the indexes now say.
     #[tracing::instrument(level = "debug", skip_all, fields(conversation = %tp.id))]
-    fn write_touchpoint(&self, tp: &Touchpoint) -> Result<Option<(Vec<u8>, Indexed)>, StoreError> {
+    fn write_touchpoint(
+        &self,
+        tp: &mut Touchpoint,
+    ) -> Result<Option<(Vec<u8>, Indexed)>, StoreError> {
         // A turn that raced the erasure of its customer is not saved under her id again.
         if tp.customer_id != ERASED && self.is_erased(&tp.customer_id)? {
             tracing::debug!("a conversation of an erased customer was not saved");
@@ -921,19 +1005,29 @@ impl Trees {
         let open_key = key2(tp.channel.as_str(), &tp.user);
         let indexed = Indexed::of(tp);
         // What the indexes already say of it, when it is warm: only what changed is written.
-        let (known, same_history, same_people) = match self.warm().get(&open_key) {
+        let (known, same_history, same_people, stored_turns) = match self.warm().get(&open_key) {
             Some(w) if w.indexed.id == tp.id => (
                 true,
                 w.indexed.customer_id == indexed.customer_id
                     && w.indexed.contact == indexed.contact,
                 w.indexed.human == indexed.human,
+                w.stored_turns,
             ),
-            _ => (false, false, false),
+            _ => (false, false, false, 0),
         };
         let is_new = !known && !self.touchpoints.contains_key(tp.id.as_bytes())?;
-        self.touchpoints
-            .insert(tp.id.as_bytes(), serde_json::to_vec(tp)?)?;
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        // Only the turns the store does not hold yet are written; a conversation that is not warm (how
+        // many it holds is not known, or they are inline in a record written before the `turns` tree)
+        // has them all written again.
+        // Only the turns the store does not hold yet are written; a conversation that is not warm (how
+        // many it holds is not known, or they are inline in a record written before the `turns` tree)
+        // has them all written again.
+        let append_from = match stored_turns {
+            _ if is_new => Some(0),
+            n if known && n <= tp.turns.len() => Some(n),
+            _ => None,
+        };
+        self.put_record(tp, append_from)?;
         if is_new {
             self.tp_time
                 .insert(time_key(&[], tp.started_at, &tp.id), &[])?;
@@ -974,7 +1068,29 @@ impl Trees {
     }
 
     fn touchpoint(&self, id: &str) -> Result<Option<Touchpoint>, StoreError> {
-        Self::get_json(&self.touchpoints, id.as_bytes())
+        Ok(self.read_touchpoint(id)?.map(|(tp, _)| tp))
+    }
+
+    /// A conversation with its turns, and whether they were inline in its record (written before the
+    /// `turns` tree) rather than in the tree.
+    fn read_touchpoint(&self, id: &str) -> Result<Option<(Touchpoint, bool)>, StoreError> {
+        let Some(mut tp) = Self::get_json::<Touchpoint>(&self.touchpoints, id.as_bytes())? else {
+            return Ok(None);
+        };
+        if !tp.turns.is_empty() {
+            return Ok(Some((tp, true)));
+        }
+        tp.turns = self.turns_of(id)?;
+        Ok(Some((tp, false)))
+    }
+
+    /// The turns the `turns` tree holds of a conversation, in order.
+    fn turns_of(&self, id: &str) -> Result<Vec<Turn>, StoreError> {
+        self.turns
+            .scan_prefix(key2(id, ""))
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .collect()
     }
 
     fn touchpoints_between(
@@ -1071,12 +1187,9 @@ impl Trees {
         Ok(())
     }
 
-    fn take_link_code(&self, code: &str, now: Timestamp) -> Result<Option<String>, StoreError> {
-        let Some(v) = self.link_codes.remove(code.as_bytes())? else {
-            return Ok(None);
-        };
-        let expires = u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8]));
-        Ok((now.0 < expires).then(|| String::from_utf8_lossy(&v[8..]).into_owned()))
+    /// Removes a link code; what it held (expiry and customer), if it was there.
+    fn remove_link_code(&self, code: &str) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.link_codes.remove(code.as_bytes())?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -1123,8 +1236,7 @@ impl Trees {
             for turn in &mut tp.turns {
                 turn.text = String::new();
             }
-            self.touchpoints
-                .insert(tp.id.as_bytes(), serde_json::to_vec(&tp)?)?;
+            self.put_record(&mut tp, None)?;
         }
         for item in self.link_codes.iter() {
             let (code, v) = item?;
@@ -1182,8 +1294,7 @@ impl Trees {
                 t.text.clear();
             }
             tp.survey.remove(crate::engine::survey::COMMENT);
-            self.touchpoints
-                .insert(tp.id.as_bytes(), serde_json::to_vec(&tp)?)?;
+            self.put_record(&mut tp, None)?;
             n += 1;
         }
         Ok(n)
@@ -1513,7 +1624,8 @@ impl SledStore {
     /// How many records the store holds (reads every conversation to count turns).
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
         let t = self.read();
-        let mut turns = 0u64;
+        // Turns inline in records written before the `turns` tree, and those in it.
+        let mut turns = t.turns.len() as u64;
         for item in t.touchpoints.iter() {
             let (_, v) = item?;
             let tp: Touchpoint = serde_json::from_slice(&v)?;
@@ -1584,8 +1696,28 @@ impl SledStore {
         self.read().put_link_code(code, customer_id, expires)
     }
 
+    /// Uses up a link code (see [`ProfileStore::take_link_code`]): with a turn's guard, put back if
+    /// that turn is not committed.
+    fn take_link_code_held(
+        &self,
+        code: &str,
+        now: Timestamp,
+        held: Option<&mut TurnGuard>,
+    ) -> Result<Option<String>, StoreError> {
+        let t = self.read();
+        let Some(v) = t.remove_link_code(code)? else {
+            return Ok(None);
+        };
+        if let Some(guard) = held {
+            let guard = guard.downcast_mut::<SledGuard>()?;
+            guard.spent = Some((t.link_codes.clone(), code.as_bytes().into(), v.clone()));
+        }
+        let expires = u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8]));
+        Ok((now.0 < expires).then(|| String::from_utf8_lossy(&v[8..]).into_owned()))
+    }
+
     pub fn take_link_code(&self, code: &str, now: Timestamp) -> Result<Option<String>, StoreError> {
-        self.read().take_link_code(code, now)
+        self.take_link_code_held(code, now, None)
     }
 
     pub fn merge(&self, from: &str, into: &str) -> Result<(), StoreError> {
@@ -1799,7 +1931,11 @@ impl ProfileStore for SledStore {
         Box::pin(async move {
             let key = sender_key(channel, user);
             let lock = self.sender(&key).lock_owned().await;
-            Ok(TurnGuard::new(SledGuard { key, _lock: lock }))
+            Ok(TurnGuard::new(SledGuard {
+                key,
+                _lock: lock,
+                spent: None,
+            }))
         })
     }
 
@@ -1809,9 +1945,11 @@ impl ProfileStore for SledStore {
         changes: TurnCommit,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let guard = guard.downcast::<SledGuard>()?;
+            let mut guard = guard.downcast::<SledGuard>()?;
             self.write_turn(changes)?;
             SledStore::durable(self).await?;
+            // Committed: a code it used up stays spent.
+            guard.spent = None;
             drop(guard);
             Ok(())
         })
@@ -1921,8 +2059,9 @@ impl ProfileStore for SledStore {
         &'a self,
         code: &'a str,
         now: Timestamp,
+        held: Option<&'a mut TurnGuard>,
     ) -> BoxFuture<'a, Result<Option<String>, StoreError>> {
-        Box::pin(async move { SledStore::take_link_code(self, code, now) })
+        Box::pin(async move { self.take_link_code_held(code, now, held) })
     }
 
     fn merge<'a>(
@@ -2032,4 +2171,117 @@ impl ProfileStore for SledStore {
 pub fn parse_cursor(cursor: &str) -> Option<(Timestamp, String)> {
     let (at, id) = cursor.split_once('.')?;
     Some((Timestamp(at.parse().ok()?), id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Speaker;
+
+    fn turn(at: u64, text: &str) -> Turn {
+        Turn::said(Timestamp(at), Speaker::Customer, text.into())
+    }
+
+    fn conversation(id: &str, texts: &[&str]) -> Touchpoint {
+        Touchpoint {
+            turns: texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| turn(i as u64, t))
+                .collect(),
+            ..Touchpoint::new(
+                id.into(),
+                "cus_1".into(),
+                Channel::Chat,
+                "u".into(),
+                Timestamp(1),
+            )
+        }
+    }
+
+    /// What the `turns` tree holds of a conversation, and the turns inline in its record.
+    fn held(store: &SledStore, id: &str) -> (Vec<String>, usize) {
+        let t = store.read();
+        let tree = t
+            .turns_of(id)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
+        let record: Touchpoint =
+            serde_json::from_slice(&t.touchpoints.get(id).unwrap().unwrap()).unwrap();
+        (tree, record.turns.len())
+    }
+
+    #[test]
+    fn turns_are_appended_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .save_touchpoint(&conversation("tp_1", &["a", "b"]))
+            .unwrap();
+        // A turn's record of an earlier turn changed in memory only: an append leaves the stored one.
+        let mut next = conversation("tp_1", &["changed", "b", "c", "d"]);
+        next.last_at = Timestamp(2);
+        store.save_touchpoint(&next).unwrap();
+        assert_eq!(
+            held(&store, "tp_1"),
+            (vec!["a".into(), "b".into(), "c".into(), "d".into()], 0)
+        );
+        let read = store.touchpoint("tp_1").unwrap().unwrap();
+        assert_eq!(read.turns.len(), 4);
+        assert_eq!(read.last_at, Timestamp(2));
+    }
+
+    #[test]
+    fn a_conversation_not_warm_has_its_turns_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store
+                .save_touchpoint(&conversation("tp_1", &["a", "b"]))
+                .unwrap();
+            store.flush_now().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .save_touchpoint(&conversation("tp_1", &["x", "y", "z"]))
+            .unwrap();
+        assert_eq!(
+            held(&store, "tp_1"),
+            (vec!["x".into(), "y".into(), "z".into()], 0)
+        );
+        // Fewer turns than held (an erasure's own rewrite aside, never from a turn): no stale one stays.
+        store
+            .save_touchpoint(&conversation("tp_1", &["x"]))
+            .unwrap();
+        assert_eq!(held(&store, "tp_1"), (vec!["x".into()], 0));
+    }
+
+    #[test]
+    fn a_record_with_inline_turns_is_read_and_converted_at_its_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let old = conversation("tp_9", &["old one", "old two"]);
+        {
+            // As a store written before the `turns` tree holds it.
+            let t = store.read();
+            t.touchpoints
+                .insert("tp_9", serde_json::to_vec(&old).unwrap())
+                .unwrap();
+            t.open.insert(key2("chat", "u"), "tp_9").unwrap();
+        }
+        let open = store.open_touchpoint(Channel::Chat, "u").unwrap().unwrap();
+        assert_eq!(open.turns, old.turns);
+        let mut next = open;
+        next.turns.push(turn(5, "new"));
+        store.save_touchpoint(&next).unwrap();
+        assert_eq!(
+            held(&store, "tp_9"),
+            (vec!["old one".into(), "old two".into(), "new".into()], 0)
+        );
+        let report = store.check().unwrap();
+        assert_eq!((report.conversations, report.turns), (1, 3));
+        assert!(report.damaged.is_empty(), "{:?}", report.damaged);
+    }
 }

@@ -125,27 +125,13 @@ async fn an_erasure_a_kill_interrupted_is_compacted_at_the_next_start() {
 
 fn touchpoint(store: &SledStore, customer: &str) -> Touchpoint {
     let at = Timestamp(1_000);
-    Touchpoint {
-        id: store.new_id("tp").unwrap(),
-        customer_id: customer.into(),
-        channel: Channel::Chat,
-        user: "zoe".into(),
-        session: None,
-        lang: Default::default(),
-        started_at: at,
-        last_at: at,
-        ended_at: None,
-        turns: vec![],
-        intents: vec![],
-        outcome: None,
-        survey: Default::default(),
-        state: serde_json::Value::Null,
-        owner: Default::default(),
-        outbox: Vec::new(),
-        handled_by: None,
-        queued_at: None,
-        claimed_at: None,
-    }
+    Touchpoint::new(
+        store.new_id("tp").unwrap(),
+        customer.into(),
+        Channel::Chat,
+        "zoe".into(),
+        at,
+    )
 }
 
 /// A customer's turns racing her erasure never save her records again under her id (it happened in 3

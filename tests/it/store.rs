@@ -7,25 +7,15 @@ use parcours::time::Timestamp;
 
 fn touchpoint(store: &SledStore, customer: &str, at: Timestamp) -> Touchpoint {
     Touchpoint {
-        id: store.new_id("tp").unwrap(),
-        customer_id: customer.into(),
-        channel: Channel::Chat,
-        user: "u".into(),
-        session: None,
-        lang: Default::default(),
-        started_at: at,
-        last_at: at,
         ended_at: Some(at),
-        turns: vec![],
         intents: vec!["order_status".into()],
-        outcome: None,
-        survey: Default::default(),
-        state: serde_json::Value::Null,
-        owner: Default::default(),
-        outbox: Vec::new(),
-        handled_by: None,
-        queued_at: None,
-        claimed_at: None,
+        ..Touchpoint::new(
+            store.new_id("tp").unwrap(),
+            customer.into(),
+            Channel::Chat,
+            "u".into(),
+            at,
+        )
     }
 }
 

@@ -149,6 +149,7 @@ on_both_stores!(
     merge_and_split_move_identities_and_conversations,
     a_merge_and_a_split_wait_for_a_turn_under_way,
     a_link_code_is_used_once_and_expires,
+    a_link_code_is_spent_with_the_turn_that_used_it,
     retention_empties_the_words_of_closed_conversations_only,
     a_delivery_is_answered_once,
     a_delivery_is_committed_with_its_turn_and_replayed,
@@ -168,16 +169,7 @@ fn ident(channel: Channel, id: &str) -> Identity {
 }
 
 fn turn(at: u64, speaker: Speaker, text: &str) -> Turn {
-    Turn {
-        at: Timestamp(at),
-        speaker,
-        text: text.into(),
-        intent: None,
-        confidence: None,
-        asr_confidence: None,
-        irritants: Vec::new(),
-        author: None,
-    }
+    Turn::said(Timestamp(at), speaker, text.into())
 }
 
 async fn conversation(
@@ -186,27 +178,13 @@ async fn conversation(
     who: &Identity,
     at: u64,
 ) -> Touchpoint {
-    Touchpoint {
-        id: store.new_id("tp").await.unwrap(),
-        customer_id: customer.into(),
-        channel: who.channel,
-        user: who.id.clone(),
-        session: None,
-        lang: Default::default(),
-        started_at: Timestamp(at),
-        last_at: Timestamp(at),
-        ended_at: None,
-        turns: vec![],
-        intents: vec![],
-        outcome: None,
-        survey: Default::default(),
-        state: serde_json::Value::Null,
-        owner: Default::default(),
-        outbox: Vec::new(),
-        handled_by: None,
-        queued_at: None,
-        claimed_at: None,
-    }
+    Touchpoint::new(
+        store.new_id("tp").await.unwrap(),
+        customer.into(),
+        who.channel,
+        who.id.clone(),
+        Timestamp(at),
+    )
 }
 
 /// Saves a conversation the way every writer does: under its sender's lock.
@@ -513,7 +491,7 @@ async fn an_erased_customer_is_anonymised_and_never_saved_again(store: Arc<dyn P
     assert!(store.identities(&customer.id).await.unwrap().is_empty());
     assert!(
         store
-            .take_link_code("123456", Timestamp(20))
+            .take_link_code("123456", Timestamp(20), None)
             .await
             .unwrap()
             .is_none()
@@ -658,7 +636,7 @@ async fn a_link_code_is_used_once_and_expires(store: Arc<dyn ProfileStore>) {
         .unwrap();
     assert_eq!(
         store
-            .take_link_code("111111", Timestamp(500))
+            .take_link_code("111111", Timestamp(500), None)
             .await
             .unwrap()
             .as_deref(),
@@ -666,24 +644,72 @@ async fn a_link_code_is_used_once_and_expires(store: Arc<dyn ProfileStore>) {
     );
     assert!(
         store
-            .take_link_code("111111", Timestamp(600))
+            .take_link_code("111111", Timestamp(600), None)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .take_link_code("222222", Timestamp(2_000))
+            .take_link_code("222222", Timestamp(2_000), None)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .take_link_code("333333", Timestamp(1))
+            .take_link_code("333333", Timestamp(1), None)
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+/// A turn that uses a code and fails (dropped before its commit) leaves the code usable; one that
+/// commits spends it, and another sender giving it meanwhile finds it spent.
+async fn a_link_code_is_spent_with_the_turn_that_used_it(store: Arc<dyn ProfileStore>) {
+    let far = Timestamp(u64::MAX / 2);
+    store.put_link_code("444444", "cus_x", far).await.unwrap();
+    let (mut failed, _) = store
+        .begin_turn(&ident(Channel::Chat, "l1"), None, None, Timestamp(10))
+        .await
+        .unwrap();
+    let taken = store
+        .take_link_code("444444", Timestamp(10), Some(&mut failed))
+        .await
+        .unwrap();
+    assert_eq!(taken.as_deref(), Some("cus_x"));
+    drop(failed);
+    let (mut turn, _) = store
+        .begin_turn(&ident(Channel::Telegram, "l2"), None, None, Timestamp(20))
+        .await
+        .unwrap();
+    let taken = store
+        .take_link_code("444444", Timestamp(20), Some(&mut turn))
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.as_deref(),
+        Some("cus_x"),
+        "the failed turn left the code"
+    );
+    let other = tokio::spawn({
+        let store = store.clone();
+        async move { store.take_link_code("444444", Timestamp(21), None).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    store.commit(turn, TurnCommit::default()).await.unwrap();
+    assert_eq!(
+        other.await.unwrap().unwrap(),
+        None,
+        "spent by the committed turn"
+    );
+    assert_eq!(
+        store
+            .take_link_code("444444", Timestamp(30), None)
+            .await
+            .unwrap(),
+        None
     );
 }
 
