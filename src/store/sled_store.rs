@@ -207,10 +207,11 @@ struct Trees {
     customers: sled::Tree,
     identities: sled::Tree,
     customer_identities: sled::Tree,
-    /// Conversations without their turns (`turns` is empty in the record; a record written before turns
-    /// had a tree of their own holds them inline, and is read as it is).
+    /// Conversations, with their latest turns inline (at most [`INLINE_TURNS`] after a write; a record
+    /// written before the `turns` tree has them all, and is read as it is).
     touchpoints: sled::Tree,
-    /// Each conversation's turns, appended: `id\0` ++ sequence number (4 bytes, big-endian) → turn.
+    /// Each conversation's older turns, moved out of its record in segments, never rewritten by a turn:
+    /// `id\0` ++ the first turn's number (4 bytes, big-endian) → the segment's turns (JSON array).
     turns: sled::Tree,
     tp_time: sled::Tree,
     tp_customer: sled::Tree,
@@ -235,8 +236,9 @@ struct Trees {
 /// turn has taken it (the turn holds the sender's lock; anyone else reads it from the database).
 struct Warm {
     indexed: Indexed,
-    /// How many of its turns the `turns` tree holds: the next write appends the rest.
-    stored_turns: usize,
+    /// How many of its turns the `turns` tree holds: the next write keeps the others inline, or moves
+    /// them there.
+    segmented: usize,
     tp: Option<Touchpoint>,
 }
 
@@ -259,6 +261,10 @@ impl Indexed {
         }
     }
 }
+
+/// How many turns a conversation's record keeps inline, at most, after a write; older ones are in the
+/// `turns` tree.
+const INLINE_TURNS: usize = 16;
 
 /// How many open conversations are kept warm; beyond it one is let go for each new one.
 const WARM_CONVERSATIONS: usize = 10_000;
@@ -571,16 +577,17 @@ impl SledStore {
         }
         for item in t.turns.iter() {
             let (k, v) = item?;
-            report.turns += 1;
             let id = k.split(|b| *b == 0).next().unwrap_or_default();
-            if serde_json::from_slice::<Turn>(&v).is_err() {
-                report.damaged.push(format!(
-                    "a turn of conversation {} does not decode",
+            match serde_json::from_slice::<Vec<Turn>>(&v) {
+                Ok(turns) => report.turns += turns.len(),
+                Err(_) => report.damaged.push(format!(
+                    "turns of conversation {} do not decode",
                     String::from_utf8_lossy(id)
-                ));
-            } else if !t.touchpoints.contains_key(id)? {
+                )),
+            }
+            if !t.touchpoints.contains_key(id)? {
                 report.damaged.push(format!(
-                    "a turn of conversation {} is kept, the conversation is missing",
+                    "turns of conversation {} are kept, the conversation is missing",
                     String::from_utf8_lossy(id)
                 ));
             }
@@ -892,12 +899,10 @@ impl Trees {
         let Some(id) = self.open.get(key)? else {
             return Ok(None);
         };
-        let Some((tp, inline)) = self.read_touchpoint(&String::from_utf8_lossy(&id))? else {
+        let Some((tp, segmented)) = self.read_touchpoint(&String::from_utf8_lossy(&id))? else {
             return Ok(None);
         };
-        // Turns held inline (a record written before the `turns` tree) are all written at the next write.
-        let stored = if inline { usize::MAX } else { tp.turns.len() };
-        self.keep_warm(key.to_vec(), Indexed::of(&tp), tp.clone(), stored);
+        self.keep_warm(key.to_vec(), Indexed::of(&tp), tp.clone(), segmented);
         Ok(Some(tp))
     }
 
@@ -916,7 +921,7 @@ impl Trees {
         self.warm.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn keep_warm(&self, key: Vec<u8>, indexed: Indexed, tp: Touchpoint, stored_turns: usize) {
+    fn keep_warm(&self, key: Vec<u8>, indexed: Indexed, tp: Touchpoint, segmented: usize) {
         let mut warm = self.warm();
         if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
             if let Some(any) = warm.keys().next().cloned() {
@@ -927,7 +932,7 @@ impl Trees {
             key,
             Warm {
                 indexed,
-                stored_turns,
+                segmented,
                 tp: Some(tp),
             },
         );
@@ -939,64 +944,69 @@ impl Trees {
 
     /// [`Trees::save_touchpoint`] of a conversation the caller is done with: kept warm as it is.
     fn save_touchpoint_owned(&self, mut tp: Touchpoint) -> Result<(), StoreError> {
-        if let Some((key, indexed)) = self.write_touchpoint(&mut tp)? {
-            let stored = tp.turns.len();
-            self.keep_warm(key, indexed, tp, stored);
+        if let Some((key, indexed, segmented)) = self.write_touchpoint(&mut tp)? {
+            self.keep_warm(key, indexed, tp, segmented);
         }
         Ok(())
     }
 
-    /// Writes a conversation's record and its turns from `append_from` on (`None`: every turn, those the
-    /// store held deleted first), and nothing else: no index.
+    /// Writes a conversation's record, with the turns after the first `segmented` inline (`None`: the
+    /// `turns` tree's segments of it are deleted first, every turn is written again), and nothing else:
+    /// no index. Past [`INLINE_TURNS`] inline, they move to the `turns` tree as one segment, so that a
+    /// long conversation's turn writes only its latest turns. Returns how many turns the tree holds.
     fn put_record(
         &self,
         tp: &mut Touchpoint,
-        append_from: Option<usize>,
-    ) -> Result<(), StoreError> {
-        let from = match append_from {
+        segmented: Option<usize>,
+    ) -> Result<usize, StoreError> {
+        let mut segmented = match segmented {
             Some(n) => n,
             None => {
                 self.clear_turns(&tp.id)?;
                 0
             }
         };
-        let mut batch = sled::Batch::default();
-        for (seq, turn) in tp.turns.iter().enumerate().skip(from) {
-            batch.insert(Self::turn_key(&tp.id, seq), serde_json::to_vec(turn)?);
+        if tp.turns.len() - segmented > INLINE_TURNS {
+            self.turns.insert(
+                Self::turn_key(&tp.id, segmented),
+                serde_json::to_vec(&tp.turns[segmented..])?,
+            )?;
+            segmented = tp.turns.len();
         }
-        self.turns.apply_batch(batch)?;
-        let turns = std::mem::take(&mut tp.turns);
-        let header = serde_json::to_vec(&*tp);
+        // The record holds the rest (moved out and back, not copied).
+        let mut turns = std::mem::take(&mut tp.turns);
+        tp.turns = turns.split_off(segmented);
+        let record = serde_json::to_vec(&*tp);
+        turns.append(&mut tp.turns);
         tp.turns = turns;
-        self.touchpoints.insert(tp.id.as_bytes(), header?)?;
+        self.touchpoints.insert(tp.id.as_bytes(), record?)?;
         self.writes.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        Ok(segmented)
     }
 
-    /// The key of a conversation's turn.
+    /// The key of a conversation's segment of turns that starts with turn `seq`.
     fn turn_key(id: &str, seq: usize) -> Vec<u8> {
         let mut k = key2(id, "");
         k.extend_from_slice(&(seq as u32).to_be_bytes());
         k
     }
 
-    /// Deletes every turn the `turns` tree holds of a conversation.
+    /// Deletes every segment of turns the `turns` tree holds of a conversation.
     fn clear_turns(&self, id: &str) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        // One key at a time: sled's batches take a lock on the whole database.
         for key in self.turns.scan_prefix(key2(id, "")).keys() {
-            batch.remove(key?);
+            self.turns.remove(key?)?;
         }
-        self.turns.apply_batch(batch)?;
         Ok(())
     }
 
     /// Writes a conversation and what the indexes say of it; if it is open, the key it is to be kept
-    /// warm under, with what the indexes now say.
+    /// warm under, with what the indexes now say and how many turns the `turns` tree holds.
     #[tracing::instrument(level = "debug", skip_all, fields(conversation = %tp.id))]
     fn write_touchpoint(
         &self,
         tp: &mut Touchpoint,
-    ) -> Result<Option<(Vec<u8>, Indexed)>, StoreError> {
+    ) -> Result<Option<(Vec<u8>, Indexed, usize)>, StoreError> {
         // A turn that raced the erasure of its customer is not saved under her id again.
         if tp.customer_id != ERASED && self.is_erased(&tp.customer_id)? {
             tracing::debug!("a conversation of an erased customer was not saved");
@@ -1005,29 +1015,25 @@ impl Trees {
         let open_key = key2(tp.channel.as_str(), &tp.user);
         let indexed = Indexed::of(tp);
         // What the indexes already say of it, when it is warm: only what changed is written.
-        let (known, same_history, same_people, stored_turns) = match self.warm().get(&open_key) {
+        let (known, same_history, same_people, segmented) = match self.warm().get(&open_key) {
             Some(w) if w.indexed.id == tp.id => (
                 true,
                 w.indexed.customer_id == indexed.customer_id
                     && w.indexed.contact == indexed.contact,
                 w.indexed.human == indexed.human,
-                w.stored_turns,
+                w.segmented,
             ),
             _ => (false, false, false, 0),
         };
         let is_new = !known && !self.touchpoints.contains_key(tp.id.as_bytes())?;
-        // Only the turns the store does not hold yet are written; a conversation that is not warm (how
-        // many it holds is not known, or they are inline in a record written before the `turns` tree)
-        // has them all written again.
-        // Only the turns the store does not hold yet are written; a conversation that is not warm (how
-        // many it holds is not known, or they are inline in a record written before the `turns` tree)
-        // has them all written again.
-        let append_from = match stored_turns {
+        // The turns already moved to the `turns` tree are not written again; a conversation that is not
+        // warm (how many it has there is not known) has them all written again.
+        let segmented = match segmented {
             _ if is_new => Some(0),
             n if known && n <= tp.turns.len() => Some(n),
             _ => None,
         };
-        self.put_record(tp, append_from)?;
+        let segmented = self.put_record(tp, segmented)?;
         if is_new {
             self.tp_time
                 .insert(time_key(&[], tp.started_at, &tp.id), &[])?;
@@ -1050,7 +1056,7 @@ impl Trees {
             if !known {
                 self.open.insert(&open_key, tp.id.as_bytes())?;
             }
-            return Ok(Some((open_key, indexed)));
+            return Ok(Some((open_key, indexed, segmented)));
         } else {
             if self
                 .open
@@ -1071,26 +1077,25 @@ impl Trees {
         Ok(self.read_touchpoint(id)?.map(|(tp, _)| tp))
     }
 
-    /// A conversation with its turns, and whether they were inline in its record (written before the
-    /// `turns` tree) rather than in the tree.
-    fn read_touchpoint(&self, id: &str) -> Result<Option<(Touchpoint, bool)>, StoreError> {
+    /// A conversation with all its turns, and how many of them came from the `turns` tree.
+    fn read_touchpoint(&self, id: &str) -> Result<Option<(Touchpoint, usize)>, StoreError> {
         let Some(mut tp) = Self::get_json::<Touchpoint>(&self.touchpoints, id.as_bytes())? else {
             return Ok(None);
         };
-        if !tp.turns.is_empty() {
-            return Ok(Some((tp, true)));
-        }
-        tp.turns = self.turns_of(id)?;
-        Ok(Some((tp, false)))
+        let mut turns = self.turns_of(id)?;
+        let segmented = turns.len();
+        turns.append(&mut tp.turns);
+        tp.turns = turns;
+        Ok(Some((tp, segmented)))
     }
 
     /// The turns the `turns` tree holds of a conversation, in order.
     fn turns_of(&self, id: &str) -> Result<Vec<Turn>, StoreError> {
-        self.turns
-            .scan_prefix(key2(id, ""))
-            .values()
-            .map(|v| Ok(serde_json::from_slice(&v?)?))
-            .collect()
+        let mut turns = Vec::new();
+        for segment in self.turns.scan_prefix(key2(id, "")).values() {
+            turns.extend(serde_json::from_slice::<Vec<Turn>>(&segment?)?);
+        }
+        Ok(turns)
     }
 
     fn touchpoints_between(
@@ -1624,8 +1629,11 @@ impl SledStore {
     /// How many records the store holds (reads every conversation to count turns).
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
         let t = self.read();
-        // Turns inline in records written before the `turns` tree, and those in it.
-        let mut turns = t.turns.len() as u64;
+        // Turns inline in the records, and those moved to the `turns` tree.
+        let mut turns = 0u64;
+        for segment in t.turns.iter().values() {
+            turns += serde_json::from_slice::<Vec<Turn>>(&segment?)?.len() as u64;
+        }
         for item in t.touchpoints.iter() {
             let (_, v) = item?;
             let tp: Touchpoint = serde_json::from_slice(&v)?;
@@ -2200,7 +2208,7 @@ mod tests {
     }
 
     /// What the `turns` tree holds of a conversation, and the turns inline in its record.
-    fn held(store: &SledStore, id: &str) -> (Vec<String>, usize) {
+    fn held(store: &SledStore, id: &str) -> (Vec<String>, Vec<String>) {
         let t = store.read();
         let tree = t
             .turns_of(id)
@@ -2210,59 +2218,63 @@ mod tests {
             .collect();
         let record: Touchpoint =
             serde_json::from_slice(&t.touchpoints.get(id).unwrap().unwrap()).unwrap();
-        (tree, record.turns.len())
+        (tree, record.turns.into_iter().map(|t| t.text).collect())
+    }
+
+    fn texts(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("t{i}")).collect()
     }
 
     #[test]
-    fn turns_are_appended_not_rewritten() {
+    fn a_long_conversation_writes_only_its_latest_turns() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        store
-            .save_touchpoint(&conversation("tp_1", &["a", "b"]))
-            .unwrap();
-        // A turn's record of an earlier turn changed in memory only: an append leaves the stored one.
-        let mut next = conversation("tp_1", &["changed", "b", "c", "d"]);
-        next.last_at = Timestamp(2);
-        store.save_touchpoint(&next).unwrap();
-        assert_eq!(
-            held(&store, "tp_1"),
-            (vec!["a".into(), "b".into(), "c".into(), "d".into()], 0)
-        );
+        let mut tp = conversation("tp_1", &[]);
+        for i in 0..20 {
+            tp.turns.push(turn(i, &format!("t{i}")));
+            store.save_touchpoint(&tp).unwrap();
+            let (tree, inline) = held(&store, "tp_1");
+            assert!(inline.len() <= INLINE_TURNS, "{} inline", inline.len());
+            assert_eq!([tree, inline].concat(), texts(i as usize + 1));
+        }
+        // Past 16 inline, the 17 turns moved to a segment; what is there is never written again.
+        assert_eq!(held(&store, "tp_1"), (texts(17), texts(20)[17..].to_vec()));
+        tp.turns[0].text = "changed in memory".into();
+        tp.turns.push(turn(20, "t20"));
+        store.save_touchpoint(&tp).unwrap();
+        assert_eq!(held(&store, "tp_1").0[0], "t0");
         let read = store.touchpoint("tp_1").unwrap().unwrap();
-        assert_eq!(read.turns.len(), 4);
-        assert_eq!(read.last_at, Timestamp(2));
+        assert_eq!(read.turns.len(), 21);
+        assert_eq!(read.turns[20].text, "t20");
     }
 
     #[test]
     fn a_conversation_not_warm_has_its_turns_written_again() {
         let dir = tempfile::tempdir().unwrap();
+        let many: Vec<String> = texts(30);
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
         {
             let store = SledStore::open(dir.path()).unwrap();
-            store
-                .save_touchpoint(&conversation("tp_1", &["a", "b"]))
-                .unwrap();
+            store.save_touchpoint(&conversation("tp_1", &many)).unwrap();
             store.flush_now().unwrap();
         }
         let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(held(&store, "tp_1"), (texts(30), vec![]));
         store
             .save_touchpoint(&conversation("tp_1", &["x", "y", "z"]))
             .unwrap();
         assert_eq!(
             held(&store, "tp_1"),
-            (vec!["x".into(), "y".into(), "z".into()], 0)
+            (vec![], vec!["x".into(), "y".into(), "z".into()])
         );
-        // Fewer turns than held (an erasure's own rewrite aside, never from a turn): no stale one stays.
-        store
-            .save_touchpoint(&conversation("tp_1", &["x"]))
-            .unwrap();
-        assert_eq!(held(&store, "tp_1"), (vec!["x".into()], 0));
     }
 
     #[test]
-    fn a_record_with_inline_turns_is_read_and_converted_at_its_next_write() {
+    fn a_record_with_every_turn_inline_is_read_and_segmented_at_its_next_write() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let old = conversation("tp_9", &["old one", "old two"]);
+        let many: Vec<String> = texts(18);
+        let old = conversation("tp_9", &many.iter().map(String::as_str).collect::<Vec<_>>());
         {
             // As a store written before the `turns` tree holds it.
             let t = store.read();
@@ -2274,14 +2286,12 @@ mod tests {
         let open = store.open_touchpoint(Channel::Chat, "u").unwrap().unwrap();
         assert_eq!(open.turns, old.turns);
         let mut next = open;
-        next.turns.push(turn(5, "new"));
+        next.turns.push(turn(18, "t18"));
         store.save_touchpoint(&next).unwrap();
-        assert_eq!(
-            held(&store, "tp_9"),
-            (vec!["old one".into(), "old two".into(), "new".into()], 0)
-        );
+        assert_eq!(held(&store, "tp_9"), (texts(19), vec![]));
         let report = store.check().unwrap();
-        assert_eq!((report.conversations, report.turns), (1, 3));
+        assert_eq!((report.conversations, report.turns), (1, 19));
         assert!(report.damaged.is_empty(), "{:?}", report.damaged);
+        assert_eq!(store.counts().unwrap().turns, 19);
     }
 }
