@@ -19,6 +19,7 @@ use crate::store::{
     Turn, TurnCommit, TurnGuard,
 };
 use crate::time::Timestamp;
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// Customer attribute: when the satisfaction questions were last asked (ms since the epoch).
@@ -315,7 +316,8 @@ impl Bot {
             .conversation(&msg, &customer, load.open, &mut written)
             .await?;
         tracing::Span::current().record("conversation", tp.id.as_str());
-        let mut conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
+        // Read in place, not copied.
+        let mut conv: Conversation = Conversation::deserialize(&tp.state).unwrap_or_default();
 
         // NLU: what they said.
         let silent = msg.event == Event::Message && msg.text.trim().is_empty();
@@ -1018,7 +1020,7 @@ impl Bot {
 
     /// A conversation that went quiet, ended: resolved if an answer settled it, abandoned otherwise.
     fn closed(&self, mut tp: Touchpoint) -> Touchpoint {
-        let conv: Conversation = serde_json::from_value(tp.state.clone()).unwrap_or_default();
+        let conv: Conversation = Conversation::deserialize(&tp.state).unwrap_or_default();
         tp.ended_at = Some(tp.last_at);
         tp.outcome = Some(Engine::new(&self.pack, &self.settings).outcome(&conv));
         tp

@@ -136,14 +136,27 @@ pub fn score(tokens: &[String]) -> f32 {
         }
         total += p;
     }
-    let spaced = format!(" {} ", tokens.join(" "));
-    for (phrase, polarity) in PHRASES {
-        if spaced.contains(&format!(" {phrase} ")) {
+    let mut spaced = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum::<usize>() + 1);
+    spaced.push(' ');
+    for t in tokens {
+        spaced.push_str(t);
+        spaced.push(' ');
+    }
+    for (phrase, polarity) in SPACED_PHRASES.iter() {
+        if spaced.contains(phrase.as_str()) {
             total += polarity;
         }
     }
     total
 }
+
+/// [`PHRASES`] with a space on each side, made once: a phrase matches whole words only.
+static SPACED_PHRASES: std::sync::LazyLock<Vec<(String, f32)>> = std::sync::LazyLock::new(|| {
+    PHRASES
+        .iter()
+        .map(|(phrase, polarity)| (format!(" {phrase} "), *polarity))
+        .collect()
+});
 
 /// Below this score a message counts as negative.
 pub const NEGATIVE: f32 = -1.4;

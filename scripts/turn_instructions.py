@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Instructions per turn inside `Bot::handle`, counted by callgrind: repeatable whatever else the machine
+is doing, where CPU time is not. Each binary replays the same conversations through `parcours chat` on a
+fresh store (a greeting, where is my order, the number, thanks bye, two survey answers; 150 times), with
+collection on only inside the turn's future. The regexes compiled once at the first turn (lazy statics)
+are left out, so the figure is what a warm server spends per turn in the bot, store calls included,
+sled's background threads and HTTP not.
+
+    cargo build --release --bin parcours
+    python3 scripts/turn_instructions.py [--baseline-bin OLD_BUILD]
+
+Needs valgrind (callgrind_annotate comes with it).
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+LINES = ["hi", "where is my order?", "four five six seven", "thanks, bye", "yes", "nine"]
+INSIDE = "parcours::bot::Bot::handle::{{closure}}::{{closure}}"
+
+
+def count(binary, repeats):
+    with tempfile.TemporaryDirectory(prefix="parcours-cg-") as d:
+        script = os.path.join(d, "script.txt")
+        with open(script, "w") as f:
+            f.write("\n".join(LINES * repeats) + "\n")
+        out = os.path.join(d, "callgrind.out")
+        with open(script) as stdin:
+            run = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--toggle-collect={INSIDE}", f"--callgrind-out-file={out}",
+                 binary, "chat", "--user", "alice", "--data-dir", os.path.join(d, "data")],
+                stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if run.returncode != 0:
+            sys.exit(f"{binary}: {run.stderr[-2000:]}")
+        report = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
+                                capture_output=True, text=True, check=True).stdout
+    number = lambda line: int(line.split()[0].replace(",", ""))  # noqa: E731
+    total = next(number(l) for l in report.splitlines() if "PROGRAM TOTALS" in l)
+    compile_once = sum(number(l) for l in report.splitlines()
+                       if re.search(r"regex::regex::string::Regex::new \[", l))
+    return total, compile_once
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="target/release/parcours")
+    ap.add_argument("--baseline-bin", default=None, help="an earlier build, counted alongside")
+    ap.add_argument("--repeats", type=int, default=150, help="conversations replayed")
+    args = ap.parse_args()
+    turns = len(LINES) * args.repeats
+    rows = [("parcours", args.bin)] + ([("parcours-before", args.baseline_bin)] if args.baseline_bin else [])
+    results = {}
+    for name, binary in rows:
+        total, once = count(binary, args.repeats)
+        results[name] = (total - once) / turns
+        print(f"{name}: {total:,} instructions in {turns} turns, {once:,} of them compiling regexes once",
+              flush=True)
+    print()
+    print("| build | instructions per turn in Bot::handle | ratio |")
+    print("|---|---|---|")
+    base = results["parcours"]
+    for name, per_turn in results.items():
+        print(f"| {name} | {per_turn:,.0f} | {per_turn / base:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
