@@ -666,7 +666,8 @@ async fn a_link_code_is_used_once_and_expires(store: Arc<dyn ProfileStore>) {
 }
 
 /// A turn that uses a code and fails (dropped before its commit) leaves the code usable; one that
-/// commits spends it, and another sender giving it meanwhile finds it spent.
+/// commits spends it, and another sender giving it meanwhile finds it spent. Guards issue 17 (the code
+/// was used up on a connection of its own, outside the turn's transaction).
 async fn a_link_code_is_spent_with_the_turn_that_used_it(store: Arc<dyn ProfileStore>) {
     let far = Timestamp(u64::MAX / 2);
     store.put_link_code("444444", "cus_x", far).await.unwrap();
