@@ -151,6 +151,9 @@ pub fn is_url(s: &str) -> bool {
 /// goes back to the pool.
 struct PgGuard {
     client: Option<Object>,
+    /// The turn already wrote in its transaction (a link code spent, a merge): a retried commit goes back
+    /// to a savepoint after those writes, not to the one set with the lock.
+    wrote: bool,
 }
 
 impl Drop for PgGuard {
@@ -329,6 +332,7 @@ impl PgStore {
             })?;
             let guard = PgGuard {
                 client: Some(client),
+                wrote: false,
             };
             let c = guard.client.as_ref().expect("just set");
             match lock_sender(c, channel, user).await {
@@ -840,9 +844,10 @@ async fn take_code(c: &Object, code: &str, now: Timestamp) -> R<Option<String>> 
     }))
 }
 
-/// The connection of a held turn's transaction.
+/// The connection of a held turn's transaction, for a write that is part of the turn.
 fn held_client(held: &mut TurnGuard) -> Result<&Object, StoreError> {
     let guard = held.downcast_mut::<PgGuard>()?;
+    guard.wrote = true;
     Ok(guard
         .client
         .as_ref()
@@ -984,8 +989,10 @@ impl ProfileStore for PgStore {
     }
 
     /// Writes and commits. A write that failed to serialise goes back to the savepoint set after the
-    /// lock (which it keeps, so nobody wrote in between) and is tried again; a commit that fails is the
-    /// turn's failure (503): the transaction is gone with its lock, and what the turn read may be stale.
+    /// lock (which it keeps, so nobody wrote in between), or, when the turn already wrote in its
+    /// transaction (a link code, a merge), to one set after those writes, and is tried again; a commit
+    /// that fails is the turn's failure (503): the transaction is gone with its lock, and what the turn
+    /// read may be stale.
     fn commit(
         &self,
         guard: TurnGuard,
@@ -994,6 +1001,18 @@ impl ProfileStore for PgStore {
         Box::pin(async move {
             let mut guard = guard.downcast::<PgGuard>()?;
             let delivered = changes.delivery.is_some();
+            let savepoint = if guard.wrote {
+                let c = guard
+                    .client
+                    .as_ref()
+                    .expect("a held lock has its connection");
+                c.batch_execute("SAVEPOINT write")
+                    .await
+                    .map_err(Fail::from)?;
+                "ROLLBACK TO SAVEPOINT write"
+            } else {
+                "ROLLBACK TO SAVEPOINT turn"
+            };
             let mut attempt = 0;
             loop {
                 let c = guard
@@ -1004,9 +1023,7 @@ impl ProfileStore for PgStore {
                     Ok(()) => break,
                     Err(e) if e.retryable() && attempt < RETRIES => {
                         attempt += 1;
-                        c.batch_execute("ROLLBACK TO SAVEPOINT turn")
-                            .await
-                            .map_err(Fail::from)?;
+                        c.batch_execute(savepoint).await.map_err(Fail::from)?;
                         tokio::time::sleep(backoff(attempt)).await;
                     }
                     Err(e) => return Err(e.into()),

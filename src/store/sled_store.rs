@@ -117,17 +117,37 @@ struct SledGuard {
     /// Whose lock it is (`channel\0user`).
     key: String,
     _lock: tokio::sync::OwnedMutexGuard<()>,
-    /// A link code the turn used up (its tree, the code and what it held): put back if the guard is
-    /// dropped without its commit, before the lock is let go.
-    spent: Option<(sled::Tree, sled::IVec, sled::IVec)>,
+    /// A link code the turn used up: put back if the guard is dropped before the turn's writes (or a
+    /// merge the code made, which is not undone), before the lock is let go.
+    spent: Option<SpentCode>,
+}
+
+/// A link code taken by a turn that has not written yet.
+struct SpentCode {
+    link_codes: sled::Tree,
+    erased_ids: sled::Tree,
+    code: sled::IVec,
+    /// What the code held: expiry (8 bytes) ++ customer id.
+    held: sled::IVec,
 }
 
 impl Drop for SledGuard {
     fn drop(&mut self) {
-        if let Some((tree, code, held)) = self.spent.take() {
-            if let Err(e) = tree.insert(code, held) {
-                tracing::warn!(error = %e, "a link code of a failed turn could not be put back");
-            }
+        let Some(spent) = self.spent.take() else {
+            return;
+        };
+        // Not over a code made again meanwhile, nor for a customer erased meanwhile.
+        let owner = spent.held.get(8..).unwrap_or_default();
+        let put_back = match spent.erased_ids.contains_key(owner) {
+            Ok(false) => spent
+                .link_codes
+                .compare_and_swap(&spent.code, None as Option<&[u8]>, Some(&spent.held))
+                .map(|_| ()),
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = put_back {
+            tracing::warn!(error = %e, "a link code of a failed turn could not be put back");
         }
     }
 }
@@ -563,28 +583,29 @@ impl SledStore {
         }
         for item in t.touchpoints.iter() {
             let (k, v) = item?;
+            let id = String::from_utf8_lossy(&k);
             report.conversations += 1;
-            report.turns += match serde_json::from_slice::<Touchpoint>(&v) {
-                Ok(tp) => tp.turns.len(),
-                Err(_) => {
-                    report.damaged.push(format!(
-                        "conversation {} does not decode",
-                        String::from_utf8_lossy(&k)
-                    ));
-                    0
-                }
+            let Ok((tp, segmented)) = decode_record(&v) else {
+                report
+                    .damaged
+                    .push(format!("conversation {id} does not decode"));
+                continue;
             };
+            report.turns += tp.turns.len();
+            match t.turns_of(&id, segmented) {
+                Ok(turns) if turns.len() == segmented => report.turns += segmented,
+                Ok(turns) => report.damaged.push(format!(
+                    "conversation {id} has {} of its first {segmented} turns",
+                    turns.len()
+                )),
+                Err(_) => report
+                    .damaged
+                    .push(format!("turns of conversation {id} do not decode")),
+            }
         }
         for item in t.turns.iter() {
-            let (k, v) = item?;
+            let (k, _) = item?;
             let id = k.split(|b| *b == 0).next().unwrap_or_default();
-            match serde_json::from_slice::<Vec<Turn>>(&v) {
-                Ok(turns) => report.turns += turns.len(),
-                Err(_) => report.damaged.push(format!(
-                    "turns of conversation {} do not decode",
-                    String::from_utf8_lossy(id)
-                )),
-            }
             if !t.touchpoints.contains_key(id)? {
                 report.damaged.push(format!(
                     "turns of conversation {} are kept, the conversation is missing",
@@ -647,6 +668,31 @@ fn restore_interrupted_swap(root: &Path) -> Result<(), StoreError> {
         tracing::warn!(dir = %previous.display(), "an earlier compaction left this copy of the store; it may hold erased data: delete it once the store is checked");
     }
     Ok(())
+}
+
+/// The first byte of a conversation's record that says how many of its turns are in the `turns` tree
+/// (4 bytes, big-endian, then the JSON); a record written before that tree is the JSON alone (`{`).
+const SEGMENTED_RECORD: u8 = 1;
+
+/// A conversation's record: how many turns are in the `turns` tree, then the conversation with the rest.
+fn encode_record(tp: &Touchpoint, segmented: usize) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(1024);
+    out.push(SEGMENTED_RECORD);
+    out.extend_from_slice(&(segmented as u32).to_be_bytes());
+    serde_json::to_writer(&mut out, tp)?;
+    Ok(out)
+}
+
+/// The conversation a record holds (its inline turns only) and how many turns the `turns` tree holds.
+fn decode_record(record: &[u8]) -> Result<(Touchpoint, usize), StoreError> {
+    match record.split_first() {
+        Some((&SEGMENTED_RECORD, rest)) if rest.len() >= 4 => {
+            let (count, json) = rest.split_at(4);
+            let count = u32::from_be_bytes(count.try_into().unwrap_or_default()) as usize;
+            Ok((serde_json::from_slice(json)?, count))
+        }
+        _ => Ok((serde_json::from_slice(record)?, 0)),
+    }
 }
 
 impl Trees {
@@ -882,7 +928,12 @@ impl Trees {
         if let Some(tp) = self.warm().get(&key).and_then(|w| w.tp.clone()) {
             return Ok(Some(tp));
         }
-        self.open_from_disk(&key)
+        // Read without the sender's lock: not kept warm, where it could land after a turn's own write
+        // and hand the next turn this older copy.
+        let Some(id) = self.open.get(&key)? else {
+            return Ok(None);
+        };
+        self.touchpoint(&String::from_utf8_lossy(&id))
     }
 
     /// The open conversation of the sender whose lock the caller holds, for a turn: taken from the warm
@@ -959,13 +1010,10 @@ impl Trees {
         tp: &mut Touchpoint,
         segmented: Option<usize>,
     ) -> Result<usize, StoreError> {
-        let mut segmented = match segmented {
-            Some(n) => n,
-            None => {
-                self.clear_turns(&tp.id)?;
-                0
-            }
-        };
+        let rewrite = segmented.is_none();
+        let mut segmented = segmented.unwrap_or(0);
+        // The segment first, then the record that counts it: a crash in between leaves a segment no
+        // record counts, which no read takes (and the next write of that key replaces).
         if tp.turns.len() - segmented > INLINE_TURNS {
             self.turns.insert(
                 Self::turn_key(&tp.id, segmented),
@@ -976,11 +1024,20 @@ impl Trees {
         // The record holds the rest (moved out and back, not copied).
         let mut turns = std::mem::take(&mut tp.turns);
         tp.turns = turns.split_off(segmented);
-        let record = serde_json::to_vec(&*tp);
+        let record = encode_record(tp, segmented);
         turns.append(&mut tp.turns);
         tp.turns = turns;
         self.touchpoints.insert(tp.id.as_bytes(), record?)?;
         self.writes.fetch_add(1, Ordering::SeqCst);
+        if rewrite {
+            // Segments the record no longer counts (the one at 0 was just written, if it counts any).
+            for key in self.turns.scan_prefix(key2(&tp.id, "")).keys() {
+                let key = key?;
+                if segmented == 0 || key.as_ref() != Self::turn_key(&tp.id, 0).as_slice() {
+                    self.turns.remove(key)?;
+                }
+            }
+        }
         Ok(segmented)
     }
 
@@ -989,15 +1046,6 @@ impl Trees {
         let mut k = key2(id, "");
         k.extend_from_slice(&(seq as u32).to_be_bytes());
         k
-    }
-
-    /// Deletes every segment of turns the `turns` tree holds of a conversation.
-    fn clear_turns(&self, id: &str) -> Result<(), StoreError> {
-        // One key at a time: sled's batches take a lock on the whole database.
-        for key in self.turns.scan_prefix(key2(id, "")).keys() {
-            self.turns.remove(key?)?;
-        }
-        Ok(())
     }
 
     /// Writes a conversation and what the indexes say of it; if it is open, the key it is to be kept
@@ -1079,21 +1127,30 @@ impl Trees {
 
     /// A conversation with all its turns, and how many of them came from the `turns` tree.
     fn read_touchpoint(&self, id: &str) -> Result<Option<(Touchpoint, usize)>, StoreError> {
-        let Some(mut tp) = Self::get_json::<Touchpoint>(&self.touchpoints, id.as_bytes())? else {
+        let Some(record) = self.touchpoints.get(id.as_bytes())? else {
             return Ok(None);
         };
-        let mut turns = self.turns_of(id)?;
-        let segmented = turns.len();
+        let (mut tp, segmented) = decode_record(&record)?;
+        let mut turns = self.turns_of(id, segmented)?;
         turns.append(&mut tp.turns);
         tp.turns = turns;
         Ok(Some((tp, segmented)))
     }
 
-    /// The turns the `turns` tree holds of a conversation, in order.
-    fn turns_of(&self, id: &str) -> Result<Vec<Turn>, StoreError> {
+    /// The first `segmented` turns of a conversation, from the `turns` tree: the segment at 0, then the
+    /// one where it ends, and so on. Fewer if one is missing (`store check` says so).
+    fn turns_of(&self, id: &str, segmented: usize) -> Result<Vec<Turn>, StoreError> {
         let mut turns = Vec::new();
-        for segment in self.turns.scan_prefix(key2(id, "")).values() {
-            turns.extend(serde_json::from_slice::<Vec<Turn>>(&segment?)?);
+        while turns.len() < segmented {
+            let Some(segment) = self.turns.get(Self::turn_key(id, turns.len()))? else {
+                break;
+            };
+            let mut segment: Vec<Turn> = serde_json::from_slice(&segment)?;
+            if segment.is_empty() {
+                break;
+            }
+            segment.truncate(segmented - turns.len());
+            turns.append(&mut segment);
         }
         Ok(turns)
     }
@@ -1629,15 +1686,12 @@ impl SledStore {
     /// How many records the store holds (reads every conversation to count turns).
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
         let t = self.read();
-        // Turns inline in the records, and those moved to the `turns` tree.
+        // Turns inline in the records, and those each record counts in the `turns` tree.
         let mut turns = 0u64;
-        for segment in t.turns.iter().values() {
-            turns += serde_json::from_slice::<Vec<Turn>>(&segment?)?.len() as u64;
-        }
         for item in t.touchpoints.iter() {
             let (_, v) = item?;
-            let tp: Touchpoint = serde_json::from_slice(&v)?;
-            turns += tp.turns.len() as u64;
+            let (tp, segmented) = decode_record(&v)?;
+            turns += (tp.turns.len() + segmented) as u64;
         }
         Ok(StoreCounts {
             customers: t.customers.len() as u64,
@@ -1718,7 +1772,12 @@ impl SledStore {
         };
         if let Some(guard) = held {
             let guard = guard.downcast_mut::<SledGuard>()?;
-            guard.spent = Some((t.link_codes.clone(), code.as_bytes().into(), v.clone()));
+            guard.spent = Some(SpentCode {
+                link_codes: t.link_codes.clone(),
+                erased_ids: t.erased_ids.clone(),
+                code: code.as_bytes().into(),
+                held: v.clone(),
+            });
         }
         let expires = u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8]));
         Ok((now.0 < expires).then(|| String::from_utf8_lossy(&v[8..]).into_owned()))
@@ -1955,9 +2014,10 @@ impl ProfileStore for SledStore {
         Box::pin(async move {
             let mut guard = guard.downcast::<SledGuard>()?;
             self.write_turn(changes)?;
-            SledStore::durable(self).await?;
-            // Committed: a code it used up stays spent.
+            // Written (durable or not, what sled holds is what later turns read): a code it used up
+            // stays spent.
             guard.spent = None;
+            SledStore::durable(self).await?;
             drop(guard);
             Ok(())
         })
@@ -2079,12 +2139,14 @@ impl ProfileStore for SledStore {
         held: Option<&'a mut TurnGuard>,
     ) -> BoxFuture<'a, Result<Option<Customer>, StoreError>> {
         Box::pin(async move {
-            let held = match held {
-                Some(g) => Some(g.downcast_mut::<SledGuard>()?.key.clone()),
-                None => None,
-            };
-            let _locks = self.lock_senders_of(&[from, into], held.as_deref()).await?;
+            let held = held.map(|g| g.downcast_mut::<SledGuard>()).transpose()?;
+            let key = held.as_ref().map(|g| g.key.clone());
+            let _locks = self.lock_senders_of(&[from, into], key.as_deref()).await?;
             SledStore::merge(self, from, into)?;
+            if let Some(guard) = held {
+                // Done at once on sled, never undone: a link code the turn used for it stays spent.
+                guard.spent = None;
+            }
             SledStore::customer(self, into)
         })
     }
@@ -2210,14 +2272,13 @@ mod tests {
     /// What the `turns` tree holds of a conversation, and the turns inline in its record.
     fn held(store: &SledStore, id: &str) -> (Vec<String>, Vec<String>) {
         let t = store.read();
+        let (record, segmented) = decode_record(&t.touchpoints.get(id).unwrap().unwrap()).unwrap();
         let tree = t
-            .turns_of(id)
+            .turns_of(id, segmented)
             .unwrap()
             .into_iter()
             .map(|t| t.text)
             .collect();
-        let record: Touchpoint =
-            serde_json::from_slice(&t.touchpoints.get(id).unwrap().unwrap()).unwrap();
         (tree, record.turns.into_iter().map(|t| t.text).collect())
     }
 
@@ -2293,5 +2354,79 @@ mod tests {
         assert_eq!((report.conversations, report.turns), (1, 19));
         assert!(report.damaged.is_empty(), "{:?}", report.damaged);
         assert_eq!(store.counts().unwrap().turns, 19);
+    }
+
+    #[test]
+    fn a_segment_its_record_does_not_count_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let many = texts(20);
+        let tp = conversation("tp_1", &many.iter().map(String::as_str).collect::<Vec<_>>());
+        store.save_touchpoint(&tp).unwrap();
+        {
+            // As a crash between a segment's write and its record's leaves it.
+            let t = store.read();
+            let stray = vec![turn(99, "never acknowledged")];
+            t.turns
+                .insert(
+                    Trees::turn_key("tp_1", 20),
+                    serde_json::to_vec(&stray).unwrap(),
+                )
+                .unwrap();
+        }
+        let read = store.touchpoint("tp_1").unwrap().unwrap();
+        assert_eq!(
+            read.turns
+                .iter()
+                .map(|t| t.text.clone())
+                .collect::<Vec<_>>(),
+            many
+        );
+        assert!(store.check().unwrap().damaged.is_empty());
+        assert_eq!(store.counts().unwrap().turns, 20);
+        // A whole rewrite (not warm: a reopened store) leaves no segment it does not count.
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .save_touchpoint(&conversation("tp_1", &["x"]))
+            .unwrap();
+        assert_eq!(held(&store, "tp_1"), (vec![], vec!["x".into()]));
+        assert_eq!(store.read().turns.len(), 0);
+    }
+
+    /// The merge a code made is not undone on sled: the code stays spent even if the turn is dropped.
+    #[tokio::test]
+    async fn a_code_that_merged_stays_spent_when_its_turn_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (a, b) = (
+            Identity {
+                channel: Channel::Chat,
+                id: "a".into(),
+            },
+            Identity {
+                channel: Channel::Telegram,
+                id: "b".into(),
+            },
+        );
+        let owner = store.resolve(&a, Timestamp(1)).unwrap();
+        let newcomer = store.resolve(&b, Timestamp(2)).unwrap();
+        store
+            .put_link_code("555555", &owner.id, Timestamp(u64::MAX / 2))
+            .unwrap();
+        let (mut guard, _) = store
+            .begin_turn(&b, None, None, Timestamp(10))
+            .await
+            .unwrap();
+        let taken = ProfileStore::take_link_code(&store, "555555", Timestamp(10), Some(&mut guard))
+            .await
+            .unwrap();
+        assert_eq!(taken.as_deref(), Some(owner.id.as_str()));
+        ProfileStore::merge(&store, &newcomer.id, &owner.id, Some(&mut guard))
+            .await
+            .unwrap();
+        drop(guard);
+        assert_eq!(store.take_link_code("555555", Timestamp(11)).unwrap(), None);
+        assert_eq!(store.customer_of(&b).unwrap().unwrap().id, owner.id);
     }
 }
