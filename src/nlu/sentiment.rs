@@ -136,12 +136,7 @@ pub fn score(tokens: &[String]) -> f32 {
         }
         total += p;
     }
-    let mut spaced = String::with_capacity(tokens.iter().map(|t| t.len() + 1).sum::<usize>() + 1);
-    spaced.push(' ');
-    for t in tokens {
-        spaced.push_str(t);
-        spaced.push(' ');
-    }
+    let spaced = format!(" {} ", tokens.join(" "));
     for (phrase, polarity) in SPACED_PHRASES.iter() {
         if spaced.contains(phrase.as_str()) {
             total += polarity;

@@ -1031,9 +1031,10 @@ impl Trees {
         self.writes.fetch_add(1, Ordering::SeqCst);
         if rewrite {
             // Segments the record no longer counts (the one at 0 was just written, if it counts any).
+            let first = (segmented > 0).then(|| Self::turn_key(&tp.id, 0));
             for key in self.turns.scan_prefix(key2(&tp.id, "")).keys() {
                 let key = key?;
-                if segmented == 0 || key.as_ref() != Self::turn_key(&tp.id, 0).as_slice() {
+                if first.as_deref() != Some(key.as_ref()) {
                     self.turns.remove(key)?;
                 }
             }
@@ -1247,11 +1248,6 @@ impl Trees {
         v.extend_from_slice(customer_id.as_bytes());
         self.link_codes.insert(code.as_bytes(), v)?;
         Ok(())
-    }
-
-    /// Removes a link code; what it held (expiry and customer), if it was there.
-    fn remove_link_code(&self, code: &str) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.link_codes.remove(code.as_bytes())?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -1767,7 +1763,7 @@ impl SledStore {
         held: Option<&mut TurnGuard>,
     ) -> Result<Option<String>, StoreError> {
         let t = self.read();
-        let Some(v) = t.remove_link_code(code)? else {
+        let Some(v) = t.link_codes.remove(code.as_bytes())? else {
             return Ok(None);
         };
         if let Some(guard) = held {

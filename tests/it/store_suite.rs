@@ -671,24 +671,25 @@ async fn a_link_code_is_used_once_and_expires(store: Arc<dyn ProfileStore>) {
 async fn a_link_code_is_spent_with_the_turn_that_used_it(store: Arc<dyn ProfileStore>) {
     let far = Timestamp(u64::MAX / 2);
     store.put_link_code("444444", "cus_x", far).await.unwrap();
-    let (mut failed, _) = store
-        .begin_turn(&ident(Channel::Chat, "l1"), None, None, Timestamp(10))
-        .await
-        .unwrap();
-    let taken = store
-        .take_link_code("444444", Timestamp(10), Some(&mut failed))
-        .await
-        .unwrap();
+    // A sender's turn that gives the code, not committed yet.
+    let give = |who: Identity, at: u64| {
+        let store = store.clone();
+        async move {
+            let (mut turn, _) = store
+                .begin_turn(&who, None, None, Timestamp(at))
+                .await
+                .unwrap();
+            let taken = store
+                .take_link_code("444444", Timestamp(at), Some(&mut turn))
+                .await
+                .unwrap();
+            (turn, taken)
+        }
+    };
+    let (failed, taken) = give(ident(Channel::Chat, "l1"), 10).await;
     assert_eq!(taken.as_deref(), Some("cus_x"));
     drop(failed);
-    let (mut turn, _) = store
-        .begin_turn(&ident(Channel::Telegram, "l2"), None, None, Timestamp(20))
-        .await
-        .unwrap();
-    let taken = store
-        .take_link_code("444444", Timestamp(20), Some(&mut turn))
-        .await
-        .unwrap();
+    let (turn, taken) = give(ident(Channel::Telegram, "l2"), 20).await;
     assert_eq!(
         taken.as_deref(),
         Some("cus_x"),
