@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Instructions per turn inside `Bot::handle`, counted by callgrind: repeatable whatever else the machine
-is doing, where CPU time is not. Each binary replays the same conversations through `parcours chat` on a
+is doing (within a few instructions from run to run), where CPU time is not. Each binary replays the same conversations through `parcours chat` on a
 fresh store (a greeting, where is my order, the number, thanks bye, two survey answers; 150 times), with
 collection on only inside the turn's future. The regexes compiled once at the first turn (lazy statics)
 are left out, so the figure is what a warm server spends per turn in the bot, store calls included,
