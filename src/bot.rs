@@ -15,11 +15,10 @@ use crate::metrics::{Metrics, TurnMetrics};
 use crate::nlu::{Nlu, NluConfig, Understanding};
 use crate::redact::Redactor;
 use crate::store::{
-    Contact, Customer, Identity, Outcome, Owner, ProfileStore, Speaker, StoreError, Touchpoint,
-    Turn, TurnCommit, TurnGuard,
+    Contact, Customer, Identity, Outcome, Owner, ProfileStore, Speaker, State, StoreError,
+    Touchpoint, Turn, TurnCommit, TurnGuard,
 };
 use crate::time::Timestamp;
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// Customer attribute: when the satisfaction questions were last asked (ms since the epoch).
@@ -317,7 +316,7 @@ impl Bot {
             .await?;
         tracing::Span::current().record("conversation", tp.id.as_str());
         // Read in place, not copied.
-        let mut conv: Conversation = Conversation::deserialize(&tp.state).unwrap_or_default();
+        let mut conv: Conversation = tp.state.read().unwrap_or_default();
 
         // NLU: what they said.
         let silent = msg.event == Event::Message && msg.text.trim().is_empty();
@@ -813,7 +812,7 @@ impl Bot {
             tp.last_at = now;
         }
         tp.lang = lang;
-        tp.state = serde_json::to_value(&conv).map_err(StoreError::from)?;
+        tp.state = State::of(&conv).map_err(StoreError::from)?;
         let handoff = match &tp.owner {
             Owner::Bot => None,
             Owner::Waiting { .. } => Some(HandoffStatus {
@@ -1020,7 +1019,7 @@ impl Bot {
 
     /// A conversation that went quiet, ended: resolved if an answer settled it, abandoned otherwise.
     fn closed(&self, mut tp: Touchpoint) -> Touchpoint {
-        let conv: Conversation = Conversation::deserialize(&tp.state).unwrap_or_default();
+        let conv: Conversation = tp.state.read().unwrap_or_default();
         tp.ended_at = Some(tp.last_at);
         tp.outcome = Some(Engine::new(&self.pack, &self.settings).outcome(&conv));
         tp
@@ -1146,7 +1145,7 @@ fn record(
     }
     tp.lang = lang;
     tp.last_at = msg.at;
-    tp.state = serde_json::to_value(conv).map_err(StoreError::from)?;
+    tp.state = State::of(conv).map_err(StoreError::from)?;
     for (k, v) in &decision.survey {
         tp.survey.insert(k.clone(), v.clone());
     }

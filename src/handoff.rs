@@ -537,10 +537,10 @@ pub fn summary(tp: &Touchpoint, non_topics: &std::collections::HashSet<String>) 
             ""
         }
     );
-    let pending = tp
-        .state
+    let state = tp.state.value();
+    let pending = state
         .pointer("/state/pending/entity")
-        .or_else(|| tp.state.pointer("/state/Collecting/entity"))
+        .or_else(|| state.pointer("/state/Collecting/entity"))
         .and_then(|v| v.as_str())
         .map(str::to_string);
     let missing = match (pending, topics.is_empty()) {
@@ -1060,12 +1060,11 @@ impl Bot {
                     tp.last_at = now;
                     // The person's answer settles the request as far as the bot can tell: a goodbye
                     // now brings the survey, credited to them.
-                    let mut conv: crate::engine::Conversation =
-                        serde_json::from_value(tp.state.clone()).unwrap_or_default();
+                    let mut conv: crate::engine::Conversation = tp.state.read().unwrap_or_default();
                     conv.resolved = true;
                     conv.fallbacks_in_row = 0;
                     conv.state = Default::default();
-                    tp.state = serde_json::to_value(&conv).map_err(StoreError::from)?;
+                    tp.state = crate::store::State::of(&conv).map_err(StoreError::from)?;
                     Ok((who, "released"))
                 },
                 Some(name),

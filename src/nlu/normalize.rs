@@ -22,6 +22,14 @@ pub const MAX_CHARS: usize = 2_000;
 
 /// NFKC, lower case, accents and other combining marks removed, typographic apostrophes made plain.
 pub fn fold(text: &str) -> String {
+    // Plain ASCII (most messages): every normal form is the text itself, and nothing is a mark.
+    if text.is_ascii() {
+        let mut out = text[..text.len().min(MAX_CHARS)].to_ascii_lowercase();
+        if out.contains('`') {
+            out = out.replace('`', "'");
+        }
+        return out;
+    }
     let nfkc: String = text.chars().take(MAX_CHARS).nfkc().collect();
     nfkc.to_lowercase()
         .nfd()
@@ -54,6 +62,29 @@ pub fn normalize(text: &str) -> Normalized {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_folds_as_the_unicode_path_does() {
+        let slow = |t: &str| -> String {
+            let nfkc: String = t.chars().take(MAX_CHARS).nfkc().collect();
+            nfkc.to_lowercase()
+                .nfd()
+                .filter(|c| !is_combining_mark(*c))
+                .map(|c| if c == '`' { '\'' } else { c })
+                .collect::<String>()
+                .nfc()
+                .collect()
+        };
+        let all: String = (0u8..128).map(char::from).collect();
+        for t in [
+            all.as_str(),
+            "Where IS my `order` #4567?",
+            "",
+            &"A".repeat(MAX_CHARS + 5),
+        ] {
+            assert_eq!(fold(t), slow(t), "{t:?}");
+        }
+    }
 
     #[test]
     fn accents_case_and_width_are_folded() {

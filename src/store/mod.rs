@@ -15,7 +15,9 @@ pub mod sled_store;
 
 use crate::message::{Channel, Delivery};
 use crate::time::Timestamp;
-pub use model::{Customer, Identity, Irritant, Order, Outcome, Owner, Speaker, Touchpoint, Turn};
+pub use model::{
+    Customer, Identity, Irritant, Order, Outcome, Owner, Speaker, State, Touchpoint, Turn,
+};
 use std::future::Future;
 use std::pin::Pin;
 

@@ -244,7 +244,7 @@ pub struct Touchpoint {
     pub survey: BTreeMap<String, String>,
     /// The dialogue state, so that a conversation survives a restart (opaque to the store).
     #[serde(default)]
-    pub state: serde_json::Value,
+    pub state: State,
     /// Who answers: the bot, a person awaited, or a named member of staff.
     #[serde(default, skip_serializing_if = "is_bot")]
     pub owner: Owner,
@@ -261,6 +261,67 @@ pub struct Touchpoint {
     pub queued_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_at: Option<Timestamp>,
+}
+
+/// A conversation's dialogue state, opaque to the store: kept as its JSON text, so that a turn
+/// serialises the engine's state once, straight to text, rather than into a tree of values first.
+#[derive(Clone)]
+pub struct State(Box<serde_json::value::RawValue>);
+
+impl State {
+    /// The state of `value` (the engine's `Conversation`).
+    pub fn of<T: Serialize>(value: &T) -> Result<State, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(State)
+    }
+
+    /// Reads it back as `T`.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// As a JSON value (null if it cannot be read).
+    pub fn value(&self) -> serde_json::Value {
+        self.read().unwrap_or_default()
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::from(serde_json::Value::Null)
+    }
+}
+
+impl From<serde_json::Value> for State {
+    fn from(value: serde_json::Value) -> Self {
+        // A value always has a JSON text.
+        State::of(&value).expect("a JSON value serialises")
+    }
+}
+
+/// The same JSON, whatever its spacing (PostgreSQL gives it back its own way).
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get() || self.value() == other.value()
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Read through a value, so that any deserializer can give it (a PostgreSQL row's JSON value too).
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(d).map(State::from)
+    }
 }
 
 fn is_bot(owner: &Owner) -> bool {
@@ -290,7 +351,7 @@ impl Touchpoint {
             intents: Vec::new(),
             outcome: None,
             survey: BTreeMap::new(),
-            state: serde_json::Value::Null,
+            state: State::default(),
             owner: Owner::Bot,
             outbox: Vec::new(),
             handled_by: None,

@@ -260,6 +260,36 @@ struct Warm {
     /// them there.
     segmented: usize,
     tp: Option<Touchpoint>,
+    /// Its inline turns as its record holds them, with their JSON.
+    inline: Inline,
+}
+
+/// A warm conversation's inline turns as last written, and their JSON (the array's elements, without
+/// the brackets): the next write serialises only the turns after them, if they are still the same.
+#[derive(Default)]
+struct Inline {
+    turns: Vec<Turn>,
+    json: Vec<u8>,
+}
+
+impl Inline {
+    /// Makes this the JSON of `turns`: appended to, when it starts with the turns already written,
+    /// made again otherwise.
+    fn update(&mut self, turns: &[Turn]) -> Result<(), StoreError> {
+        let known = self.turns.len();
+        if known > turns.len() || self.turns[..] != turns[..known] {
+            self.turns.clear();
+            self.json.clear();
+        }
+        for turn in &turns[self.turns.len()..] {
+            if !self.json.is_empty() {
+                self.json.push(b',');
+            }
+            serde_json::to_writer(&mut self.json, turn)?;
+            self.turns.push(turn.clone());
+        }
+        Ok(())
+    }
 }
 
 /// What the indexes hold of a conversation: its customer's history entry and whether people have it.
@@ -674,22 +704,48 @@ fn restore_interrupted_swap(root: &Path) -> Result<(), StoreError> {
 /// (4 bytes, big-endian, then the JSON); a record written before that tree is the JSON alone (`{`).
 const SEGMENTED_RECORD: u8 = 1;
 
-/// A conversation's record: how many turns are in the `turns` tree, then the conversation with the rest.
-fn encode_record(tp: &Touchpoint, segmented: usize) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(1024);
-    out.push(SEGMENTED_RECORD);
+/// The first byte of a record whose inline turns come apart from the rest: how many turns the `turns`
+/// tree holds (4 bytes, big-endian), the length of the inline turns' JSON array (4 bytes), that array,
+/// then the conversation's JSON with `turns` empty. A write appends a turn's JSON to the array it wrote
+/// last time instead of serialising every inline turn again.
+const SPLIT_RECORD: u8 = 2;
+
+/// A conversation's record: how many turns are in the `turns` tree, the inline turns (their JSON
+/// array, given), then the conversation without them (`tp.turns` must be empty).
+fn encode_record(tp: &Touchpoint, segmented: usize, inline: &[u8]) -> Result<Vec<u8>, StoreError> {
+    debug_assert!(tp.turns.is_empty());
+    let mut out = Vec::with_capacity(inline.len() + 1024);
+    out.push(SPLIT_RECORD);
     out.extend_from_slice(&(segmented as u32).to_be_bytes());
+    out.extend_from_slice(&(inline.len() as u32 + 2).to_be_bytes());
+    out.push(b'[');
+    out.extend_from_slice(inline);
+    out.push(b']');
     serde_json::to_writer(&mut out, tp)?;
     Ok(out)
 }
 
 /// The conversation a record holds (its inline turns only) and how many turns the `turns` tree holds.
 fn decode_record(record: &[u8]) -> Result<(Touchpoint, usize), StoreError> {
+    let count = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap_or_default()) as usize;
     match record.split_first() {
+        Some((&SPLIT_RECORD, rest)) if rest.len() >= 8 => {
+            let (segmented, rest) = rest.split_at(4);
+            let (len, rest) = rest.split_at(4);
+            let len = count(len);
+            if rest.len() < len {
+                return Err(StoreError::Db(
+                    "a conversation record shorter than its turns".into(),
+                ));
+            }
+            let (turns, header) = rest.split_at(len);
+            let mut tp: Touchpoint = serde_json::from_slice(header)?;
+            tp.turns = serde_json::from_slice(turns)?;
+            Ok((tp, count(segmented)))
+        }
         Some((&SEGMENTED_RECORD, rest)) if rest.len() >= 4 => {
-            let (count, json) = rest.split_at(4);
-            let count = u32::from_be_bytes(count.try_into().unwrap_or_default()) as usize;
-            Ok((serde_json::from_slice(json)?, count))
+            let (segmented, json) = rest.split_at(4);
+            Ok((serde_json::from_slice(json)?, count(segmented)))
         }
         _ => Ok((serde_json::from_slice(record)?, 0)),
     }
@@ -953,7 +1009,13 @@ impl Trees {
         let Some((tp, segmented)) = self.read_touchpoint(&String::from_utf8_lossy(&id))? else {
             return Ok(None);
         };
-        self.keep_warm(key.to_vec(), Indexed::of(&tp), tp.clone(), segmented);
+        let warm = Warm {
+            indexed: Indexed::of(&tp),
+            segmented,
+            tp: Some(tp.clone()),
+            inline: Inline::default(),
+        };
+        self.keep_warm(key.to_vec(), warm);
         Ok(Some(tp))
     }
 
@@ -972,21 +1034,14 @@ impl Trees {
         self.warm.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn keep_warm(&self, key: Vec<u8>, indexed: Indexed, tp: Touchpoint, segmented: usize) {
+    fn keep_warm(&self, key: Vec<u8>, entry: Warm) {
         let mut warm = self.warm();
         if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
             if let Some(any) = warm.keys().next().cloned() {
                 warm.remove(&any);
             }
         }
-        warm.insert(
-            key,
-            Warm {
-                indexed,
-                segmented,
-                tp: Some(tp),
-            },
-        );
+        warm.insert(key, entry);
     }
 
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
@@ -995,8 +1050,9 @@ impl Trees {
 
     /// [`Trees::save_touchpoint`] of a conversation the caller is done with: kept warm as it is.
     fn save_touchpoint_owned(&self, mut tp: Touchpoint) -> Result<(), StoreError> {
-        if let Some((key, indexed, segmented)) = self.write_touchpoint(&mut tp)? {
-            self.keep_warm(key, indexed, tp, segmented);
+        if let Some((key, mut warm)) = self.write_touchpoint(&mut tp)? {
+            warm.tp = Some(tp);
+            self.keep_warm(key, warm);
         }
         Ok(())
     }
@@ -1004,14 +1060,20 @@ impl Trees {
     /// Writes a conversation's record, with the turns after the first `segmented` inline (`None`: the
     /// `turns` tree's segments of it are deleted first, every turn is written again), and nothing else:
     /// no index. Past [`INLINE_TURNS`] inline, they move to the `turns` tree as one segment, so that a
-    /// long conversation's turn writes only its latest turns. Returns how many turns the tree holds.
+    /// long conversation's turn writes only its latest turns. `inline` is what the last write left of
+    /// the inline turns (empty when not known), and is left as this write's. Returns how many turns the
+    /// tree holds.
     fn put_record(
         &self,
         tp: &mut Touchpoint,
         segmented: Option<usize>,
+        inline: &mut Inline,
     ) -> Result<usize, StoreError> {
         let rewrite = segmented.is_none();
         let mut segmented = segmented.unwrap_or(0);
+        if rewrite {
+            *inline = Inline::default();
+        }
         // The segment first, then the record that counts it: a crash in between leaves a segment no
         // record counts, which no read takes (and the next write of that key replaces).
         if tp.turns.len() - segmented > INLINE_TURNS {
@@ -1021,11 +1083,10 @@ impl Trees {
             )?;
             segmented = tp.turns.len();
         }
+        inline.update(&tp.turns[segmented..])?;
         // The record holds the rest (moved out and back, not copied).
-        let mut turns = std::mem::take(&mut tp.turns);
-        tp.turns = turns.split_off(segmented);
-        let record = encode_record(tp, segmented);
-        turns.append(&mut tp.turns);
+        let turns = std::mem::take(&mut tp.turns);
+        let record = encode_record(tp, segmented, &inline.json);
         tp.turns = turns;
         self.touchpoints.insert(tp.id.as_bytes(), record?)?;
         self.writes.fetch_add(1, Ordering::SeqCst);
@@ -1050,12 +1111,10 @@ impl Trees {
     }
 
     /// Writes a conversation and what the indexes say of it; if it is open, the key it is to be kept
-    /// warm under, with what the indexes now say and how many turns the `turns` tree holds.
+    /// warm under, with what the indexes now say, how many turns the `turns` tree holds and the inline
+    /// turns written (the conversation itself left for the caller to put in).
     #[tracing::instrument(level = "debug", skip_all, fields(conversation = %tp.id))]
-    fn write_touchpoint(
-        &self,
-        tp: &mut Touchpoint,
-    ) -> Result<Option<(Vec<u8>, Indexed, usize)>, StoreError> {
+    fn write_touchpoint(&self, tp: &mut Touchpoint) -> Result<Option<(Vec<u8>, Warm)>, StoreError> {
         // A turn that raced the erasure of its customer is not saved under her id again.
         if tp.customer_id != ERASED && self.is_erased(&tp.customer_id)? {
             tracing::debug!("a conversation of an erased customer was not saved");
@@ -1064,16 +1123,18 @@ impl Trees {
         let open_key = key2(tp.channel.as_str(), &tp.user);
         let indexed = Indexed::of(tp);
         // What the indexes already say of it, when it is warm: only what changed is written.
-        let (known, same_history, same_people, segmented) = match self.warm().get(&open_key) {
-            Some(w) if w.indexed.id == tp.id => (
-                true,
-                w.indexed.customer_id == indexed.customer_id
-                    && w.indexed.contact == indexed.contact,
-                w.indexed.human == indexed.human,
-                w.segmented,
-            ),
-            _ => (false, false, false, 0),
-        };
+        let (known, same_history, same_people, segmented, mut inline) =
+            match self.warm().get_mut(&open_key) {
+                Some(w) if w.indexed.id == tp.id => (
+                    true,
+                    w.indexed.customer_id == indexed.customer_id
+                        && w.indexed.contact == indexed.contact,
+                    w.indexed.human == indexed.human,
+                    w.segmented,
+                    std::mem::take(&mut w.inline),
+                ),
+                _ => (false, false, false, 0, Inline::default()),
+            };
         let is_new = !known && !self.touchpoints.contains_key(tp.id.as_bytes())?;
         // The turns already moved to the `turns` tree are not written again; a conversation that is not
         // warm (how many it has there is not known) has them all written again.
@@ -1082,7 +1143,7 @@ impl Trees {
             n if known && n <= tp.turns.len() => Some(n),
             _ => None,
         };
-        let segmented = self.put_record(tp, segmented)?;
+        let segmented = self.put_record(tp, segmented, &mut inline)?;
         if is_new {
             self.tp_time
                 .insert(time_key(&[], tp.started_at, &tp.id), &[])?;
@@ -1105,7 +1166,13 @@ impl Trees {
             if !known {
                 self.open.insert(&open_key, tp.id.as_bytes())?;
             }
-            return Ok(Some((open_key, indexed, segmented)));
+            let warm = Warm {
+                indexed,
+                segmented,
+                tp: None,
+                inline,
+            };
+            return Ok(Some((open_key, warm)));
         } else {
             if self
                 .open
@@ -1289,12 +1356,12 @@ impl Trees {
             tp.customer_id = ERASED.to_string();
             tp.user = String::new();
             tp.session = None;
-            tp.state = serde_json::Value::Null;
+            tp.state = Default::default();
             tp.survey.remove(crate::engine::survey::COMMENT);
             for turn in &mut tp.turns {
                 turn.text = String::new();
             }
-            self.put_record(&mut tp, None)?;
+            self.put_record(&mut tp, None, &mut Inline::default())?;
         }
         for item in self.link_codes.iter() {
             let (code, v) = item?;
@@ -1352,7 +1419,7 @@ impl Trees {
                 t.text.clear();
             }
             tp.survey.remove(crate::engine::survey::COMMENT);
-            self.put_record(&mut tp, None)?;
+            self.put_record(&mut tp, None, &mut Inline::default())?;
             n += 1;
         }
         Ok(n)
@@ -2350,6 +2417,54 @@ mod tests {
         assert_eq!((report.conversations, report.turns), (1, 19));
         assert!(report.damaged.is_empty(), "{:?}", report.damaged);
         assert_eq!(store.counts().unwrap().turns, 19);
+    }
+
+    #[test]
+    fn a_write_appends_to_the_inline_turns_it_wrote_and_writes_them_all_when_they_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let all = |store: &SledStore| {
+            let (tree, inline) = held(store, "tp_1");
+            [tree, inline].concat()
+        };
+        let mut tp = conversation("tp_1", &["a", "b", "c"]);
+        store.save_touchpoint(&tp).unwrap();
+        tp.turns.push(turn(3, "d"));
+        store.save_touchpoint(&tp).unwrap();
+        assert_eq!(all(&store), ["a", "b", "c", "d"]);
+        // A turn taken off the end and put back after new ones (a handoff's change of owner), and an
+        // earlier inline turn changed: what was written before no longer matches, all of it is written.
+        let last = tp.turns.pop().unwrap();
+        tp.turns.push(turn(4, "e"));
+        tp.turns.push(last);
+        tp.turns[1].text = "B".into();
+        store.save_touchpoint(&tp).unwrap();
+        assert_eq!(all(&store), ["a", "B", "c", "e", "d"]);
+        // Read back after a restart, the same.
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        let read = store.touchpoint("tp_1").unwrap().unwrap();
+        assert_eq!(read.turns, tp.turns);
+    }
+
+    #[test]
+    fn a_record_with_its_turns_in_its_json_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let old = conversation("tp_8", &["x", "y"]);
+        {
+            // As the build before split records wrote it: 1, how many turns are segmented, the JSON.
+            let mut record = vec![SEGMENTED_RECORD, 0, 0, 0, 0];
+            record.extend(serde_json::to_vec(&old).unwrap());
+            store.read().touchpoints.insert("tp_8", record).unwrap();
+        }
+        assert_eq!(store.touchpoint("tp_8").unwrap().unwrap(), old);
+        let mut next = old.clone();
+        next.turns.push(turn(2, "z"));
+        store.save_touchpoint(&next).unwrap();
+        let raw = store.read().touchpoints.get("tp_8").unwrap().unwrap();
+        assert_eq!(raw[0], SPLIT_RECORD);
+        assert_eq!(store.touchpoint("tp_8").unwrap().unwrap(), next);
     }
 
     #[test]
