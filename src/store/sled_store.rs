@@ -248,6 +248,10 @@ struct Trees {
     /// [`Trees::save_touchpoint`], emptied by an erasure). A turn reads its conversation from here rather
     /// than parsing it again, and knows what the indexes already say.
     warm: Mutex<HashMap<Vec<u8>, Warm>>,
+    /// The latest contacts of customers whose history was read lately, written through by every write
+    /// of the `tp_customer` index: a conversation that starts takes them from here rather than by a
+    /// reverse scan of the index and a parse of each entry.
+    recent: Mutex<Recent>,
     /// Conversation writes, counted since the generation began (kept under `WRITES` at each flush).
     writes: AtomicU64,
 }
@@ -289,6 +293,53 @@ impl Inline {
             self.turns.push(turn.clone());
         }
         Ok(())
+    }
+}
+
+/// Customers' [`super::RECENT_CONTACTS`] latest contacts, newest first (by start, then id, as the index
+/// orders them). A list shorter than that holds every contact the customer has.
+#[derive(Default)]
+struct Recent {
+    /// Counts the writes of the index: a list read from it is kept only if none came in between.
+    epoch: u64,
+    lists: HashMap<String, Vec<Contact>>,
+}
+
+/// How many customers' latest contacts are kept; beyond it one is let go for each new one.
+const RECENT_CUSTOMERS: usize = 10_000;
+
+impl Recent {
+    /// The index now says `contact` of this customer.
+    fn wrote(&mut self, customer_id: &str, contact: &Contact) {
+        self.epoch += 1;
+        let Some(list) = self.lists.get_mut(customer_id) else {
+            return;
+        };
+        list.retain(|c| c.id != contact.id);
+        let newer = |c: &Contact| (c.started_at, c.id.as_str()) > (contact.started_at, &contact.id);
+        let at = list.iter().take_while(|c| newer(c)).count();
+        if at < super::RECENT_CONTACTS {
+            list.insert(at, contact.clone());
+            list.truncate(super::RECENT_CONTACTS);
+        }
+    }
+
+    /// Entries left the index (a merge, a split, an erasure): nothing kept is trusted.
+    fn forget_all(&mut self) {
+        self.epoch += 1;
+        self.lists.clear();
+    }
+
+    fn keep(&mut self, epoch: u64, customer_id: &str, list: &[Contact]) {
+        if epoch != self.epoch {
+            return;
+        }
+        if self.lists.len() >= RECENT_CUSTOMERS && !self.lists.contains_key(customer_id) {
+            if let Some(any) = self.lists.keys().next().cloned() {
+                self.lists.remove(&any);
+            }
+        }
+        self.lists.insert(customer_id.to_string(), list.to_vec());
     }
 }
 
@@ -770,6 +821,7 @@ impl Trees {
             people: tree("people")?,
             deliveries: tree("deliveries")?,
             warm: Mutex::default(),
+            recent: Mutex::default(),
             writes: AtomicU64::new(Self::stored_writes(&db)?),
             log: Arc::new(log),
             synced_blobs: Arc::default(),
@@ -1034,6 +1086,10 @@ impl Trees {
         self.warm.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn keep_warm(&self, key: Vec<u8>, entry: Warm) {
         let mut warm = self.warm();
         if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
@@ -1153,6 +1209,7 @@ impl Trees {
                 time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
                 serde_json::to_vec(&indexed.contact)?,
             )?;
+            self.recent().wrote(&tp.customer_id, &indexed.contact);
         }
         if !same_people {
             if indexed.human {
@@ -1252,6 +1309,24 @@ impl Trees {
     /// A customer's `limit` latest conversations, newest first, from the index alone (a record written
     /// before the index kept them is read whole).
     fn recent_contacts(&self, customer_id: &str, limit: usize) -> Result<Vec<Contact>, StoreError> {
+        let epoch = {
+            let recent = self.recent();
+            if limit <= super::RECENT_CONTACTS {
+                if let Some(list) = recent.lists.get(customer_id) {
+                    return Ok(list.iter().take(limit).cloned().collect());
+                }
+            }
+            recent.epoch
+        };
+        let out = self.read_contacts(customer_id, limit)?;
+        if limit == super::RECENT_CONTACTS {
+            self.recent().keep(epoch, customer_id, &out);
+        }
+        Ok(out)
+    }
+
+    /// [`Trees::recent_contacts`] read from the index.
+    fn read_contacts(&self, customer_id: &str, limit: usize) -> Result<Vec<Contact>, StoreError> {
         let prefix = key2(customer_id, "");
         let mut out = Vec::new();
         for item in self.tp_customer.scan_prefix(&prefix).rev() {
@@ -1328,6 +1403,7 @@ impl Trees {
         for mut tp in self.touchpoints_of(from)? {
             self.tp_customer
                 .remove(time_key(&key2(from, ""), tp.started_at, &tp.id))?;
+            self.recent().forget_all();
             tp.customer_id = into.to_string();
             self.save_touchpoint(&tp)?;
         }
@@ -1352,6 +1428,7 @@ impl Trees {
         for mut tp in tps.iter().cloned() {
             self.tp_customer
                 .remove(time_key(&key2(customer_id, ""), tp.started_at, &tp.id))?;
+            self.recent().forget_all();
             self.open.remove(key2(tp.channel.as_str(), &tp.user))?;
             tp.customer_id = ERASED.to_string();
             tp.user = String::new();
@@ -1397,6 +1474,7 @@ impl Trees {
             if tp.channel == identity.channel && tp.user == identity.id {
                 self.tp_customer
                     .remove(time_key(&key2(customer_id, ""), tp.started_at, &tp.id))?;
+                self.recent().forget_all();
                 tp.customer_id = new.id.clone();
                 self.save_touchpoint(&tp)?;
             }
@@ -2465,6 +2543,57 @@ mod tests {
         let raw = store.read().touchpoints.get("tp_8").unwrap().unwrap();
         assert_eq!(raw[0], SPLIT_RECORD);
         assert_eq!(store.touchpoint("tp_8").unwrap().unwrap(), next);
+    }
+
+    #[test]
+    fn the_latest_contacts_kept_in_memory_are_what_the_index_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let n = super::super::RECENT_CONTACTS;
+        let agree = |store: &SledStore, customer: &str| {
+            let t = store.read();
+            let kept = t.recent_contacts(customer, n).unwrap();
+            assert!(
+                t.recent().lists.contains_key(customer),
+                "kept for {customer}"
+            );
+            assert_eq!(kept, t.read_contacts(customer, n).unwrap(), "{customer}");
+            kept
+        };
+        let at = |i: u64| Touchpoint {
+            started_at: Timestamp(1_000 + i),
+            user: format!("u{i}"),
+            ..conversation(&format!("tp_{i:02}"), &["hi"])
+        };
+        store.save_touchpoint(&at(5)).unwrap();
+        assert_eq!(agree(&store, "cus_1").len(), 1);
+        // New conversations, older and newer than those kept, past the number kept.
+        for i in [7, 1, 9, 3, 12, 0, 11, 2, 8, 4, 10, 6] {
+            store.save_touchpoint(&at(i)).unwrap();
+            agree(&store, "cus_1");
+        }
+        let kept = agree(&store, "cus_1");
+        assert_eq!(kept.len(), n);
+        assert_eq!(kept[0].id, "tp_12");
+        // One kept changes (a topic, an end), and one too old to be kept.
+        let mut changed = at(10);
+        changed.intents.push("order_status".into());
+        changed.ended_at = Some(Timestamp(5_000));
+        store.save_touchpoint(&changed).unwrap();
+        let mut old = at(0);
+        old.intents.push("greeting".into());
+        store.save_touchpoint(&old).unwrap();
+        assert_eq!(agree(&store, "cus_1")[2].intents, ["order_status"]);
+        // A merge moves them all to another customer.
+        let c2 = Customer {
+            id: "cus_2".into(),
+            ..Customer::default()
+        };
+        store.put_customer(&c2).unwrap();
+        agree(&store, "cus_2");
+        store.merge("cus_1", "cus_2").unwrap();
+        assert_eq!(agree(&store, "cus_1"), vec![]);
+        assert_eq!(agree(&store, "cus_2").len(), n);
     }
 
     #[test]
