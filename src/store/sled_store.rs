@@ -252,6 +252,9 @@ struct Trees {
     /// of the `tp_customer` index: a conversation that starts takes them from here rather than by a
     /// reverse scan of the index and a parse of each entry.
     recent: Mutex<Recent>,
+    /// Customers read lately, as their records hold them, written through by every write of a record:
+    /// a turn does not parse its customer again.
+    kept_customers: Mutex<Kept<Customer>>,
     /// Conversation writes, counted since the generation began (kept under `WRITES` at each flush).
     writes: AtomicU64,
 }
@@ -296,23 +299,68 @@ impl Inline {
     }
 }
 
-/// Customers' [`super::RECENT_CONTACTS`] latest contacts, newest first (by start, then id, as the index
-/// orders them). A list shorter than that holds every contact the customer has.
-#[derive(Default)]
-struct Recent {
-    /// Counts the writes of the index: a list read from it is kept only if none came in between.
+/// Values read from a tree, by customer id, kept in memory and written through. `epoch` counts the
+/// writes, so that a value read while one was under way is not kept.
+struct Kept<T> {
     epoch: u64,
-    lists: HashMap<String, Vec<Contact>>,
+    map: HashMap<String, T>,
 }
 
-/// How many customers' latest contacts are kept; beyond it one is let go for each new one.
-const RECENT_CUSTOMERS: usize = 10_000;
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept {
+            epoch: 0,
+            map: HashMap::new(),
+        }
+    }
+}
+
+/// How many customers' values are kept; beyond it one is let go for each new one.
+const KEPT_CUSTOMERS: usize = 10_000;
+
+impl<T> Kept<T> {
+    /// What was read, if no write came since `epoch`.
+    fn keep(&mut self, epoch: u64, customer_id: &str, value: T) {
+        if epoch != self.epoch {
+            return;
+        }
+        if self.map.len() >= KEPT_CUSTOMERS && !self.map.contains_key(customer_id) {
+            if let Some(any) = self.map.keys().next().cloned() {
+                self.map.remove(&any);
+            }
+        }
+        self.map.insert(customer_id.to_string(), value);
+    }
+
+    /// A write of this customer's value: what is kept is now `value` (`None`: let go).
+    fn wrote(&mut self, customer_id: &str, value: Option<T>) {
+        self.epoch += 1;
+        match value {
+            Some(v) if self.map.contains_key(customer_id) => {
+                self.map.insert(customer_id.to_string(), v);
+            }
+            _ => {
+                self.map.remove(customer_id);
+            }
+        }
+    }
+
+    /// Writes that may touch any customer (a merge, a split, an erasure): nothing kept is trusted.
+    fn forget_all(&mut self) {
+        self.epoch += 1;
+        self.map.clear();
+    }
+}
+
+/// Customers' [`super::RECENT_CONTACTS`] latest contacts, newest first (by start, then id, as the index
+/// orders them). A list shorter than that holds every contact the customer has.
+type Recent = Kept<Vec<Contact>>;
 
 impl Recent {
     /// The index now says `contact` of this customer.
-    fn wrote(&mut self, customer_id: &str, contact: &Contact) {
+    fn wrote_contact(&mut self, customer_id: &str, contact: &Contact) {
         self.epoch += 1;
-        let Some(list) = self.lists.get_mut(customer_id) else {
+        let Some(list) = self.map.get_mut(customer_id) else {
             return;
         };
         list.retain(|c| c.id != contact.id);
@@ -322,24 +370,6 @@ impl Recent {
             list.insert(at, contact.clone());
             list.truncate(super::RECENT_CONTACTS);
         }
-    }
-
-    /// Entries left the index (a merge, a split, an erasure): nothing kept is trusted.
-    fn forget_all(&mut self) {
-        self.epoch += 1;
-        self.lists.clear();
-    }
-
-    fn keep(&mut self, epoch: u64, customer_id: &str, list: &[Contact]) {
-        if epoch != self.epoch {
-            return;
-        }
-        if self.lists.len() >= RECENT_CUSTOMERS && !self.lists.contains_key(customer_id) {
-            if let Some(any) = self.lists.keys().next().cloned() {
-                self.lists.remove(&any);
-            }
-        }
-        self.lists.insert(customer_id.to_string(), list.to_vec());
     }
 }
 
@@ -822,6 +852,7 @@ impl Trees {
             deliveries: tree("deliveries")?,
             warm: Mutex::default(),
             recent: Mutex::default(),
+            kept_customers: Mutex::default(),
             writes: AtomicU64::new(Self::stored_writes(&db)?),
             log: Arc::new(log),
             synced_blobs: Arc::default(),
@@ -979,7 +1010,18 @@ impl Trees {
     }
 
     fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
-        Self::get_json(&self.customers, id.as_bytes())
+        let epoch = {
+            let kept = self.kept_customers();
+            if let Some(c) = kept.map.get(id) {
+                return Ok(Some(c.clone()));
+            }
+            kept.epoch
+        };
+        let customer: Option<Customer> = Self::get_json(&self.customers, id.as_bytes())?;
+        if let Some(c) = &customer {
+            self.kept_customers().keep(epoch, id, c.clone());
+        }
+        Ok(customer)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(customer = %customer.id))]
@@ -990,6 +1032,8 @@ impl Trees {
         }
         self.customers
             .insert(customer.id.as_bytes(), serde_json::to_vec(customer)?)?;
+        self.kept_customers()
+            .wrote(&customer.id, Some(customer.clone()));
         Ok(())
     }
 
@@ -1088,6 +1132,12 @@ impl Trees {
 
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn kept_customers(&self) -> std::sync::MutexGuard<'_, Kept<Customer>> {
+        self.kept_customers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn keep_warm(&self, key: Vec<u8>, entry: Warm) {
@@ -1209,7 +1259,8 @@ impl Trees {
                 time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
                 serde_json::to_vec(&indexed.contact)?,
             )?;
-            self.recent().wrote(&tp.customer_id, &indexed.contact);
+            self.recent()
+                .wrote_contact(&tp.customer_id, &indexed.contact);
         }
         if !same_people {
             if indexed.human {
@@ -1312,7 +1363,7 @@ impl Trees {
         let epoch = {
             let recent = self.recent();
             if limit <= super::RECENT_CONTACTS {
-                if let Some(list) = recent.lists.get(customer_id) {
+                if let Some(list) = recent.map.get(customer_id) {
                     return Ok(list.iter().take(limit).cloned().collect());
                 }
             }
@@ -1320,7 +1371,7 @@ impl Trees {
         };
         let out = self.read_contacts(customer_id, limit)?;
         if limit == super::RECENT_CONTACTS {
-            self.recent().keep(epoch, customer_id, &out);
+            self.recent().keep(epoch, customer_id, out.clone());
         }
         Ok(out)
     }
@@ -1412,6 +1463,7 @@ impl Trees {
             self.put_customer(&new)?;
         }
         self.customers.remove(from.as_bytes())?;
+        self.kept_customers().wrote(from, None);
         Ok(())
     }
 
@@ -1447,6 +1499,7 @@ impl Trees {
             }
         }
         self.customers.remove(customer_id.as_bytes())?;
+        self.kept_customers().wrote(customer_id, None);
         self.warm().clear();
         // The id stays, so that nothing is saved under it again; the mark says the files still hold
         // the erased bytes until the next compaction, and survives a crash.
@@ -2553,10 +2606,7 @@ mod tests {
         let agree = |store: &SledStore, customer: &str| {
             let t = store.read();
             let kept = t.recent_contacts(customer, n).unwrap();
-            assert!(
-                t.recent().lists.contains_key(customer),
-                "kept for {customer}"
-            );
+            assert!(t.recent().map.contains_key(customer), "kept for {customer}");
             assert_eq!(kept, t.read_contacts(customer, n).unwrap(), "{customer}");
             kept
         };
@@ -2594,6 +2644,43 @@ mod tests {
         store.merge("cus_1", "cus_2").unwrap();
         assert_eq!(agree(&store, "cus_1"), vec![]);
         assert_eq!(agree(&store, "cus_2").len(), n);
+    }
+
+    #[test]
+    fn a_customer_kept_in_memory_is_what_the_store_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut alice = Customer {
+            id: "cus_1".into(),
+            name: Some("Alice".into()),
+            ..Customer::default()
+        };
+        store.put_customer(&alice).unwrap();
+        store
+            .put_customer(&Customer {
+                id: "cus_2".into(),
+                ..Customer::default()
+            })
+            .unwrap();
+        assert_eq!(store.customer("cus_1").unwrap().unwrap(), alice);
+        assert!(store.read().kept_customers().map.contains_key("cus_1"));
+        alice.email = Some("alice@example.com".into());
+        store.put_customer(&alice).unwrap();
+        assert_eq!(store.customer("cus_1").unwrap().unwrap(), alice);
+        // A read that raced a write is not kept.
+        {
+            let t = store.read();
+            let epoch = t.kept_customers().epoch;
+            t.kept_customers().wrote("cus_9", None);
+            t.kept_customers().keep(epoch, "cus_9", Customer::default());
+            assert!(!t.kept_customers().map.contains_key("cus_9"));
+        }
+        // Merged away, then erased: gone from memory as from the store.
+        store.customer("cus_2").unwrap();
+        store.merge("cus_2", "cus_1").unwrap();
+        assert_eq!(store.customer("cus_2").unwrap(), None);
+        store.forget("cus_1").unwrap();
+        assert_eq!(store.customer("cus_1").unwrap(), None);
     }
 
     #[test]
