@@ -1030,10 +1030,12 @@ impl Trees {
             tracing::debug!("a write for an erased customer was dropped");
             return Ok(());
         }
-        self.customers
-            .insert(customer.id.as_bytes(), serde_json::to_vec(customer)?)?;
-        self.kept_customers()
-            .wrote(&customer.id, Some(customer.clone()));
+        let record = serde_json::to_vec(customer)?;
+        // Held across the write, so that two writers of one customer (two senders) leave in memory
+        // what the last of them left in the tree.
+        let mut kept = self.kept_customers();
+        self.customers.insert(customer.id.as_bytes(), record)?;
+        kept.wrote(&customer.id, Some(customer.clone()));
         Ok(())
     }
 
@@ -1255,12 +1257,14 @@ impl Trees {
                 .insert(time_key(&[], tp.started_at, &tp.id), &[])?;
         }
         if !same_history {
+            let entry = serde_json::to_vec(&indexed.contact)?;
+            // Held across the write, as for a customer.
+            let mut recent = self.recent();
             self.tp_customer.insert(
                 time_key(&key2(&tp.customer_id, ""), tp.started_at, &tp.id),
-                serde_json::to_vec(&indexed.contact)?,
+                entry,
             )?;
-            self.recent()
-                .wrote_contact(&tp.customer_id, &indexed.contact);
+            recent.wrote_contact(&tp.customer_id, &indexed.contact);
         }
         if !same_people {
             if indexed.human {
@@ -1462,8 +1466,9 @@ impl Trees {
             new.absorb(old);
             self.put_customer(&new)?;
         }
+        let mut kept = self.kept_customers();
         self.customers.remove(from.as_bytes())?;
-        self.kept_customers().wrote(from, None);
+        kept.wrote(from, None);
         Ok(())
     }
 
@@ -1498,8 +1503,10 @@ impl Trees {
                 self.link_codes.remove(code)?;
             }
         }
+        let mut kept = self.kept_customers();
         self.customers.remove(customer_id.as_bytes())?;
-        self.kept_customers().wrote(customer_id, None);
+        kept.wrote(customer_id, None);
+        drop(kept);
         self.warm().clear();
         // The id stays, so that nothing is saved under it again; the mark says the files still hold
         // the erased bytes until the next compaction, and survives a crash.
