@@ -315,7 +315,6 @@ impl Bot {
             .conversation(&msg, &customer, load.open, &mut written)
             .await?;
         tracing::Span::current().record("conversation", tp.id.as_str());
-        // Read in place, not copied.
         let mut conv: Conversation = tp.state.read().unwrap_or_default();
 
         // NLU: what they said.

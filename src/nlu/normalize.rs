@@ -30,6 +30,11 @@ pub fn fold(text: &str) -> String {
         }
         return out;
     }
+    fold_unicode(text)
+}
+
+/// [`fold`] through the Unicode normal forms, whatever the text.
+fn fold_unicode(text: &str) -> String {
     let nfkc: String = text.chars().take(MAX_CHARS).nfkc().collect();
     nfkc.to_lowercase()
         .nfd()
@@ -65,16 +70,6 @@ mod tests {
 
     #[test]
     fn ascii_folds_as_the_unicode_path_does() {
-        let slow = |t: &str| -> String {
-            let nfkc: String = t.chars().take(MAX_CHARS).nfkc().collect();
-            nfkc.to_lowercase()
-                .nfd()
-                .filter(|c| !is_combining_mark(*c))
-                .map(|c| if c == '`' { '\'' } else { c })
-                .collect::<String>()
-                .nfc()
-                .collect()
-        };
         let all: String = (0u8..128).map(char::from).collect();
         for t in [
             all.as_str(),
@@ -82,7 +77,7 @@ mod tests {
             "",
             &"A".repeat(MAX_CHARS + 5),
         ] {
-            assert_eq!(fold(t), slow(t), "{t:?}");
+            assert_eq!(fold(t), fold_unicode(t), "{t:?}");
         }
     }
 

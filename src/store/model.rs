@@ -287,7 +287,7 @@ impl State {
 
 impl Default for State {
     fn default() -> Self {
-        State::from(serde_json::Value::Null)
+        State(serde_json::value::RawValue::NULL.to_owned())
     }
 }
 

@@ -301,35 +301,41 @@ impl Inline {
 
 /// Values read from a tree, by customer id, kept in memory and written through. `epoch` counts the
 /// writes, so that a value read while one was under way is not kept.
+#[derive(Default)]
 struct Kept<T> {
     epoch: u64,
     map: HashMap<String, T>,
 }
 
-impl<T> Default for Kept<T> {
-    fn default() -> Self {
-        Kept {
-            epoch: 0,
-            map: HashMap::new(),
-        }
-    }
-}
-
 /// How many customers' values are kept; beyond it one is let go for each new one.
 const KEPT_CUSTOMERS: usize = 10_000;
+
+/// Puts `value` under `key`, letting one other entry go first if the map already holds `bound`.
+fn insert_bounded<K: Eq + std::hash::Hash + Clone, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    value: V,
+    bound: usize,
+) {
+    if map.len() >= bound && !map.contains_key(&key) {
+        if let Some(any) = map.keys().next().cloned() {
+            map.remove(&any);
+        }
+    }
+    map.insert(key, value);
+}
 
 impl<T> Kept<T> {
     /// What was read, if no write came since `epoch`.
     fn keep(&mut self, epoch: u64, customer_id: &str, value: T) {
-        if epoch != self.epoch {
-            return;
+        if epoch == self.epoch {
+            insert_bounded(
+                &mut self.map,
+                customer_id.to_string(),
+                value,
+                KEPT_CUSTOMERS,
+            );
         }
-        if self.map.len() >= KEPT_CUSTOMERS && !self.map.contains_key(customer_id) {
-            if let Some(any) = self.map.keys().next().cloned() {
-                self.map.remove(&any);
-            }
-        }
-        self.map.insert(customer_id.to_string(), value);
     }
 
     /// A write of this customer's value: what is kept is now `value` (`None`: let go).
@@ -1143,13 +1149,7 @@ impl Trees {
     }
 
     fn keep_warm(&self, key: Vec<u8>, entry: Warm) {
-        let mut warm = self.warm();
-        if warm.len() >= WARM_CONVERSATIONS && !warm.contains_key(&key) {
-            if let Some(any) = warm.keys().next().cloned() {
-                warm.remove(&any);
-            }
-        }
-        warm.insert(key, entry);
+        insert_bounded(&mut self.warm(), key, entry, WARM_CONVERSATIONS);
     }
 
     fn save_touchpoint(&self, tp: &Touchpoint) -> Result<(), StoreError> {
