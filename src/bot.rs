@@ -315,7 +315,7 @@ impl Bot {
             .conversation(&msg, &customer, load.open, &mut written)
             .await?;
         tracing::Span::current().record("conversation", tp.id.as_str());
-        let mut conv: Conversation = tp.state.read().unwrap_or_default();
+        let mut conv: Conversation = tp.state.read_kept().unwrap_or_default();
 
         // NLU: what they said.
         let silent = msg.event == Event::Message && msg.text.trim().is_empty();
@@ -484,7 +484,7 @@ impl Bot {
         }
 
         // Store: the turn is durable before the reply leaves.
-        record(&mut tp, &msg, &understanding, &decision, &conv, lang)?;
+        record(&mut tp, &msg, &understanding, &decision, conv, lang)?;
         // Staff see in the transcript what the business's systems failed to answer.
         for note in backend_notes {
             tp.turns
@@ -1110,7 +1110,7 @@ fn record(
     msg: &Inbound,
     u: &Understanding,
     decision: &Decision,
-    conv: &Conversation,
+    conv: Conversation,
     lang: Lang,
 ) -> Result<(), BotError> {
     // A platform's "heard something, no words" is a customer turn too, with no text.
@@ -1144,7 +1144,8 @@ fn record(
     }
     tp.lang = lang;
     tp.last_at = msg.at;
-    tp.state = State::of(conv).map_err(StoreError::from)?;
+    // Kept beside its text: the conversation's next turn reads it back without parsing it.
+    tp.state = State::keeping(conv).map_err(StoreError::from)?;
     for (k, v) in &decision.survey {
         tp.survey.insert(k.clone(), v.clone());
     }

@@ -93,3 +93,63 @@ pub fn answered_key(intent: &str, values: &[&str]) -> String {
 pub fn answered_intent(key: &str) -> &str {
     key.split('\u{1f}').next().unwrap_or(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A turn kept in memory reads its state back as it was written (`State::read_kept`), a turn after
+    /// a restart by parsing the text: the two must be the same conversation, whatever it holds.
+    #[test]
+    fn a_conversation_read_back_from_its_json_is_the_one_written() {
+        let collected: Collected = [("order_number".to_string(), "4567 \"x\" \u{1f}é".to_string())]
+            .into_iter()
+            .collect();
+        let states = [
+            DialogueState::Listening,
+            DialogueState::AwaitingEntity {
+                intent: "order_status".into(),
+                entity: "order_number".into(),
+                collected: collected.clone(),
+                attempts: 2,
+            },
+            DialogueState::AwaitingConfirmation {
+                intent: "cancel_order".into(),
+                collected,
+            },
+            DialogueState::OfferedHuman,
+            DialogueState::AwaitingRecall {
+                intent: "refund_status".into(),
+            },
+            DialogueState::Survey {
+                step: Step::Rating,
+                retried: true,
+            },
+        ];
+        for state in states {
+            let conv = Conversation {
+                state,
+                fallbacks_in_row: 1,
+                silences_in_row: 2,
+                resolved: true,
+                fallback_turn: 3,
+                lang: Some(Lang::Fr),
+                surveyed: true,
+                answered: vec![answered_key("order_status", &["4567"])],
+                turns: 7,
+                unsolved: true,
+                topic: Some("order_status".into()),
+                topic_order: Some("4567".into()),
+                served: vec!["order_status".into(), "<b>&".into()],
+                followup_next: true,
+                acknowledged: true,
+                repeated: true,
+                offered_for_repeat: true,
+                also: vec!["refund_status".into()],
+            };
+            let state = crate::store::State::keeping(conv.clone()).unwrap();
+            assert_eq!(state.read::<Conversation>().unwrap(), conv);
+            assert_eq!(state.read_kept::<Conversation>().unwrap(), conv);
+        }
+    }
+}

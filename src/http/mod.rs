@@ -224,30 +224,33 @@ async fn security_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let path = request.uri().path().to_string();
+    let path = request.uri().path();
+    let console = path == "/";
+    let no_store = console || path == "/console.js" || path.starts_with("/api");
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+    // The names are the `http` crate's constants: no parse of a name per response.
+    let set = |h: &mut HeaderMap, name: axum::http::HeaderName, value: &'static str| {
         h.insert(name, axum::http::HeaderValue::from_static(value));
     };
-    set(h, "x-content-type-options", "nosniff");
-    set(h, "x-frame-options", "DENY");
-    set(h, "referrer-policy", "no-referrer");
-    if path == "/" {
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    if console {
         set(
             h,
-            "content-security-policy",
+            header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         );
     } else {
         set(
             h,
-            "content-security-policy",
+            header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
         );
     }
-    if path == "/" || path == "/console.js" || path.starts_with("/api") {
-        set(h, "cache-control", "no-store");
+    if no_store {
+        set(h, header::CACHE_CONTROL, "no-store");
     }
     response
 }

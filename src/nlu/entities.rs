@@ -307,8 +307,11 @@ static ADDRESS_TAIL: LazyLock<Regex> = LazyLock::new(|| {
 /// Postal addresses in a message, as the customer wrote them (free text: shops' order systems check them).
 pub fn addresses(text: &str) -> Vec<Entity> {
     let text: String = text.chars().take(super::normalize::MAX_CHARS).collect();
-    let found = ADDRESS
-        .find(&text)
+    // `ADDRESS` starts with a decimal digit (`\d`, any script's): text without a numeric character
+    // cannot match it, and most messages have none.
+    let found = (text.chars().any(char::is_numeric))
+        .then(|| ADDRESS.find(&text))
+        .flatten()
         .map(|m| m.as_str().to_string())
         .or_else(|| ADDRESS_IS.captures(&text).map(|c| c[1].to_string()));
     let Some(raw) = found else {

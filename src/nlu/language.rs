@@ -14,18 +14,40 @@ pub struct LanguageId {
 }
 
 fn features(tokens: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut spans = Vec::new();
+    feature_spans(tokens, &mut text, &mut spans);
+    spans.iter().map(|&(a, b)| text[a..b].to_string()).collect()
+}
+
+/// [`features`] without a string each: all of them written one after the other in `text`, and where
+/// each is in `spans`, in the same order.
+fn feature_spans(tokens: &[String], text: &mut String, spans: &mut Vec<(usize, usize)>) {
+    text.clear();
+    spans.clear();
     for t in tokens {
         if t.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        out.push(format!("w:{t}"));
-        let padded: Vec<char> = format!(" {t} ").chars().collect();
-        for w in padded.windows(3) {
-            out.push(w.iter().collect());
+        let start = text.len();
+        text.push_str("w:");
+        text.push_str(t);
+        spans.push((start, text.len()));
+        // The character trigrams of " t ": each starts where a character does.
+        let padded = text.len();
+        text.push(' ');
+        text.push_str(t);
+        text.push(' ');
+        let mut starts = text[padded..].char_indices().map(|(i, _)| padded + i);
+        let mut window = [0usize; 3];
+        for w in &mut window {
+            *w = starts.next().unwrap_or(text.len());
+        }
+        for end in starts.chain(std::iter::once(text.len())) {
+            spans.push((window[0], end));
+            window = [window[1], window[2], end];
         }
     }
-    out
 }
 
 /// Minimum log-likelihood difference to name a language.
@@ -68,7 +90,9 @@ impl LanguageId {
 
     /// The most likely language and by how much (log-likelihood) it beats the other.
     pub fn detect_with_margin(&self, tokens: &[String]) -> Option<(Lang, f32)> {
-        let feats = features(tokens);
+        let mut text = String::new();
+        let mut feats = Vec::new();
+        feature_spans(tokens, &mut text, &mut feats);
         if feats.is_empty() || self.models.len() < 2 {
             return self
                 .models
@@ -82,7 +106,10 @@ impl LanguageId {
             .map(|(lang, logp, unseen)| {
                 (
                     *lang,
-                    feats.iter().map(|f| *logp.get(f).unwrap_or(unseen)).sum(),
+                    feats
+                        .iter()
+                        .map(|&(a, b)| *logp.get(&text[a..b]).unwrap_or(unseen))
+                        .sum(),
                 )
             })
             .collect();
@@ -98,5 +125,42 @@ impl LanguageId {
             Some(c) if c != lang => (margin >= SWITCH_EVIDENCE).then_some(lang),
             _ => (margin >= CLEAR_EVIDENCE).then_some(lang),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_features_are_the_words_and_the_trigrams_of_each_spaced_word() {
+        // What the features were when each was its own string (words, then the trigrams of " word ").
+        fn each_its_own(tokens: &[String]) -> Vec<String> {
+            let mut out = Vec::new();
+            for t in tokens {
+                if t.bytes().all(|b| b.is_ascii_digit()) {
+                    continue;
+                }
+                out.push(format!("w:{t}"));
+                let padded: Vec<char> = format!(" {t} ").chars().collect();
+                for w in padded.windows(3) {
+                    out.push(w.iter().collect());
+                }
+            }
+            out
+        }
+        for text in [
+            "",
+            "a",
+            "où est ma commande",
+            "4567 et l'autre",
+            "naïve café 🙂 x",
+            "ok",
+            "日本語 テキスト",
+        ] {
+            let tokens: Vec<String> = text.split(' ').map(str::to_string).collect();
+            assert_eq!(features(&tokens), each_its_own(&tokens), "{text:?}");
+        }
+        assert_eq!(features(&["où".to_string()]), ["w:où", " où", "où "]);
     }
 }

@@ -118,7 +118,7 @@ pub fn score(tokens: &[String]) -> f32 {
     let mut total = 0.0;
     for (i, t) in tokens.iter().enumerate() {
         // "n't" splits as "n" "t": treat "don t" etc. as a negation through the "t".
-        let Some(&(_, polarity)) = LEXICON.iter().find(|(w, _)| w == t) else {
+        let Some(&polarity) = POLARITY.get(t.as_str()) else {
             continue;
         };
         let before = &tokens[i.saturating_sub(NEGATION_REACH)..i];
@@ -144,6 +144,16 @@ pub fn score(tokens: &[String]) -> f32 {
     }
     total
 }
+
+/// [`LEXICON`] by word, made once (the first entry of a word listed twice, as a search of the list finds).
+static POLARITY: std::sync::LazyLock<std::collections::HashMap<&'static str, f32>> =
+    std::sync::LazyLock::new(|| {
+        let mut by_word = std::collections::HashMap::new();
+        for &(word, polarity) in LEXICON {
+            by_word.entry(word).or_insert(polarity);
+        }
+        by_word
+    });
 
 /// [`PHRASES`] with a space on each side, made once: a phrase matches whole words only.
 static SPACED_PHRASES: std::sync::LazyLock<Vec<(String, f32)>> = std::sync::LazyLock::new(|| {

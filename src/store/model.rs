@@ -265,18 +265,47 @@ pub struct Touchpoint {
 
 /// A conversation's dialogue state, opaque to the store: kept as its JSON text, so that a turn
 /// serialises the engine's state once, straight to text, rather than into a tree of values first.
+///
+/// A state this process wrote ([`State::keeping`]) also keeps the value it was written from, so that the
+/// next turn of a conversation kept in memory reads it back without parsing the text.
 #[derive(Clone)]
-pub struct State(Box<serde_json::value::RawValue>);
+pub struct State {
+    json: Box<serde_json::value::RawValue>,
+    kept: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+}
 
 impl State {
     /// The state of `value` (the engine's `Conversation`).
     pub fn of<T: Serialize>(value: &T) -> Result<State, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(State)
+        let json = serde_json::value::to_raw_value(value)?;
+        Ok(State { json, kept: None })
+    }
+
+    /// The state of `value`, kept beside its text for [`State::read_kept`]. Parsing the text must give
+    /// `value` back (a type whose serialisation loses nothing), or the two readings would differ.
+    pub fn keeping<T: Serialize + Send + Sync + 'static>(
+        value: T,
+    ) -> Result<State, serde_json::Error> {
+        let json = serde_json::value::to_raw_value(&value)?;
+        Ok(State {
+            json,
+            kept: Some(std::sync::Arc::new(value)),
+        })
     }
 
     /// Reads it back as `T`.
     pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.0.get())
+        serde_json::from_str(self.json.get())
+    }
+
+    /// [`State::read`], from the value kept beside the text when there is one of type `T`.
+    pub fn read_kept<T: serde::de::DeserializeOwned + Clone + 'static>(
+        &self,
+    ) -> Result<T, serde_json::Error> {
+        match self.kept.as_deref().and_then(|k| k.downcast_ref::<T>()) {
+            Some(value) => Ok(value.clone()),
+            None => self.read(),
+        }
     }
 
     /// As a JSON value (null if it cannot be read).
@@ -287,7 +316,10 @@ impl State {
 
 impl Default for State {
     fn default() -> Self {
-        State(serde_json::value::RawValue::NULL.to_owned())
+        State {
+            json: serde_json::value::RawValue::NULL.to_owned(),
+            kept: None,
+        }
     }
 }
 
@@ -301,19 +333,19 @@ impl From<serde_json::Value> for State {
 /// The same JSON, whatever its spacing (PostgreSQL gives it back its own way).
 impl PartialEq for State {
     fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get() || self.value() == other.value()
+        self.json.get() == other.json.get() || self.value() == other.value()
     }
 }
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.get())
+        f.write_str(self.json.get())
     }
 }
 
 impl Serialize for State {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        self.json.serialize(s)
     }
 }
 

@@ -44,6 +44,9 @@ pub const ERASED: &str = "erased";
 /// an id is never given twice, whatever restarts and compactions happen.
 const NEXT_ID: &[u8] = b"next_id";
 
+/// How many ids [`Trees::new_id`] reserves at once (one write of `NEXT_ID` per block, not per id).
+const ID_BLOCK: u64 = 64;
+
 /// Key, in sled's default tree, present while erased bytes may still be in the files.
 const COMPACTION_DUE: &[u8] = b"compaction_due";
 
@@ -239,6 +242,10 @@ struct Trees {
     /// One-time link codes: code → expiry (8 bytes, big-endian) ++ customer id.
     link_codes: sled::Tree,
     erased_ids: sled::Tree,
+    /// What `erased_ids` holds, in memory: every conversation write asks it.
+    erased: Mutex<HashSet<String>>,
+    /// Ids handed out from the block last reserved under `NEXT_ID`: the next one, and the block's end.
+    ids: Mutex<(u64, u64)>,
     /// Open conversations with people in them (waiting or owned): id → nothing.
     people: sled::Tree,
     /// Platform delivery ids already answered (`source\0id` → when (ms, 8 bytes) ++ the reply given): a
@@ -853,6 +860,14 @@ impl Trees {
             tp_customer: tree("tp_customer")?,
             open: tree("open")?,
             link_codes: tree("link_codes")?,
+            erased: Mutex::new(
+                db.open_tree("erased_ids")?
+                    .iter()
+                    .keys()
+                    .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+                    .collect::<Result<_, sled::Error>>()?,
+            ),
+            ids: Mutex::new((0, 0)),
             erased_ids: tree("erased_ids")?,
             people: tree("people")?,
             deliveries: tree("deliveries")?,
@@ -903,7 +918,22 @@ impl Trees {
     }
 
     fn is_erased(&self, customer_id: &str) -> Result<bool, StoreError> {
-        Ok(self.erased_ids.contains_key(customer_id.as_bytes())?)
+        Ok(self
+            .erased
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(customer_id))
+    }
+
+    /// Keeps an erased customer's id, in the tree and in memory.
+    fn mark_erased(&self, customer_id: &str) -> Result<(), StoreError> {
+        let mut erased = self
+            .erased
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.erased_ids.insert(customer_id.as_bytes(), &[])?;
+        erased.insert(customer_id.to_owned());
+        Ok(())
     }
 
     /// Starts the id counter above every id already in the store, if it has none yet (a new store, or
@@ -1266,7 +1296,8 @@ impl Trees {
             )?;
             recent.wrote_contact(&tp.customer_id, &indexed.contact);
         }
-        if !same_people {
+        // A new conversation has no entry among the people's to remove.
+        if !same_people && (indexed.human || !is_new) {
             if indexed.human {
                 self.people.insert(tp.id.as_bytes(), &[])?;
             } else {
@@ -1510,7 +1541,7 @@ impl Trees {
         self.warm().clear();
         // The id stays, so that nothing is saved under it again; the mark says the files still hold
         // the erased bytes until the next compaction, and survives a crash.
-        self.erased_ids.insert(customer_id.as_bytes(), &[])?;
+        self.mark_erased(customer_id)?;
         self.db
             .insert(COMPACTION_DUE, &Timestamp::now().0.to_be_bytes())?;
         Ok(tps.len())
@@ -1563,16 +1594,30 @@ impl Trees {
         Ok(n)
     }
 
+    /// A number never handed out before, whatever restarts and compactions happen: `NEXT_ID` holds the
+    /// end of the last block of [`ID_BLOCK`] numbers reserved, and the block is handed out from memory
+    /// (after a restart the rest of it is skipped, never given again). The reservation is in sled's log
+    /// before any write that uses a number from it, so recovery never keeps one without the other.
     fn new_id(&self, prefix: &str) -> Result<String, StoreError> {
         let number = |bytes: Option<&[u8]>| {
             bytes
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map_or(1, u64::from_be_bytes)
         };
-        let previous = self.db.fetch_and_update(NEXT_ID, |old| {
-            Some(number(old).saturating_add(1).to_be_bytes().to_vec())
-        })?;
-        Ok(format!("{prefix}_{:x}", number(previous.as_deref())))
+        let mut ids = self
+            .ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ids.0 >= ids.1 {
+            let previous = self.db.fetch_and_update(NEXT_ID, |old| {
+                Some(number(old).saturating_add(ID_BLOCK).to_be_bytes().to_vec())
+            })?;
+            let start = number(previous.as_deref());
+            *ids = (start, start.saturating_add(ID_BLOCK));
+        }
+        let n = ids.0;
+        ids.0 += 1;
+        Ok(format!("{prefix}_{n:x}"))
     }
 }
 
@@ -1853,7 +1898,7 @@ impl SledStore {
     pub fn import(&self, batch: &ImportBatch) -> Result<(), StoreError> {
         let t = self.read();
         for id in &batch.erased {
-            t.erased_ids.insert(id.as_bytes(), &[])?;
+            t.mark_erased(id)?;
         }
         for (c, identities) in &batch.customers {
             t.put_customer(c)?;
@@ -1874,6 +1919,11 @@ impl SledStore {
             .filter_map(|(_, hex)| u64::from_str_radix(hex, 16).ok())
             .max();
         if let Some(h) = highest {
+            let mut ids = t
+                .ids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *ids = (0, 0); // the block in memory may be below the imported ids: the next id reserves anew
             t.db.update_and_fetch(NEXT_ID, |old| {
                 let n = old
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
