@@ -57,7 +57,7 @@ impl Default for Settings {
             survey_every_days: 7,
             retention_days: None,
             redact_patterns: Vec::new(),
-            store_cache_mb: 64,
+            store_cache_mb: crate::store::sled_store::DEFAULT_CACHE_BYTES / (1024 * 1024),
             max_connections: 4096,
             staff: Vec::new(),
             staff_name: "Support".into(),

@@ -249,6 +249,33 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_names_the_detail_the_bot_was_asking_for() {
+        use crate::engine::Conversation;
+        use crate::engine::state::DialogueState;
+        let mut tp = Touchpoint::new(
+            "tp_1".into(),
+            "cus_1".into(),
+            crate::message::Channel::Voice,
+            "+33600000000".into(),
+            Timestamp(1_000),
+        );
+        tp.intents = vec!["order_status".into()];
+        let none = std::collections::HashSet::new();
+        assert_eq!(summary(&tp, &none)[2], "Missing: a person (asked for one)");
+        let asking = Conversation {
+            state: DialogueState::AwaitingEntity {
+                intent: "order_status".into(),
+                entity: "order_number".into(),
+                collected: Default::default(),
+                attempts: 1,
+            },
+            ..Conversation::default()
+        };
+        tp.state = crate::store::State::of(&asking).unwrap();
+        assert_eq!(summary(&tp, &none)[2], "Missing: the order number");
+    }
+
+    #[test]
     fn hours_follow_the_time_zone_with_daylight_saving() {
         let paris = hours(Some("Europe/Paris"), "+00:00");
         // Monday 2026-07-06 07:30 UTC is 09:30 in Paris (summer time, +2): open.
@@ -537,12 +564,14 @@ pub fn summary(tp: &Touchpoint, non_topics: &std::collections::HashSet<String>) 
             ""
         }
     );
-    let state = tp.state.value();
-    let pending = state
-        .pointer("/state/pending/entity")
-        .or_else(|| state.pointer("/state/Collecting/entity"))
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    // The detail the bot was asking for when the customer was handed over, if any.
+    let pending = match tp.state.read::<crate::engine::Conversation>() {
+        Ok(crate::engine::Conversation {
+            state: crate::engine::state::DialogueState::AwaitingEntity { entity, .. },
+            ..
+        }) => Some(entity.replace('_', " ")),
+        _ => None,
+    };
     let missing = match (pending, topics.is_empty()) {
         (Some(e), _) => format!("Missing: the {e}"),
         (None, true) => "Missing: what the request is".to_string(),

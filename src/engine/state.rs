@@ -36,46 +36,79 @@ pub enum DialogueState {
     Survey { step: Step, retried: bool },
 }
 
-/// Everything the engine remembers about a conversation.
+/// Everything the engine remembers about a conversation. Saved without the fields at their defaults
+/// (read back as the defaults): most are, on most turns, and the state is written at every turn.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Conversation {
+    #[serde(skip_serializing_if = "DialogueState::is_listening")]
     pub state: DialogueState,
     /// Fallbacks in a row; reset by any understood message.
+    #[serde(skip_serializing_if = "is_zero")]
     pub fallbacks_in_row: u32,
     /// Silent turns in a row (spoken channels).
+    #[serde(skip_serializing_if = "is_zero")]
     pub silences_in_row: u32,
     /// A resolving answer was given.
+    #[serde(skip_serializing_if = "is_false")]
     pub resolved: bool,
     /// Which fallback sentence comes next.
+    #[serde(skip_serializing_if = "is_zero")]
     pub fallback_turn: u32,
     /// The language of the conversation so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lang: Option<Lang>,
     /// The satisfaction questions were asked in this conversation.
+    #[serde(skip_serializing_if = "is_false")]
     pub surveyed: bool,
     /// Topic intents answered so far, each with the entity values it was asked about (see
     /// [`answered_key`]), to notice the same question asked again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub answered: Vec<String>,
     /// Customer messages so far.
+    #[serde(skip_serializing_if = "is_zero")]
     pub turns: u32,
     /// The customer said the conversation did not solve their problem.
+    #[serde(skip_serializing_if = "is_false")]
     pub unsolved: bool,
     /// The current topic: the last request served or being served, and the order it is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub topic_order: Option<String>,
     /// Every answer served, as [`answered_key`]s, to answer a repeated question differently.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub served: Vec<String>,
     /// The next answer is a follow-up ("how long?", "still nothing"): the topic's next piece of
     /// information rather than its first answer.
+    #[serde(skip_serializing_if = "is_false")]
     pub followup_next: bool,
     /// The customer took the answer (thanks, goodbye, ok, "that's it", yes to "did that solve it").
+    #[serde(skip_serializing_if = "is_false")]
     pub acknowledged: bool,
     /// The same question came a third time: the answers did not settle it.
+    #[serde(skip_serializing_if = "is_false")]
     pub repeated: bool,
     /// A person was offered because a question was repeated (said once per conversation).
+    #[serde(skip_serializing_if = "is_false")]
     pub offered_for_repeat: bool,
     /// Other requests the customer made in a message, to take up next.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl DialogueState {
+    fn is_listening(&self) -> bool {
+        *self == DialogueState::Listening
+    }
 }
 
 /// How an answered question is remembered: the intent, then the entity values it was about, so that
@@ -126,6 +159,25 @@ mod tests {
                 retried: true,
             },
         ];
+        // A state saved with every field (before the defaults were left out) reads the same.
+        let every_field = r#"{"state":{"kind":"listening"},"fallbacks_in_row":0,"silences_in_row":0,"resolved":false,"fallback_turn":0,"lang":null,"surveyed":false,"answered":[],"turns":3,"unsolved":false,"topic":null,"topic_order":null,"served":[],"followup_next":false,"acknowledged":false,"repeated":false,"offered_for_repeat":false,"also":[]}"#;
+        assert_eq!(
+            serde_json::from_str::<Conversation>(every_field).unwrap(),
+            Conversation {
+                turns: 3,
+                ..Conversation::default()
+            }
+        );
+        let fresh = crate::store::State::of(&Conversation::default()).unwrap();
+        assert_eq!(
+            format!("{fresh:?}"),
+            "{}",
+            "a fresh conversation is saved as nothing"
+        );
+        assert_eq!(
+            fresh.read::<Conversation>().unwrap(),
+            Conversation::default()
+        );
         for state in states {
             let conv = Conversation {
                 state,

@@ -79,8 +79,11 @@ const GEN_PREFIX: &str = "gen-";
 const SLED_FILES: &[&str] = &["conf", "db", "blobs", ACKED];
 
 /// The page cache sled keeps in memory unless told otherwise: its own default is 1 GiB, which a small
-/// VM does not have.
-pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// VM does not have. sled counts a page by its encoded size, about a third of what it takes in memory,
+/// so that at 64 MiB a server's memory was still rising after 10 minutes of load, where at 16 MiB it
+/// stopped rising after two (the soaks in the README). A turn reads its customer and conversation from
+/// parcours's own caches, not sled's.
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Environment variable naming a step at which a compaction aborts the process, for the crash tests:
 /// `before-switch` (the new generation written, `CURRENT` not switched) or `after-switch`.
@@ -262,6 +265,9 @@ struct Trees {
     /// Customers read lately, as their records hold them, written through by every write of a record:
     /// a turn does not parse its customer again.
     kept_customers: Mutex<Kept<Customer>>,
+    /// The customer ids of identities read lately (`channel\0id` → id), written through by every
+    /// write of the `identities` tree: a turn does not look its sender up in the tree again.
+    kept_identities: Mutex<Kept<String>>,
     /// Conversation writes, counted since the generation began (kept under `WRITES` at each flush).
     writes: AtomicU64,
 }
@@ -874,6 +880,7 @@ impl Trees {
             warm: Mutex::default(),
             recent: Mutex::default(),
             kept_customers: Mutex::default(),
+            kept_identities: Mutex::default(),
             writes: AtomicU64::new(Self::stored_writes(&db)?),
             log: Arc::new(log),
             synced_blobs: Arc::default(),
@@ -1036,13 +1043,31 @@ impl Trees {
     }
 
     fn customer_of(&self, identity: &Identity) -> Result<Option<Customer>, StoreError> {
-        match self
-            .identities
-            .get(key2(identity.channel.as_str(), &identity.id))?
-        {
-            Some(id) => self.customer(&String::from_utf8_lossy(&id)),
+        let key = key2(identity.channel.as_str(), &identity.id);
+        let name = String::from_utf8_lossy(&key);
+        let epoch = {
+            let kept = self.kept_identities();
+            if let Some(id) = kept.map.get(name.as_ref()) {
+                let id = id.clone();
+                drop(kept);
+                return self.customer(&id);
+            }
+            kept.epoch
+        };
+        match self.identities.get(&key)? {
+            Some(id) => {
+                let id = String::from_utf8_lossy(&id).into_owned();
+                self.kept_identities().keep(epoch, &name, id.clone());
+                self.customer(&id)
+            }
             None => Ok(None),
         }
+    }
+
+    fn kept_identities(&self) -> std::sync::MutexGuard<'_, Kept<String>> {
+        self.kept_identities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
@@ -1081,7 +1106,15 @@ impl Trees {
             return Ok(());
         }
         let key = key2(identity.channel.as_str(), &identity.id);
-        if let Some(old) = self.identities.insert(&key, customer_id.as_bytes())? {
+        // Held across the write, as for a customer.
+        let mut kept = self.kept_identities();
+        let old = self.identities.insert(&key, customer_id.as_bytes())?;
+        kept.wrote(
+            &String::from_utf8_lossy(&key),
+            Some(customer_id.to_string()),
+        );
+        drop(kept);
+        if let Some(old) = old {
             let old = String::from_utf8_lossy(&old);
             self.customer_identities
                 .remove(key2(&old, &String::from_utf8_lossy(&key)))?;
@@ -1507,7 +1540,10 @@ impl Trees {
     fn forget(&self, customer_id: &str) -> Result<usize, StoreError> {
         for ident in self.identities(customer_id)? {
             let key = key2(ident.channel.as_str(), &ident.id);
+            let mut kept = self.kept_identities();
             self.identities.remove(&key)?;
+            kept.wrote(&String::from_utf8_lossy(&key), None);
+            drop(kept);
             self.open.remove(&key)?;
             self.customer_identities
                 .remove(key2(customer_id, &String::from_utf8_lossy(&key)))?;
@@ -2738,6 +2774,59 @@ mod tests {
         assert_eq!(store.customer("cus_2").unwrap(), None);
         store.forget("cus_1").unwrap();
         assert_eq!(store.customer("cus_1").unwrap(), None);
+    }
+
+    #[test]
+    fn an_identity_kept_in_memory_names_the_customer_the_tree_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let phone = Identity {
+            channel: Channel::Voice,
+            id: "+33600000000".into(),
+        };
+        let chat = Identity {
+            channel: Channel::Telegram,
+            id: "42".into(),
+        };
+        let now = Timestamp(1_000);
+        let first = store.resolve(&phone, now).unwrap();
+        let second = store.resolve(&chat, now).unwrap();
+        let name =
+            |i: &Identity| String::from_utf8_lossy(&key2(i.channel.as_str(), &i.id)).into_owned();
+        let of = |i: &Identity| store.customer_of(i).unwrap().map(|c| c.id);
+        let tree = |i: &Identity| {
+            let t = store.read();
+            t.identities
+                .get(key2(i.channel.as_str(), &i.id))
+                .unwrap()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        assert_eq!(of(&phone), Some(first.id.clone()));
+        assert!(
+            store
+                .read()
+                .kept_identities()
+                .map
+                .contains_key(&name(&phone))
+        );
+        // Linked to the other customer (as a merge does): memory follows the tree.
+        store.link(&phone, &second.id).unwrap();
+        assert_eq!(of(&phone), Some(second.id.clone()));
+        assert_eq!(of(&phone), tree(&phone));
+        store.merge(&first.id, &second.id).unwrap();
+        assert_eq!(of(&chat), Some(second.id.clone()));
+        // Erased: neither the tree nor memory names anyone.
+        store.forget(&second.id).unwrap();
+        assert_eq!(tree(&phone), None);
+        assert_eq!(of(&phone), None);
+        assert_eq!(of(&chat), None);
+        assert!(
+            !store
+                .read()
+                .kept_identities()
+                .map
+                .contains_key(&name(&phone))
+        );
     }
 
     #[test]
