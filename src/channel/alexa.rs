@@ -185,7 +185,7 @@ pub async fn webhook(
 ) -> Result<ApiJson<Value>, ApiError> {
     state.check_webhook_token(&headers)?;
     if let Some(expected) = &state.alexa_skill_id {
-        if req.application_id() != Some(expected.as_str()) {
+        if req.application_id() != Some(&**expected) {
             return Err(ApiError {
                 status: StatusCode::FORBIDDEN,
                 message: "this skill's applicationId is not accepted here".into(),

@@ -349,7 +349,7 @@ fn answer_call(
 /// The base URL Twilio reaches parcours at.
 fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     match &state.public_url {
-        Some(base) => base.clone(),
+        Some(base) => base.to_string(),
         None => {
             let host = headers
                 .get(header::HOST)

@@ -52,7 +52,7 @@ pub async fn run(bot: Bot, listen: SocketAddr, data_dir: &std::path::Path) -> an
                     tracing::error!(error = %e, "setWebhook failed; Telegram updates will not arrive until it succeeds");
                 }
                 tracing::info!("Telegram in webhook mode");
-                state.telegram = Some((telegram, secret));
+                state.telegram = Some((telegram, secret.into()));
             }
             None => {
                 tracing::info!("Telegram in long-polling mode");

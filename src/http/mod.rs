@@ -20,29 +20,30 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// it byte by byte, or not at all, would otherwise hold a connection (and a file descriptor) for ever.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request (axum gives each extractor its own), so
+/// that its strings are shared, not copied.
 #[derive(Clone)]
 pub struct AppState {
     pub bot: Arc<Bot>,
     /// `PARCOURS_WEBHOOK_TOKEN`: when set, voice webhooks need `Authorization: Bearer <token>`.
-    pub webhook_token: Option<String>,
+    pub webhook_token: Option<Arc<str>>,
     /// `TWILIO_AUTH_TOKEN`: when set, Twilio requests must carry a valid `X-Twilio-Signature`.
-    pub twilio_auth_token: Option<String>,
+    pub twilio_auth_token: Option<Arc<str>>,
     /// `PARCOURS_PUBLIC_URL`: the public base URL, for signature checks.
-    pub public_url: Option<String>,
+    pub public_url: Option<Arc<str>>,
     /// `PARCOURS_ALEXA_SKILL_ID`: when set, Alexa requests must come from this skill.
-    pub alexa_skill_id: Option<String>,
+    pub alexa_skill_id: Option<Arc<str>>,
     /// `PARCOURS_STAFF_TOKEN`: the staff API's bearer token; unset, the staff API refuses every call.
-    pub staff_token: Option<String>,
+    pub staff_token: Option<Arc<str>>,
     /// The Telegram channel in webhook mode, with the secret its updates must carry.
-    pub telegram: Option<(Arc<crate::channel::telegram::Telegram>, String)>,
+    pub telegram: Option<(Arc<crate::channel::telegram::Telegram>, Arc<str>)>,
     /// How long a request body may take to arrive ([`BODY_TIMEOUT`]; shorter in tests).
     pub body_timeout: std::time::Duration,
     /// Places calls to the staff phone (Twilio's REST API), when an account is configured.
     pub twilio_dialer: Option<Arc<crate::channel::twilio::Dialer>>,
     /// `PARCOURS_STAFF_NAME`: the name behind `PARCOURS_STAFF_TOKEN` (else `staff_name` in the
     /// settings).
-    pub staff_name: Option<String>,
+    pub staff_name: Option<Arc<str>>,
     /// Twilio turns still running after their filler was said (a slow lookup), by call.
     pub twilio_pending: Arc<crate::channel::twilio::Pending>,
 }
@@ -50,12 +51,17 @@ pub struct AppState {
 impl AppState {
     /// The state for `bot`, configured from the environment (CONTRACT.md's variables).
     pub fn from_env(bot: Arc<Bot>) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(Arc::from)
+        };
         AppState {
             bot,
             webhook_token: var("PARCOURS_WEBHOOK_TOKEN"),
             twilio_auth_token: var("TWILIO_AUTH_TOKEN"),
-            public_url: var("PARCOURS_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
+            public_url: var("PARCOURS_PUBLIC_URL").map(|u| Arc::from(u.trim_end_matches('/'))),
             alexa_skill_id: var("PARCOURS_ALEXA_SKILL_ID"),
             staff_token: var("PARCOURS_STAFF_TOKEN"),
             telegram: None,

@@ -123,8 +123,8 @@ async fn require_staff(
             who = Some(
                 state
                     .staff_name
-                    .clone()
-                    .unwrap_or_else(|| settings.staff_name.clone()),
+                    .as_deref()
+                    .map_or_else(|| settings.staff_name.clone(), str::to_string),
             );
         }
     }

@@ -163,7 +163,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(webhook_token: Option<&str>) -> TestApp {
     let token = webhook_token.map(str::to_string);
-    spawn_app_configured(move |state, _| state.webhook_token = token).await
+    spawn_app_configured(move |state, _| state.webhook_token = token.map(Into::into)).await
 }
 
 /// A server whose state `configure` adjusts; it gets the server's base URL too.

@@ -9,7 +9,7 @@ const TOKEN: &str = "twilio-test-token";
 async fn signed_app() -> crate::helpers::TestApp {
     spawn_app_configured(|state, addr| {
         state.twilio_auth_token = Some(TOKEN.into());
-        state.public_url = Some(addr.to_string());
+        state.public_url = Some(addr.to_string().into());
     })
     .await
 }
