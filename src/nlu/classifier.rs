@@ -1080,15 +1080,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn four_rows_at_a_time_give_each_row_its_own_dot_product_to_the_bit() {
-        let mut seed = 11u64;
-        let mut next = move || {
+    /// Repeatable numbers in [-0.5, 0.5) from `seed` (a linear congruential generator).
+    fn numbers(mut seed: u64) -> impl FnMut() -> f32 {
+        move || {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        }
+    }
+
+    #[test]
+    fn four_rows_at_a_time_give_each_row_its_own_dot_product_to_the_bit() {
+        let mut next = numbers(11);
         for dim in [1, 7, 8, 9, 64, 100, 256, 300] {
             let rows: Vec<f32> = (0..4 * dim).map(|_| next()).collect();
             let query: Vec<f32> = (0..dim).map(|_| next()).collect();
@@ -1106,13 +1110,7 @@ mod tests {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;
         }
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut next = numbers(7);
         for n in [1, 5, 8, 9, 27, 63, 64, 65, 77, 150] {
             let rows = 40;
             let weights: Vec<f32> = (0..rows * n).map(|_| next()).collect();

@@ -856,6 +856,12 @@ impl Trees {
         let log_path = dir.join("db");
         let log = std::fs::File::open(&log_path).map_err(|e| io_error(&log_path, e))?;
         let tree = |name: &str| db.open_tree(name);
+        let erased_ids = tree("erased_ids")?;
+        let erased = erased_ids
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect::<Result<_, sled::Error>>()?;
         Ok(Trees {
             customers: tree("customers")?,
             identities: tree("identities")?,
@@ -866,15 +872,9 @@ impl Trees {
             tp_customer: tree("tp_customer")?,
             open: tree("open")?,
             link_codes: tree("link_codes")?,
-            erased: Mutex::new(
-                db.open_tree("erased_ids")?
-                    .iter()
-                    .keys()
-                    .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
-                    .collect::<Result<_, sled::Error>>()?,
-            ),
+            erased: Mutex::new(erased),
             ids: Mutex::new((0, 0)),
-            erased_ids: tree("erased_ids")?,
+            erased_ids,
             people: tree("people")?,
             deliveries: tree("deliveries")?,
             warm: Mutex::default(),
