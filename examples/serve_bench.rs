@@ -23,16 +23,30 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// What a customer says, turn after turn: a greeting, where is my order, the number, thanks bye, the
-/// two survey answers.
+/// What a customer says, turn after turn: a greeting, where is my order, the number (each customer's
+/// own, in [`order_number`]'s place), thanks bye, the two survey answers.
 const SCRIPT: &[&str] = &[
     "hi",
     "where is my order?",
-    "four five six seven",
+    ORDER_NUMBER,
     "thanks, bye",
     "yes",
     "nine",
 ];
+
+/// The place of the order number in [`SCRIPT`].
+const ORDER_NUMBER: &str = "";
+
+/// The order number customer `customer` gives in their `round`th conversation, spoken digit by digit
+/// ("four five six seven"): every customer's and every round's own, as a real queue's would be.
+fn order_number(customer: u64, round: u64) -> String {
+    const DIGITS: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    let n = (customer * 7919 + round * 104_729) % 10_000;
+    let digits = [n / 1000, n / 100 % 10, n / 10 % 10, n % 10];
+    digits.map(|d| DIGITS[d as usize]).join(" ")
+}
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -291,7 +305,13 @@ fn load(args: &[String]) {
                         tokio::time::sleep(wait).await;
                     }
                     let c = (i as usize) % customers_per_conn;
-                    let said = SCRIPT[places[c]];
+                    let said = match SCRIPT[places[c]] {
+                        ORDER_NUMBER => order_number(
+                            (k * customers_per_conn + c) as u64,
+                            rounds[c] as u64,
+                        ),
+                        line => line.to_string(),
+                    };
                     let body = format!(
                         "{{\"session_id\":\"call-{tag}-{k}-{c}-{}\",\"user_id\":\"+1555{tag}{k:04}{c:04}\",\"transcript\":\"{said}\",\"confidence\":0.93,\"locale\":\"en-US\"}}",
                         rounds[c]

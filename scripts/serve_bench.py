@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Serving cost: parcours against a bare axum endpoint of the same shape, side by side in one run.
 
-Three servers, each pinned to core 0 with the load generator on core 1:
-  parcours        `parcours serve` on an empty embedded store, durable turns (fdatasync, shared)
-  bare            an axum endpoint parsing the same JSON and answering the same shape
-  bare+fdatasync  the same, answering once an fdatasync covers the request (group commit)
+Four servers (five with --baseline-bin), each pinned to core 0 with the load generator on core 1:
+  parcours          `parcours serve` on an empty embedded store, durable turns (fdatasync, shared)
+  parcours-no-memo  the same with `nlu_memo = 0`: every message parsed, none taken from the memo
+  bare              an axum endpoint parsing the same JSON and answering the same shape
+  bare+fdatasync    the same, answering once an fdatasync covers the request (group commit)
 Each round starts every server afresh and measures it closed loop (as fast as it answers: turns/s and
 CPU per turn from /proc) then open loop at each `--rate` (requests sent at their due time, latency
 counted from it). The load is customers' conversations on the voice webhook: a greeting, where is my
-order, the number, thanks bye, the two survey answers. The table gives the median of the rounds.
+order, the number (each customer's own, so never one the memo has seen), thanks bye, the two survey
+answers. The table gives the median of the rounds.
 
     cargo build --release --bin parcours --example serve_bench
     python3 scripts/serve_bench.py --rounds 3 [--baseline-bin OLD_BUILD]
@@ -100,6 +102,9 @@ def main():
     makers = {
         # The default log level of `serve`, as a deployment has it.
         "parcours": lambda: Server("parcours", args.bin, args.intents, 0, {"RUST_LOG": "warn,parcours=info"}),
+        # The same build parsing every message: what the memo of short messages saves.
+        "parcours-no-memo": lambda: Server("no-memo", args.bin, args.intents, 0, {"RUST_LOG": "warn,parcours=info"},
+                                           settings="nlu_memo = 0\n"),
         **({"parcours-before": lambda: Server("before", args.baseline_bin, args.intents, 0,
                                               {"RUST_LOG": "warn,parcours=info"})}
            if args.baseline_bin else {}),

@@ -27,14 +27,23 @@ import sys
 import tempfile
 import time
 
+ORDER_NUMBER = None  # each customer's own: see order_number
 SCRIPT = [
     "hi",
     "where is my order?",
-    "four five six seven",
+    ORDER_NUMBER,
     "thanks, bye",
     "yes",
     "nine",
 ]
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def order_number(customer, conversation):
+    """The order number a customer gives in a conversation, digit by digit: each their own (as
+    examples/serve_bench.rs does)."""
+    n = (customer * 7919 + conversation * 104729) % 10000
+    return " ".join(DIGITS[int(d)] for d in f"{n:04d}")
 
 
 def free_port():
@@ -52,7 +61,7 @@ def rss_kib(pid):
 
 
 class Server:
-    def __init__(self, name, binary, intents, cache_mb, extra_env=None):
+    def __init__(self, name, binary, intents, cache_mb, extra_env=None, settings=""):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=f"parcours-soak-{name}-")
         self.port = free_port()
@@ -60,6 +69,7 @@ class Server:
         with open(config, "w") as f:
             if cache_mb:
                 f.write(f"store_cache_mb = {cache_mb}\n")
+            f.write(settings)
         env = dict(os.environ, RUST_LOG="warn")
         env.update(extra_env or {})
         env.pop("PARCOURS_WEBHOOK_TOKEN", None)
@@ -169,7 +179,7 @@ async def drive(server, rate, seconds, customers, connections):
         queue.put_nowait((due, {
             "session_id": f"s{c}-{conversation}",
             "user_id": f"caller{c}",
-            "transcript": SCRIPT[turn],
+            "transcript": SCRIPT[turn] or order_number(c, conversation),
         }))
         k += 1
     for _ in workers:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Instructions per turn inside `Bot::handle`, counted by callgrind: repeatable whatever else the machine
 is doing (within a few instructions from run to run), where CPU time is not. Each binary replays the same conversations through `parcours chat` on a
-fresh store (a greeting, where is my order, the number, thanks bye, two survey answers; 150 times), with
+fresh store (a greeting, where is my order, the number, a new one each time, thanks bye, two survey
+answers; 150 times), with
 collection on only inside the turn's future. The regexes compiled once at the first turn (lazy statics)
 are left out, so the figure is what a warm server spends per turn in the bot, store calls included,
 sled's background threads and HTTP not.
@@ -19,20 +20,35 @@ import subprocess
 import sys
 import tempfile
 
-LINES = ["hi", "where is my order?", "four five six seven", "thanks, bye", "yes", "nine"]
+LINES = ["hi", "where is my order?", None, "thanks, bye", "yes", "nine"]
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def script(repeats):
+    """The lines said, the order number (None in LINES) a new one in each conversation."""
+    said = []
+    for r in range(repeats):
+        number = " ".join(DIGITS[int(d)] for d in f"{(r * 104729) % 10000:04d}")
+        said += [line or number for line in LINES]
+    return said
 INSIDE = "parcours::bot::Bot::handle::{{closure}}::{{closure}}"
 
 
-def count(binary, repeats):
+def count(binary, repeats, settings=""):
     with tempfile.TemporaryDirectory(prefix="parcours-cg-") as d:
-        script = os.path.join(d, "script.txt")
-        with open(script, "w") as f:
-            f.write("\n".join(LINES * repeats) + "\n")
+        lines = os.path.join(d, "script.txt")
+        with open(lines, "w") as f:
+            f.write("\n".join(script(repeats)) + "\n")
+        config = []
+        if settings:
+            config = ["--config", os.path.join(d, "parcours.toml")]
+            with open(config[1], "w") as f:
+                f.write(settings)
         out = os.path.join(d, "callgrind.out")
-        with open(script) as stdin:
+        with open(lines) as stdin:
             run = subprocess.run(
                 ["valgrind", "--tool=callgrind", f"--toggle-collect={INSIDE}", f"--callgrind-out-file={out}",
-                 binary, "chat", "--user", "alice", "--data-dir", os.path.join(d, "data")],
+                 binary, "chat", "--user", "alice", "--data-dir", os.path.join(d, "data")] + config,
                 stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if run.returncode != 0:
             sys.exit(f"{binary}: {run.stderr[-2000:]}")
@@ -52,10 +68,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=150, help="conversations replayed")
     args = ap.parse_args()
     turns = len(LINES) * args.repeats
-    rows = [("parcours", args.bin)] + ([("parcours-before", args.baseline_bin)] if args.baseline_bin else [])
+    # parcours-no-memo: the same build parsing every message (`nlu_memo = 0`).
+    rows = [("parcours", args.bin, ""), ("parcours-no-memo", args.bin, "nlu_memo = 0\n")]
+    rows += [("parcours-before", args.baseline_bin, "")] if args.baseline_bin else []
     results = {}
-    for name, binary in rows:
-        total, once = count(binary, args.repeats)
+    for name, binary, settings in rows:
+        total, once = count(binary, args.repeats, settings)
         results[name] = (total - once) / turns
         print(f"{name}: {total:,} instructions in {turns} turns, {once:,} of them compiling regexes once",
               flush=True)

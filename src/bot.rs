@@ -12,6 +12,7 @@ use crate::intents::IntentPack;
 use crate::intents::Rendered;
 use crate::message::{Delivery, Event, Inbound, Lang, Reply};
 use crate::metrics::{Metrics, TurnMetrics};
+use crate::nlu::memo::Memo;
 use crate::nlu::{Nlu, NluConfig, Understanding};
 use crate::redact::Redactor;
 use crate::store::{
@@ -38,6 +39,8 @@ pub enum BotError {
 pub struct Bot {
     pack: IntentPack,
     nlu: Arc<Nlu>,
+    /// Short messages already understood by `nlu`.
+    memo: Arc<Memo>,
     settings: Settings,
     store: Arc<dyn ProfileStore>,
     redactor: Redactor,
@@ -71,6 +74,7 @@ impl Bot {
             non_topics: pack.non_topic_intents(),
             pack,
             nlu: Arc::new(nlu),
+            memo: Arc::new(Memo::new(settings.nlu_memo)),
             settings,
             store,
             redactor,
@@ -119,6 +123,7 @@ impl Bot {
         Bot {
             pack: self.pack.clone(),
             nlu: self.nlu.clone(),
+            memo: self.memo.clone(),
             settings: self.settings.clone(),
             store,
             redactor: self.redactor.clone(),
@@ -320,9 +325,10 @@ impl Bot {
         // NLU: what they said.
         let silent = msg.event == Event::Message && msg.text.trim().is_empty();
         let understanding = if msg.event != Event::Message || silent || sensitive {
-            Understanding::default()
+            Arc::default()
         } else {
-            self.nlu.parse_in(&msg.text, msg.at.date(), conv.lang)
+            self.memo
+                .understand(&self.nlu, &msg.text, msg.at.date(), conv.lang)
         };
         // A message nothing was understood in says little about its language ("blorp fizzle"): the
         // conversation's language, or the platform's locale, stays.
@@ -458,7 +464,11 @@ impl Bot {
             decision.answer.ssml = crate::intents::template::contract_fr(&decision.answer.ssml);
         }
         tracing::debug!(intent = ?understanding.intent, confidence = understanding.confidence, "turn");
-        let reprompt_ssml = ssml::speak(&engine.reprompt(&conv, &ctx).ssml);
+        let reprompt_ssml = if msg.channel.takes_reprompt() {
+            ssml::speak(&engine.reprompt(&conv, &ctx).ssml)
+        } else {
+            String::new()
+        };
         // A handoff keeps the conversation open, in the queue, with its place said.
         let handed_off = decision.outcome == Some(Outcome::HandedOff);
         let mut handoff = None;
@@ -1040,19 +1050,18 @@ impl Bot {
     /// Closes every conversation idle for longer than the timeout; returns how many. Run periodically.
     pub async fn close_idle(&self, now: Timestamp) -> Result<usize, BotError> {
         let mut n = 0;
-        let idle = |tp: &Touchpoint| {
-            // A customer waiting for a person, or with one, is not timed out.
-            !tp.owner.is_human()
-                && now.0.saturating_sub(tp.last_at.0) >= self.settings.idle_timeout_ms()
+        // A customer waiting for a person, or with one, is not timed out.
+        let idle = |human: bool, last_at: Timestamp| {
+            !human && now.0.saturating_sub(last_at.0) >= self.settings.idle_timeout_ms()
         };
-        for seen in self.store.open_touchpoints().await? {
-            if !idle(&seen) {
+        for seen in self.store.open_conversations().await? {
+            if !idle(seen.human, seen.last_at) {
                 continue;
             }
             // Under the conversation's lock, read again: a turn may have come in meanwhile.
             let guard = self.store.lock(seen.channel, &seen.user).await?;
             match self.store.touchpoint(&seen.id).await? {
-                Some(tp) if tp.is_open() && idle(&tp) => {
+                Some(tp) if tp.is_open() && idle(tp.owner.is_human(), tp.last_at) => {
                     let changes = TurnCommit {
                         touchpoints: vec![self.closed(tp)],
                         ..TurnCommit::default()

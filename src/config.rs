@@ -27,6 +27,9 @@ pub struct Settings {
     pub redact_patterns: Vec<String>,
     /// At most this many MiB of the store are kept in memory (sled's page cache).
     pub store_cache_mb: u64,
+    /// Short messages already understood are kept, up to twice this many, and not parsed again
+    /// ([`crate::nlu::memo`]); 0 parses every message.
+    pub nlu_memo: usize,
     /// At most this many HTTP connections are served at once (fewer if the open-file limit is lower).
     pub max_connections: usize,
     /// Members of staff: each signs in with their own token and signs their replies with their name.
@@ -58,6 +61,7 @@ impl Default for Settings {
             retention_days: None,
             redact_patterns: Vec::new(),
             store_cache_mb: crate::store::sled_store::DEFAULT_CACHE_BYTES / (1024 * 1024),
+            nlu_memo: 4096,
             max_connections: 4096,
             staff: Vec::new(),
             staff_name: "Support".into(),

@@ -53,6 +53,12 @@ impl Channel {
     pub fn is_spoken(self) -> bool {
         matches!(self, Channel::Voice | Channel::Twilio | Channel::Alexa)
     }
+
+    /// Whether the platform says a reprompt of its own when the caller goes quiet (Alexa's
+    /// `reprompt`); elsewhere silence comes back as a turn, answered then.
+    pub fn takes_reprompt(self) -> bool {
+        self == Channel::Alexa
+    }
 }
 
 impl fmt::Display for Channel {
@@ -206,7 +212,8 @@ pub struct Reply {
     /// The language of the answer.
     pub lang: Lang,
     /// What a speaker says if the customer stays silent after this reply, as SSML: the pending question
-    /// again, or a general reprompt.
+    /// again, or a general reprompt; empty on channels that do not take one
+    /// ([`Channel::takes_reprompt`]).
     pub reprompt_ssml: String,
     /// A person has the conversation or is awaited: the place in the queue, who has it.
     pub handoff: Option<crate::handoff::HandoffStatus>,

@@ -12,7 +12,7 @@ use crate::http::error::{ApiError, ApiJson};
 use crate::message::{Channel, Delivery, Event, Inbound, Lang};
 use crate::time::Timestamp;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -180,10 +180,9 @@ impl AlexaRequest {
 /// `POST /webhook/alexa`.
 pub async fn webhook(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: crate::http::WebhookToken,
     ApiJson(req): ApiJson<AlexaRequest>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    state.check_webhook_token(&headers)?;
     if let Some(expected) = &state.alexa_skill_id {
         if req.application_id() != Some(&**expected) {
             return Err(ApiError {

@@ -83,10 +83,10 @@ impl VoiceRequest {
 /// `POST /webhook/voice`: check the token, parse, handle, answer.
 pub async fn webhook(
     State(state): State<AppState>,
+    _: crate::http::WebhookToken,
     headers: HeaderMap,
     ApiJson(req): ApiJson<VoiceRequest>,
 ) -> Result<ApiJson<VoiceResponse>, ApiError> {
-    state.check_webhook_token(&headers)?;
     let inbound = req.into_inbound(&state.bot.settings().shared_caller_ids, &headers)?;
     let reply = state.bot.handle(inbound).await?;
     Ok(ApiJson(VoiceResponse {

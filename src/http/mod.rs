@@ -143,13 +143,7 @@ pub fn router(state: AppState) -> Router {
                 ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
             }),
         )
-        .route(
-            "/webhook/voice",
-            post(crate::channel::voice::webhook).route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                require_webhook_token,
-            )),
-        )
+        .route("/webhook/voice", post(crate::channel::voice::webhook))
         .route("/webhook/twilio", post(crate::channel::twilio::webhook))
         .route("/webhook/twilio/wait", post(crate::channel::twilio::wait))
         .route(
@@ -169,13 +163,7 @@ pub fn router(state: AppState) -> Router {
             "/webhook/twilio/queue-done",
             post(crate::channel::twilio::queue_done),
         )
-        .route(
-            "/webhook/alexa",
-            post(crate::channel::alexa::webhook).route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                require_webhook_token,
-            )),
-        )
+        .route("/webhook/alexa", post(crate::channel::alexa::webhook))
         .route("/webhook/telegram", post(crate::channel::telegram::webhook))
         .merge(crate::staff::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -186,25 +174,25 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(security_headers))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            body_in_time,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), door))
         .with_state(state)
 }
 
-/// The webhook token is checked before the body is parsed: a caller without it learns nothing of what
-/// the body should be (401, not 400 or 422).
-async fn require_webhook_token(
-    State(state): State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match state.check_webhook_token(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
+/// A webhook call whose bearer token is the configured one (or any call, when none is). As an
+/// extractor before the body's, the token is checked before the body is parsed: a caller without it
+/// learns nothing of what the body should be (401, not 400 or 422).
+pub struct WebhookToken;
+
+impl axum::extract::FromRequestParts<AppState> for WebhookToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        state
+            .check_webhook_token(&parts.headers)
+            .map(|()| WebhookToken)
     }
 }
 
@@ -224,17 +212,28 @@ async fn health(State(state): State<AppState>) -> axum::response::Response {
     }
 }
 
-/// Headers every response carries: no sniffing, no framing, no referrer; the console and the API are
-/// never cached (they hold customers' data), and the console may run only its own script.
-async fn security_headers(
+/// What every request goes through, in one layer: its body read in time ([`read_body`]), and the
+/// headers every response carries ([`secure`]).
+async fn door(
+    State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let path = request.uri().path();
     let console = path == "/";
     let no_store = console || path == "/console.js" || path.starts_with("/api");
-    let mut response = next.run(request).await;
-    let h = response.headers_mut();
+    let mut response = match read_body(request, state.body_timeout).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    };
+    secure(response.headers_mut(), console, no_store);
+    response
+}
+
+/// Headers every response carries: no sniffing, no framing, no referrer; the console and the API are
+/// never cached (they hold customers' data), and the console may run only its own script.
+fn secure(h: &mut HeaderMap, console: bool, no_store: bool) {
     // The names are the `http` crate's constants: no parse of a name per response.
     let set = |h: &mut HeaderMap, name: axum::http::HeaderName, value: &'static str| {
         h.insert(name, axum::http::HeaderValue::from_static(value));
@@ -258,49 +257,38 @@ async fn security_headers(
     if no_store {
         set(h, header::CACHE_CONTROL, "no-store");
     }
-    response
 }
 
-/// Reads the request body before any handler runs, within `body_timeout` (else 408) and the body limit
+/// Reads the request body before any handler runs, within `timeout` (else 408) and the body limit
 /// (else 413), both as JSON errors; the handler then gets the body already in memory, so a slow client
 /// never holds a handler half-way through a turn.
-async fn body_in_time(
-    State(state): State<AppState>,
+async fn read_body(
     request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
+    timeout: std::time::Duration,
+) -> Result<axum::extract::Request, ApiError> {
     let (parts, body) = request.into_parts();
-    let bytes = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, MAX_BODY))
-        .await
-    {
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            let error = if too_large {
+            return Err(if too_large {
                 ApiError {
                     status: StatusCode::PAYLOAD_TOO_LARGE,
                     message: format!("the body is over {MAX_BODY} bytes"),
                 }
             } else {
                 ApiError::bad_request(format!("the body could not be read: {e}"))
-            };
-            return error.into_response();
+            });
         }
         Err(_) => {
-            return ApiError {
+            return Err(ApiError {
                 status: StatusCode::REQUEST_TIMEOUT,
-                message: format!(
-                    "the body did not arrive within {} s",
-                    state.body_timeout.as_secs_f32()
-                ),
-            }
-            .into_response();
+                message: format!("the body did not arrive within {} s", timeout.as_secs_f32()),
+            });
         }
     };
-    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
-        .await
+    Ok(axum::extract::Request::from_parts(parts, bytes.into()))
 }
 
 /// Resolves on Ctrl-C or SIGTERM: the one shutdown signal.

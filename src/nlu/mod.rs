@@ -9,6 +9,7 @@ pub mod discourse;
 pub mod entities;
 pub mod fuzzy;
 pub mod language;
+pub mod memo;
 pub mod normalize;
 pub mod numbers;
 pub mod sentiment;

@@ -81,6 +81,37 @@ impl ConversationFilter {
     }
 }
 
+/// An open conversation as the idle sweeper needs it: whose it is, when its last turn was, whether a
+/// person has it. A few bytes each, however long the transcript.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct OpenConversation {
+    pub id: String,
+    pub channel: Channel,
+    pub user: String,
+    pub last_at: Timestamp,
+    /// A person has it or is awaited.
+    #[serde(default, rename = "owner", deserialize_with = "owned_by_people")]
+    pub human: bool,
+}
+
+/// Whether an owner read from a conversation's JSON is a person's (or a wait for one).
+fn owned_by_people<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    <Owner as serde::Deserialize>::deserialize(d).map(|o| o.is_human())
+}
+
+impl OpenConversation {
+    /// What the sweeper needs of `tp`.
+    pub fn of(tp: &Touchpoint) -> Self {
+        OpenConversation {
+            id: tp.id.clone(),
+            channel: tp.channel,
+            user: tp.user.clone(),
+            last_at: tp.last_at,
+            human: tp.owner.is_human(),
+        }
+    }
+}
+
 /// One of a customer's conversations, as the index of their history keeps it: what the "you called us
 /// yesterday" recall and the leftover staff replies need, without the transcript.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -259,8 +290,9 @@ pub trait ProfileStore: Send + Sync {
         &'a self,
         customer_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Contact>, StoreError>>;
-    /// Every open conversation (for the idle sweeper).
-    fn open_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>>;
+    /// Every open conversation, without its transcript (for the idle sweeper, which reads in full only
+    /// those it closes).
+    fn open_conversations(&self) -> BoxFuture<'_, Result<Vec<OpenConversation>, StoreError>>;
     /// The open conversations a person has or is awaited in (from an index, not every open one).
     fn handoff_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>>;
     /// A touchpoint by id.

@@ -298,12 +298,14 @@ impl State {
         serde_json::from_str(self.json.get())
     }
 
-    /// [`State::read`], from the value kept beside the text when there is one of type `T`.
-    pub fn read_kept<T: serde::de::DeserializeOwned + Clone + 'static>(
+    /// [`State::read`], from the value kept beside the text when there is one of type `T`; a state never
+    /// written (JSON `null`) is `T`'s default, without a parse that fails.
+    pub fn read_kept<T: serde::de::DeserializeOwned + Clone + Default + 'static>(
         &self,
     ) -> Result<T, serde_json::Error> {
         match self.kept.as_deref().and_then(|k| k.downcast_ref::<T>()) {
             Some(value) => Ok(value.clone()),
+            None if self.json.get() == "null" => Ok(T::default()),
             None => self.read(),
         }
     }

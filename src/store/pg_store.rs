@@ -16,8 +16,8 @@
 //! default `synchronous_commit = on`).
 
 use super::{
-    BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, Page, ProfileStore,
-    StoreCounts, StoreError, Touchpoint, Turn, TurnCommit, TurnGuard, TurnLoad,
+    BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, OpenConversation,
+    Page, ProfileStore, StoreCounts, StoreError, Touchpoint, Turn, TurnCommit, TurnGuard, TurnLoad,
 };
 use crate::message::{Channel, Delivery};
 use crate::store::model::Outcome;
@@ -717,6 +717,31 @@ async fn identities_of(c: &Object, customer_id: &str) -> R<Vec<Identity>> {
     .collect())
 }
 
+/// Every open conversation, from its columns (no transcript read).
+async fn open_conversations(c: &Object) -> R<Vec<OpenConversation>> {
+    c.query(
+        &c.prepare_cached(
+            "SELECT id, channel, user_id, last_at, human FROM conversations WHERE ended_at IS NULL
+             ORDER BY started_at, id",
+        )
+        .await?,
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        let channel: String = row.try_get(1)?;
+        Ok(OpenConversation {
+            id: row.try_get(0)?,
+            channel: Channel::parse(&channel).unwrap_or(Channel::Chat),
+            user: row.try_get(2)?,
+            last_at: Timestamp(row.try_get::<_, i64>(3)? as u64),
+            human: row.try_get(4)?,
+        })
+    })
+    .collect()
+}
+
 async fn touchpoints_where(
     c: &Object,
     condition: &str,
@@ -1125,10 +1150,8 @@ impl ProfileStore for PgStore {
         )
     }
 
-    fn open_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>> {
-        Box::pin(self.with_retry(|c| {
-            Box::pin(async move { touchpoints_where(&c, "c.ended_at IS NULL", &[]).await })
-        }))
+    fn open_conversations(&self) -> BoxFuture<'_, Result<Vec<OpenConversation>, StoreError>> {
+        Box::pin(self.with_retry(|c| Box::pin(async move { open_conversations(&c).await })))
     }
 
     fn handoff_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>> {

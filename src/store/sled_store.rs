@@ -25,8 +25,8 @@
 //! compaction is followed by one at the next start-up.
 
 use super::{
-    BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, Page, ProfileStore,
-    StoreCounts, StoreError, Touchpoint, Turn, TurnCommit, TurnGuard, TurnLoad,
+    BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, OpenConversation,
+    Page, ProfileStore, StoreCounts, StoreError, Touchpoint, Turn, TurnCommit, TurnGuard, TurnLoad,
 };
 use crate::message::{Channel, Delivery};
 use crate::time::Timestamp;
@@ -851,6 +851,23 @@ fn decode_record(record: &[u8]) -> Result<(Touchpoint, usize), StoreError> {
     }
 }
 
+/// What the idle sweeper needs of a conversation's record, from its header alone where the record has
+/// one apart from its turns (the turns of an older record are skipped by the parser, not kept).
+fn decode_open(record: &[u8]) -> Result<OpenConversation, StoreError> {
+    let count = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap_or_default()) as usize;
+    let json = match record.split_first() {
+        Some((&SPLIT_RECORD, rest)) if rest.len() >= 8 => {
+            let len = count(&rest[4..8]);
+            rest[8..].get(len..).ok_or_else(|| {
+                StoreError::Db("a conversation record shorter than its turns".into())
+            })?
+        }
+        Some((&SEGMENTED_RECORD, rest)) if rest.len() >= 4 => &rest[4..],
+        _ => record,
+    };
+    Ok(serde_json::from_slice(json)?)
+}
+
 impl Trees {
     fn new(db: sled::Db, dir: PathBuf, generation: u64) -> Result<Self, StoreError> {
         let log_path = dir.join("db");
@@ -1186,13 +1203,25 @@ impl Trees {
         Ok(Some(tp))
     }
 
-    fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
+    /// Every open conversation, from the index: a warm one as it is in memory, another from its
+    /// record's header (its turns are neither read nor parsed).
+    fn open_conversations(&self) -> Result<Vec<OpenConversation>, StoreError> {
         let mut out = Vec::new();
         for item in self.open.iter() {
-            let (_, id) = item?;
-            if let Some(tp) = self.touchpoint(&String::from_utf8_lossy(&id))? {
-                out.push(tp);
-            }
+            let (key, id) = item?;
+            let warm = self.warm().get(key.as_ref()).and_then(|w| {
+                w.tp.as_ref()
+                    .filter(|tp| tp.id.as_bytes() == id.as_ref())
+                    .map(OpenConversation::of)
+            });
+            let seen = match warm {
+                Some(seen) => Some(seen),
+                None => match self.touchpoints.get(&id)? {
+                    Some(record) => Some(decode_open(&record)?),
+                    None => None,
+                },
+            };
+            out.extend(seen);
         }
         Ok(out)
     }
@@ -1719,8 +1748,8 @@ impl SledStore {
         self.read().open_touchpoint(channel, user)
     }
 
-    pub fn open_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
-        self.read().open_touchpoints()
+    pub fn open_conversations(&self) -> Result<Vec<OpenConversation>, StoreError> {
+        self.read().open_conversations()
     }
 
     pub fn handoff_touchpoints(&self) -> Result<Vec<Touchpoint>, StoreError> {
@@ -2365,8 +2394,8 @@ impl ProfileStore for SledStore {
         )
     }
 
-    fn open_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>> {
-        Box::pin(async move { SledStore::open_touchpoints(self) })
+    fn open_conversations(&self) -> BoxFuture<'_, Result<Vec<OpenConversation>, StoreError>> {
+        Box::pin(async move { SledStore::open_conversations(self) })
     }
 
     fn handoff_touchpoints(&self) -> BoxFuture<'_, Result<Vec<Touchpoint>, StoreError>> {
@@ -2533,7 +2562,7 @@ pub fn parse_cursor(cursor: &str) -> Option<(Timestamp, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Speaker;
+    use crate::store::{Owner, Speaker};
 
     fn turn(at: u64, text: &str) -> Turn {
         Turn::said(Timestamp(at), Speaker::Customer, text.into())
@@ -2689,6 +2718,70 @@ mod tests {
         let raw = store.read().touchpoints.get("tp_8").unwrap().unwrap();
         assert_eq!(raw[0], SPLIT_RECORD);
         assert_eq!(store.touchpoint("tp_8").unwrap().unwrap(), next);
+    }
+
+    #[test]
+    fn the_sweepers_view_of_a_conversation_is_read_from_every_kind_of_record() {
+        let mut tp = conversation(
+            "tp_7",
+            &texts(20).iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        tp.last_at = Timestamp(77);
+        tp.owner = Owner::Waiting {
+            since: Timestamp(70),
+            reason: "agent".into(),
+            callback: false,
+            ticket: false,
+            told_position: 1,
+            told_at: Timestamp(70),
+        };
+        let want = OpenConversation::of(&tp);
+        assert!(want.human);
+        let json = serde_json::to_vec(&tp).unwrap();
+        let mut segmented = vec![SEGMENTED_RECORD, 0, 0, 0, 3];
+        segmented.extend(&json);
+        let inline = serde_json::to_vec(&tp.turns[4..]).unwrap();
+        let inline = &inline[1..inline.len() - 1]; // the turns without their brackets, as `Inline` keeps them
+        let header = Touchpoint {
+            turns: Vec::new(),
+            ..tp.clone()
+        };
+        let split = encode_record(&header, 4, inline).unwrap();
+        for record in [json.clone(), segmented, split.clone()] {
+            assert_eq!(decode_open(&record).unwrap(), want);
+        }
+        tp.owner = Owner::Bot;
+        let bot = decode_open(&serde_json::to_vec(&tp).unwrap()).unwrap();
+        assert!(!bot.human);
+        // A record cut short is an error, not a wrong answer.
+        assert!(decode_open(&split[..12]).is_err());
+    }
+
+    #[test]
+    fn the_open_conversations_are_listed_after_a_restart_without_their_turns_being_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut open = conversation(
+            "tp_1",
+            &texts(40).iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        open.last_at = Timestamp(50);
+        let mut closed = Touchpoint {
+            user: "v".into(),
+            ..conversation("tp_2", &["a"])
+        };
+        closed.ended_at = Some(Timestamp(60));
+        store.save_touchpoint(&open).unwrap();
+        store.save_touchpoint(&closed).unwrap();
+        let want = vec![OpenConversation::of(&open)];
+        assert_eq!(store.open_conversations().unwrap(), want, "warm");
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        // Its turns' segments gone: the list does not need them.
+        for key in store.read().turns.iter().keys() {
+            store.read().turns.remove(key.unwrap()).unwrap();
+        }
+        assert_eq!(store.open_conversations().unwrap(), want, "from disk");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use parcours::message::{Channel, Delivery};
 use parcours::store::pg_store::PgStore;
 use parcours::store::sled_store::{ERASED, SledStore};
 use parcours::store::{
-    ConversationFilter, Identity, ImportBatch, Irritant, Outcome, Owner, ProfileStore, Speaker,
-    Touchpoint, Turn, TurnCommit,
+    ConversationFilter, Identity, ImportBatch, Irritant, OpenConversation, Outcome, Owner,
+    ProfileStore, Speaker, Touchpoint, Turn, TurnCommit,
 };
 use parcours::time::Timestamp;
 use std::sync::Arc;
@@ -924,17 +924,13 @@ async fn the_queue_and_the_open_conversations_come_from_the_store(store: Arc<dyn
         .map(|t| t.id)
         .collect();
     assert_eq!(queue, [waiting.id.clone()]);
-    let mut open: Vec<String> = store
-        .open_touchpoints()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
-    open.sort();
-    let mut want = vec![waiting.id.clone(), bot.id.clone()];
-    want.sort();
+    // The sweeper's view: who, when, whether a person has it (from the record, or from memory).
+    let mut open = store.open_conversations().await.unwrap();
+    open.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut want = vec![OpenConversation::of(&waiting), OpenConversation::of(&bot)];
+    want.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(open, want);
+    assert!(open.iter().any(|o| o.human) && open.iter().any(|o| !o.human));
     // Back to the bot: out of the queue.
     let mut back = waiting.clone();
     back.owner = Owner::Bot;

@@ -1,0 +1,195 @@
+//! Short messages already understood, kept by their text. Customers say the same short things over and
+//! over ("yes", "nine", "thanks, bye", "agent"), and [`Nlu::parse_in`] is a function of the text, the
+//! day (relative dates) and the conversation's language alone: a message seen before is given the
+//! understanding it had then, without parsing it again.
+//!
+//! Two generations of at most `capacity` entries each: a lookup reads the young one, then the old one
+//! (moving what it finds to the young); when the young one is full it becomes the old one and the old one
+//! is let go. Memory stays bounded, and a message still said often survives every turnover.
+
+use super::{Nlu, Understanding};
+use crate::message::Lang;
+use crate::time::Date;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Messages longer than this many bytes are parsed every time: they are seldom said twice, and keeping
+/// them would cost memory for nothing.
+pub const MAX_TEXT: usize = 64;
+
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    text: Box<str>,
+    today: Date,
+    current: Option<Lang>,
+}
+
+#[derive(Default)]
+struct Generations {
+    young: HashMap<Key, Arc<Understanding>>,
+    old: HashMap<Key, Arc<Understanding>>,
+}
+
+/// The understood messages; `capacity` 0 keeps none.
+pub struct Memo {
+    capacity: usize,
+    generations: Mutex<Generations>,
+}
+
+impl Memo {
+    /// Keeps up to `capacity` messages in each of its two generations.
+    pub fn new(capacity: usize) -> Self {
+        Memo {
+            capacity,
+            generations: Mutex::default(),
+        }
+    }
+
+    /// What `nlu` makes of `text` on `today` in a conversation held in `current`: as it made of it
+    /// before, if the same text was understood on the same day in the same language, else parsed now.
+    pub fn understand(
+        &self,
+        nlu: &Nlu,
+        text: &str,
+        today: Date,
+        current: Option<Lang>,
+    ) -> Arc<Understanding> {
+        if self.capacity == 0 || text.len() > MAX_TEXT {
+            return Arc::new(nlu.parse_in(text, today, current));
+        }
+        let key = Key {
+            text: text.into(),
+            today,
+            current,
+        };
+        if let Some(known) = self.lock().find(&key) {
+            return known;
+        }
+        // Parsed outside the lock: another turn may parse the same text meanwhile, and both give the
+        // same understanding.
+        let understood = Arc::new(nlu.parse_in(text, today, current));
+        self.lock().keep(key, understood.clone(), self.capacity);
+        understood
+    }
+
+    /// How many messages are kept.
+    pub fn len(&self) -> usize {
+        let g = self.lock();
+        g.young.len() + g.old.len()
+    }
+
+    /// Whether no message is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        self.generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Generations {
+    fn find(&mut self, key: &Key) -> Option<Arc<Understanding>> {
+        if let Some(known) = self.young.get(key) {
+            return Some(known.clone());
+        }
+        let (key, known) = self.old.remove_entry(key)?;
+        self.young.insert(key, known.clone());
+        Some(known)
+    }
+
+    fn keep(&mut self, key: Key, understood: Arc<Understanding>, capacity: usize) {
+        if self.young.len() >= capacity {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(key, understood);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intents::IntentPack;
+    use crate::nlu::NluConfig;
+
+    fn nlu() -> Nlu {
+        let pack = IntentPack::load(std::path::Path::new("intents")).expect("the intent pack");
+        Nlu::from_pack(&pack, NluConfig::default())
+    }
+
+    fn day(d: u32) -> Date {
+        Date::new(2026, 12, d).expect("a date")
+    }
+
+    #[test]
+    fn a_message_kept_is_understood_as_when_it_was_parsed() {
+        let nlu = nlu();
+        let memo = Memo::new(8);
+        for text in [
+            "where is my order?",
+            "yes",
+            "I want it delivered tomorrow",
+            "je veux parler à quelqu'un",
+        ] {
+            for current in [None, Some(Lang::En), Some(Lang::Fr)] {
+                let first = memo.understand(&nlu, text, day(5), current);
+                let again = memo.understand(&nlu, text, day(5), current);
+                assert!(Arc::ptr_eq(&first, &again), "{text:?} was parsed again");
+                assert_eq!(*again, nlu.parse_in(text, day(5), current), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn another_day_or_language_is_another_message() {
+        let nlu = nlu();
+        let memo = Memo::new(8);
+        let today = memo.understand(&nlu, "tomorrow", day(5), None);
+        let later = memo.understand(&nlu, "tomorrow", day(6), None);
+        assert!(!Arc::ptr_eq(&today, &later));
+        assert_eq!(*later, nlu.parse_in("tomorrow", day(6), None));
+        assert_ne!(today.entities, later.entities, "tomorrow is another date");
+        let fr = memo.understand(&nlu, "tomorrow", day(5), Some(Lang::Fr));
+        assert!(!Arc::ptr_eq(&today, &fr));
+    }
+
+    #[test]
+    fn long_messages_and_a_memo_of_none_are_parsed_every_time() {
+        let nlu = nlu();
+        let long =
+            "my parcel never arrived and nobody answers the phone, this is the third time I write";
+        assert!(long.len() > MAX_TEXT);
+        let memo = Memo::new(8);
+        let first = memo.understand(&nlu, long, day(5), None);
+        assert!(!Arc::ptr_eq(
+            &first,
+            &memo.understand(&nlu, long, day(5), None)
+        ));
+        assert!(memo.is_empty());
+        let off = Memo::new(0);
+        let first = off.understand(&nlu, "yes", day(5), None);
+        assert!(!Arc::ptr_eq(
+            &first,
+            &off.understand(&nlu, "yes", day(5), None)
+        ));
+        assert!(off.is_empty());
+    }
+
+    #[test]
+    fn memory_stays_within_two_generations_and_what_is_said_often_stays() {
+        let nlu = nlu();
+        let memo = Memo::new(4);
+        let yes = memo.understand(&nlu, "yes", day(5), None);
+        for n in 0..50 {
+            memo.understand(&nlu, &format!("order {n}"), day(5), None);
+            // Said again between the others: found each time, never let go.
+            assert!(Arc::ptr_eq(
+                &yes,
+                &memo.understand(&nlu, "yes", day(5), None)
+            ));
+            assert!(memo.len() <= 8, "{} kept", memo.len());
+        }
+    }
+}
