@@ -825,8 +825,17 @@ fn encode_record(tp: &Touchpoint, segmented: usize, inline: &[u8]) -> Result<Vec
     Ok(out)
 }
 
-/// The conversation a record holds (its inline turns only) and how many turns the `turns` tree holds.
-fn decode_record(record: &[u8]) -> Result<(Touchpoint, usize), StoreError> {
+/// A record's parts, in any of its layouts.
+struct RecordParts<'a> {
+    /// How many turns the `turns` tree holds.
+    segmented: usize,
+    /// The inline turns' JSON array, when the record keeps it apart (`None`: they are inside `json`).
+    turns: Option<&'a [u8]>,
+    /// The conversation's JSON.
+    json: &'a [u8],
+}
+
+fn record_parts(record: &[u8]) -> Result<RecordParts<'_>, StoreError> {
     let count = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap_or_default()) as usize;
     match record.split_first() {
         Some((&SPLIT_RECORD, rest)) if rest.len() >= 8 => {
@@ -838,34 +847,43 @@ fn decode_record(record: &[u8]) -> Result<(Touchpoint, usize), StoreError> {
                     "a conversation record shorter than its turns".into(),
                 ));
             }
-            let (turns, header) = rest.split_at(len);
-            let mut tp: Touchpoint = serde_json::from_slice(header)?;
-            tp.turns = serde_json::from_slice(turns)?;
-            Ok((tp, count(segmented)))
+            let (turns, json) = rest.split_at(len);
+            Ok(RecordParts {
+                segmented: count(segmented),
+                turns: Some(turns),
+                json,
+            })
         }
         Some((&SEGMENTED_RECORD, rest)) if rest.len() >= 4 => {
             let (segmented, json) = rest.split_at(4);
-            Ok((serde_json::from_slice(json)?, count(segmented)))
+            Ok(RecordParts {
+                segmented: count(segmented),
+                turns: None,
+                json,
+            })
         }
-        _ => Ok((serde_json::from_slice(record)?, 0)),
+        _ => Ok(RecordParts {
+            segmented: 0,
+            turns: None,
+            json: record,
+        }),
     }
+}
+
+/// The conversation a record holds (its inline turns only) and how many turns the `turns` tree holds.
+fn decode_record(record: &[u8]) -> Result<(Touchpoint, usize), StoreError> {
+    let parts = record_parts(record)?;
+    let mut tp: Touchpoint = serde_json::from_slice(parts.json)?;
+    if let Some(turns) = parts.turns {
+        tp.turns = serde_json::from_slice(turns)?;
+    }
+    Ok((tp, parts.segmented))
 }
 
 /// What the idle sweeper needs of a conversation's record, from its header alone where the record has
 /// one apart from its turns (the turns of an older record are skipped by the parser, not kept).
 fn decode_open(record: &[u8]) -> Result<OpenConversation, StoreError> {
-    let count = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap_or_default()) as usize;
-    let json = match record.split_first() {
-        Some((&SPLIT_RECORD, rest)) if rest.len() >= 8 => {
-            let len = count(&rest[4..8]);
-            rest[8..].get(len..).ok_or_else(|| {
-                StoreError::Db("a conversation record shorter than its turns".into())
-            })?
-        }
-        Some((&SEGMENTED_RECORD, rest)) if rest.len() >= 4 => &rest[4..],
-        _ => record,
-    };
-    Ok(serde_json::from_slice(json)?)
+    Ok(serde_json::from_slice(record_parts(record)?.json)?)
 }
 
 impl Trees {
@@ -2777,10 +2795,11 @@ mod tests {
         assert_eq!(store.open_conversations().unwrap(), want, "warm");
         drop(store);
         let store = SledStore::open(dir.path()).unwrap();
-        // Its turns' segments gone: the list does not need them.
+        // Its turns' segments unreadable: reading them would fail the list, which does not need them.
         for key in store.read().turns.iter().keys() {
-            store.read().turns.remove(key.unwrap()).unwrap();
+            store.read().turns.insert(key.unwrap(), "not JSON").unwrap();
         }
+        assert!(store.touchpoint("tp_1").is_err(), "the segments are read");
         assert_eq!(store.open_conversations().unwrap(), want, "from disk");
     }
 
