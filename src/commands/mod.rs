@@ -177,7 +177,8 @@ pub async fn load_bot(paths: &Paths) -> anyhow::Result<Bot> {
 }
 
 /// `parcours store bench`: durable turns per second on a fresh store in the temporary directory, with
-/// the `fdatasync` after each group commit and without it (sled's `sync_file_range` only, the baseline),
+/// the `fdatasync` of the journal after each group commit and without it (the journal written, not synced:
+/// the baseline),
 /// in the same run, for one writer and for `concurrency` writers sharing commits.
 pub async fn store_bench(
     turns: usize,
@@ -242,7 +243,7 @@ pub async fn store_bench(
                 if synced {
                     "fdatasync (parcours)"
                 } else {
-                    "sync_file_range only"
+                    "written, no fdatasync"
                 }
             );
             writeln!(

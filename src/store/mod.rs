@@ -9,6 +9,7 @@
 //! ([`TurnCommit`]), durably, and only then lets the lock go. Every other writer of a conversation (the
 //! idle sweeper, staff, the survey) takes the same lock with [`ProfileStore::lock`].
 
+mod journal;
 pub mod model;
 pub mod pg_store;
 pub mod sled_store;

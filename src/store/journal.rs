@@ -1,0 +1,871 @@
+//! The embedded store's journal: what makes a turn durable.
+//!
+//! sled copies a page of its tree for each insert and writes it to its log again and again; a
+//! conversation's record, a few kilobytes in a page of sixteen, cost a turn far more than the bytes it
+//! changed. So every write is appended here, and a group of turns is made durable by one `write` and
+//! one `fdatasync` of this file. The trees a turn writes every time (conversations and their indexes,
+//! the `deferred` ones) are not written to sled at each turn: the latest write of each key waits in
+//! memory (the overlay, which every read of those trees looks at first) and goes to sled at the next
+//! checkpoint, once for any number of turns. The other trees are written to sled's memory at once.
+//!
+//! A checkpoint starts a new file, writes the overlay to sled, flushes and syncs sled, and only then
+//! deletes the older files. At start, the files left are replayed into sled in order (a
+//! write cut short at the end of the last one was never acknowledged, and is left out), sled is
+//! synced, and they are deleted. An erasure checkpoints at once, so that no file keeps what was erased.
+//!
+//! A file is a sequence of frames: the payload's length and CRC-32 (4 bytes each, little-endian),
+//! then the payload, one write after another: a tag (insert or remove), the tree's name (1 byte of
+//! length), the key and, for an insert, the value (4 bytes of length each).
+
+use std::cmp::Ordering as Order;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::iter::Peekable;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::StoreError;
+
+const PREFIX: &str = "journal-";
+const INSERT: u8 = 1;
+const REMOVE: u8 = 2;
+/// sled's name for the default tree.
+const DEFAULT_TREE: &[u8] = b"__sled__default";
+/// Where a frame's payload starts (after its length and CRC).
+const HEADER: usize = 8;
+
+/// A checkpoint is due once the file holds this much,
+const CHECKPOINT_BYTES: u64 = 16 << 20;
+/// or this many writes wait for sled,
+const CHECKPOINT_PENDING: usize = 50_000;
+/// or this long after the last one.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+
+pub(super) struct Journal {
+    dir: PathBuf,
+    db: sled::Db,
+    /// The trees written at checkpoints only, with their names.
+    deferred: Vec<(sled::IVec, sled::Tree)>,
+    /// sled's log, synced by a checkpoint.
+    log: Arc<File>,
+    state: Mutex<State>,
+    io: Mutex<Io>,
+    /// One checkpoint at a time.
+    checkpointing: Mutex<()>,
+    /// A write to the file failed: nothing more is written to it (a frame after a torn one would
+    /// never be replayed); the store must be opened again.
+    broken: AtomicBool,
+    /// The generation was replaced (compaction, recovery): a checkpoint does nothing.
+    closed: AtomicBool,
+}
+
+/// What was written since the last sync, and the writes waiting for sled.
+struct State {
+    /// The frame being filled: its header's room, then the writes.
+    buf: Vec<u8>,
+    /// For each deferred tree, key → its latest write not yet in sled.
+    overlay: Vec<BTreeMap<Vec<u8>, Slot>>,
+    /// Numbers the writes, so that a checkpoint lets go only of those it wrote to sled.
+    seq: u64,
+}
+
+impl State {
+    fn waiting(&self) -> usize {
+        self.overlay.iter().map(BTreeMap::len).sum()
+    }
+}
+
+/// A write waiting for sled: a value, or `None` for a removal.
+#[derive(Clone)]
+struct Slot {
+    seq: u64,
+    value: Option<Arc<[u8]>>,
+}
+
+struct Io {
+    file: File,
+    number: u64,
+    /// Bytes in the current file.
+    len: u64,
+    last_checkpoint: Instant,
+}
+
+/// A key or value, from the overlay or from sled.
+#[derive(Debug, Clone)]
+pub(super) enum Bytes {
+    Waiting(Arc<[u8]>),
+    Stored(sled::IVec),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Waiting(r) => r,
+            Bytes::Stored(r) => r,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+/// sled's entries of a range, in one order or the other.
+type SledEntries = Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send>;
+
+/// The overlay's writes in a range (a key, and its value or `None` for a removal).
+type Waiting = Vec<(Vec<u8>, Option<Arc<[u8]>>)>;
+
+/// A range of a tree as the reads see it: sled's entries, with the overlay's writes in the range
+/// instead of sled's for the same keys (and its removals left out), in key order or reversed.
+pub(super) struct Scan {
+    sled: Peekable<SledEntries>,
+    waiting: Peekable<<Waiting as IntoIterator>::IntoIter>,
+    rev: bool,
+}
+
+impl Iterator for Scan {
+    type Item = Result<(Bytes, Bytes), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let from_overlay = match (self.waiting.peek(), self.sled.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) | (Some(_), Some(Err(_))) => false,
+                (Some((w, _)), Some(Ok((s, _)))) => {
+                    let order = w.as_slice().cmp(s.as_ref());
+                    match if self.rev { order.reverse() } else { order } {
+                        Order::Less => true,
+                        Order::Equal => {
+                            self.sled.next(); // the overlay's write is the later one
+                            true
+                        }
+                        Order::Greater => false,
+                    }
+                }
+            };
+            if !from_overlay {
+                return self.sled.next().map(|r| {
+                    r.map(|(k, v)| (Bytes::Stored(k), Bytes::Stored(v)))
+                        .map_err(StoreError::from)
+                });
+            }
+            if let Some((k, Some(v))) = self.waiting.next() {
+                return Some(Ok((Bytes::Waiting(k.into()), Bytes::Waiting(v))));
+            }
+        }
+    }
+}
+
+fn file_name(number: u64) -> String {
+    format!("{PREFIX}{number:020}")
+}
+
+/// The journal files in `dir`, oldest first.
+fn files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(dir, e))?;
+        let name = entry.file_name();
+        let number = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = number {
+            out.push((n, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Open {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn flush_error(e: std::io::Error) -> StoreError {
+    StoreError::Flush(e.to_string())
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn encode(buf: &mut Vec<u8>, tree: &[u8], key: &[u8], value: Option<&[u8]>) {
+    buf.push(if value.is_some() { INSERT } else { REMOVE });
+    buf.push(tree.len() as u8);
+    buf.extend_from_slice(tree);
+    buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    buf.extend_from_slice(key);
+    if let Some(v) = value {
+        buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        buf.extend_from_slice(v);
+    }
+}
+
+fn empty_frame() -> Vec<u8> {
+    vec![0; HEADER]
+}
+
+/// Writes made while the journal's state is held: each applied (to sled or to the overlay) and
+/// appended in the same order.
+pub(super) struct Writer<'a> {
+    journal: &'a Journal,
+    state: MutexGuard<'a, State>,
+}
+
+impl Writer<'_> {
+    /// Writes `value` under `key`; the value it replaces, for a tree written through to sled (a
+    /// deferred tree's is not read: `None`).
+    pub fn insert(
+        &mut self,
+        tree: &sled::Tree,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<sled::IVec>, StoreError> {
+        let name = tree.name();
+        let old = match self.journal.deferred_index(&name) {
+            Some(i) => {
+                self.wait(i, key, Some(value.into()));
+                None
+            }
+            None => tree.insert(key, value)?,
+        };
+        encode(&mut self.state.buf, &name, key, Some(value));
+        Ok(old)
+    }
+
+    /// Removes `key`; what it held, for a tree written through to sled (as for [`Writer::insert`]).
+    pub fn remove(
+        &mut self,
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<sled::IVec>, StoreError> {
+        let name = tree.name();
+        let old = match self.journal.deferred_index(&name) {
+            Some(i) => {
+                self.wait(i, key, None);
+                None
+            }
+            None => match tree.remove(key)? {
+                Some(old) => Some(old),
+                None => return Ok(None),
+            },
+        };
+        encode(&mut self.state.buf, &name, key, None);
+        Ok(old)
+    }
+
+    fn wait(&mut self, tree: usize, key: &[u8], value: Option<Arc<[u8]>>) {
+        self.state.seq += 1;
+        let seq = self.state.seq;
+        self.state.overlay[tree].insert(key.to_vec(), Slot { seq, value });
+    }
+
+    /// A write already applied to `tree` (a compare-and-swap, an update; never a deferred tree):
+    /// appended only.
+    pub fn wrote(&mut self, tree: &sled::Tree, key: &[u8], value: Option<&[u8]>) {
+        encode(&mut self.state.buf, &tree.name(), key, value);
+    }
+}
+
+impl Journal {
+    /// Starts a new file in `dir` (after any left there, which [`replay`] has applied); the trees
+    /// named in `deferred` are written to sled at checkpoints only.
+    pub fn create(
+        db: &sled::Db,
+        dir: &Path,
+        log: Arc<File>,
+        deferred: &[&str],
+    ) -> Result<Journal, StoreError> {
+        let number = files(dir)?.last().map_or(1, |(n, _)| n + 1);
+        let file = Self::new_file(dir, number)?;
+        let deferred = deferred
+            .iter()
+            .map(|name| Ok((sled::IVec::from(name.as_bytes()), db.open_tree(name)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+            state: Mutex::new(State {
+                buf: empty_frame(),
+                overlay: vec![BTreeMap::new(); deferred.len()],
+                seq: 0,
+            }),
+            deferred,
+            db: db.clone(),
+            log,
+            io: Mutex::new(Io {
+                file,
+                number,
+                len: 0,
+                last_checkpoint: Instant::now(),
+            }),
+            checkpointing: Mutex::new(()),
+            broken: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn new_file(dir: &Path, number: u64) -> Result<File, StoreError> {
+        let path = dir.join(file_name(number));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
+        sync_dir(dir).map_err(|e| io_error(dir, e))?;
+        Ok(file)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn io(&self) -> MutexGuard<'_, Io> {
+        self.io.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn deferred_index(&self, name: &[u8]) -> Option<usize> {
+        self.deferred.iter().position(|(n, _)| n == name)
+    }
+
+    /// Writes to sled (or the overlay) and to the journal in one order (two writers of one key leave
+    /// in the journal what they left in the tree).
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&mut Writer {
+            journal: self,
+            state: self.state(),
+        })
+    }
+
+    pub fn insert(&self, tree: &sled::Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.write(|w| w.insert(tree, key, value).map(drop))
+    }
+
+    pub fn remove(&self, tree: &sled::Tree, key: &[u8]) -> Result<(), StoreError> {
+        self.write(|w| w.remove(tree, key).map(drop))
+    }
+
+    /// What `tree` holds under `key`: the overlay's write if one waits, sled's otherwise.
+    pub fn get(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        if let Some(i) = self.deferred_index(&tree.name()) {
+            if let Some(slot) = self.state().overlay[i].get(key) {
+                return Ok(slot.value.clone().map(Bytes::Waiting));
+            }
+        }
+        Ok(tree.get(key)?.map(Bytes::Stored))
+    }
+
+    /// The entries of `tree` between `lo` and `hi`, as [`Scan`] says.
+    pub fn range(&self, tree: &sled::Tree, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool) -> Scan {
+        let owned = |b: Bound<&[u8]>| b.map(<[u8]>::to_vec);
+        let bounds = (owned(lo), owned(hi));
+        let waiting = self.waiting_in(tree, |o| {
+            o.range::<Vec<u8>, _>(bounds.clone())
+                .map(|(k, s)| (k.clone(), s.value.clone()))
+                .collect()
+        });
+        let sled = tree.range::<Vec<u8>, _>(bounds);
+        Self::scan(Box::new(sled), waiting, rev)
+    }
+
+    /// The entries of `tree` whose keys start with `prefix`, as [`Scan`] says.
+    pub fn scan_prefix(&self, tree: &sled::Tree, prefix: &[u8], rev: bool) -> Scan {
+        let waiting = self.waiting_in(tree, |o| {
+            o.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, s)| (k.clone(), s.value.clone()))
+                .collect()
+        });
+        Self::scan(Box::new(tree.scan_prefix(prefix)), waiting, rev)
+    }
+
+    fn waiting_in(
+        &self,
+        tree: &sled::Tree,
+        pick: impl FnOnce(&BTreeMap<Vec<u8>, Slot>) -> Waiting,
+    ) -> Waiting {
+        match self.deferred_index(&tree.name()) {
+            Some(i) => pick(&self.state().overlay[i]),
+            None => Vec::new(),
+        }
+    }
+
+    fn scan(
+        sled: Box<dyn DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send>,
+        mut waiting: Waiting,
+        rev: bool,
+    ) -> Scan {
+        let sled: SledEntries = if rev {
+            waiting.reverse();
+            Box::new(sled.rev())
+        } else {
+            sled
+        };
+        Scan {
+            sled: sled.peekable(),
+            waiting: waiting.into_iter().peekable(),
+            rev,
+        }
+    }
+
+    /// Makes everything written so far durable: one frame, written and synced (`fdatasync`, unless
+    /// `sync` is off: written only), with `writes` (the count of conversation writes, as sled's `key`
+    /// keeps it) as its last write.
+    pub fn sync(&self, key: &[u8], writes: u64, sync: bool) -> Result<(), StoreError> {
+        let mut io = self.io();
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Flush(
+                "an earlier write to the journal failed".into(),
+            ));
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            // Its files are being replayed or deleted: what was not synced is not made durable here.
+            return Err(StoreError::Flush(
+                "the store was reopened; try again".into(),
+            ));
+        }
+        let mut frame = {
+            let mut s = self.state();
+            encode(&mut s.buf, DEFAULT_TREE, key, Some(&writes.to_be_bytes()));
+            std::mem::replace(&mut s.buf, empty_frame())
+        };
+        let payload = &frame[HEADER..];
+        let len = (payload.len() as u32).to_le_bytes();
+        let crc = crc32fast::hash(payload).to_le_bytes();
+        frame[..4].copy_from_slice(&len);
+        frame[4..HEADER].copy_from_slice(&crc);
+        let written = io
+            .file
+            .write_all(&frame)
+            .and_then(|()| if sync { io.file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            self.broken.store(true, Ordering::SeqCst);
+            return Err(flush_error(e));
+        }
+        io.len += frame.len() as u64;
+        drop(io);
+        // The buffer is kept for the next frame, unless one was started meanwhile.
+        frame.truncate(HEADER);
+        let mut s = self.state();
+        if s.buf.len() == HEADER {
+            s.buf = frame;
+        }
+        Ok(())
+    }
+
+    /// Whether a checkpoint is due: the file or the records waiting have grown, or it has been a
+    /// while.
+    pub fn checkpoint_due(&self) -> bool {
+        let (len, last) = {
+            let io = self.io();
+            (io.len, io.last_checkpoint)
+        };
+        len >= CHECKPOINT_BYTES
+            || (len > 0 && last.elapsed() >= CHECKPOINT_EVERY)
+            || self.state().waiting() >= CHECKPOINT_PENDING
+    }
+
+    /// Writes the overlay to sled, syncs sled (with `writes` under `key`), then deletes every file
+    /// but a new one. `after_sync` runs once sled is synced (sled's blob files, `ACKED`).
+    pub fn checkpoint(
+        &self,
+        key: &[u8],
+        writes: u64,
+        after_sync: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // From here on, writes go to a new file (what is not synced yet goes there too); what the
+        // older files hold is in sled's memory or in the snapshot.
+        let (current, snapshot) = {
+            let mut io = self.io();
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(StoreError::Flush(
+                    "an earlier write to the journal failed".into(),
+                ));
+            }
+            let next = io.number + 1;
+            io.file = Self::new_file(&self.dir, next)?;
+            io.number = next;
+            io.len = 0;
+            io.last_checkpoint = Instant::now();
+            let s = self.state();
+            let snapshot: Vec<(usize, Vec<u8>, Slot)> = s
+                .overlay
+                .iter()
+                .enumerate()
+                .flat_map(|(i, o)| o.iter().map(move |(k, slot)| (i, k.clone(), slot.clone())))
+                .collect();
+            (next, snapshot)
+        };
+        self.apply_overlay(snapshot.iter().map(|(i, k, s)| (*i, k, &s.value)))?;
+        self.db.insert(key, &writes.to_be_bytes())?;
+        self.db.flush()?;
+        self.log.sync_data().map_err(flush_error)?;
+        after_sync().map_err(flush_error)?;
+        {
+            let mut s = self.state();
+            for (i, key, slot) in snapshot {
+                if s.overlay[i].get(&key).is_some_and(|w| w.seq == slot.seq) {
+                    s.overlay[i].remove(&key);
+                }
+            }
+        }
+        for (n, path) in files(&self.dir)? {
+            if n < current {
+                std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+            }
+        }
+        sync_dir(&self.dir).map_err(flush_error)
+    }
+
+    /// This generation is being replaced: nothing is written to it any more (a checkpoint or a sync
+    /// under way finishes first).
+    pub fn close(&self) {
+        let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        let _io = self.io();
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// The writes waiting for sled, written to it (by a caller that holds the store alone and
+    /// flushes after).
+    pub fn settle_overlay(&self) -> Result<(), StoreError> {
+        let overlay: Vec<_> = self
+            .state()
+            .overlay
+            .iter_mut()
+            .map(std::mem::take)
+            .collect();
+        self.apply_overlay(
+            overlay
+                .iter()
+                .enumerate()
+                .flat_map(|(i, o)| o.iter().map(move |(k, s)| (i, k, &s.value))),
+        )
+    }
+
+    fn apply_overlay<'a>(
+        &self,
+        writes: impl Iterator<Item = (usize, &'a Vec<u8>, &'a Option<Arc<[u8]>>)>,
+    ) -> Result<(), StoreError> {
+        for (i, key, value) in writes {
+            let tree = &self.deferred[i].1;
+            match value {
+                Some(v) => tree.insert(key.as_slice(), &**v)?,
+                None => tree.remove(key.as_slice())?,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// What [`replay`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    pub files: usize,
+    pub frames: usize,
+    pub writes: usize,
+    /// Bytes at the end of the last file that were not a whole frame (a write cut short).
+    pub torn_bytes: usize,
+}
+
+/// Applies the journal files in `dir` to `db`, in order, syncs sled (`log` is its log file) and
+/// deletes them. Stops at the first frame that is cut short or damaged: it was the last write, never
+/// acknowledged. The default tree's `counters` never go back: sled may have written a later value of
+/// one (a block of ids reserved) before the crash, from its memory, where the journal has an earlier.
+pub(super) fn replay(
+    db: &sled::Db,
+    dir: &Path,
+    log: &File,
+    counters: &[&[u8]],
+) -> Result<Replayed, StoreError> {
+    let found = files(dir)?;
+    let mut out = Replayed {
+        files: found.len(),
+        ..Replayed::default()
+    };
+    if found.is_empty() {
+        return Ok(out);
+    }
+    let mut trees: HashMap<Vec<u8>, sled::Tree> = HashMap::new();
+    'files: for (_, path) in &found {
+        let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+        let mut at = 0;
+        while at < bytes.len() {
+            let Some(payload) = frame_at(&bytes, at) else {
+                out.torn_bytes = bytes.len() - at;
+                tracing::warn!(
+                    file = %path.display(),
+                    bytes = out.torn_bytes,
+                    "the journal ends with a write cut short (never acknowledged): left out"
+                );
+                break 'files;
+            };
+            out.writes += apply(db, &mut trees, payload, counters)?;
+            out.frames += 1;
+            at += HEADER + payload.len();
+        }
+    }
+    db.flush()?;
+    log.sync_data().map_err(flush_error)?;
+    for (_, path) in &found {
+        std::fs::remove_file(path).map_err(|e| io_error(path, e))?;
+    }
+    sync_dir(dir).map_err(|e| io_error(dir, e))?;
+    Ok(out)
+}
+
+/// The payload of the frame at `at`, if it is whole and its CRC matches.
+fn frame_at(bytes: &[u8], at: usize) -> Option<&[u8]> {
+    let header = bytes.get(at..at + HEADER)?;
+    let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
+    let payload = bytes.get(at + HEADER..at + HEADER + len)?;
+    (crc32fast::hash(payload) == crc).then_some(payload)
+}
+
+fn apply(
+    db: &sled::Db,
+    trees: &mut HashMap<Vec<u8>, sled::Tree>,
+    mut payload: &[u8],
+    counters: &[&[u8]],
+) -> Result<usize, StoreError> {
+    let damaged = || StoreError::Db("a journal frame whose CRC matches does not parse".into());
+    fn take<'a>(p: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = p.split_at_checked(n)?;
+        *p = rest;
+        Some(head)
+    }
+    fn take_len(p: &mut &[u8]) -> Option<usize> {
+        Some(u32::from_le_bytes(take(p, 4)?.try_into().ok()?) as usize)
+    }
+    let mut count = 0;
+    while let Some((&tag, rest)) = payload.split_first() {
+        payload = rest;
+        let name_len = *take(&mut payload, 1)
+            .ok_or_else(damaged)?
+            .first()
+            .ok_or_else(damaged)?;
+        let name = take(&mut payload, name_len as usize).ok_or_else(damaged)?;
+        let key_len = take_len(&mut payload).ok_or_else(damaged)?;
+        let key = take(&mut payload, key_len).ok_or_else(damaged)?;
+        let tree = match trees.get(name) {
+            Some(t) => t.clone(),
+            None => {
+                let t = if name == DEFAULT_TREE {
+                    (**db).clone()
+                } else {
+                    db.open_tree(name)?
+                };
+                trees.insert(name.to_vec(), t.clone());
+                t
+            }
+        };
+        match tag {
+            INSERT => {
+                let len = take_len(&mut payload).ok_or_else(damaged)?;
+                let value = take(&mut payload, len).ok_or_else(damaged)?;
+                if name == DEFAULT_TREE && counters.contains(&key) {
+                    let higher = |old: Option<&[u8]>| {
+                        let n = |b: Option<&[u8]>| {
+                            b.and_then(|b| <[u8; 8]>::try_from(b).ok())
+                                .map_or(0, u64::from_be_bytes)
+                        };
+                        Some(n(old).max(n(Some(value))).to_be_bytes().to_vec())
+                    };
+                    tree.update_and_fetch(key, higher)?;
+                } else {
+                    tree.insert(key, value)?;
+                }
+            }
+            REMOVE => {
+                tree.remove(key)?;
+            }
+            _ => return Err(damaged()),
+        }
+        count += 1;
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> (sled::Db, Journal) {
+        let db = sled::Config::new().path(dir).open().unwrap();
+        let log = Arc::new(File::open(dir.join("db")).unwrap());
+        let journal = Journal::create(&db, dir, log, &["later"]).unwrap();
+        (db, journal)
+    }
+
+    fn keys(scan: Scan) -> Vec<(String, String)> {
+        scan.map(|r| {
+            let (k, v) = r.unwrap();
+            (
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
+        .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_see_the_writes_waiting_over_sleds_in_order_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let tree = db.open_tree("later").unwrap();
+        for k in ["a1", "a3", "a5", "b1"] {
+            tree.insert(k, "sled").unwrap();
+        }
+        journal.insert(&tree, b"a2", b"new").unwrap();
+        journal.insert(&tree, b"a3", b"newer").unwrap();
+        journal.remove(&tree, b"a5").unwrap();
+        journal.insert(&tree, b"a6", b"new").unwrap();
+        // Not in sled until a checkpoint.
+        assert_eq!(tree.get("a2").unwrap(), None);
+        assert_eq!(&*journal.get(&tree, b"a3").unwrap().unwrap(), b"newer");
+        assert!(journal.get(&tree, b"a5").unwrap().is_none());
+        let want = pairs(&[
+            ("a1", "sled"),
+            ("a2", "new"),
+            ("a3", "newer"),
+            ("a6", "new"),
+        ]);
+        assert_eq!(keys(journal.scan_prefix(&tree, b"a", false)), want);
+        let mut back = want.clone();
+        back.reverse();
+        assert_eq!(keys(journal.scan_prefix(&tree, b"a", true)), back);
+        let between = journal.range(&tree, Bound::Excluded(b"a1"), Bound::Excluded(b"a6"), true);
+        assert_eq!(keys(between), pairs(&[("a3", "newer"), ("a2", "new")]));
+        // A tree written through: in sled at once.
+        let now = db.open_tree("now").unwrap();
+        journal.insert(&now, b"k", b"v").unwrap();
+        assert_eq!(now.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+        // A checkpoint puts the waiting writes in sled, and reads are the same.
+        journal.checkpoint(b"writes", 4, || Ok(())).unwrap();
+        assert_eq!(tree.get("a2").unwrap().as_deref(), Some(&b"new"[..]));
+        assert_eq!(tree.get("a5").unwrap(), None);
+        assert!(journal.state().overlay[0].is_empty());
+        assert_eq!(keys(journal.scan_prefix(&tree, b"a", false)), want);
+        assert_eq!(
+            files(dir.path()).unwrap().len(),
+            1,
+            "the older file is deleted"
+        );
+    }
+
+    #[test]
+    fn every_whole_frame_is_replayed_in_order_and_a_torn_one_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let later = db.open_tree("later").unwrap();
+        let now = db.open_tree("now").unwrap();
+        journal.insert(&later, b"k", b"1").unwrap();
+        journal.insert(&now, b"n", b"1").unwrap();
+        journal.sync(b"writes", 1, true).unwrap();
+        journal.insert(&later, b"k", b"2").unwrap();
+        journal.remove(&now, b"n").unwrap();
+        journal.insert(&now, b"m", b"2").unwrap();
+        journal.sync(b"writes", 2, true).unwrap();
+        journal.insert(&later, b"k", b"3").unwrap();
+        journal.sync(b"writes", 3, true).unwrap();
+        let (_, path) = files(dir.path()).unwrap().pop().unwrap();
+        let whole = std::fs::read(&path).unwrap();
+        drop(journal);
+        drop(db);
+        // The last frame cut short, as a crash in the middle of its write leaves it; replayed into
+        // an empty sled, so that only the journal can bring anything back.
+        let copy = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(copy.path()).open().unwrap();
+        let cut = copy.path().join(path.file_name().unwrap());
+        std::fs::write(&cut, &whole[..whole.len() - 3]).unwrap();
+        let log = File::open(copy.path().join("db")).unwrap();
+        let replayed = replay(&db, copy.path(), &log, &[]).unwrap();
+        assert_eq!(replayed.frames, 2);
+        assert!(replayed.torn_bytes > 0);
+        let get = |tree: &str, k: &str| {
+            db.open_tree(tree)
+                .unwrap()
+                .get(k)
+                .unwrap()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        assert_eq!(get("later", "k").as_deref(), Some("2"));
+        assert_eq!(get("now", "n"), None);
+        assert_eq!(get("now", "m").as_deref(), Some("2"));
+        assert_eq!(
+            db.get(b"writes").unwrap().as_deref(),
+            Some(&2u64.to_be_bytes()[..])
+        );
+        assert!(!cut.exists(), "a replayed file is deleted");
+        // A damaged byte inside a frame stops the replay there too.
+        let mut damaged = whole.clone();
+        damaged[HEADER + 2] ^= 0xff;
+        std::fs::write(&cut, &damaged).unwrap();
+        let replayed = replay(&db, copy.path(), &log, &[]).unwrap();
+        assert_eq!(replayed.frames, 0);
+    }
+
+    #[test]
+    fn a_counter_never_goes_back_at_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let default: &sled::Tree = &db;
+        journal
+            .insert(default, b"next", &64u64.to_be_bytes())
+            .unwrap();
+        journal.sync(b"writes", 0, true).unwrap();
+        drop(journal);
+        // sled wrote a later reservation on its own; the journal's is older.
+        db.insert(b"next", &128u64.to_be_bytes()).unwrap();
+        let log = File::open(dir.path().join("db")).unwrap();
+        replay(&db, dir.path(), &log, &[b"next"]).unwrap();
+        assert_eq!(
+            db.get(b"next").unwrap().as_deref(),
+            Some(&128u64.to_be_bytes()[..])
+        );
+    }
+
+    #[test]
+    fn a_failed_write_stops_every_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let tree = db.open_tree("later").unwrap();
+        journal.insert(&tree, b"k", b"v").unwrap();
+        // A write refused (a full disk, here a file open for reading only).
+        let (_, path) = files(dir.path()).unwrap().pop().unwrap();
+        let writable = std::mem::replace(&mut journal.io().file, File::open(&path).unwrap());
+        assert!(journal.sync(b"writes", 1, true).is_err());
+        // Room again: nothing is appended after what may be a torn frame, until the store reopens.
+        journal.io().file = writable;
+        journal.insert(&tree, b"k", b"w").unwrap();
+        assert!(journal.sync(b"writes", 2, true).is_err());
+        assert!(journal.checkpoint(b"writes", 2, || Ok(())).is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+}
