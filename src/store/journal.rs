@@ -39,7 +39,7 @@ const DEFAULT_TREE: &[u8] = b"__sled__default";
 const HEADER: usize = 8;
 
 /// A checkpoint is due once the file holds this much,
-const CHECKPOINT_BYTES: u64 = 16 << 20;
+const CHECKPOINT_BYTES: u64 = 64 << 20;
 /// or this many writes wait for sled,
 const CHECKPOINT_PENDING: usize = 50_000;
 /// or this long after the last one.
