@@ -43,7 +43,7 @@ const CHECKPOINT_BYTES: u64 = 64 << 20;
 /// or this many writes wait for sled,
 const CHECKPOINT_PENDING: usize = 50_000;
 /// or this long after the last one.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 pub(super) struct Journal {
     dir: PathBuf,

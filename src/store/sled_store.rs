@@ -1780,6 +1780,21 @@ impl Trees {
     }
 }
 
+/// Puts the calling thread at the lowest scheduling priority (nice 19), where the system allows it.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: both calls only read their arguments; the thread id is the calling thread's own.
+        let lowered = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+        };
+        if lowered != 0 {
+            tracing::debug!("the checkpoint's thread keeps its priority");
+        }
+    }
+}
+
 /// Syncs blob files sled wrote since the last call (sled writes them without any sync), and their
 /// directory when there were any.
 fn sync_new_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> std::io::Result<()> {
@@ -2313,13 +2328,22 @@ impl SledStore {
             t.writes(),
         );
         let running = self.checkpointing.clone();
-        tokio::task::spawn_blocking(move || {
-            let done = journal.checkpoint(WRITES, writes, || sync_new_blobs(&dir, &synced));
-            if let Err(e) = done {
-                tracing::error!(error = %e, "a checkpoint of the journal failed (tried again later)");
-            }
-            running.store(false, Ordering::SeqCst);
-        });
+        // Its own thread, at the lowest priority: the turns under way keep the core (the checkpoint's
+        // writes to sled take tens of milliseconds of CPU).
+        let spawned = std::thread::Builder::new()
+            .name("parcours-checkpoint".into())
+            .spawn(move || {
+                lower_priority();
+                let done = journal.checkpoint(WRITES, writes, || sync_new_blobs(&dir, &synced));
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "a checkpoint of the journal failed (tried again later)");
+                }
+                running.store(false, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "no thread for a checkpoint of the journal (tried again later)");
+            self.checkpointing.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Makes every write so far durable in sled itself and empties the journal: for an erasure or a
