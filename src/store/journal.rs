@@ -43,7 +43,7 @@ const CHECKPOINT_BYTES: u64 = 64 << 20;
 /// or this many writes wait for sled,
 const CHECKPOINT_PENDING: usize = 50_000;
 /// or this long after the last one.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 pub(super) struct Journal {
     dir: PathBuf,
@@ -495,6 +495,9 @@ impl Journal {
         }
         // From here on, writes go to a new file (what is not synced yet goes there too); what the
         // older files hold is in sled's memory or in the snapshot.
+        // The new file is made (and its directory synced) before the syncs are held up.
+        let next = self.io().number + 1;
+        let file = Self::new_file(&self.dir, next)?;
         let (current, snapshot) = {
             let mut io = self.io();
             if self.broken.load(Ordering::SeqCst) {
@@ -502,8 +505,7 @@ impl Journal {
                     "an earlier write to the journal failed".into(),
                 ));
             }
-            let next = io.number + 1;
-            io.file = Self::new_file(&self.dir, next)?;
+            io.file = file;
             io.number = next;
             io.len = 0;
             io.last_checkpoint = Instant::now();
