@@ -469,6 +469,12 @@ impl Journal {
         Ok(())
     }
 
+    /// Whether the writes waiting for sled are past what a checkpoint should let build up (four times
+    /// what starts one): on a machine too busy for the checkpoint's thread, turns then wait for it.
+    pub fn overloaded(&self) -> bool {
+        self.state().waiting() >= 4 * CHECKPOINT_PENDING
+    }
+
     /// Whether a checkpoint is due: the file or the records waiting have grown, or it has been a
     /// while.
     pub fn checkpoint_due(&self) -> bool {
@@ -831,6 +837,24 @@ mod tests {
         std::fs::write(&cut, &damaged).unwrap();
         let replayed = replay(&db, copy.path(), &log, &[]).unwrap();
         assert_eq!(replayed.frames, 0);
+    }
+
+    #[test]
+    fn writes_waiting_past_four_times_a_checkpoints_share_are_an_overload_until_one_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let tree = db.open_tree("later").unwrap();
+        for i in 0..4 * CHECKPOINT_PENDING {
+            assert!(!journal.overloaded(), "at {i}");
+            journal
+                .insert(&tree, &(i as u64).to_be_bytes(), b"v")
+                .unwrap();
+        }
+        assert!(journal.overloaded());
+        assert!(journal.checkpoint_due());
+        journal.checkpoint(b"writes", 0, || Ok(())).unwrap();
+        assert!(!journal.overloaded());
+        assert_eq!(tree.len(), 4 * CHECKPOINT_PENDING);
     }
 
     #[test]

@@ -179,6 +179,9 @@ impl Drop for SledGuard {
 /// for each other for ever.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a turn waits, at most, for checkpoints that fell behind (see [`Journal::overloaded`]).
+const OVERLOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::Db(e.to_string())
@@ -2311,6 +2314,13 @@ impl SledStore {
             self.flushed.fetch_max(covers, Ordering::SeqCst);
             drop(_turn);
             self.checkpoint_if_due();
+            // Memory stays bounded when the checkpoints fall behind: the turn waits (a second at most,
+            // in case they keep failing) for the writes waiting to come down.
+            let started = std::time::Instant::now();
+            while self.read().journal.overloaded() && started.elapsed() < OVERLOAD_WAIT {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                self.checkpoint_if_due();
+            }
             Ok(())
         })
     }
