@@ -7,7 +7,10 @@ default of 1 GiB (what parcours used before `store_cache_mb`). Each gets `--rate
 the voice webhook, open loop (requests are sent at their due time whether or not the previous ones were
 answered), from conversations of many customers: a greeting, where is my order, the number, thanks
 bye, the two survey answers. Every `--sample` seconds it prints each server's resident memory (VmRSS)
-and the turns answered; at the end, the growth from the first sample after warm-up to the last.
+and the turns answered. The warm-up lasts (by default) until every customer has had one whole
+conversation: before that the conversations held open, and the caches of them, are still filling. Then
+`--minutes` are measured, and it prints the growth from the first sample after warm-up to the last, the
+mean of the last third of the samples against the first third's, and the least-squares slope.
 
     cargo build --release
     python3 scripts/soak.py --minutes 10 --rate 500
@@ -202,6 +205,17 @@ async def sample(servers, every, seconds):
         await asyncio.sleep(every)
 
 
+def slope(points):
+    """The least-squares slope of (t, y) points, per unit of t (0 for fewer than two)."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (y - my) for t, y in points) / var if var else 0.0
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -213,12 +227,14 @@ async def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="target/release/parcours")
     ap.add_argument("--intents", default="intents")
-    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--minutes", type=float, default=10, help="minutes measured, after the warm-up")
     ap.add_argument("--rate", type=float, default=500, help="turns per second, per server")
     ap.add_argument("--customers", type=int, default=20000)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--sample", type=float, default=30, help="seconds between memory samples")
-    ap.add_argument("--warmup", type=float, default=60, help="seconds before the growth is counted")
+    ap.add_argument("--warmup", type=float, default=None,
+                    help="seconds before the growth is counted (default: until every customer has had a whole "
+                         "conversation, the load's steady state, and at least 60)")
     ap.add_argument("--baseline-cache-mb", type=int, default=1024,
                     help="sled cache of the baseline server (0: no baseline)")
     ap.add_argument("--baseline-bin", default=None,
@@ -239,23 +255,33 @@ async def main():
     try:
         for s in servers:
             s.wait_ready()
-        seconds = args.minutes * 60
-        print(f"{args.rate:.0f} turns/s per server for {seconds:.0f} s, {args.customers} customers; "
+        if args.warmup is None:
+            args.warmup = max(60.0, args.customers * len(SCRIPT) / args.rate)
+        seconds = args.warmup + args.minutes * 60
+        print(f"{args.rate:.0f} turns/s per server for {seconds:.0f} s ({args.warmup:.0f} s of warm-up, then "
+              f"{args.minutes:g} min measured), {args.customers} customers; "
               f"servers: {', '.join(s.name for s in servers)}", flush=True)
         rows, *_ = await asyncio.gather(
             sample(servers, args.sample, seconds),
             *(drive(s, args.rate, seconds, args.customers, args.connections) for s in servers))
         print()
-        base = next((r for t, r in rows if t >= args.warmup), rows[0][1])
+        measured = [(t, r) for t, r in rows if t >= args.warmup] or rows[-1:]
+        base = measured[0][1]
         last = rows[-1][1]
-        peak = [max(r[i][0] for _, r in rows) for i in range(len(servers))]
+        peak = [max(r[i][0] for _, r in measured) for i in range(len(servers))]
+        third = max(1, len(measured) // 3)
         print(f"{'server':>14} {'turns':>9} {'errors':>7} {'p50 ms':>7} {'p99 ms':>7} "
-              f"{'RSS@warmup':>11} {'RSS end':>8} {'peak':>7} {'growth':>7}")
+              f"{'RSS@warmup':>11} {'RSS end':>8} {'peak':>7} {'growth':>7} {'thirds':>7} {'slope':>11}")
         for i, s in enumerate(servers):
             growth = last[i][0] - base[i][0]
+            # Less sensitive to one sample than the ends: the last third's mean against the first third's,
+            # and the least-squares slope over every sample measured.
+            mean = lambda part: sum(r[i][0] for _, r in part) / len(part)  # noqa: E731
+            thirds = mean(measured[-third:]) - mean(measured[:third])
             print(f"{s.name:>14} {s.answered:9d} {s.errors:7d} "
                   f"{percentile(s.latencies, 0.5) * 1000:7.1f} {percentile(s.latencies, 0.99) * 1000:7.1f} "
-                  f"{base[i][0]:10.1f}M {last[i][0]:7.1f}M {peak[i]:6.1f}M {growth:+6.1f}M")
+                  f"{base[i][0]:10.1f}M {last[i][0]:7.1f}M {peak[i]:6.1f}M {growth:+6.1f}M {thirds:+6.1f}M "
+                  f"{slope([(t, r[i][0]) for t, r in measured]) * 60:+6.2f}M/min")
     finally:
         for s in servers:
             s.stop()

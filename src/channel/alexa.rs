@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 pub struct AlexaRequest {
@@ -179,7 +180,7 @@ impl AlexaRequest {
 
 /// `POST /webhook/alexa`.
 pub async fn webhook(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     _: crate::http::WebhookToken,
     ApiJson(req): ApiJson<AlexaRequest>,
 ) -> Result<ApiJson<Value>, ApiError> {

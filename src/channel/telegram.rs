@@ -455,7 +455,7 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 /// `POST /webhook/telegram`: checks the secret header, then handles the update.
 pub async fn webhook(
-    axum::extract::State(state): axum::extract::State<crate::http::AppState>,
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::http::AppState>>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<axum::http::StatusCode, crate::http::error::ApiError> {

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use std::sync::Arc;
 
 /// Where Twilio posts the next turn (relative to the current document, as Twilio resolves it).
 const ACTION: &str = "/webhook/twilio";
@@ -148,7 +149,7 @@ fn verified_fields(
 
 /// `POST /webhook/twilio`.
 pub async fn webhook(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
@@ -263,7 +264,7 @@ impl Pending {
 
 /// `POST /webhook/twilio/pending`: the answer of the turn the filler covered.
 pub async fn pending(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
@@ -516,7 +517,7 @@ fn twiml_response(body: String) -> Response {
 /// `POST /webhook/twilio/wait`: what a caller in the queue hears, again and again: their place, and
 /// the keypad choice of a call back.
 pub async fn wait(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     q: ConversationQuery,
@@ -544,7 +545,7 @@ pub async fn wait(
 
 /// `POST /webhook/twilio/wait-key`: 1 on the keypad while waiting is a call back.
 pub async fn wait_key(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     q: ConversationQuery,
@@ -582,7 +583,7 @@ pub async fn wait_key(
 /// `POST /webhook/twilio/agent`: the staff phone answered parcours's call: it takes the caller from
 /// their queue, after the whisper.
 pub async fn agent(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     q: ConversationQuery,
@@ -599,7 +600,7 @@ pub async fn agent(
 /// `POST /webhook/twilio/whisper`: what the person who answers hears before the caller is connected:
 /// the summary. The conversation is theirs from then on.
 pub async fn whisper(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     q: ConversationQuery,
@@ -631,7 +632,7 @@ pub async fn whisper(
 /// `POST /webhook/twilio/queue-done`: the caller left the queue or the dialled call. Hung up while
 /// waiting, or nobody answered: a call-back request.
 pub async fn queue_done(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     q: ConversationQuery,

@@ -6,8 +6,8 @@ use crate::http::error::{ApiError, ApiJson};
 use crate::message::{Channel, Delivery, Event, Inbound, Lang};
 use crate::time::Timestamp;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Longest id accepted from a platform, in bytes.
 const MAX_ID_LEN: usize = 256;
@@ -47,7 +47,7 @@ pub struct VoiceResponse {
 
 impl VoiceRequest {
     /// Checks the fields and makes the channel-neutral message.
-    fn into_inbound(self, shared: &[String], headers: &HeaderMap) -> Result<Inbound, ApiError> {
+    fn into_inbound(self, shared: &[String], key: IdempotencyKey) -> Result<Inbound, ApiError> {
         for (name, v) in [("session_id", &self.session_id), ("user_id", &self.user_id)] {
             if v.trim().is_empty() || v.len() > MAX_ID_LEN {
                 return Err(ApiError::unprocessable(format!(
@@ -72,22 +72,36 @@ impl VoiceRequest {
             locale: self.locale.as_deref().and_then(Lang::from_locale),
             at: Timestamp::now(),
             // A platform that retries sends the same `Idempotency-Key`: answered once, the same reply.
-            delivery: headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|id| Delivery::new("voice", id)),
+            delivery: key.0.as_deref().and_then(|id| Delivery::new("voice", id)),
         })
+    }
+}
+
+/// The request's `Idempotency-Key`, if it has a readable one (the headers are not copied for it).
+pub struct IdempotencyKey(Option<String>);
+
+impl<S: Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let key = parts.headers.get("idempotency-key");
+        Ok(IdempotencyKey(
+            key.and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ))
     }
 }
 
 /// `POST /webhook/voice`: check the token, parse, handle, answer.
 pub async fn webhook(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     _: crate::http::WebhookToken,
-    headers: HeaderMap,
+    key: IdempotencyKey,
     ApiJson(req): ApiJson<VoiceRequest>,
 ) -> Result<ApiJson<VoiceResponse>, ApiError> {
-    let inbound = req.into_inbound(&state.bot.settings().shared_caller_ids, &headers)?;
+    let inbound = req.into_inbound(&state.bot.settings().shared_caller_ids, key)?;
     let reply = state.bot.handle(inbound).await?;
     Ok(ApiJson(VoiceResponse {
         conversation_id: reply.conversation_id,

@@ -119,8 +119,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// Every route.
+/// Every route. The state is shared behind one `Arc`: a request's extractors each take it, one count
+/// each rather than one per field.
 pub fn router(state: AppState) -> Router {
+    let state = Arc::new(state);
     Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(health))
@@ -132,7 +134,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/metrics",
-            get(|State(s): State<AppState>| async move {
+            get(|State(s): State<Arc<AppState>>| async move {
                 let mut text = s.bot.metrics().render();
                 text.push_str(
                     &crate::handoff::queue_metrics(&s.bot, crate::time::Timestamp::now()).await,
@@ -183,12 +185,12 @@ pub fn router(state: AppState) -> Router {
 /// learns nothing of what the body should be (401, not 400 or 422).
 pub struct WebhookToken;
 
-impl axum::extract::FromRequestParts<AppState> for WebhookToken {
+impl axum::extract::FromRequestParts<Arc<AppState>> for WebhookToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        state: &AppState,
+        state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
         state
             .check_webhook_token(&parts.headers)
@@ -198,7 +200,7 @@ impl axum::extract::FromRequestParts<AppState> for WebhookToken {
 
 /// `/healthz` and `/readyz`: 200 while the store can write, 503 (with `Retry-After`) while it cannot, so
 /// that a load balancer sends customers elsewhere and a supervisor sees the fault.
-async fn health(State(state): State<AppState>) -> axum::response::Response {
+async fn health(State(state): State<Arc<AppState>>) -> axum::response::Response {
     use axum::response::IntoResponse;
     if state.bot.store().healthy() {
         "ok".into_response()
@@ -215,7 +217,7 @@ async fn health(State(state): State<AppState>) -> axum::response::Response {
 /// What every request goes through, in one layer: its body read in time ([`read_body`]), and the
 /// headers every response carries ([`secure`]).
 async fn door(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {

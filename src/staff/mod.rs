@@ -16,6 +16,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use views::{ConversationSummary, Profile, Transcript};
 
 /// Longest staff message, in characters.
@@ -44,7 +45,7 @@ pub async fn console_script() -> impl axum::response::IntoResponse {
 }
 
 /// The `/api` routes, all behind the staff token.
-pub fn routes(state: AppState) -> Router<AppState> {
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/conversations", get(list_conversations))
         .route("/api/conversations/{id}", get(show_conversation))
@@ -101,7 +102,7 @@ pub struct StaffName(pub String);
 /// Refuses calls without a staff token: `PARCOURS_STAFF_TOKEN` or one of the `[[staff]]` tokens
 /// of the settings, each compared in constant time. The caller's name goes with the request.
 async fn require_staff(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -157,7 +158,7 @@ impl From<crate::handoff::DeskError> for ApiError {
 }
 
 /// The conversations waiting for a person or owned by one, oldest first.
-async fn queue(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiError> {
+async fn queue(State(state): State<Arc<AppState>>) -> Result<ApiJson<Value>, ApiError> {
     let items = state.bot.queue(Timestamp::now()).await?;
     Ok(ApiJson(json!({ "items": items })))
 }
@@ -168,7 +169,7 @@ async fn me(axum::Extension(StaffName(name)): axum::Extension<StaffName>) -> Api
 }
 
 /// The names of the members of staff (to transfer to).
-async fn staff_list(State(state): State<AppState>) -> ApiJson<Value> {
+async fn staff_list(State(state): State<Arc<AppState>>) -> ApiJson<Value> {
     let s = state.bot.settings();
     let mut names: Vec<&str> = s.staff.iter().map(|m| m.name.as_str()).collect();
     if state.staff_token.is_some() {
@@ -180,7 +181,7 @@ async fn staff_list(State(state): State<AppState>) -> ApiJson<Value> {
 
 /// Server-sent events: every handoff, claim, message, release, as JSON, with a keep-alive.
 async fn events(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
 ) -> axum::response::sse::Sse<
     impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
 > {
@@ -231,7 +232,7 @@ struct HandoffBody {
 }
 
 async fn handoff(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
     axum::Extension(StaffName(name)): axum::Extension<StaffName>,
     body: axum::body::Bytes,
@@ -248,7 +249,7 @@ async fn handoff(
 }
 
 async fn claim(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
     axum::Extension(StaffName(name)): axum::Extension<StaffName>,
 ) -> Result<ApiJson<Value>, ApiError> {
@@ -265,7 +266,7 @@ struct MessageBody {
 }
 
 async fn message(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
     axum::Extension(StaffName(name)): axum::Extension<StaffName>,
     ApiJson(body): ApiJson<MessageBody>,
@@ -288,7 +289,7 @@ async fn message(
 }
 
 async fn typing(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     state.bot.staff_typing(&id).await?;
@@ -301,7 +302,7 @@ struct TransferBody {
 }
 
 async fn transfer(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
     axum::Extension(StaffName(name)): axum::Extension<StaffName>,
     ApiJson(body): ApiJson<TransferBody>,
@@ -331,7 +332,7 @@ struct ReleaseBody {
 }
 
 async fn release(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
     axum::Extension(StaffName(name)): axum::Extension<StaffName>,
     body: axum::body::Bytes,
@@ -345,7 +346,7 @@ async fn release(
 }
 
 async fn close(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
     axum::Extension(StaffName(name)): axum::Extension<StaffName>,
 ) -> Result<ApiJson<Value>, ApiError> {
@@ -413,7 +414,7 @@ pub struct ConversationQuery {
 }
 
 async fn list_conversations(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     query: Result<Query<ConversationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -455,7 +456,7 @@ async fn list_conversations(
 }
 
 async fn show_conversation(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Transcript>, ApiError> {
     let tp = state
@@ -469,7 +470,7 @@ async fn show_conversation(
 }
 
 async fn show_customer(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Profile>, ApiError> {
     let store = state.bot.store();
@@ -503,7 +504,7 @@ pub async fn export(
 }
 
 async fn export_customer(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     export(state.bot.store().as_ref(), &id)
@@ -515,7 +516,7 @@ async fn export_customer(
 
 /// Erasure: profile and identities deleted, conversations anonymised (counts stay in reports).
 async fn forget_customer(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
@@ -539,7 +540,7 @@ struct MergeBody {
 
 /// Staff merge: this customer's identities and conversations move to `into`.
 async fn merge_customer(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<MergeBody>,
 ) -> Result<ApiJson<Value>, ApiError> {
@@ -570,7 +571,7 @@ struct SplitBody {
 
 /// Staff split: one identity (and its conversations) leaves this customer for a new one.
 async fn split_customer(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SplitBody>,
 ) -> Result<ApiJson<Value>, ApiError> {
@@ -601,7 +602,7 @@ async fn split_customer(
 
 /// The customer's touchpoints across channels, oldest first.
 async fn journey(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let store = state.bot.store();
@@ -646,7 +647,7 @@ impl ReportQuery {
 }
 
 async fn journeys_report(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ApiJson<report::Journeys>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -661,7 +662,7 @@ async fn journeys_report(
 }
 
 async fn satisfaction(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     query: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ApiJson<report::Report>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;

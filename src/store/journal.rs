@@ -68,14 +68,138 @@ struct State {
     /// The frame being filled: its header's room, then the writes.
     buf: Vec<u8>,
     /// For each deferred tree, key → its latest write not yet in sled.
-    overlay: Vec<BTreeMap<Vec<u8>, Slot>>,
+    overlay: Vec<Overlay>,
     /// Numbers the writes, so that a checkpoint lets go only of those it wrote to sled.
     seq: u64,
 }
 
 impl State {
     fn waiting(&self) -> usize {
-        self.overlay.iter().map(BTreeMap::len).sum()
+        self.overlay.iter().map(Overlay::len).sum()
+    }
+}
+
+/// How a deferred tree is read, which decides how its waiting writes are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reads {
+    /// By key, and rarely scanned whole: hashed (a scan sorts what it takes).
+    ByKey,
+    /// By ranges, often: in key order.
+    ByRange,
+}
+
+/// One deferred tree's writes waiting for sled.
+enum Overlay {
+    Ordered(BTreeMap<Vec<u8>, Slot>),
+    Hashed(HashMap<Vec<u8>, Slot>),
+}
+
+impl Overlay {
+    fn new(reads: Reads) -> Overlay {
+        match reads {
+            Reads::ByKey => Overlay::Hashed(HashMap::new()),
+            Reads::ByRange => Overlay::Ordered(BTreeMap::new()),
+        }
+    }
+
+    fn empty_like(&self) -> Overlay {
+        match self {
+            Overlay::Ordered(_) => Overlay::Ordered(BTreeMap::new()),
+            Overlay::Hashed(_) => Overlay::Hashed(HashMap::new()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Overlay::Ordered(m) => m.len(),
+            Overlay::Hashed(m) => m.len(),
+        }
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Slot> {
+        match self {
+            Overlay::Ordered(m) => m.get(key),
+            Overlay::Hashed(m) => m.get(key),
+        }
+    }
+
+    /// Puts `slot` under `key` (the key copied only when it is new).
+    fn put(&mut self, key: &[u8], slot: Slot) {
+        let found = match self {
+            Overlay::Ordered(m) => m.get_mut(key),
+            Overlay::Hashed(m) => m.get_mut(key),
+        };
+        match found {
+            Some(old) => *old = slot,
+            None => {
+                match self {
+                    Overlay::Ordered(m) => m.insert(key.to_vec(), slot),
+                    Overlay::Hashed(m) => m.insert(key.to_vec(), slot),
+                };
+            }
+        }
+    }
+
+    /// Lets go of `key`'s write if it is still write number `seq`.
+    fn written(&mut self, key: &[u8], seq: u64) {
+        let same = self.get(key).is_some_and(|w| w.seq == seq);
+        if same {
+            match self {
+                Overlay::Ordered(m) => m.remove(key),
+                Overlay::Hashed(m) => m.remove(key),
+            };
+        }
+    }
+
+    /// The writes whose keys `keep` accepts, in key order (a hashed overlay sorts them).
+    fn sorted(&self, keep: impl Fn(&[u8]) -> bool) -> Vec<(&Vec<u8>, &Slot)> {
+        match self {
+            Overlay::Ordered(m) => m.iter().filter(|(k, _)| keep(k)).collect(),
+            Overlay::Hashed(m) => {
+                let mut out: Vec<_> = m.iter().filter(|(k, _)| keep(k)).collect();
+                out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                out
+            }
+        }
+    }
+
+    /// The writes between `lo` and `hi`, in key order.
+    fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Waiting {
+        let within = |k: &[u8]| {
+            <(Bound<&[u8]>, Bound<&[u8]>) as std::ops::RangeBounds<[u8]>>::contains(&(lo, hi), k)
+        };
+        match self {
+            Overlay::Ordered(m) => m
+                .range::<[u8], _>((lo, hi))
+                .map(|(k, s)| (k.clone(), s.value.clone()))
+                .collect(),
+            Overlay::Hashed(_) => self
+                .sorted(within)
+                .into_iter()
+                .map(|(k, s)| (k.clone(), s.value.clone()))
+                .collect(),
+        }
+    }
+
+    /// The writes whose keys start with `prefix`, in key order.
+    fn prefixed(&self, prefix: &[u8]) -> Waiting {
+        match self {
+            Overlay::Ordered(m) => m
+                .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, s)| (k.clone(), s.value.clone()))
+                .collect(),
+            Overlay::Hashed(_) => self
+                .sorted(|k| k.starts_with(prefix))
+                .into_iter()
+                .map(|(k, s)| (k.clone(), s.value.clone()))
+                .collect(),
+        }
     }
 }
 
@@ -271,7 +395,7 @@ impl Writer<'_> {
     fn wait(&mut self, tree: usize, key: &[u8], value: Option<Arc<[u8]>>) {
         self.state.seq += 1;
         let seq = self.state.seq;
-        self.state.overlay[tree].insert(key.to_vec(), Slot { seq, value });
+        self.state.overlay[tree].put(key, Slot { seq, value });
     }
 
     /// A write already applied to `tree` (a compare-and-swap, an update; never a deferred tree):
@@ -283,24 +407,26 @@ impl Writer<'_> {
 
 impl Journal {
     /// Starts a new file in `dir` (after any left there, which [`replay`] has applied); the trees
-    /// named in `deferred` are written to sled at checkpoints only.
+    /// named in `deferred` are written to sled at checkpoints only, their waiting writes kept as they
+    /// are read.
     pub fn create(
         db: &sled::Db,
         dir: &Path,
         log: Arc<File>,
-        deferred: &[&str],
+        deferred: &[(&str, Reads)],
     ) -> Result<Journal, StoreError> {
         let number = files(dir)?.last().map_or(1, |(n, _)| n + 1);
         let file = Self::new_file(dir, number)?;
+        let overlay = deferred.iter().map(|(_, r)| Overlay::new(*r)).collect();
         let deferred = deferred
             .iter()
-            .map(|name| Ok((sled::IVec::from(name.as_bytes()), db.open_tree(name)?)))
+            .map(|(name, _)| Ok((sled::IVec::from(name.as_bytes()), db.open_tree(name)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Journal {
             dir: dir.to_path_buf(),
             state: Mutex::new(State {
                 buf: empty_frame(),
-                overlay: vec![BTreeMap::new(); deferred.len()],
+                overlay,
                 seq: 0,
             }),
             deferred,
@@ -373,33 +499,19 @@ impl Journal {
 
     /// The entries of `tree` between `lo` and `hi`, as [`Scan`] says.
     pub fn range(&self, tree: &sled::Tree, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool) -> Scan {
+        let waiting = self.waiting_in(tree, |o| o.range(lo, hi));
         let owned = |b: Bound<&[u8]>| b.map(<[u8]>::to_vec);
-        let bounds = (owned(lo), owned(hi));
-        let waiting = self.waiting_in(tree, |o| {
-            o.range::<Vec<u8>, _>(bounds.clone())
-                .map(|(k, s)| (k.clone(), s.value.clone()))
-                .collect()
-        });
-        let sled = tree.range::<Vec<u8>, _>(bounds);
+        let sled = tree.range::<Vec<u8>, _>((owned(lo), owned(hi)));
         Self::scan(Box::new(sled), waiting, rev)
     }
 
     /// The entries of `tree` whose keys start with `prefix`, as [`Scan`] says.
     pub fn scan_prefix(&self, tree: &sled::Tree, prefix: &[u8], rev: bool) -> Scan {
-        let waiting = self.waiting_in(tree, |o| {
-            o.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, s)| (k.clone(), s.value.clone()))
-                .collect()
-        });
+        let waiting = self.waiting_in(tree, |o| o.prefixed(prefix));
         Self::scan(Box::new(tree.scan_prefix(prefix)), waiting, rev)
     }
 
-    fn waiting_in(
-        &self,
-        tree: &sled::Tree,
-        pick: impl FnOnce(&BTreeMap<Vec<u8>, Slot>) -> Waiting,
-    ) -> Waiting {
+    fn waiting_in(&self, tree: &sled::Tree, pick: impl FnOnce(&Overlay) -> Waiting) -> Waiting {
         match self.deferred_index(&tree.name()) {
             Some(i) => pick(&self.state().overlay[i]),
             None => Vec::new(),
@@ -488,16 +600,26 @@ impl Journal {
     }
 
     /// Writes the overlay to sled, syncs sled (with `writes` under `key`), then deletes every file
-    /// but a new one. `after_sync` runs once sled is synced (sled's blob files, `ACKED`).
+    /// but a new one. `after_sync` runs once sled is synced (sled's blob files, `ACKED`). Returns how
+    /// many waiting writes went to sled.
     pub fn checkpoint(
         &self,
         key: &[u8],
         writes: u64,
         after_sync: impl FnOnce() -> std::io::Result<()>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
         let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
         if self.closed.load(Ordering::SeqCst) {
-            return Ok(());
+            return Ok(0);
+        }
+        // Nothing written since the last one (a store let go of right after its own checkpoint):
+        // sled already holds everything, and no older file is left.
+        let idle = self.io().len == 0 && {
+            let s = self.state();
+            s.buf.len() == HEADER && s.waiting() == 0
+        };
+        if idle && files(&self.dir)?.len() <= 1 {
+            return Ok(0);
         }
         // From here on, writes go to a new file (what is not synced yet goes there too); what the
         // older files hold is in sled's memory or in the snapshot.
@@ -516,11 +638,16 @@ impl Journal {
             io.len = 0;
             io.last_checkpoint = Instant::now();
             let s = self.state();
+            // In key order, as sled is best written.
             let snapshot: Vec<(usize, Vec<u8>, Slot)> = s
                 .overlay
                 .iter()
                 .enumerate()
-                .flat_map(|(i, o)| o.iter().map(move |(k, slot)| (i, k.clone(), slot.clone())))
+                .flat_map(|(i, o)| {
+                    o.sorted(|_| true)
+                        .into_iter()
+                        .map(move |(k, slot)| (i, k.clone(), slot.clone()))
+                })
                 .collect();
             (next, snapshot)
         };
@@ -529,12 +656,11 @@ impl Journal {
         self.db.flush()?;
         self.log.sync_data().map_err(flush_error)?;
         after_sync().map_err(flush_error)?;
+        let applied = snapshot.len();
         {
             let mut s = self.state();
             for (i, key, slot) in snapshot {
-                if s.overlay[i].get(&key).is_some_and(|w| w.seq == slot.seq) {
-                    s.overlay[i].remove(&key);
-                }
+                s.overlay[i].written(&key, slot.seq);
             }
         }
         for (n, path) in files(&self.dir)? {
@@ -542,7 +668,8 @@ impl Journal {
                 std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
             }
         }
-        sync_dir(&self.dir).map_err(flush_error)
+        sync_dir(&self.dir).map_err(flush_error)?;
+        Ok(applied)
     }
 
     /// This generation is being replaced: nothing is written to it any more (a checkpoint or a sync
@@ -560,14 +687,13 @@ impl Journal {
             .state()
             .overlay
             .iter_mut()
-            .map(std::mem::take)
+            .map(|o| std::mem::replace(o, o.empty_like()))
             .collect();
-        self.apply_overlay(
-            overlay
-                .iter()
-                .enumerate()
-                .flat_map(|(i, o)| o.iter().map(move |(k, s)| (i, k, &s.value))),
-        )
+        self.apply_overlay(overlay.iter().enumerate().flat_map(|(i, o)| {
+            o.sorted(|_| true)
+                .into_iter()
+                .map(move |(k, s)| (i, k, &s.value))
+        }))
     }
 
     fn apply_overlay<'a>(
@@ -721,7 +847,8 @@ mod tests {
     fn open(dir: &Path) -> (sled::Db, Journal) {
         let db = sled::Config::new().path(dir).open().unwrap();
         let log = Arc::new(File::open(dir.join("db")).unwrap());
-        let journal = Journal::create(&db, dir, log, &["later"]).unwrap();
+        let deferred = [("later", Reads::ByRange), ("keyed", Reads::ByKey)];
+        let journal = Journal::create(&db, dir, log, &deferred).unwrap();
         (db, journal)
     }
 
@@ -744,9 +871,16 @@ mod tests {
 
     #[test]
     fn reads_see_the_writes_waiting_over_sleds_in_order_both_ways() {
+        // Whether the tree's waiting writes are kept in order or hashed.
+        for name in ["later", "keyed"] {
+            reads_see_the_writes_waiting_over_sleds(name);
+        }
+    }
+
+    fn reads_see_the_writes_waiting_over_sleds(name: &str) {
         let dir = tempfile::tempdir().unwrap();
         let (db, journal) = open(dir.path());
-        let tree = db.open_tree("later").unwrap();
+        let tree = db.open_tree(name).unwrap();
         for k in ["a1", "a3", "a5", "b1"] {
             tree.insert(k, "sled").unwrap();
         }
@@ -778,7 +912,7 @@ mod tests {
         journal.checkpoint(b"writes", 4, || Ok(())).unwrap();
         assert_eq!(tree.get("a2").unwrap().as_deref(), Some(&b"new"[..]));
         assert_eq!(tree.get("a5").unwrap(), None);
-        assert!(journal.state().overlay[0].is_empty());
+        assert!(journal.state().overlay.iter().all(Overlay::is_empty));
         assert_eq!(keys(journal.scan_prefix(&tree, b"a", false)), want);
         assert_eq!(
             files(dir.path()).unwrap().len(),
@@ -855,6 +989,30 @@ mod tests {
         journal.checkpoint(b"writes", 0, || Ok(())).unwrap();
         assert!(!journal.overloaded());
         assert_eq!(tree.len(), 4 * CHECKPOINT_PENDING);
+    }
+
+    #[test]
+    fn a_checkpoint_with_nothing_written_since_the_last_does_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let tree = db.open_tree("keyed").unwrap();
+        journal.insert(&tree, b"k", b"v").unwrap();
+        journal.sync(b"writes", 1, true).unwrap();
+        assert_eq!(journal.checkpoint(b"writes", 1, || Ok(())).unwrap(), 1);
+        let after_first = files(dir.path()).unwrap();
+        let mut called = false;
+        let second = journal.checkpoint(b"writes", 1, || {
+            called = true;
+            Ok(())
+        });
+        assert_eq!(second.unwrap(), 0);
+        assert!(!called, "nothing synced again");
+        assert_eq!(files(dir.path()).unwrap(), after_first, "no new file");
+        // A write since, even one not synced yet, makes the next one run.
+        journal.insert(&tree, b"k", b"w").unwrap();
+        assert_eq!(journal.checkpoint(b"writes", 2, || Ok(())).unwrap(), 1);
+        assert_ne!(files(dir.path()).unwrap(), after_first);
+        assert_eq!(tree.get("k").unwrap().as_deref(), Some(&b"w"[..]));
     }
 
     #[test]

@@ -132,6 +132,10 @@ pub struct Contact {
     pub outbox: bool,
 }
 
+/// A customer's latest contacts, newest first: shared, as the embedded store keeps them in memory (a
+/// conversation that starts reads them without a copy).
+pub type Contacts = std::sync::Arc<Vec<Contact>>;
+
 impl From<&Touchpoint> for Contact {
     fn from(tp: &Touchpoint) -> Self {
         Contact {
@@ -162,7 +166,7 @@ pub struct TurnLoad {
     /// The customer's [`RECENT_CONTACTS`] latest conversations, newest first, from the index; read only
     /// when a conversation may start (none is open, or the open one has no turns yet), `None` otherwise
     /// ([`ProfileStore::recent_contacts`] reads them if the turn starts one after all).
-    pub recent: Option<Vec<Contact>>,
+    pub recent: Option<Contacts>,
     /// The delivery was handled before (a platform's retry, to this replica or another): the reply given
     /// then, as [`TurnCommit::delivery`] kept it (empty when none was kept).
     pub replay: Option<String>,
@@ -290,7 +294,7 @@ pub trait ProfileStore: Send + Sync {
     fn recent_contacts<'a>(
         &'a self,
         customer_id: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Contact>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Contacts, StoreError>>;
     /// Every open conversation, without its transcript (for the idle sweeper, which reads in full only
     /// those it closes).
     fn open_conversations(&self) -> BoxFuture<'_, Result<Vec<OpenConversation>, StoreError>>;

@@ -16,14 +16,16 @@
 //! default `synchronous_commit = on`).
 
 use super::{
-    BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, OpenConversation,
-    Page, ProfileStore, StoreCounts, StoreError, Touchpoint, Turn, TurnCommit, TurnGuard, TurnLoad,
+    BoxFuture, Contact, Contacts, ConversationFilter, Customer, Identity, ImportBatch,
+    OpenConversation, Page, ProfileStore, StoreCounts, StoreError, Touchpoint, Turn, TurnCommit,
+    TurnGuard, TurnLoad,
 };
 use crate::message::{Channel, Delivery};
 use crate::store::model::Outcome;
 use crate::store::sled_store::{ERASED, parse_cursor};
 use crate::time::Timestamp;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql};
@@ -982,7 +984,7 @@ impl ProfileStore for PgStore {
                     let open = open_of(c, identity.channel, &identity.id).await?;
                     let recent = match &open {
                         Some(tp) if !tp.turns.is_empty() => None,
-                        _ => Some(recent_contacts(c, &customer.id).await?),
+                        _ => Some(Arc::new(recent_contacts(c, &customer.id).await?)),
                     };
                     R::Ok(TurnLoad {
                         customer,
@@ -1142,12 +1144,10 @@ impl ProfileStore for PgStore {
     fn recent_contacts<'a>(
         &'a self,
         customer_id: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Contact>, StoreError>> {
-        Box::pin(
-            self.with_retry(move |c| {
-                Box::pin(async move { recent_contacts(&c, customer_id).await })
-            }),
-        )
+    ) -> BoxFuture<'a, Result<Contacts, StoreError>> {
+        Box::pin(self.with_retry(move |c| {
+            Box::pin(async move { Ok(Arc::new(recent_contacts(&c, customer_id).await?)) })
+        }))
     }
 
     fn open_conversations(&self) -> BoxFuture<'_, Result<Vec<OpenConversation>, StoreError>> {

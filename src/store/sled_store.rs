@@ -28,10 +28,11 @@
 //! "compaction due" mark in the store itself, so that a crash before the compaction is followed by one
 //! at the next start-up.
 
-use super::journal::{self, Journal};
+use super::journal::{self, Journal, Reads};
 use super::{
-    BoxFuture, Contact, ConversationFilter, Customer, Identity, ImportBatch, OpenConversation,
-    Page, ProfileStore, StoreCounts, StoreError, Touchpoint, Turn, TurnCommit, TurnGuard, TurnLoad,
+    BoxFuture, Contact, Contacts, ConversationFilter, Customer, Identity, ImportBatch,
+    OpenConversation, Page, ProfileStore, StoreCounts, StoreError, Touchpoint, Turn, TurnCommit,
+    TurnGuard, TurnLoad,
 };
 use crate::message::{Channel, Delivery};
 use crate::time::Timestamp;
@@ -396,7 +397,7 @@ impl<T> Kept<T> {
 
 /// Customers' [`super::RECENT_CONTACTS`] latest contacts, newest first (by start, then id, as the index
 /// orders them). A list shorter than that holds every contact the customer has.
-type Recent = Kept<Vec<Contact>>;
+type Recent = Kept<Contacts>;
 
 impl Recent {
     /// The index now says `contact` of this customer.
@@ -405,6 +406,8 @@ impl Recent {
         let Some(list) = self.map.get_mut(customer_id) else {
             return;
         };
+        // A copy only if a turn still holds the list it read.
+        let list = Arc::make_mut(list);
         list.retain(|c| c.id != contact.id);
         let newer = |c: &Contact| (c.started_at, c.id.as_str()) > (contact.started_at, &contact.id);
         let at = list.iter().take_while(|c| newer(c)).count();
@@ -437,7 +440,15 @@ impl Indexed {
 
 /// The trees every turn writes (a conversation, its indexes), written to sled only at the journal's
 /// checkpoints; the latest writes of their keys wait in the journal's memory, where reads look first.
-const DEFERRED: &[&str] = &["touchpoints", "tp_customer", "tp_time", "open", "people"];
+/// The conversations and the lists of the open ones and of those people have are read by key (the
+/// lists whole, now and then); the customers' histories and the time index by ranges.
+const DEFERRED: &[(&str, Reads)] = &[
+    ("touchpoints", Reads::ByKey),
+    ("tp_customer", Reads::ByRange),
+    ("tp_time", Reads::ByRange),
+    ("open", Reads::ByKey),
+    ("people", Reads::ByKey),
+];
 
 /// How many turns a conversation's record keeps inline, at most, after a write; older ones are in the
 /// `turns` tree.
@@ -1534,17 +1545,20 @@ impl Trees {
 
     /// A customer's `limit` latest conversations, newest first, from the index alone (a record written
     /// before the index kept them is read whole).
-    fn recent_contacts(&self, customer_id: &str, limit: usize) -> Result<Vec<Contact>, StoreError> {
+    fn recent_contacts(&self, customer_id: &str, limit: usize) -> Result<Contacts, StoreError> {
         let epoch = {
             let recent = self.recent();
             if limit <= super::RECENT_CONTACTS {
                 if let Some(list) = recent.map.get(customer_id) {
-                    return Ok(list.iter().take(limit).cloned().collect());
+                    if list.len() <= limit {
+                        return Ok(list.clone());
+                    }
+                    return Ok(Arc::new(list.iter().take(limit).cloned().collect()));
                 }
             }
             recent.epoch
         };
-        let out = self.read_contacts(customer_id, limit)?;
+        let out = Arc::new(self.read_contacts(customer_id, limit)?);
         if limit == super::RECENT_CONTACTS {
             self.recent().keep(epoch, customer_id, out.clone());
         }
@@ -1783,6 +1797,22 @@ impl Trees {
     }
 }
 
+/// The CPU time the calling thread has used (zero where the system does not say).
+fn thread_cpu() -> std::time::Duration {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec the call writes into.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
+            return std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
+        }
+    }
+    std::time::Duration::ZERO
+}
+
 /// Puts the calling thread at the lowest scheduling priority (nice 19), where the system allows it.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
@@ -1911,11 +1941,7 @@ impl SledStore {
         self.read().touchpoints_of(customer_id)
     }
 
-    pub fn recent_contacts(
-        &self,
-        customer_id: &str,
-        limit: usize,
-    ) -> Result<Vec<Contact>, StoreError> {
+    pub fn recent_contacts(&self, customer_id: &str, limit: usize) -> Result<Contacts, StoreError> {
         self.read().recent_contacts(customer_id, limit)
     }
 
@@ -2344,9 +2370,19 @@ impl SledStore {
             .name("parcours-checkpoint".into())
             .spawn(move || {
                 lower_priority();
+                let cpu = thread_cpu();
                 let done = journal.checkpoint(WRITES, writes, || sync_new_blobs(&dir, &synced));
-                if let Err(e) = done {
-                    tracing::error!(error = %e, "a checkpoint of the journal failed (tried again later)");
+                match done {
+                    Ok(applied) => tracing::debug!(
+                        target: "parcours::checkpoint",
+                        applied,
+                        cpu_ms = thread_cpu().saturating_sub(cpu).as_secs_f64() * 1e3,
+                        "a checkpoint of the journal"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "a checkpoint of the journal failed (tried again later)"
+                    ),
                 }
                 running.store(false, Ordering::SeqCst);
             });
@@ -2364,6 +2400,7 @@ impl SledStore {
         t.journal.sync(WRITES, writes, true)?;
         t.journal
             .checkpoint(WRITES, writes, || sync_new_blobs(&t.dir, &t.synced_blobs))
+            .map(drop)
     }
 
     pub fn needs_compaction(&self) -> bool {
@@ -2470,10 +2507,12 @@ impl SledStore {
     pub fn flush_now(&self) -> Result<(), StoreError> {
         let t = self.read();
         let writes = t.writes();
-        t.journal.checkpoint(WRITES, writes, || {
-            sync_new_blobs(&t.dir, &t.synced_blobs)?;
-            write_acked(&t.dir, writes)
-        })
+        t.journal
+            .checkpoint(WRITES, writes, || {
+                sync_new_blobs(&t.dir, &t.synced_blobs)?;
+                write_acked(&t.dir, writes)
+            })
+            .map(drop)
     }
 }
 
@@ -2587,7 +2626,7 @@ impl ProfileStore for SledStore {
     fn recent_contacts<'a>(
         &'a self,
         customer_id: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Contact>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Contacts, StoreError>> {
         Box::pin(
             async move { SledStore::recent_contacts(self, customer_id, super::RECENT_CONTACTS) },
         )
@@ -2996,7 +3035,7 @@ mod tests {
             let t = store.read();
             let kept = t.recent_contacts(customer, n).unwrap();
             assert!(t.recent().map.contains_key(customer), "kept for {customer}");
-            assert_eq!(kept, t.read_contacts(customer, n).unwrap(), "{customer}");
+            assert_eq!(*kept, t.read_contacts(customer, n).unwrap(), "{customer}");
             kept
         };
         let at = |i: u64| Touchpoint {
@@ -3031,7 +3070,7 @@ mod tests {
         store.put_customer(&c2).unwrap();
         agree(&store, "cus_2");
         store.merge("cus_1", "cus_2").unwrap();
-        assert_eq!(agree(&store, "cus_1"), vec![]);
+        assert!(agree(&store, "cus_1").is_empty());
         assert_eq!(agree(&store, "cus_2").len(), n);
     }
 
