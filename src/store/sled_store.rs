@@ -269,6 +269,11 @@ struct Trees {
     erased: Mutex<HashSet<String>>,
     /// Ids handed out from the block last reserved under `NEXT_ID`: the next one, and the block's end.
     ids: Mutex<(u64, u64)>,
+    /// Ids handed out to callers (a new conversation's) and not written yet: a conversation whose id
+    /// is here is known to be new without looking for it in sled (a read of a missing key walks sled's
+    /// pages, the most expensive thing a turn did in the store). Bounded by [`HANDED_OUT`]; an id let
+    /// go of is looked for as before.
+    handed_out: Mutex<HashSet<String>>,
     /// Open conversations with people in them (waiting or owned): id → nothing.
     people: sled::Tree,
     /// Platform delivery ids already answered (`source\0id` → when (ms, 8 bytes) ++ the reply given): a
@@ -453,6 +458,9 @@ const DEFERRED: &[(&str, Reads)] = &[
 /// How many turns a conversation's record keeps inline, at most, after a write; older ones are in the
 /// `turns` tree.
 const INLINE_TURNS: usize = 16;
+
+/// How many ids handed out and not written yet are remembered (more: forgotten, and looked for).
+const HANDED_OUT: usize = 10_000;
 
 /// How many open conversations are kept warm; beyond it one is let go for each new one.
 const WARM_CONVERSATIONS: usize = 10_000;
@@ -960,6 +968,7 @@ impl Trees {
             open: tree("open")?,
             link_codes: tree("link_codes")?,
             erased: Mutex::new(erased),
+            handed_out: Mutex::default(),
             ids: Mutex::new((0, 0)),
             erased_ids,
             people: tree("people")?,
@@ -1418,11 +1427,17 @@ impl Trees {
                 ),
                 _ => (false, false, false, 0, Inline::default()),
             };
-        let is_new = !known
-            && self
-                .journal
-                .get(&self.touchpoints, tp.id.as_bytes())?
-                .is_none();
+        let handed_out = self
+            .handed_out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&tp.id);
+        let is_new = handed_out
+            || !known
+                && self
+                    .journal
+                    .get(&self.touchpoints, tp.id.as_bytes())?
+                    .is_none();
         // The turns already moved to the `turns` tree are not written again; a conversation that is not
         // warm (how many it has there is not known) has them all written again.
         let segmented = match segmented {
@@ -1468,10 +1483,12 @@ impl Trees {
             };
             return Ok(Some((open_key, warm)));
         } else {
-            if self
-                .journal
-                .get(&self.open, &open_key)?
-                .is_some_and(|id| &*id == tp.id.as_bytes())
+            // Warm, the index names it; otherwise it is looked at.
+            if known
+                || self
+                    .journal
+                    .get(&self.open, &open_key)?
+                    .is_some_and(|id| &*id == tp.id.as_bytes())
             {
                 self.journal.remove(&self.open, &open_key)?;
             }
@@ -2291,8 +2308,19 @@ impl SledStore {
         Ok(n)
     }
 
+    /// A new id for a caller to write a record under (a new conversation's).
     pub fn new_id(&self, prefix: &str) -> Result<String, StoreError> {
-        self.read().new_id(prefix)
+        let t = self.read();
+        let id = t.new_id(prefix)?;
+        let mut handed = t
+            .handed_out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if handed.len() >= HANDED_OUT {
+            handed.clear(); // ids never written (turns that failed): looked for again
+        }
+        handed.insert(id.clone());
+        Ok(id)
     }
 
     pub fn durable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -2821,6 +2849,51 @@ mod tests {
                 Timestamp(1),
             )
         }
+    }
+
+    #[test]
+    fn an_id_handed_out_is_new_at_its_first_write_then_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let handed = |store: &SledStore, id: &str| {
+            let t = store.read();
+            let set = t.handed_out.lock().unwrap();
+            set.contains(id)
+        };
+        let id = store.new_id("tp").unwrap();
+        assert!(handed(&store, &id));
+        let mut tp = conversation(&id, &["hello"]);
+        tp.ended_at = Some(Timestamp(2)); // closed: not kept warm, so each write is on its own
+        store.save_touchpoint(&tp).unwrap();
+        assert!(!handed(&store, &id), "written: no longer new");
+        // Written as new: the time index and the customer's history name it, once.
+        let page = store
+            .touchpoints_between(
+                Timestamp(0),
+                Timestamp(10),
+                10,
+                None,
+                &ConversationFilter::default(),
+                false,
+            )
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        // A second write finds it in the store and does not index it again.
+        tp.turns.push(turn(1, "again"));
+        store.save_touchpoint(&tp).unwrap();
+        let t = store.read();
+        let times = t
+            .journal
+            .range(&t.tp_time, Bound::Unbounded, Bound::Unbounded, false)
+            .count();
+        assert_eq!(times, 1);
+        assert_eq!(held(&store, &id).1, ["hello", "again"]);
+        drop(t);
+        // Past the bound, the ids remembered are let go of (and looked for at their write).
+        for _ in 0..HANDED_OUT {
+            store.new_id("tp").unwrap();
+        }
+        assert!(store.read().handed_out.lock().unwrap().len() <= HANDED_OUT);
     }
 
     /// What the `turns` tree holds of a conversation, and the turns inline in its record.
