@@ -97,6 +97,9 @@ def main():
     ap.add_argument("--only", default=None, help="comma-separated server names to run")
     ap.add_argument("--baseline-bin", default=None,
                     help="another parcours binary (an earlier build) measured alongside, as 'parcours-before'")
+    ap.add_argument("--baseline-bench-bin", default=None,
+                    help="another build of the example (other compiler settings, say): its bare endpoints measured "
+                         "alongside, as 'bare-before' and 'bare+fdatasync-before'")
     args = ap.parse_args()
     rates = args.rate or [1000]
     makers = {
@@ -110,6 +113,9 @@ def main():
            if args.baseline_bin else {}),
         "bare": lambda: Bare("bare", args.bench_bin, False),
         "bare+fdatasync": lambda: Bare("bare+fdatasync", args.bench_bin, True),
+        **({"bare-before": lambda: Bare("bare-before", args.baseline_bench_bin, False),
+            "bare+fdatasync-before": lambda: Bare("bare+fdatasync-before", args.baseline_bench_bin, True)}
+           if args.baseline_bench_bin else {}),
     }
     if args.only:
         makers = {k: v for k, v in makers.items() if k in args.only.split(",")}
@@ -149,6 +155,21 @@ def main():
             line += (f" {med(rows, lambda x: x[rate]['p50_ms']):.2f} / {med(rows, lambda x: x[rate]['p99_ms']):.2f}"
                      f" / {med(rows, lambda x: x[rate]['p999_ms']):.2f} |")
         print(line + f" {med(rows, lambda x: x['rss_mib']):.0f} |")
+
+    # The ratios the targets are stated in, round by round (each round's servers ran one after another).
+    if "parcours" in results:
+        mine = results["parcours"]
+        print()
+        for other in (n for n in results if n.startswith("bare")):
+            tps = [a["closed"]["turns_per_s"] / b["closed"]["turns_per_s"] for a, b in zip(mine, results[other])]
+            line = (f"parcours's turns/s against {other}: {statistics.median(tps):.2f}× "
+                    f"(rounds: {', '.join(f'{x:.2f}×' for x in tps)})")
+            if "fdatasync" in other:
+                for rate in rates:
+                    p99 = [a[rate]["p99_ms"] / b[rate]["p99_ms"] for a, b in zip(mine, results[other])]
+                    line += (f"; p99 at {rate:.0f}/s {statistics.median(p99):.2f}× "
+                             f"(rounds: {', '.join(f'{x:.2f}×' for x in p99)})")
+            print(line)
 
 
 if __name__ == "__main__":
