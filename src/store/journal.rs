@@ -156,51 +156,54 @@ impl Overlay {
         }
     }
 
+    /// Every write waiting, in no particular order.
+    fn unordered(&self) -> Box<dyn Iterator<Item = (&Vec<u8>, &Slot)> + '_> {
+        match self {
+            Overlay::Ordered(m) => Box::new(m.iter()),
+            Overlay::Hashed(m) => Box::new(m.iter()),
+        }
+    }
+
     /// The writes whose keys `keep` accepts, in key order (a hashed overlay sorts them).
     fn sorted(&self, keep: impl Fn(&[u8]) -> bool) -> Vec<(&Vec<u8>, &Slot)> {
-        match self {
-            Overlay::Ordered(m) => m.iter().filter(|(k, _)| keep(k)).collect(),
-            Overlay::Hashed(m) => {
-                let mut out: Vec<_> = m.iter().filter(|(k, _)| keep(k)).collect();
-                out.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                out
-            }
+        let mut out: Vec<_> = self.unordered().filter(|(k, _)| keep(k)).collect();
+        if let Overlay::Hashed(_) = self {
+            out.sort_unstable_by(|a, b| a.0.cmp(b.0));
         }
+        out
     }
 
     /// The writes between `lo` and `hi`, in key order.
     fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Waiting {
-        let within = |k: &[u8]| {
-            <(Bound<&[u8]>, Bound<&[u8]>) as std::ops::RangeBounds<[u8]>>::contains(&(lo, hi), k)
-        };
         match self {
-            Overlay::Ordered(m) => m
-                .range::<[u8], _>((lo, hi))
-                .map(|(k, s)| (k.clone(), s.value.clone()))
-                .collect(),
-            Overlay::Hashed(_) => self
-                .sorted(within)
-                .into_iter()
-                .map(|(k, s)| (k.clone(), s.value.clone()))
-                .collect(),
+            Overlay::Ordered(m) => owned(m.range::<[u8], _>((lo, hi))),
+            Overlay::Hashed(_) => owned(self.sorted(|k| {
+                <(Bound<&[u8]>, Bound<&[u8]>) as std::ops::RangeBounds<[u8]>>::contains(
+                    &(lo, hi),
+                    k,
+                )
+            })),
         }
     }
 
     /// The writes whose keys start with `prefix`, in key order.
     fn prefixed(&self, prefix: &[u8]) -> Waiting {
         match self {
-            Overlay::Ordered(m) => m
-                .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, s)| (k.clone(), s.value.clone()))
-                .collect(),
-            Overlay::Hashed(_) => self
-                .sorted(|k| k.starts_with(prefix))
-                .into_iter()
-                .map(|(k, s)| (k.clone(), s.value.clone()))
-                .collect(),
+            Overlay::Ordered(m) => owned(
+                m.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+                    .take_while(|(k, _)| k.starts_with(prefix)),
+            ),
+            Overlay::Hashed(_) => owned(self.sorted(|k| k.starts_with(prefix))),
         }
     }
+}
+
+/// Writes taken out of an overlay, for a [`Scan`] that outlives its lock.
+fn owned<'a>(writes: impl IntoIterator<Item = (&'a Vec<u8>, &'a Slot)>) -> Waiting {
+    writes
+        .into_iter()
+        .map(|(k, s)| (k.clone(), s.value.clone()))
+        .collect()
 }
 
 /// A write waiting for sled: a value, or `None` for a removal.
@@ -626,7 +629,7 @@ impl Journal {
         // The new file is made (and its directory synced) before the syncs are held up.
         let next = self.io().number + 1;
         let file = Self::new_file(&self.dir, next)?;
-        let (current, snapshot) = {
+        let (current, mut snapshot) = {
             let mut io = self.io();
             if self.broken.load(Ordering::SeqCst) {
                 return Err(StoreError::Flush(
@@ -638,19 +641,19 @@ impl Journal {
             io.len = 0;
             io.last_checkpoint = Instant::now();
             let s = self.state();
-            // In key order, as sled is best written.
             let snapshot: Vec<(usize, Vec<u8>, Slot)> = s
                 .overlay
                 .iter()
                 .enumerate()
                 .flat_map(|(i, o)| {
-                    o.sorted(|_| true)
-                        .into_iter()
+                    o.unordered()
                         .map(move |(k, slot)| (i, k.clone(), slot.clone()))
                 })
                 .collect();
             (next, snapshot)
         };
+        // In key order, as sled is best written; sorted once the turns can write again.
+        snapshot.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         self.apply_overlay(snapshot.iter().map(|(i, k, s)| (*i, k, &s.value)))?;
         self.db.insert(key, &writes.to_be_bytes())?;
         self.db.flush()?;

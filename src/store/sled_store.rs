@@ -2878,7 +2878,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(page.items.len(), 1);
-        // A second write finds it in the store and does not index it again.
+        // A second write, the id no longer handed out, finds it in the store: one time entry still.
         tp.turns.push(turn(1, "again"));
         store.save_touchpoint(&tp).unwrap();
         let t = store.read();
@@ -2890,7 +2890,7 @@ mod tests {
         assert_eq!(held(&store, &id).1, ["hello", "again"]);
         drop(t);
         // Past the bound, the ids remembered are let go of (and looked for at their write).
-        for _ in 0..HANDED_OUT {
+        for _ in 0..=HANDED_OUT {
             store.new_id("tp").unwrap();
         }
         assert!(store.read().handed_out.lock().unwrap().len() <= HANDED_OUT);
