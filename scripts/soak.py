@@ -6,9 +6,11 @@ parcours with its default settings, and the baseline, the same binary with sled'
 default of 1 GiB (what parcours used before `store_cache_mb`). Each gets `--rate` turns per second on
 the voice webhook, open loop (requests are sent at their due time whether or not the previous ones were
 answered), from conversations of many customers: a greeting, where is my order, the number, thanks
-bye, the two survey answers. Every `--sample` seconds it prints each server's resident memory (VmRSS)
-and the turns answered. The warm-up lasts (by default) until every customer has had one whole
-conversation: before that the conversations held open, and the caches of them, are still filling. Then
+bye, the two survey answers; each customer starts at a different turn of it (`--in-step`: all at the
+first), so that the load is steady rather than a wave moving through the script. Every `--sample` seconds
+it prints each server's resident memory (VmRSS) and the turns answered. The warm-up lasts (by default)
+until every customer has spoken as many times as the script has turns: before that the conversations held
+open, and the caches of them, are still filling. Then
 `--minutes` are measured, and it prints the growth from the first sample after warm-up to the last, the
 mean of the last third of the samples against the first third's, and the least-squares slope.
 
@@ -140,7 +142,7 @@ class Connection:
             self.reader = self.writer = None
 
 
-async def drive(server, rate, seconds, customers, connections):
+async def drive(server, rate, seconds, customers, connections, in_step=False):
     """Open loop: turn k is due at start + k / rate; a pool of connections takes the due turns."""
     queue = asyncio.Queue()
     start = time.monotonic()
@@ -166,7 +168,10 @@ async def drive(server, rate, seconds, customers, connections):
 
     workers = [asyncio.create_task(worker()) for _ in range(connections)]
     # Each customer runs the script in order; a new conversation (session) each time it starts again.
-    progress = [0] * customers
+    # Customers start at different places in it (the first conversation cut short), as callers do not all
+    # ring at once: started together, every customer would be at the same turn at the same time, and
+    # memory would swing with the script (every conversation new, then every one at its survey).
+    progress = [0 if in_step else c % len(SCRIPT) for c in range(customers)]
     k = 0
     while True:
         due = start + k / rate
@@ -233,8 +238,11 @@ async def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--sample", type=float, default=30, help="seconds between memory samples")
     ap.add_argument("--warmup", type=float, default=None,
-                    help="seconds before the growth is counted (default: until every customer has had a whole "
-                         "conversation, the load's steady state, and at least 60)")
+                    help="seconds before the growth is counted (default: until every customer has spoken as many "
+                         "times as the script has turns, and at least 60)")
+    ap.add_argument("--in-step", action="store_true",
+                    help="every customer starts the script at its first turn (as this script did before "
+                         "2026-12-05's seventh run): the whole load moves through it in step")
     ap.add_argument("--baseline-cache-mb", type=int, default=1024,
                     help="sled cache of the baseline server (0: no baseline)")
     ap.add_argument("--baseline-bin", default=None,
@@ -263,7 +271,7 @@ async def main():
               f"servers: {', '.join(s.name for s in servers)}", flush=True)
         rows, *_ = await asyncio.gather(
             sample(servers, args.sample, seconds),
-            *(drive(s, args.rate, seconds, args.customers, args.connections) for s in servers))
+            *(drive(s, args.rate, seconds, args.customers, args.connections, args.in_step) for s in servers))
         print()
         measured = [(t, r) for t, r in rows if t >= args.warmup] or rows[-1:]
         base = measured[0][1]

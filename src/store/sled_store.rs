@@ -342,15 +342,56 @@ impl Inline {
 }
 
 /// Values read from a tree, by customer id, kept in memory and written through. `epoch` counts the
-/// writes, so that a value read while one was under way is not kept.
-#[derive(Default)]
+/// writes, so that a value read while one was under way is not kept. What is kept is bounded by the
+/// values' [`Weight`]s, not by their number: a customer's list of contacts grows with her history.
 struct Kept<T> {
     epoch: u64,
     map: HashMap<String, T>,
+    /// The sum of the kept values' weights.
+    total: usize,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept {
+            epoch: 0,
+            map: HashMap::new(),
+            total: 0,
+        }
+    }
+}
+
+/// What a kept value counts for against its cache's [`Weight::BOUND`].
+trait Weight {
+    /// The most the values kept may weigh together.
+    const BOUND: usize;
+    fn weight(&self) -> usize {
+        1
+    }
 }
 
 /// How many customers' values are kept; beyond it one is let go for each new one.
 const KEPT_CUSTOMERS: usize = 10_000;
+
+/// How many contacts the customers' lists kept hold together (each list at most
+/// [`super::RECENT_CONTACTS`]): bounded by customers, the cache would keep growing for as long as
+/// their histories do (9 × 10,000 contacts of a few hundred bytes each).
+const KEPT_CONTACTS: usize = 20_000;
+
+impl Weight for Customer {
+    const BOUND: usize = KEPT_CUSTOMERS;
+}
+
+impl Weight for String {
+    const BOUND: usize = KEPT_CUSTOMERS;
+}
+
+impl Weight for Contacts {
+    const BOUND: usize = KEPT_CONTACTS;
+    fn weight(&self) -> usize {
+        self.len().max(1)
+    }
+}
 
 /// Puts `value` under `key`, letting one other entry go first if the map already holds `bound`.
 fn insert_bounded<K: Eq + std::hash::Hash + Clone, V>(
@@ -367,16 +408,11 @@ fn insert_bounded<K: Eq + std::hash::Hash + Clone, V>(
     map.insert(key, value);
 }
 
-impl<T> Kept<T> {
+impl<T: Weight> Kept<T> {
     /// What was read, if no write came since `epoch`.
     fn keep(&mut self, epoch: u64, customer_id: &str, value: T) {
         if epoch == self.epoch {
-            insert_bounded(
-                &mut self.map,
-                customer_id.to_string(),
-                value,
-                KEPT_CUSTOMERS,
-            );
+            self.put(customer_id, value);
         }
     }
 
@@ -384,12 +420,32 @@ impl<T> Kept<T> {
     fn wrote(&mut self, customer_id: &str, value: Option<T>) {
         self.epoch += 1;
         match value {
-            Some(v) if self.map.contains_key(customer_id) => {
-                self.map.insert(customer_id.to_string(), v);
-            }
-            _ => {
-                self.map.remove(customer_id);
-            }
+            Some(v) if self.map.contains_key(customer_id) => self.put(customer_id, v),
+            _ => self.remove(customer_id),
+        }
+    }
+
+    fn put(&mut self, customer_id: &str, value: T) {
+        self.total += value.weight();
+        if let Some(old) = self.map.insert(customer_id.to_string(), value) {
+            self.total -= old.weight();
+        }
+        self.fit(customer_id);
+    }
+
+    fn remove(&mut self, customer_id: &str) {
+        if let Some(old) = self.map.remove(customer_id) {
+            self.total -= old.weight();
+        }
+    }
+
+    /// Lets others than `customer_id` go until what is kept is within the bound.
+    fn fit(&mut self, customer_id: &str) {
+        while self.total > T::BOUND {
+            let Some(other) = self.map.keys().find(|k| *k != customer_id).cloned() else {
+                break;
+            };
+            self.remove(&other);
         }
     }
 
@@ -397,6 +453,7 @@ impl<T> Kept<T> {
     fn forget_all(&mut self) {
         self.epoch += 1;
         self.map.clear();
+        self.total = 0;
     }
 }
 
@@ -411,6 +468,7 @@ impl Recent {
         let Some(list) = self.map.get_mut(customer_id) else {
             return;
         };
+        let before = list.weight();
         // A copy only if a turn still holds the list it read.
         let list = Arc::make_mut(list);
         list.retain(|c| c.id != contact.id);
@@ -420,6 +478,8 @@ impl Recent {
             list.insert(at, contact.clone());
             list.truncate(super::RECENT_CONTACTS);
         }
+        self.total = self.total + list.len().max(1) - before;
+        self.fit(customer_id);
     }
 }
 
@@ -3097,6 +3157,67 @@ mod tests {
         }
         assert!(store.touchpoint("tp_1").is_err(), "the segments are read");
         assert_eq!(store.open_conversations().unwrap(), want, "from disk");
+    }
+
+    #[test]
+    fn the_contacts_kept_are_bounded_by_their_number_not_by_the_customers() {
+        let contact = |i: usize| Contact {
+            id: format!("tp_{i}"),
+            channel: Channel::Voice,
+            user: "+33600000000".into(),
+            started_at: Timestamp(i as u64),
+            ended_at: None,
+            outcome: None,
+            intents: vec!["order_status".into()],
+            outbox: false,
+        };
+        let n = super::super::RECENT_CONTACTS;
+        let mut recent = Recent::default();
+        let weighed = |r: &Recent| r.map.values().map(|l| l.len().max(1)).sum::<usize>();
+        // Every customer with a whole list: fewer of them are kept than customers would allow.
+        for c in 0..KEPT_CUSTOMERS {
+            let list: Contacts = Arc::new((0..n).map(|i| contact(c * n + i)).collect());
+            recent.keep(recent.epoch, &format!("cus_{c}"), list);
+            assert!(
+                recent.map.contains_key(&format!("cus_{c}")),
+                "the one just read is kept"
+            );
+        }
+        assert!(
+            recent.total <= KEPT_CONTACTS,
+            "{} contacts kept",
+            recent.total
+        );
+        assert!(
+            recent.total > KEPT_CONTACTS - n,
+            "{} contacts kept",
+            recent.total
+        );
+        assert_eq!(recent.total, weighed(&recent));
+        assert!(recent.map.len() < KEPT_CUSTOMERS);
+        // Lists that grow as their customers' histories do stay within the bound too.
+        let mut recent = Recent::default();
+        for c in 0..KEPT_CONTACTS {
+            recent.keep(
+                recent.epoch,
+                &format!("cus_{c}"),
+                Arc::new(vec![contact(c)]),
+            );
+        }
+        assert_eq!(recent.total, KEPT_CONTACTS);
+        for c in 0..100 {
+            let id = format!("cus_{c}");
+            if recent.map.contains_key(&id) {
+                recent.wrote_contact(&id, &contact(1_000_000 + c));
+                assert_eq!(recent.map[&id].len(), 2, "{id}");
+            }
+            assert!(recent.total <= KEPT_CONTACTS);
+            assert_eq!(recent.total, weighed(&recent));
+        }
+        recent.wrote("cus_0", None);
+        assert_eq!(recent.total, weighed(&recent));
+        recent.forget_all();
+        assert_eq!((recent.total, recent.map.len()), (0, 0));
     }
 
     #[test]
