@@ -469,16 +469,19 @@ impl Recent {
             return;
         };
         let before = list.weight();
-        // A copy only if a turn still holds the list it read.
-        let list = Arc::make_mut(list);
-        list.retain(|c| c.id != contact.id);
-        let newer = |c: &Contact| (c.started_at, c.id.as_str()) > (contact.started_at, &contact.id);
-        let at = list.iter().take_while(|c| newer(c)).count();
-        if at < super::RECENT_CONTACTS {
-            list.insert(at, contact.clone());
-            list.truncate(super::RECENT_CONTACTS);
+        {
+            // A copy only if a turn still holds the list it read.
+            let list = Arc::make_mut(list);
+            list.retain(|c| c.id != contact.id);
+            let newer =
+                |c: &Contact| (c.started_at, c.id.as_str()) > (contact.started_at, &contact.id);
+            let at = list.iter().take_while(|c| newer(c)).count();
+            if at < super::RECENT_CONTACTS {
+                list.insert(at, contact.clone());
+                list.truncate(super::RECENT_CONTACTS);
+            }
         }
-        self.total = self.total + list.len().max(1) - before;
+        self.total = self.total + list.weight() - before;
         self.fit(customer_id);
     }
 }
