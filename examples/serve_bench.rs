@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! serve_bench bare --listen 127.0.0.1:8080 [--fdatasync FILE]
-//! serve_bench load --port 8080 --pid PID --seconds 10 [--rate 1000] [--connections 64]
+//! serve_bench load --port 8080 --pid PID --seconds 10 [--rate 1000] [--connections 64] [--orders 8 --tag T]
+//! serve_bench customers --tag T --connections 32 --customers-per-connection 40 --orders 8 > customers.json
 //! ```
 //!
 //! `bare` parses the same JSON parcours does and answers the same shape; with `--fdatasync` each request
@@ -11,7 +12,11 @@
 //! parcours shares its flushes). `load` runs closed loop (each connection sends as soon as it has its
 //! answer) or, with `--rate`, open loop (each request has a due time; latency counts from it, so a slow
 //! answer delays no measurement). It reads the server's CPU time from `/proc` around the measured
-//! window and prints one JSON line.
+//! window and prints one JSON line. `customers` writes the profiles (`parcours customers import`) of the
+//! customers a `load` with the same `--tag`, `--connections`, `--customers-per-connection` and
+//! `--orders` plays: each with the orders it asks about, so that they are found (`load --orders K`: a
+//! customer's round `r` asks about its order `r % K`; without it, every round's number is new and in
+//! no profile).
 
 use axum::Json;
 use axum::routing::post;
@@ -24,7 +29,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// What a customer says, turn after turn: a greeting, where is my order, the number (each customer's
-/// own, in [`order_number`]'s place), thanks bye, the two survey answers.
+/// own, in [`order_number`]'s place), thanks bye, then "yes" and "nine" as survey answers would be
+/// said. No order is ever found (no fulfillment backend, none in the profiles) and the survey follows
+/// only a conversation the bot solved, so those two open a second, short conversation.
 const SCRIPT: &[&str] = &[
     "hi",
     "where is my order?",
@@ -39,13 +46,64 @@ const ORDER_NUMBER: &str = "";
 
 /// The order number customer `customer` gives in their `round`th conversation, spoken digit by digit
 /// ("four five six seven"): every customer's and every round's own, as a real queue's would be.
-fn order_number(customer: u64, round: u64) -> String {
+fn order_number(customer: u64, round: u64, orders: u64) -> String {
     const DIGITS: [&str; 10] = [
         "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
     ];
-    let n = (customer * 7919 + round * 104_729) % 10_000;
+    let n = order_id(customer, round, orders);
     let digits = [n / 1000, n / 100 % 10, n / 10 % 10, n % 10];
     digits.map(|d| DIGITS[d as usize]).join(" ")
+}
+
+/// The number of customer `customer`'s order of `round`: any of 10,000 when the orders are in no
+/// profile (`orders` 0), else one of the customer's `orders` (from 1000 up: four digits however said).
+fn order_id(customer: u64, round: u64, orders: u64) -> u64 {
+    match orders {
+        0 => (customer * 7919 + round * 104_729) % 10_000,
+        k => 1000 + (customer * 7919 + (round % k) * 104_729) % 9000,
+    }
+}
+
+/// The profiles of the customers a `load` with the same arguments plays, for `parcours customers
+/// import`: the identity it calls from, and the orders it asks about.
+fn customers(args: &[String]) {
+    let tag = arg(args, "--tag").expect("--tag");
+    let number = |name: &str, default: usize| -> usize {
+        arg(args, name)
+            .map(|v| v.parse().expect("a number"))
+            .unwrap_or(default)
+    };
+    let connections = number("--connections", 32);
+    let per_conn = number("--customers-per-connection", 40);
+    let orders = number("--orders", 8) as u64;
+    let mut out = Vec::with_capacity(connections * per_conn);
+    for k in 0..connections {
+        for c in 0..per_conn {
+            let customer = (k * per_conn + c) as u64;
+            let orders: Vec<_> = (0..orders)
+                .map(|r| {
+                    serde_json::json!({
+                        "id": order_id(customer, r, orders).to_string(),
+                        "status": "shipped",
+                        "eta": "2099-12-01",
+                        "carrier": "Colissimo",
+                    })
+                })
+                .collect();
+            out.push(serde_json::json!({
+                "id": format!("cus_bench_{tag}_{k}_{c}"),
+                "orders": orders,
+                "identities": [{"channel": "voice", "id": user_id(&tag, k, c)}],
+            }));
+        }
+    }
+    let stdout = std::io::stdout();
+    serde_json::to_writer(stdout.lock(), &out).expect("stdout");
+}
+
+/// The caller id of customer `c` of connection `k`.
+fn user_id(tag: &str, k: usize, c: usize) -> String {
+    format!("+1555{tag}{k:04}{c:04}")
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -59,8 +117,9 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("bare") => bare(&args),
         Some("load") => load(&args),
+        Some("customers") => customers(&args),
         _ => {
-            eprintln!("usage: serve_bench bare|load ... (see the source)");
+            eprintln!("usage: serve_bench bare|load|customers ... (see the source)");
             std::process::exit(2);
         }
     }
@@ -269,6 +328,9 @@ fn load(args: &[String]) {
         .and_then(|p| p.parse().ok())
         .unwrap_or(40);
     let tag = arg(args, "--tag").unwrap_or_else(|| format!("{}", std::process::id()));
+    let orders: u64 = arg(args, "--orders")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -309,12 +371,14 @@ fn load(args: &[String]) {
                         ORDER_NUMBER => order_number(
                             (k * customers_per_conn + c) as u64,
                             rounds[c] as u64,
+                            orders,
                         ),
                         line => line.to_string(),
                     };
                     let body = format!(
-                        "{{\"session_id\":\"call-{tag}-{k}-{c}-{}\",\"user_id\":\"+1555{tag}{k:04}{c:04}\",\"transcript\":\"{said}\",\"confidence\":0.93,\"locale\":\"en-US\"}}",
-                        rounds[c]
+                        "{{\"session_id\":\"call-{tag}-{k}-{c}-{}\",\"user_id\":\"{}\",\"transcript\":\"{said}\",\"confidence\":0.93,\"locale\":\"en-US\"}}",
+                        rounds[c],
+                        user_id(&tag, k, c)
                     );
                     places[c] += 1;
                     if places[c] == SCRIPT.len() {

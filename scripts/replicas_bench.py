@@ -4,7 +4,8 @@ one run, and the staff list of conversations with filters on a million conversat
 
 Part 1, serving. Each setup gets a fresh store (a data directory, or a schema of its own) and the same
 closed-loop load: `--customers` callers at once, each sending the voice script (a greeting, where is
-my order, the number, thanks bye, the two survey answers) and waiting for each answer before the next
+my order, the number, thanks bye, "yes" and "nine": no survey follows an order not found, so
+those two open a second conversation) and waiting for each answer before the next
 turn, for `--seconds`. With two replicas a caller's turns alternate between them, so every turn's
 conversation was last written by the other replica. Prints turns per second and p50/p99 latency.
 

@@ -9,8 +9,15 @@ Four servers (five with --baseline-bin), each pinned to core 0 with the load gen
 Each round starts every server afresh and measures it closed loop (as fast as it answers: turns/s and
 CPU per turn from /proc) then open loop at each `--rate` (requests sent at their due time, latency
 counted from it). The load is customers' conversations on the voice webhook: a greeting, where is my
-order, the number (each customer's own, so never one the memo has seen), thanks bye, the two survey
-answers. The table gives the median of the rounds.
+order, the number (each customer's own), thanks bye, and the two survey answers ("yes", "nine").
+With `--mix found` (the default) each parcours server's store first imports the customers' profiles
+(`serve_bench customers`, `parcours customers import`, not measured), each with the 8 orders its rounds
+ask about in turn, so the order is found, the conversation solved, and the survey asked after every
+one (`survey_every_days = 0`: a customer of the bench calls again and again within seconds, where a
+real one would be asked once a week): one conversation of six turns. With `--mix unfound` (the only
+mix before 2026-12-05's eighth run) no profile is imported and every round's number is new: the order
+is never found, the bot asks its survey only after a conversation it solved, so "yes" and "nine" open a
+second, short conversation (two conversations per six turns). The table gives the median of the rounds.
 
     cargo build --release --bin parcours --example serve_bench
     python3 scripts/serve_bench.py --rounds 3 [--baseline-bin OLD_BUILD]
@@ -71,11 +78,25 @@ def wait_listening(server):
     server.wait_ready()
 
 
-def load(args, server, rate=None):
+# The customers' tags (in their caller ids): one set of customers for the closed loop, one per rate.
+CLOSED_TAG = "1"
+CLOSED_CONNECTIONS = 32
+RATE_CONNECTIONS = 256
+ORDERS = 8
+
+
+def rate_tag(i):
+    return str(2 + i)
+
+
+def load(args, server, rate=None, tag=None):
     cmd = ["taskset", "-c", str(args.load_core), args.bench_bin, "load", "--port", str(server.port),
-           "--pid", str(server.proc.pid), "--seconds", str(args.seconds), "--warmup", str(args.warmup)]
+           "--pid", str(server.proc.pid), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
+           "--connections", str(RATE_CONNECTIONS if rate else CLOSED_CONNECTIONS)]
     if rate:
         cmd += ["--rate", str(rate)]
+    if args.mix == "found" and tag is not None:
+        cmd += ["--tag", tag, "--orders", str(ORDERS)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + args.warmup + 60)
     if out.returncode != 0:
         sys.exit(f"the load generator failed: {out.stderr}")
@@ -100,17 +121,35 @@ def main():
     ap.add_argument("--baseline-bench-bin", default=None,
                     help="another build of the example (other compiler settings, say): its bare endpoints measured "
                          "alongside, as 'bare-before' and 'bare+fdatasync-before'")
+    ap.add_argument("--mix", choices=["found", "unfound"], default="found",
+                    help="found: the customers' orders are in their profiles, the survey follows (default); "
+                         "unfound: no profile, no order found, no survey (the mix before 2026-12-05's eighth run)")
     args = ap.parse_args()
     rates = args.rate or [1000]
-    makers = {
+    imports, settings = (), ""
+    if args.mix == "found":
+        profiles = tempfile.mkdtemp(prefix="parcours-bench-profiles-")
+        imports = []
+        for tag, connections in [(CLOSED_TAG, CLOSED_CONNECTIONS)] + [
+                (rate_tag(i), RATE_CONNECTIONS) for i in range(len(rates))]:
+            path = os.path.join(profiles, f"customers-{tag}.json")
+            with open(path, "w") as f:
+                subprocess.run([args.bench_bin, "customers", "--tag", tag, "--connections", str(connections),
+                                "--customers-per-connection", "40", "--orders", str(ORDERS)],
+                               stdout=f, check=True)
+            imports.append(path)
+        settings = "survey_every_days = 0\n"
+
+    def parcours(name, binary, extra=""):
         # The default log level of `serve`, as a deployment has it.
-        "parcours": lambda: Server("parcours", args.bin, args.intents, 0, {"RUST_LOG": "warn,parcours=info"}),
+        return Server(name, binary, args.intents, 0, {"RUST_LOG": "warn,parcours=info"},
+                      settings=settings + extra, imports=imports)
+
+    makers = {
+        "parcours": lambda: parcours("parcours", args.bin),
         # The same build parsing every message: what the memo of short messages saves.
-        "parcours-no-memo": lambda: Server("no-memo", args.bin, args.intents, 0, {"RUST_LOG": "warn,parcours=info"},
-                                           settings="nlu_memo = 0\n"),
-        **({"parcours-before": lambda: Server("before", args.baseline_bin, args.intents, 0,
-                                              {"RUST_LOG": "warn,parcours=info"})}
-           if args.baseline_bin else {}),
+        "parcours-no-memo": lambda: parcours("no-memo", args.bin, "nlu_memo = 0\n"),
+        **({"parcours-before": lambda: parcours("before", args.baseline_bin)} if args.baseline_bin else {}),
         "bare": lambda: Bare("bare", args.bench_bin, False),
         "bare+fdatasync": lambda: Bare("bare+fdatasync", args.bench_bin, True),
         **({"bare-before": lambda: Bare("bare-before", args.baseline_bench_bin, False),
@@ -125,9 +164,9 @@ def main():
             server = pinned(args.server_core, make)
             try:
                 wait_listening(server)
-                row = {"closed": load(args, server)}
-                for rate in rates:
-                    row[rate] = load(args, server, rate)
+                row = {"closed": load(args, server, tag=CLOSED_TAG)}
+                for i, rate in enumerate(rates):
+                    row[rate] = load(args, server, rate, tag=rate_tag(i))
                 row["rss_mib"] = row[rates[-1]]["rss_mib"]
             finally:
                 server.stop()
@@ -140,7 +179,7 @@ def main():
     med = lambda rows, f: statistics.median(f(x) for x in rows)  # noqa: E731
     print()
     print(f"medians of {args.rounds} rounds, {args.seconds:.0f} s each; server on core {args.server_core}, "
-          f"load on core {args.load_core}")
+          f"load on core {args.load_core}; mix: {args.mix}")
     header = "| server | turns/s (closed loop) | CPU µs/turn | CPU ratio to parcours |"
     for rate in rates:
         header += f" p50 / p99 / p99.9 ms at {rate:.0f}/s |"

@@ -6,7 +6,8 @@ parcours with its default settings, and the baseline, the same binary with sled'
 default of 1 GiB (what parcours used before `store_cache_mb`). Each gets `--rate` turns per second on
 the voice webhook, open loop (requests are sent at their due time whether or not the previous ones were
 answered), from conversations of many customers: a greeting, where is my order, the number, thanks
-bye, the two survey answers; each customer starts at a different turn of it (`--in-step`: all at the
+bye, "yes" and "nine" (written as the survey answers; the order is never found, so no survey is asked
+and those two open a second conversation, as in serve_bench.py); each customer starts at a different turn of it (`--in-step`: all at the
 first), so that the load is steady rather than a wave moving through the script. Every `--sample` seconds
 it prints each server's resident memory (VmRSS) and the turns answered. The warm-up lasts (by default)
 until every customer has spoken as many times as the script has turns: before that the conversations held
@@ -66,7 +67,7 @@ def rss_kib(pid):
 
 
 class Server:
-    def __init__(self, name, binary, intents, cache_mb, extra_env=None, settings=""):
+    def __init__(self, name, binary, intents, cache_mb, extra_env=None, settings="", imports=()):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=f"parcours-soak-{name}-")
         self.port = free_port()
@@ -80,6 +81,11 @@ class Server:
         env.pop("PARCOURS_WEBHOOK_TOKEN", None)
         env.pop("TELOXIDE_TOKEN", None)
         self.log = open(os.path.join(self.dir, "server.log"), "w")
+        # Profiles the store holds before it serves (`parcours customers import`), not measured.
+        for path in imports:
+            subprocess.run([binary, "customers", "import", path, "--data-dir", os.path.join(self.dir, "data"),
+                            "--intents", intents, "--config", config],
+                           stdout=self.log, stderr=subprocess.STDOUT, env=env, check=True)
         self.proc = subprocess.Popen(
             [binary, "serve", "--listen", f"127.0.0.1:{self.port}",
              "--data-dir", os.path.join(self.dir, "data"), "--intents", intents, "--config", config],

@@ -346,6 +346,8 @@ impl Nlu {
     /// [`Nlu::parse`] within a conversation whose language is `current`: switching languages takes more
     /// evidence than starting in one.
     pub fn parse_in(&self, text: &str, today: Date, current: Option<Lang>) -> Understanding {
+        // Markup a customer typed or a platform left around the words (`<speak>hi</speak>`) says nothing.
+        let text = &*normalize::without_markup(text);
         let n = normalize::normalize(text);
         let mut entities = entities::extract(&n, today);
         // An address as written; a spoken one ("forty two high street") from the digits the words became.
@@ -705,6 +707,32 @@ mod tests {
         assert_eq!(en.intent.as_deref(), Some("order_status"), "{en:?}");
         let fr = nlu.parse("où en est mon colis", today);
         assert_eq!(fr.intent.as_deref(), Some("order_status"), "{fr:?}");
+    }
+
+    #[test]
+    fn markup_around_a_greeting_and_a_request_is_read_as_the_words_alone() {
+        let pack = IntentPack::load(std::path::Path::new("intents")).unwrap();
+        let nlu = Nlu::from_pack(&pack, NluConfig::default());
+        let today = crate::time::Date::new(2026, 12, 5).unwrap();
+        for (marked, plain) in [
+            (
+                "<speak>hi</speak> & where is my order",
+                "hi & where is my order",
+            ),
+            (
+                "<p>bonjour</p> <b>où est ma commande</b>",
+                "bonjour où est ma commande",
+            ),
+        ] {
+            let (m, p) = (nlu.parse(marked, today), nlu.parse(plain, today));
+            assert_eq!(m.intent.as_deref(), Some("order_status"), "{marked}: {m:?}");
+            assert!(m.greeted, "{marked}: {m:?}");
+            assert_eq!(
+                (m.intent, m.greeted, m.lang),
+                (p.intent, p.greeted, p.lang),
+                "{marked}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! `"Où est ma Commande n°4567 ?"` → folded `"ou est ma commande n°4567 ?"` → tokens
 //! `["ou", "est", "ma", "commande", "n", "4567"]`. Number words become digits (see [`super::numbers`]).
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
 use super::numbers;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -46,6 +51,20 @@ fn fold_unicode(text: &str) -> String {
         .collect::<String>()
         .nfc()
         .collect()
+}
+
+/// A markup tag: `<speak>`, `</b>`, `<br/>`, `<a href="…">`. Not `< 50`, not `<jo@example.com>`.
+static TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"</?[A-Za-z][A-Za-z0-9:_-]*(?:\s[^<>]*)?/?>").expect("tag pattern compiles")
+});
+
+/// The text without the markup tags a customer pasted or a platform left in (`<speak>hi</speak>`),
+/// each replaced by a space: the words between them are what was said.
+pub fn without_markup(text: &str) -> Cow<'_, str> {
+    if !text.contains('<') {
+        return Cow::Borrowed(text);
+    }
+    TAG.replace_all(text, " ")
 }
 
 /// Splits folded text into words of letters and digits.
@@ -97,6 +116,32 @@ mod tests {
             normalize("Commande quatre cinq six sept").tokens,
             ["commande", "4567"]
         );
+    }
+
+    #[test]
+    fn markup_tags_are_taken_out_and_what_is_between_them_kept() {
+        assert_eq!(
+            without_markup("<speak>hi</speak> & where is my order")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["hi", "&", "where", "is", "my", "order"]
+        );
+        assert_eq!(
+            without_markup("<b>where</b><br/>is <a href=\"x\">it</a>")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["where", "is", "it"]
+        );
+        // Not tags: a comparison, an address in angle brackets.
+        assert_eq!(
+            without_markup("less than < 50 euros"),
+            "less than < 50 euros"
+        );
+        assert_eq!(
+            without_markup("write to <jo@example.com>"),
+            "write to <jo@example.com>"
+        );
+        assert!(matches!(without_markup("no tags"), Cow::Borrowed(_)));
     }
 
     #[test]

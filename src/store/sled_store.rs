@@ -61,9 +61,9 @@ const COMPACTION_DUE: &[u8] = b"compaction_due";
 /// `ACKED` is checked against at start-up.
 const WRITES: &[u8] = b"writes";
 
-/// File, in a generation's directory, holding the number of writes a flush made durable (written at
-/// most once a second and at shutdown): more than the store holds after a restart means recovery
-/// dropped acknowledged data.
+/// File, in a generation's directory, holding the number of writes a checkpoint made durable in
+/// sled (written by each checkpoint, so every 2 s at most while turns are taken, and at shutdown):
+/// more than the store holds after a restart means recovery dropped acknowledged data.
 const ACKED: &str = "ACKED";
 
 /// Key, in sled's default tree, of the last [`RecoveryLoss`] found: kept (through compactions) so that
@@ -116,8 +116,6 @@ pub struct SledStore {
     /// A stand-in holds the place of the generation while it cannot be opened again: nothing is
     /// durable.
     standing_in: std::sync::atomic::AtomicBool,
-    /// When (ms since the epoch) `ACKED` was last written.
-    acked_at: Arc<AtomicU64>,
     /// The lock of each sender (`channel\0user`) whose turn is under way: one process holds a sled
     /// store, so its locks are in memory. Entries nobody holds are dropped as the map is used.
     senders: Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
@@ -761,7 +759,6 @@ impl SledStore {
             sync_data: std::sync::atomic::AtomicBool::new(true),
             healthy: std::sync::atomic::AtomicBool::new(true),
             standing_in: std::sync::atomic::AtomicBool::new(false),
-            acked_at: Arc::default(),
             senders: Mutex::default(),
             deliveries_seen: AtomicU64::new(0),
             checkpointing: Arc::default(),
@@ -1908,6 +1905,17 @@ fn lower_priority() {
     }
 }
 
+/// What a checkpoint does once sled is synced: the blob files sled wrote synced too, and `ACKED`
+/// written with the count of writes the checkpoint made durable in sled (`writes`, taken before it).
+fn synced_and_acked(
+    dir: &Path,
+    synced: &Mutex<HashSet<OsString>>,
+    writes: u64,
+) -> std::io::Result<()> {
+    sync_new_blobs(dir, synced)?;
+    write_acked(dir, writes)
+}
+
 /// Syncs blob files sled wrote since the last call (sled writes them without any sync), and their
 /// directory when there were any.
 fn sync_new_blobs(dir: &Path, synced: &Mutex<HashSet<OsString>>) -> std::io::Result<()> {
@@ -2401,31 +2409,17 @@ impl SledStore {
                 return Ok(()); // a flush that started after our writes has finished while we queued
             }
             let covers = self.requested.load(Ordering::SeqCst);
-            let (journal, dir, writes) = {
+            let (journal, writes) = {
                 let t = self.read();
-                (
-                    t.journal.clone(),
-                    t.dir.clone(),
-                    t.writes(), // taken before the sync, which covers them
-                )
+                (t.journal.clone(), t.writes()) // taken before the sync, which covers them
             };
             let sync = self.sync_data.load(Ordering::SeqCst);
-            let acked_at = self.acked_at.clone();
-            let flushed = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-                journal.sync(WRITES, writes, sync)?;
-                if !sync {
-                    return Ok(());
-                }
-                let now = now_ms();
-                if now.saturating_sub(acked_at.load(Ordering::SeqCst)) >= 1000 {
-                    acked_at.store(now, Ordering::SeqCst);
-                    write_acked(&dir, writes).map_err(|e| StoreError::Flush(e.to_string()))?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| StoreError::Flush(e.to_string()))
-            .and_then(|r| r);
+            // `ACKED` is not written here but by the checkpoints, off the turns' way: its own
+            // `fdatasync`s and the directory's, once a second here, held up every turn of the group.
+            let flushed = tokio::task::spawn_blocking(move || journal.sync(WRITES, writes, sync))
+                .await
+                .map_err(|e| StoreError::Flush(e.to_string()))
+                .and_then(|r| r);
             self.healthy.store(flushed.is_ok(), Ordering::SeqCst);
             flushed?;
             self.flushed.fetch_max(covers, Ordering::SeqCst);
@@ -2462,7 +2456,8 @@ impl SledStore {
             .spawn(move || {
                 lower_priority();
                 let cpu = thread_cpu();
-                let done = journal.checkpoint(WRITES, writes, || sync_new_blobs(&dir, &synced));
+                let done =
+                    journal.checkpoint(WRITES, writes, || synced_and_acked(&dir, &synced, writes));
                 match done {
                     Ok(applied) => tracing::debug!(
                         target: "parcours::checkpoint",
@@ -2490,7 +2485,9 @@ impl SledStore {
         let writes = t.writes();
         t.journal.sync(WRITES, writes, true)?;
         t.journal
-            .checkpoint(WRITES, writes, || sync_new_blobs(&t.dir, &t.synced_blobs))
+            .checkpoint(WRITES, writes, || {
+                synced_and_acked(&t.dir, &t.synced_blobs, writes)
+            })
             .map(drop)
     }
 
@@ -2600,8 +2597,7 @@ impl SledStore {
         let writes = t.writes();
         t.journal
             .checkpoint(WRITES, writes, || {
-                sync_new_blobs(&t.dir, &t.synced_blobs)?;
-                write_acked(&t.dir, writes)
+                synced_and_acked(&t.dir, &t.synced_blobs, writes)
             })
             .map(drop)
     }
@@ -3494,6 +3490,40 @@ mod tests {
         assert_eq!(reopened.recovery_loss(), None);
         let report = reopened.check().unwrap();
         assert!(report.damaged.is_empty(), "{:?}", report.damaged);
+    }
+
+    /// `ACKED` is written by the checkpoints, with the count they made durable in sled, and not by
+    /// a turn's own sync (whose group of turns its `fdatasync`s would hold up).
+    #[tokio::test]
+    async fn acked_is_written_by_a_checkpoint_not_by_a_turns_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = std::time::Instant::now();
+        let store = SledStore::open(dir.path()).unwrap();
+        let gen_dir = store.read().dir.clone();
+        let customer = store
+            .resolve(
+                &Identity {
+                    channel: Channel::Chat,
+                    id: "u".into(),
+                },
+                Timestamp(1),
+            )
+            .unwrap();
+        for n in 1..=3 {
+            let tp = Touchpoint {
+                customer_id: customer.id.clone(),
+                ..conversation(&format!("tp_{n}"), &["where is my order"])
+            };
+            store.save_touchpoint(&tp).unwrap();
+            store.durable().await.unwrap();
+        }
+        // No checkpoint is due before 2 s (unless this machine is that slow): nothing wrote it.
+        if opened.elapsed() < std::time::Duration::from_millis(1500) {
+            assert_eq!(read_acked(&gen_dir).unwrap_or(0), 0, "a sync wrote ACKED");
+        }
+        store.flush_now().unwrap();
+        assert_eq!(read_acked(&gen_dir), Some(store.read().writes()));
+        assert_eq!(read_acked(&gen_dir), Some(3));
     }
 
     /// What an erasure took away is in no file of the journal afterwards.
