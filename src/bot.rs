@@ -352,7 +352,14 @@ impl Bot {
             Some(req) => {
                 let before = tp.customer_id.clone();
                 let linked = self
-                    .link(&mut guard, req, &mut customer, &mut tp, msg.at, lang)
+                    .link(
+                        &mut guard,
+                        req,
+                        Arc::make_mut(&mut customer),
+                        &mut tp,
+                        msg.at,
+                        lang,
+                    )
                     .await?;
                 // A merge moved the customer's conversations: one this turn closed goes with them.
                 for w in written.iter_mut().filter(|w| w.customer_id == before) {
@@ -506,7 +513,7 @@ impl Bot {
             ..TurnCommit::default()
         };
         if decision.survey_started || decision.act.is_some() {
-            let mut customer = customer.clone();
+            let mut customer = crate::store::Customer::clone(&customer);
             if decision.survey_started {
                 customer
                     .attributes

@@ -157,8 +157,9 @@ pub const RECENT_CONTACTS: usize = 9;
 /// What a turn reads, in one call.
 #[derive(Debug, Clone)]
 pub struct TurnLoad {
-    /// The customer behind the identity, created (with no attributes) on first contact.
-    pub customer: Customer,
+    /// The customer behind the identity, created (with no attributes) on first contact; shared with
+    /// what the store keeps of it (a turn that changes it changes its own copy, `Arc::make_mut`).
+    pub customer: std::sync::Arc<Customer>,
     /// Whether the customer was created by this turn.
     pub created: bool,
     /// The sender's open conversation on this channel, if any.

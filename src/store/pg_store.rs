@@ -936,7 +936,7 @@ impl ProfileStore for PgStore {
                     if let Some(replay) = replay_of(c, delivery).await? {
                         let customer = customer_by_identity(c, identity).await?.unwrap_or_default();
                         return R::Ok(TurnLoad {
-                            customer,
+                            customer: Arc::new(customer),
                             created: false,
                             open: None,
                             recent: None,
@@ -987,7 +987,7 @@ impl ProfileStore for PgStore {
                         _ => Some(Arc::new(recent_contacts(c, &customer.id).await?)),
                     };
                     R::Ok(TurnLoad {
-                        customer,
+                        customer: Arc::new(customer),
                         created,
                         open,
                         recent,

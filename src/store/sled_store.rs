@@ -286,8 +286,8 @@ struct Trees {
     /// reverse scan of the index and a parse of each entry.
     recent: Mutex<Recent>,
     /// Customers read lately, as their records hold them, written through by every write of a record:
-    /// a turn does not parse its customer again.
-    kept_customers: Mutex<Kept<Customer>>,
+    /// a turn does not parse its customer again, nor copy it (a turn shares the value kept).
+    kept_customers: Mutex<Kept<Arc<Customer>>>,
     /// The customer ids of identities read lately (`channel\0id` → id), written through by every
     /// write of the `identities` tree: a turn does not look its sender up in the tree again.
     kept_identities: Mutex<Kept<String>>,
@@ -376,7 +376,7 @@ const KEPT_CUSTOMERS: usize = 10_000;
 /// their histories do (9 × 10,000 contacts of a few hundred bytes each).
 const KEPT_CONTACTS: usize = 20_000;
 
-impl Weight for Customer {
+impl Weight for Arc<Customer> {
     const BOUND: usize = KEPT_CUSTOMERS;
 }
 
@@ -1199,6 +1199,11 @@ impl Trees {
     }
 
     fn customer_of(&self, identity: &Identity) -> Result<Option<Customer>, StoreError> {
+        Ok(self.shared_customer_of(identity)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// [`Trees::customer_of`], shared with the customers kept rather than copied.
+    fn shared_customer_of(&self, identity: &Identity) -> Result<Option<Arc<Customer>>, StoreError> {
         let key = key2(identity.channel.as_str(), &identity.id);
         let name = String::from_utf8_lossy(&key);
         let epoch = {
@@ -1206,7 +1211,7 @@ impl Trees {
             if let Some(id) = kept.map.get(name.as_ref()) {
                 let id = id.clone();
                 drop(kept);
-                return self.customer(&id);
+                return self.shared_customer(&id);
             }
             kept.epoch
         };
@@ -1214,7 +1219,7 @@ impl Trees {
             Some(id) => {
                 let id = String::from_utf8_lossy(&id).into_owned();
                 self.kept_identities().keep(epoch, &name, id.clone());
-                self.customer(&id)
+                self.shared_customer(&id)
             }
             None => Ok(None),
         }
@@ -1227,6 +1232,11 @@ impl Trees {
     }
 
     fn customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
+        Ok(self.shared_customer(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// [`Trees::customer`], shared with the customers kept rather than copied.
+    fn shared_customer(&self, id: &str) -> Result<Option<Arc<Customer>>, StoreError> {
         let epoch = {
             let kept = self.kept_customers();
             if let Some(c) = kept.map.get(id) {
@@ -1234,7 +1244,8 @@ impl Trees {
             }
             kept.epoch
         };
-        let customer: Option<Customer> = Self::get_json(&self.customers, id.as_bytes())?;
+        let customer: Option<Arc<Customer>> =
+            Self::get_json::<Customer>(&self.customers, id.as_bytes())?.map(Arc::new);
         if let Some(c) = &customer {
             self.kept_customers().keep(epoch, id, c.clone());
         }
@@ -1243,17 +1254,23 @@ impl Trees {
 
     #[tracing::instrument(level = "debug", skip_all, fields(customer = %customer.id))]
     fn put_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.put_shared_customer(Arc::new(customer.clone()))
+    }
+
+    /// [`Trees::put_customer`] of a value the caller is done with: kept as it is.
+    fn put_shared_customer(&self, customer: Arc<Customer>) -> Result<(), StoreError> {
         if self.is_erased(&customer.id)? {
             tracing::debug!("a write for an erased customer was dropped");
             return Ok(());
         }
-        let record = serde_json::to_vec(customer)?;
+        let record = serde_json::to_vec(&*customer)?;
         // Held across the write, so that two writers of one customer (two senders) leave in memory
         // what the last of them left in the tree.
         let mut kept = self.kept_customers();
         self.journal
             .insert(&self.customers, customer.id.as_bytes(), &record)?;
-        kept.wrote(&customer.id, Some(customer.clone()));
+        let id = customer.id.clone();
+        kept.wrote(&id, Some(customer));
         Ok(())
     }
 
@@ -1384,7 +1401,7 @@ impl Trees {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn kept_customers(&self) -> std::sync::MutexGuard<'_, Kept<Customer>> {
+    fn kept_customers(&self) -> std::sync::MutexGuard<'_, Kept<Arc<Customer>>> {
         self.kept_customers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -2101,7 +2118,7 @@ impl SledStore {
                 let reply = seen.get(8..).unwrap_or_default();
                 let replay = String::from_utf8_lossy(reply).into_owned();
                 // Nothing else is read: the turn is not run again.
-                let customer = t.customer_of(identity)?.unwrap_or_default();
+                let customer = t.shared_customer_of(identity)?.unwrap_or_default();
                 return Ok(TurnLoad {
                     customer,
                     created: false,
@@ -2111,14 +2128,14 @@ impl SledStore {
                 });
             }
         }
-        let (customer, created) = match t.customer_of(identity)? {
+        let (customer, created) = match t.shared_customer_of(identity)? {
             Some(c) => (c, false),
-            None => match also.map(|a| t.customer_of(a)).transpose()?.flatten() {
+            None => match also.map(|a| t.shared_customer_of(a)).transpose()?.flatten() {
                 Some(c) => {
                     t.link(identity, &c.id)?;
                     (c, false)
                 }
-                None => (t.resolve(identity, now)?, true),
+                None => (Arc::new(t.resolve(identity, now)?), true),
             },
         };
         let open = t.take_open(identity.channel, &identity.id)?;
@@ -2142,8 +2159,8 @@ impl SledStore {
         for tp in changes.touchpoints {
             t.save_touchpoint_owned(tp)?;
         }
-        if let Some(c) = &changes.customer {
-            t.put_customer(c)?;
+        if let Some(c) = changes.customer {
+            t.put_shared_customer(Arc::new(c))?;
         }
         if let Some((d, reply)) = &changes.delivery {
             let mut value = now_ms().to_be_bytes().to_vec();
@@ -3293,7 +3310,8 @@ mod tests {
             let t = store.read();
             let epoch = t.kept_customers().epoch;
             t.kept_customers().wrote("cus_9", None);
-            t.kept_customers().keep(epoch, "cus_9", Customer::default());
+            t.kept_customers()
+                .keep(epoch, "cus_9", Arc::new(Customer::default()));
             assert!(!t.kept_customers().map.contains_key("cus_9"));
         }
         // Merged away, then erased: gone from memory as from the store.
@@ -3302,6 +3320,35 @@ mod tests {
         assert_eq!(store.customer("cus_2").unwrap(), None);
         store.forget("cus_1").unwrap();
         assert_eq!(store.customer("cus_1").unwrap(), None);
+    }
+
+    /// A turn shares the customer kept instead of copying it; a write puts a new value in its place,
+    /// which the next turn gets, the one before keeping what it read.
+    #[test]
+    fn turns_share_the_customer_kept_until_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let who = Identity {
+            channel: Channel::Voice,
+            id: "+15550001".into(),
+        };
+        let load = |store: &SledStore| store.load_turn(&who, None, None, Timestamp(1)).unwrap();
+        let first = load(&store);
+        assert!(first.created);
+        let (a, b) = (load(&store).customer, load(&store).customer);
+        assert!(Arc::ptr_eq(&a, &b), "two turns got copies of the customer");
+        let mut changed = Customer::clone(&a);
+        changed.name = Some("Zoé".into());
+        store
+            .write_turn(TurnCommit {
+                customer: Some(changed.clone()),
+                ..TurnCommit::default()
+            })
+            .unwrap();
+        let c = load(&store).customer;
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(*c, changed);
+        assert_eq!(a.name, None, "what a turn read is not changed under it");
     }
 
     #[test]

@@ -221,7 +221,7 @@ async fn a_turn_is_one_read_and_one_commit_and_turns_are_appended(store: Arc<dyn
     tp.turns.push(turn(1_000, Speaker::Customer, "hi"));
     tp.turns.push(turn(1_001, Speaker::Bot, "Hello!"));
     tp.state = serde_json::json!({ "topic": "greeting" }).into();
-    let mut customer = load.customer.clone();
+    let mut customer = parcours::store::Customer::clone(&load.customer);
     customer.name = Some("Zoé".into());
     store
         .commit(
