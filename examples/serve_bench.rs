@@ -29,9 +29,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// What a customer says, turn after turn: a greeting, where is my order, the number (each customer's
-/// own, in [`order_number`]'s place), thanks bye, then "yes" and "nine" as survey answers would be
-/// said. No order is ever found (no fulfillment backend, none in the profiles) and the survey follows
-/// only a conversation the bot solved, so those two open a second, short conversation.
+/// own, in [`order_number`]'s place), thanks bye, then "yes" and "nine", the survey's answers. With
+/// `--orders` the order is in the customer's profile (`customers`), the conversation solved and the
+/// survey asked; without it no order is found, no survey follows (the bot asks it only after a
+/// conversation it solved), and those two open a second, short conversation.
 const SCRIPT: &[&str] = &[
     "hi",
     "where is my order?",
@@ -45,7 +46,7 @@ const SCRIPT: &[&str] = &[
 const ORDER_NUMBER: &str = "";
 
 /// The order number customer `customer` gives in their `round`th conversation, spoken digit by digit
-/// ("four five six seven"): every customer's and every round's own, as a real queue's would be.
+/// ("four five six seven"): every customer's own, and every round's ([`order_id`]).
 fn order_number(customer: u64, round: u64, orders: u64) -> String {
     const DIGITS: [&str; 10] = [
         "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",

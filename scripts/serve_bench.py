@@ -82,6 +82,7 @@ def wait_listening(server):
 CLOSED_TAG = "1"
 CLOSED_CONNECTIONS = 32
 RATE_CONNECTIONS = 256
+CUSTOMERS_PER_CONNECTION = 40
 ORDERS = 8
 
 
@@ -92,7 +93,8 @@ def rate_tag(i):
 def load(args, server, rate=None, tag=None):
     cmd = ["taskset", "-c", str(args.load_core), args.bench_bin, "load", "--port", str(server.port),
            "--pid", str(server.proc.pid), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
-           "--connections", str(RATE_CONNECTIONS if rate else CLOSED_CONNECTIONS)]
+           "--connections", str(RATE_CONNECTIONS if rate else CLOSED_CONNECTIONS),
+           "--customers-per-connection", str(CUSTOMERS_PER_CONNECTION)]
     if rate:
         cmd += ["--rate", str(rate)]
     if args.mix == "found" and tag is not None:
@@ -135,7 +137,8 @@ def main():
             path = os.path.join(profiles, f"customers-{tag}.json")
             with open(path, "w") as f:
                 subprocess.run([args.bench_bin, "customers", "--tag", tag, "--connections", str(connections),
-                                "--customers-per-connection", "40", "--orders", str(ORDERS)],
+                                "--customers-per-connection", str(CUSTOMERS_PER_CONNECTION),
+                                "--orders", str(ORDERS)],
                                stdout=f, check=True)
             imports.append(path)
         settings = "survey_every_days = 0\n"

@@ -7,7 +7,7 @@ default of 1 GiB (what parcours used before `store_cache_mb`). Each gets `--rate
 the voice webhook, open loop (requests are sent at their due time whether or not the previous ones were
 answered), from conversations of many customers: a greeting, where is my order, the number, thanks
 bye, "yes" and "nine" (written as the survey answers; the order is never found, so no survey is asked
-and those two open a second conversation, as in serve_bench.py); each customer starts at a different turn of it (`--in-step`: all at the
+and those two open a second conversation, as with serve_bench.py --mix unfound); each customer starts at a different turn of it (`--in-step`: all at the
 first), so that the load is steady rather than a wave moving through the script. Every `--sample` seconds
 it prints each server's resident memory (VmRSS) and the turns answered. The warm-up lasts (by default)
 until every customer has spoken as many times as the script has turns: before that the conversations held

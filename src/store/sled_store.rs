@@ -1252,12 +1252,12 @@ impl Trees {
         Ok(customer)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(customer = %customer.id))]
     fn put_customer(&self, customer: &Customer) -> Result<(), StoreError> {
         self.put_shared_customer(Arc::new(customer.clone()))
     }
 
     /// [`Trees::put_customer`] of a value the caller is done with: kept as it is.
+    #[tracing::instrument(level = "debug", skip_all, fields(customer = %customer.id))]
     fn put_shared_customer(&self, customer: Arc<Customer>) -> Result<(), StoreError> {
         if self.is_erased(&customer.id)? {
             tracing::debug!("a write for an erased customer was dropped");
