@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Instructions per turn inside `Bot::handle`, counted by callgrind: repeatable whatever else the machine
+"""Instructions per turn inside the bot's turn (`Bot::turn`; `Bot::handle` before 2026-12-06), counted by callgrind: repeatable whatever else the machine
 is doing (within a few instructions from run to run), where CPU time is not. Each binary replays the same conversations through `parcours chat` on a
 fresh store (a greeting, where is my order, the number, a new one each time, thanks bye, two survey
 answers; 150 times), with
@@ -31,7 +31,10 @@ def script(repeats):
         number = " ".join(DIGITS[int(d)] for d in f"{(r * 104729) % 10000:04d}")
         said += [line or number for line in LINES]
     return said
-INSIDE = "parcours::bot::Bot::handle::{{closure}}::{{closure}}"
+# The turn's future: `Bot::turn` since 2026-12-06, `Bot::handle` in the builds before (both are named, so
+# that an older build counts the same code as a baseline).
+INSIDE = ["parcours::bot::Bot::turn::{{closure}}::{{closure}}",
+          "parcours::bot::Bot::handle::{{closure}}::{{closure}}"]
 
 
 def count(binary, repeats, settings=""):
@@ -47,7 +50,8 @@ def count(binary, repeats, settings=""):
         out = os.path.join(d, "callgrind.out")
         with open(lines) as stdin:
             run = subprocess.run(
-                ["valgrind", "--tool=callgrind", f"--toggle-collect={INSIDE}", f"--callgrind-out-file={out}",
+                ["valgrind", "--tool=callgrind", *[f"--toggle-collect={f}" for f in INSIDE],
+                 f"--callgrind-out-file={out}",
                  binary, "chat", "--user", "alice", "--data-dir", os.path.join(d, "data")] + config,
                 stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if run.returncode != 0:

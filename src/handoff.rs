@@ -260,7 +260,7 @@ mod tests {
             Timestamp(1_000),
         );
         tp.intents = vec!["order_status".into()];
-        let none = std::collections::HashSet::new();
+        let none = crate::FastSet::default();
         assert_eq!(summary(&tp, &none)[2], "Missing: a person (asked for one)");
         let asking = Conversation {
             state: DialogueState::AwaitingEntity {
@@ -504,7 +504,7 @@ pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
 }
 
 /// The three lines staff read first: what the customer wants, what the bot did, what is missing.
-pub fn summary(tp: &Touchpoint, non_topics: &std::collections::HashSet<String>) -> [String; 3] {
+pub fn summary(tp: &Touchpoint, non_topics: &crate::FastSet<String>) -> [String; 3] {
     let topics: Vec<&str> = tp
         .intents
         .iter()

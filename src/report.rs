@@ -7,7 +7,7 @@ use crate::message::Channel;
 use crate::store::{ConversationFilter, Outcome, ProfileStore, Speaker, StoreError, Touchpoint};
 use crate::time::{Date, Timestamp};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Which conversations a report covers.
 #[derive(Debug, Clone, Default)]
@@ -159,7 +159,7 @@ pub struct HandoffReport {
 pub async fn satisfaction(
     store: &dyn ProfileStore,
     filter: &Filter,
-    ignore: &HashSet<String>,
+    ignore: &crate::FastSet<String>,
 ) -> Result<Report, StoreError> {
     let keep = ConversationFilter {
         channel: filter.channel,
@@ -369,7 +369,7 @@ const JOURNEY_WINDOW_MS: u64 = 7 * 86_400_000;
 pub async fn journeys(
     store: &dyn ProfileStore,
     filter: &Filter,
-    ignore: &HashSet<String>,
+    ignore: &crate::FastSet<String>,
 ) -> Result<Journeys, StoreError> {
     let since = filter.since.unwrap_or(Timestamp(0));
     let until = filter.until.unwrap_or(Timestamp(u64::MAX));

@@ -202,6 +202,14 @@ mod tests {
             let state = crate::store::State::keeping(conv.clone()).unwrap();
             assert_eq!(state.read::<Conversation>().unwrap(), conv);
             assert_eq!(state.read_kept::<Conversation>().unwrap(), conv);
+            // Taken from a state that shares it: the other keeps it; the taken one reads its text.
+            let mut taken = state.clone();
+            assert_eq!(taken.take_kept::<Conversation>().unwrap(), conv);
+            assert_eq!(taken.read_kept::<Conversation>().unwrap(), conv);
+            assert_eq!(taken, state);
+            assert_eq!(state.read_kept::<Conversation>().unwrap(), conv);
+            let mut alone = crate::store::State::keeping(conv.clone()).unwrap();
+            assert_eq!(alone.take_kept::<Conversation>().unwrap(), conv);
         }
     }
 }

@@ -206,11 +206,14 @@ impl Engine<'_> {
         retried: bool,
         role: Option<Role>,
     ) -> Option<Decision> {
-        let folded = crate::nlu::normalize::fold(ctx.text);
-        let words = crate::nlu::normalize::words(&folded).join(" ");
-        let skip = self.messages(ctx).survey_skip.iter().any(|p| {
-            words == crate::nlu::normalize::words(&crate::nlu::normalize::fold(p)).join(" ")
-        });
+        let normalised =
+            |t: &str| crate::nlu::normalize::words(&crate::nlu::normalize::fold(t)).join(" ");
+        let words = normalised(ctx.text);
+        let messages = self.messages(ctx);
+        let skip = messages
+            .survey_skip_normalised
+            .get_or_init(|| messages.survey_skip.iter().map(|p| normalised(p)).collect())
+            .contains(&words);
         // A survey answer is short and often not a sentence ("purple" to "from 0 to 10?"): only a confident
         // intent counts as the customer moving on to a new request.
         let new_request = role.is_none() && u.intent.is_some() && u.confidence >= NEW_REQUEST;

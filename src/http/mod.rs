@@ -236,28 +236,30 @@ async fn door(
 /// Headers every response carries: no sniffing, no framing, no referrer; the console and the API are
 /// never cached (they hold customers' data), and the console may run only its own script.
 fn secure(h: &mut HeaderMap, console: bool, no_store: bool) {
-    // The names are the `http` crate's constants: no parse of a name per response.
-    let set = |h: &mut HeaderMap, name: axum::http::HeaderName, value: &'static str| {
-        h.insert(name, axum::http::HeaderValue::from_static(value));
-    };
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::REFERRER_POLICY, "no-referrer");
-    if console {
-        set(
-            h,
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        );
+    use axum::http::HeaderValue;
+    // The values are checked once, when the program is built (`from_static` in a static), and the
+    // map grows once.
+    static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+    static DENY: HeaderValue = HeaderValue::from_static("DENY");
+    static NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
+    static CONSOLE_POLICY: HeaderValue = HeaderValue::from_static(
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
+    static NOTHING_POLICY: HeaderValue =
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
+    static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+    h.reserve(5);
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF.clone());
+    h.insert(header::X_FRAME_OPTIONS, DENY.clone());
+    h.insert(header::REFERRER_POLICY, NO_REFERRER.clone());
+    let policy = if console {
+        &CONSOLE_POLICY
     } else {
-        set(
-            h,
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        );
-    }
+        &NOTHING_POLICY
+    };
+    h.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
     if no_store {
-        set(h, header::CACHE_CONTROL, "no-store");
+        h.insert(header::CACHE_CONTROL, NO_STORE.clone());
     }
 }
 

@@ -201,6 +201,9 @@ pub struct Messages {
     pub survey_thanks: String,
     /// Answers that skip a survey question.
     pub survey_skip: Vec<String>,
+    /// [`Messages::survey_skip`] as the engine compares them (normalised once, by the engine).
+    #[serde(skip)]
+    pub survey_skip_normalised: std::sync::OnceLock<Vec<String>>,
     /// "I see you {contact} {when} about {topic}. Is this about that?"
     pub recall: String,
     /// {contact} after a call, and after a written conversation.
@@ -549,7 +552,7 @@ impl IntentPack {
     }
 
     /// Intents that are not requests (greeting, thanks, yes, no…): reports leave them out of "by intent".
-    pub fn non_topic_intents(&self) -> std::collections::HashSet<String> {
+    pub fn non_topic_intents(&self) -> crate::FastSet<String> {
         self.intents
             .iter()
             .filter(|i| i.role.is_some())

@@ -14,8 +14,21 @@ pub struct Template {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
-    Text(String),
+    /// Words, with their SSML (escaped once, when the template is parsed).
+    Text {
+        text: String,
+        ssml: String,
+    },
     Slot(String),
+}
+
+impl Part {
+    fn text(text: String) -> Part {
+        Part::Text {
+            ssml: ssml::escape(&text),
+            text,
+        }
+    }
 }
 
 /// How a filled-in value is spoken.
@@ -115,7 +128,7 @@ impl Template {
                         return Err(TemplateError(format!("empty placeholder in {source:?}")));
                     }
                     if !text.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut text)));
+                        parts.push(Part::text(std::mem::take(&mut text)));
                     }
                     parts.push(Part::Slot(name));
                 }
@@ -124,7 +137,7 @@ impl Template {
             }
         }
         if !text.is_empty() {
-            parts.push(Part::Text(text));
+            parts.push(Part::text(text));
         }
         Ok(Template {
             source: source.to_string(),
@@ -136,7 +149,7 @@ impl Template {
     pub fn placeholders(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
             Part::Slot(s) => Some(s.as_str()),
-            Part::Text(_) => None,
+            Part::Text { .. } => None,
         })
     }
 
@@ -147,18 +160,23 @@ impl Template {
 
     /// Fills every placeholder, or returns `None` when one has no value.
     pub fn render(&self, lookup: &dyn Fn(&str) -> Option<Value>) -> Option<Rendered> {
-        let mut out = Rendered::default();
+        // Room for the words and a value or two: the strings are not grown piece by piece.
+        let room = self.source.len() + 32;
+        let mut out = Rendered {
+            text: String::with_capacity(room),
+            ssml: String::with_capacity(room + 32),
+        };
         for part in &self.parts {
             match part {
-                Part::Text(t) => {
-                    out.text.push_str(t);
-                    out.ssml.push_str(&ssml::escape(t));
+                Part::Text { text, ssml } => {
+                    out.text.push_str(text);
+                    out.ssml.push_str(ssml);
                 }
                 Part::Slot(name) => {
                     let value = lookup(name)?;
                     out.text.push_str(&value.text);
                     match value.say_as {
-                        SayAs::Plain => out.ssml.push_str(&ssml::escape(&value.text)),
+                        SayAs::Plain => ssml::escape_into(&mut out.ssml, &value.text),
                         SayAs::Digits => out.ssml.push_str(&ssml::say_digits(&value.text)),
                         SayAs::Date => out.ssml.push_str(&ssml::say_date(&value.text)),
                     }

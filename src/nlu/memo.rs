@@ -10,7 +10,6 @@
 use super::{Nlu, Understanding};
 use crate::message::Lang;
 use crate::time::Date;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Messages longer than this many bytes are parsed every time: they are seldom said twice, and keeping
@@ -26,8 +25,8 @@ struct Key {
 
 #[derive(Default)]
 struct Generations {
-    young: HashMap<Key, Arc<Understanding>>,
-    old: HashMap<Key, Arc<Understanding>>,
+    young: crate::FastMap<Key, Arc<Understanding>>,
+    old: crate::FastMap<Key, Arc<Understanding>>,
 }
 
 /// The understood messages; `capacity` 0 keeps none.

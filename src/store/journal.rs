@@ -37,6 +37,8 @@ const REMOVE: u8 = 2;
 const DEFAULT_TREE: &[u8] = b"__sled__default";
 /// Where a frame's payload starts (after its length and CRC).
 const HEADER: usize = 8;
+/// A frame's buffer larger than this (an erasure's, an import's) is let go of once written.
+const SPARE_MAX: usize = 1 << 20;
 
 /// A checkpoint is due once the file holds this much,
 const CHECKPOINT_BYTES: u64 = 64 << 20;
@@ -67,6 +69,10 @@ pub(super) struct Journal {
 struct State {
     /// The frame being filled: its header's room, then the writes.
     buf: Vec<u8>,
+    /// The buffer of the frame last written, emptied, to be the next one's: a frame is filled while
+    /// the one before it is being written, and a new buffer would grow again by doubling (its
+    /// reallocations were 1% of a turn's instructions).
+    spare: Vec<u8>,
     /// For each deferred tree, key → its latest write not yet in sled.
     overlay: Vec<Overlay>,
     /// Numbers the writes, so that a checkpoint lets go only of those it wrote to sled.
@@ -91,13 +97,13 @@ pub(super) enum Reads {
 /// One deferred tree's writes waiting for sled.
 enum Overlay {
     Ordered(BTreeMap<Vec<u8>, Slot>),
-    Hashed(HashMap<Vec<u8>, Slot>),
+    Hashed(crate::FastMap<Vec<u8>, Slot>),
 }
 
 impl Overlay {
     fn new(reads: Reads) -> Overlay {
         match reads {
-            Reads::ByKey => Overlay::Hashed(HashMap::new()),
+            Reads::ByKey => Overlay::Hashed(crate::FastMap::default()),
             Reads::ByRange => Overlay::Ordered(BTreeMap::new()),
         }
     }
@@ -105,8 +111,12 @@ impl Overlay {
     fn empty_like(&self) -> Overlay {
         match self {
             Overlay::Ordered(_) => Overlay::Ordered(BTreeMap::new()),
-            Overlay::Hashed(_) => Overlay::Hashed(HashMap::new()),
+            Overlay::Hashed(_) => Overlay::Hashed(crate::FastMap::default()),
         }
+    }
+
+    fn is_hashed(&self) -> bool {
+        matches!(self, Overlay::Hashed(_))
     }
 
     fn len(&self) -> usize {
@@ -429,6 +439,7 @@ impl Journal {
             dir: dir.to_path_buf(),
             state: Mutex::new(State {
                 buf: empty_frame(),
+                spare: Vec::new(),
                 overlay,
                 seq: 0,
             }),
@@ -558,7 +569,11 @@ impl Journal {
         let mut frame = {
             let mut s = self.state();
             encode(&mut s.buf, DEFAULT_TREE, key, Some(&writes.to_be_bytes()));
-            std::mem::replace(&mut s.buf, empty_frame())
+            let next = match std::mem::take(&mut s.spare) {
+                spare if spare.len() == HEADER => spare,
+                _ => empty_frame(),
+            };
+            std::mem::replace(&mut s.buf, next)
         };
         let payload = &frame[HEADER..];
         let len = (payload.len() as u32).to_le_bytes();
@@ -575,11 +590,15 @@ impl Journal {
         }
         io.len += frame.len() as u64;
         drop(io);
-        // The buffer is kept for the next frame, unless one was started meanwhile.
-        frame.truncate(HEADER);
-        let mut s = self.state();
-        if s.buf.len() == HEADER {
-            s.buf = frame;
+        // The buffer is kept for the next frame (one no larger than a burst should leave).
+        if frame.capacity() <= SPARE_MAX {
+            frame.truncate(HEADER);
+            let mut s = self.state();
+            if s.buf.len() == HEADER && s.buf.capacity() < frame.capacity() {
+                s.buf = frame; // nothing was written meanwhile
+            } else {
+                s.spare = frame;
+            }
         }
         Ok(())
     }
@@ -652,8 +671,18 @@ impl Journal {
                 .collect();
             (next, snapshot)
         };
-        // In key order, as sled is best written; sorted once the turns can write again.
-        snapshot.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        // In key order, as sled is best written; sorted once the turns can write again. The trees come
+        // in order, and the keys of those kept in order already are: only the hashed ones are sorted.
+        let mut start = 0;
+        while start < snapshot.len() {
+            let tree = snapshot[start].0;
+            let end = start + snapshot[start..].partition_point(|w| w.0 == tree);
+            if self.state().overlay[tree].is_hashed() {
+                snapshot[start..end].sort_unstable_by(|a, b| a.1.cmp(&b.1));
+            }
+            start = end;
+        }
+        debug_assert!(snapshot.is_sorted_by(|a, b| (a.0, &a.1) <= (b.0, &b.1)));
         self.apply_overlay(snapshot.iter().map(|(i, k, s)| (*i, k, &s.value)))?;
         self.db.insert(key, &writes.to_be_bytes())?;
         self.db.flush()?;

@@ -310,6 +310,22 @@ impl State {
         }
     }
 
+    /// [`State::read_kept`], taking the value kept rather than copying it when nothing else shares it
+    /// (a turn's own conversation, taken from the store's warm ones); the text stays, and is read if
+    /// the value is asked for again.
+    pub fn take_kept<T: serde::de::DeserializeOwned + Clone + Default + Send + Sync + 'static>(
+        &mut self,
+    ) -> Result<T, serde_json::Error> {
+        match self.kept.take().map(|k| k.downcast::<T>()) {
+            Some(Ok(value)) => Ok(std::sync::Arc::unwrap_or_clone(value)),
+            Some(Err(other)) => {
+                self.kept = Some(other);
+                self.read_kept()
+            }
+            None => self.read_kept(),
+        }
+    }
+
     /// As a JSON value (null if it cannot be read).
     pub fn value(&self) -> serde_json::Value {
         self.read().unwrap_or_default()

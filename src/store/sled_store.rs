@@ -36,7 +36,7 @@ use super::{
 };
 use crate::message::{Channel, Delivery};
 use crate::time::Timestamp;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -117,8 +117,8 @@ pub struct SledStore {
     /// durable.
     standing_in: std::sync::atomic::AtomicBool,
     /// The lock of each sender (`channel\0user`) whose turn is under way: one process holds a sled
-    /// store, so its locks are in memory. Entries nobody holds are dropped as the map is used.
-    senders: Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+    /// store, so its locks are in memory. Entries nobody holds are dropped as the map grows.
+    senders: Mutex<Senders>,
     /// Delivery ids remembered since start (the old ones are trimmed now and then).
     deliveries_seen: AtomicU64,
     /// A checkpoint of the journal is under way in the background.
@@ -264,14 +264,14 @@ struct Trees {
     link_codes: sled::Tree,
     erased_ids: sled::Tree,
     /// What `erased_ids` holds, in memory: every conversation write asks it.
-    erased: Mutex<HashSet<String>>,
+    erased: Mutex<crate::FastSet<String>>,
     /// Ids handed out from the block last reserved under `NEXT_ID`: the next one, and the block's end.
     ids: Mutex<(u64, u64)>,
     /// Ids handed out to callers (a new conversation's) and not written yet: a conversation whose id
     /// is here is known to be new without looking for it in sled (a read of a missing key walks sled's
     /// pages, the most expensive thing a turn did in the store). Bounded by [`HANDED_OUT`]; an id let
     /// go of is looked for as before.
-    handed_out: Mutex<HashSet<String>>,
+    handed_out: Mutex<crate::FastSet<String>>,
     /// Open conversations with people in them (waiting or owned): id → nothing.
     people: sled::Tree,
     /// Platform delivery ids already answered (`source\0id` → when (ms, 8 bytes) ++ the reply given): a
@@ -280,7 +280,7 @@ struct Trees {
     /// The open conversations, warm: by `channel\0user`, as last written (written through by
     /// [`Trees::save_touchpoint`], emptied by an erasure). A turn reads its conversation from here rather
     /// than parsing it again, and knows what the indexes already say.
-    warm: Mutex<HashMap<Vec<u8>, Warm>>,
+    warm: Mutex<crate::FastMap<Vec<u8>, Warm>>,
     /// The latest contacts of customers whose history was read lately, written through by every write
     /// of the `tp_customer` index: a conversation that starts takes them from here rather than by a
     /// reverse scan of the index and a parse of each entry.
@@ -344,7 +344,7 @@ impl Inline {
 /// values' [`Weight`]s, not by their number: a customer's list of contacts grows with her history.
 struct Kept<T> {
     epoch: u64,
-    map: HashMap<String, T>,
+    map: crate::FastMap<String, T>,
     /// The sum of the kept values' weights.
     total: usize,
 }
@@ -353,7 +353,7 @@ impl<T> Default for Kept<T> {
     fn default() -> Self {
         Kept {
             epoch: 0,
-            map: HashMap::new(),
+            map: crate::FastMap::default(),
             total: 0,
         }
     }
@@ -393,7 +393,7 @@ impl Weight for Contacts {
 
 /// Puts `value` under `key`, letting one other entry go first if the map already holds `bound`.
 fn insert_bounded<K: Eq + std::hash::Hash + Clone, V>(
-    map: &mut HashMap<K, V>,
+    map: &mut crate::FastMap<K, V>,
     key: K,
     value: V,
     bound: usize,
@@ -481,6 +481,25 @@ impl Recent {
         }
         self.total = self.total + list.weight() - before;
         self.fit(customer_id);
+    }
+}
+
+/// The senders' locks, by `channel\0user` (held or not).
+struct Senders {
+    map: crate::FastMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
+    /// The map's size at which the entries nobody holds are dropped.
+    sweep_at: usize,
+}
+
+/// Below this many entries, the senders' locks are not swept.
+const SENDERS_SWEPT_FROM: usize = 1024;
+
+impl Default for Senders {
+    fn default() -> Self {
+        Senders {
+            map: crate::FastMap::default(),
+            sweep_at: SENDERS_SWEPT_FROM,
+        }
     }
 }
 
@@ -1393,7 +1412,7 @@ impl Trees {
         Ok(out)
     }
 
-    fn warm(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Warm>> {
+    fn warm(&self) -> std::sync::MutexGuard<'_, crate::FastMap<Vec<u8>, Warm>> {
         self.warm.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -2052,16 +2071,27 @@ impl SledStore {
 
     /// The lock of one sender, shared by whoever asks for it while it is held.
     fn sender(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self
+        let mut senders = self
             .senders
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(lock) = map.get(key).and_then(std::sync::Weak::upgrade) {
+        if let Some(lock) = senders.map.get(key).and_then(std::sync::Weak::upgrade) {
             return lock;
         }
-        map.retain(|_, w| w.strong_count() > 0);
         let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(key.to_string(), Arc::downgrade(&lock));
+        let weak = Arc::downgrade(&lock);
+        match senders.map.get_mut(key) {
+            Some(dead) => *dead = weak,
+            None => {
+                // Swept when the map has doubled since the last sweep: a turn does not walk every
+                // sender, and the entries left are at most twice the locks held.
+                if senders.map.len() >= senders.sweep_at {
+                    senders.map.retain(|_, w| w.strong_count() > 0);
+                    senders.sweep_at = (2 * senders.map.len()).max(SENDERS_SWEPT_FROM);
+                }
+                senders.map.insert(key.to_string(), weak);
+            }
+        }
         lock
     }
 
