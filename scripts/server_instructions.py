@@ -35,17 +35,18 @@ CUSTOMERS_PER_CONNECTION = 40
 ORDERS = 8
 
 
-def wait_listening(port, proc, seconds=120):
+def wait_listening(port, proc, log, seconds=300):
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"the server under valgrind stopped (exit {proc.returncode})")
+            sys.exit(f"the server under valgrind stopped (exit {proc.returncode}): {open(log).read()[-2000:]}")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
             return
         except OSError:
             time.sleep(0.5)
-    sys.exit("the server under valgrind did not start listening")
+    proc.terminate()
+    sys.exit(f"the server under valgrind did not start listening: {open(log).read()[-2000:]}")
 
 
 def load(bench_bin, port, pid, seconds):
@@ -77,9 +78,10 @@ def count(binary, bench_bin, intents, port, warmup, seconds):
         proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                                  binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data,
                                  "--intents", intents, "--config", settings],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "server.log"), "w"),
+                                env=env)
         try:
-            wait_listening(port, proc)
+            wait_listening(port, proc, os.path.join(d, "server.log"))
             control = lambda *a: subprocess.run(["callgrind_control", *a, str(proc.pid)], check=True,
                                                 capture_output=True)
             control("-i", "on")
