@@ -648,7 +648,7 @@ impl Journal {
         // The new file is made (and its directory synced) before the syncs are held up.
         let next = self.io().number + 1;
         let file = Self::new_file(&self.dir, next)?;
-        let (current, mut snapshot) = {
+        let (current, mut snapshot, hashed) = {
             let mut io = self.io();
             if self.broken.load(Ordering::SeqCst) {
                 return Err(StoreError::Flush(
@@ -669,7 +669,8 @@ impl Journal {
                         .map(move |(k, slot)| (i, k.clone(), slot.clone()))
                 })
                 .collect();
-            (next, snapshot)
+            let hashed: Vec<bool> = s.overlay.iter().map(Overlay::is_hashed).collect();
+            (next, snapshot, hashed)
         };
         // In key order, as sled is best written; sorted once the turns can write again. The trees come
         // in order, and the keys of those kept in order already are: only the hashed ones are sorted.
@@ -677,7 +678,7 @@ impl Journal {
         while start < snapshot.len() {
             let tree = snapshot[start].0;
             let end = start + snapshot[start..].partition_point(|w| w.0 == tree);
-            if self.state().overlay[tree].is_hashed() {
+            if hashed[tree] {
                 snapshot[start..end].sort_unstable_by(|a, b| a.1.cmp(&b.1));
             }
             start = end;
