@@ -59,7 +59,7 @@ def load(bench_bin, port, pid, seconds):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def count(binary, bench_bin, intents, port, warmup, seconds):
+def count(binary, bench_bin, intents, port, warmup, seconds, keep=None):
     with tempfile.TemporaryDirectory(prefix="parcours-server-cg-") as d:
         customers = os.path.join(d, "customers.json")
         with open(customers, "w") as f:
@@ -93,6 +93,8 @@ def count(binary, bench_bin, intents, port, warmup, seconds):
             proc.terminate()
             proc.wait(timeout=60)
         dump = f"{out}.1"
+        if keep:
+            shutil.copy(dump, keep)
         report = subprocess.run(["callgrind_annotate", dump], capture_output=True, text=True, check=True).stdout
         total = int(re.search(r"([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS", report).group(1).replace(",", ""))
         return total, measured["turns"]
@@ -107,6 +109,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=6, help="seconds of load before counting")
     ap.add_argument("--seconds", type=float, default=25, help="seconds of load counted")
     ap.add_argument("--port", type=int, default=9390)
+    ap.add_argument("--keep", default=None, metavar="PREFIX",
+                    help="keep each build's callgrind dump as PREFIX.<name> (for callgrind_annotate --inclusive=yes)")
     args = ap.parse_args()
     for tool in ["valgrind", "callgrind_control", "callgrind_annotate"]:
         if shutil.which(tool) is None:
@@ -114,7 +118,8 @@ def main():
     builds = [("parcours", args.bin)] + ([("parcours-before", args.baseline_bin)] if args.baseline_bin else [])
     rows = []
     for i, (name, binary) in enumerate(builds):
-        total, turns = count(binary, args.bench_bin, args.intents, args.port + i, args.warmup, args.seconds)
+        total, turns = count(binary, args.bench_bin, args.intents, args.port + i, args.warmup, args.seconds,
+                             keep=f"{args.keep}.{name}" if args.keep else None)
         rows.append((name, total, turns))
         print(f"{name:16} {turns:7,} turns  {total:15,} instructions  {total / turns:10,.0f} per turn",
               flush=True)

@@ -13,9 +13,20 @@
 //! write cut short at the end of the last one was never acknowledged, and is left out), sled is
 //! synced, and they are deleted. An erasure checkpoints at once, so that no file keeps what was erased.
 //!
-//! A file is a sequence of frames: the payload's length and CRC-32 (4 bytes each, little-endian),
-//! then the payload, one write after another: a tag (insert or remove), the tree's name (1 byte of
-//! length), the key and, for an insert, the value (4 bytes of length each).
+//! A file starts with a header: [`MAGIC`] and a salt (8 random bytes, new for each use of the file),
+//! synced before any frame is written. Then come the frames: the payload's length and CRC-32 (4 bytes
+//! each, little-endian; the CRC is of the salt, then the payload), then the payload, one write after
+//! another: a tag (insert or remove), the tree's name (1 byte of length), the key and, for an insert,
+//! the value (4 bytes of length each). Files written before the header existed (no [`MAGIC`]) have
+//! frames from their first byte, with the CRC of the payload alone; they are replayed as they are.
+//!
+//! The files are recycled, as PostgreSQL recycles its WAL segments: a checkpoint keeps the last of the
+//! files it lets go of as the spare, and the next file is the spare, renamed, written over from its
+//! start. `fdatasync` of a write inside the file's size, over blocks already written, has only the data
+//! to flush; a write that grows the file makes ext4 write its inode as well, one more synchronous
+//! write for every group of turns. What the spare held before is never replayed: its frames' CRCs are
+//! of another salt. A checkpoint that follows an erasure keeps no spare, and deletes the one kept
+//! before, so that no file keeps what was erased.
 
 use std::cmp::Ordering as Order;
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +50,12 @@ const DEFAULT_TREE: &[u8] = b"__sled__default";
 const HEADER: usize = 8;
 /// A frame's buffer larger than this (an erasure's, an import's) is let go of once written.
 const SPARE_MAX: usize = 1 << 20;
+/// What a journal file with a header starts with.
+const MAGIC: &[u8; 8] = b"PJOURNL2";
+/// The header: [`MAGIC`], then the salt.
+const FILE_HEADER: usize = 16;
+/// The file a checkpoint keeps to be the next journal file.
+const SPARE: &str = "journal-spare";
 
 /// A checkpoint is due once the file holds this much,
 const CHECKPOINT_BYTES: u64 = 64 << 20;
@@ -226,7 +243,9 @@ struct Slot {
 struct Io {
     file: File,
     number: u64,
-    /// Bytes in the current file.
+    /// The current file's salt, in every frame's CRC.
+    salt: [u8; 8],
+    /// Bytes of frames in the current file (its header not counted).
     len: u64,
     last_checkpoint: Instant,
 }
@@ -429,7 +448,7 @@ impl Journal {
         deferred: &[(&str, Reads)],
     ) -> Result<Journal, StoreError> {
         let number = files(dir)?.last().map_or(1, |(n, _)| n + 1);
-        let file = Self::new_file(dir, number)?;
+        let (file, salt) = Self::new_file(dir, number, true)?;
         let overlay = deferred.iter().map(|(_, r)| Overlay::new(*r)).collect();
         let deferred = deferred
             .iter()
@@ -449,6 +468,7 @@ impl Journal {
             io: Mutex::new(Io {
                 file,
                 number,
+                salt,
                 len: 0,
                 last_checkpoint: Instant::now(),
             }),
@@ -458,15 +478,33 @@ impl Journal {
         })
     }
 
-    fn new_file(dir: &Path, number: u64) -> Result<File, StoreError> {
+    /// The journal file numbered `number`: the spare, renamed, when there is one and `recycle` allows
+    /// it, or a new file. Its header, with a new salt, is written and synced before it is returned.
+    fn new_file(dir: &Path, number: u64, recycle: bool) -> Result<(File, [u8; 8]), StoreError> {
         let path = dir.join(file_name(number));
-        let file = std::fs::OpenOptions::new()
+        let spare = dir.join(SPARE);
+        let recycled = recycle && spare.exists();
+        let at = if recycled { &spare } else { &path };
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
+            .write(true)
+            .truncate(false)
+            .open(at)
+            .map_err(|e| io_error(at, e))?;
+        let salt = new_salt(number);
+        let mut header = [0u8; FILE_HEADER];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..].copy_from_slice(&salt);
+        // The new salt is on disk before the spare takes a journal file's name: were it not, a crash
+        // could leave the spare's old salt under that name, and its old frames would be replayed.
+        file.write_all(&header)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| io_error(at, e))?;
+        if recycled {
+            std::fs::rename(&spare, &path).map_err(|e| io_error(&path, e))?;
+        }
         sync_dir(dir).map_err(|e| io_error(dir, e))?;
-        Ok(file)
+        Ok((file, salt))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -577,7 +615,7 @@ impl Journal {
         };
         let payload = &frame[HEADER..];
         let len = (payload.len() as u32).to_le_bytes();
-        let crc = crc32fast::hash(payload).to_le_bytes();
+        let crc = frame_crc(Some(&io.salt), payload).to_le_bytes();
         frame[..4].copy_from_slice(&len);
         frame[4..HEADER].copy_from_slice(&crc);
         let written = io
@@ -621,13 +659,16 @@ impl Journal {
             || self.state().waiting() >= CHECKPOINT_PENDING
     }
 
-    /// Writes the overlay to sled, syncs sled (with `writes` under `key`), then deletes every file
-    /// but a new one. `after_sync` runs once sled is synced (sled's blob files, `ACKED`). Returns how
-    /// many waiting writes went to sled.
+    /// Writes the overlay to sled, syncs sled (with `writes` under `key`), then lets go of every file
+    /// but a new one: with `recycle`, the last of them is kept as the spare (unless one is kept
+    /// already), the others deleted; without (after an erasure), all of them and the spare are deleted,
+    /// and the new file is not the spare. `after_sync` runs once sled is synced (sled's blob files,
+    /// `ACKED`). Returns how many waiting writes went to sled.
     pub fn checkpoint(
         &self,
         key: &[u8],
         writes: u64,
+        recycle: bool,
         after_sync: impl FnOnce() -> std::io::Result<()>,
     ) -> Result<usize, StoreError> {
         let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
@@ -640,14 +681,14 @@ impl Journal {
             let s = self.state();
             s.buf.len() == HEADER && s.waiting() == 0
         };
-        if idle && files(&self.dir)?.len() <= 1 {
+        if idle && files(&self.dir)?.len() <= 1 && (recycle || !self.dir.join(SPARE).exists()) {
             return Ok(0);
         }
         // From here on, writes go to a new file (what is not synced yet goes there too); what the
         // older files hold is in sled's memory or in the snapshot.
         // The new file is made (and its directory synced) before the syncs are held up.
         let next = self.io().number + 1;
-        let file = Self::new_file(&self.dir, next)?;
+        let (file, salt) = Self::new_file(&self.dir, next, recycle)?;
         let (current, mut snapshot, hashed) = {
             let mut io = self.io();
             if self.broken.load(Ordering::SeqCst) {
@@ -657,6 +698,7 @@ impl Journal {
             }
             io.file = file;
             io.number = next;
+            io.salt = salt;
             io.len = 0;
             io.last_checkpoint = Instant::now();
             let s = self.state();
@@ -696,10 +738,21 @@ impl Journal {
                 s.overlay[i].written(&key, slot.seq);
             }
         }
-        for (n, path) in files(&self.dir)? {
-            if n < current {
+        let spare = self.dir.join(SPARE);
+        let mut keep = recycle && !spare.exists();
+        for (n, path) in files(&self.dir)?.into_iter().rev() {
+            if n >= current {
+                continue;
+            }
+            if keep {
+                std::fs::rename(&path, &spare).map_err(|e| io_error(&path, e))?;
+                keep = false;
+            } else {
                 std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
             }
+        }
+        if !recycle && spare.exists() {
+            std::fs::remove_file(&spare).map_err(|e| io_error(&spare, e))?;
         }
         sync_dir(&self.dir).map_err(flush_error)?;
         Ok(applied)
@@ -773,16 +826,26 @@ pub(super) fn replay(
         return Ok(out);
     }
     let mut trees: HashMap<Vec<u8>, sled::Tree> = HashMap::new();
-    'files: for (_, path) in &found {
+    let last = found.len() - 1;
+    'files: for (i, (_, path)) in found.iter().enumerate() {
         let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-        let mut at = 0;
+        // A file with a header ends where its frames do: after them comes what it held before it
+        // was recycled (or a write cut short). One without (written before headers) ends the journal.
+        let (salt, mut at) = match bytes.get(..FILE_HEADER) {
+            Some(h) if h.starts_with(MAGIC) => (h[8..].try_into().ok(), FILE_HEADER),
+            _ => (None, 0),
+        };
         while at < bytes.len() {
-            let Some(payload) = frame_at(&bytes, at) else {
+            let Some(payload) = frame_at(&bytes, at, salt.as_ref()) else {
+                if salt.is_some() && i < last {
+                    continue 'files;
+                }
                 out.torn_bytes = bytes.len() - at;
                 tracing::warn!(
                     file = %path.display(),
                     bytes = out.torn_bytes,
-                    "the journal ends with a write cut short (never acknowledged): left out"
+                    "the journal ends with a write cut short (never acknowledged), or with what \
+                     its file held before it was recycled: left out"
                 );
                 break 'files;
             };
@@ -800,13 +863,35 @@ pub(super) fn replay(
     Ok(out)
 }
 
-/// The payload of the frame at `at`, if it is whole and its CRC matches.
-fn frame_at(bytes: &[u8], at: usize) -> Option<&[u8]> {
-    let header = bytes.get(at..at + HEADER)?;
+/// The payload of the frame at `at`, if it is whole and its CRC (of `salt` and the payload, or of
+/// the payload alone in a file without a header) matches.
+fn frame_at<'a>(bytes: &'a [u8], at: usize, salt: Option<&[u8; 8]>) -> Option<&'a [u8]> {
+    let header = bytes.get(at..at.checked_add(HEADER)?)?;
     let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
-    let payload = bytes.get(at + HEADER..at + HEADER + len)?;
-    (crc32fast::hash(payload) == crc).then_some(payload)
+    let payload = bytes.get(at + HEADER..(at + HEADER).checked_add(len)?)?;
+    (frame_crc(salt, payload) == crc).then_some(payload)
+}
+
+/// A frame's CRC-32: of the file's salt, then the payload.
+fn frame_crc(salt: Option<&[u8; 8]>, payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    if let Some(salt) = salt {
+        h.update(salt);
+    }
+    h.update(payload);
+    h.finalize()
+}
+
+/// A salt for a new use of a journal file: from std's randomly keyed hasher, the clock and `number`.
+fn new_salt(number: u64) -> [u8; 8] {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new()
+        .hash_one((nanos, number, std::process::id()))
+        .to_le_bytes()
 }
 
 fn apply(
@@ -942,7 +1027,7 @@ mod tests {
         journal.insert(&now, b"k", b"v").unwrap();
         assert_eq!(now.get("k").unwrap().as_deref(), Some(&b"v"[..]));
         // A checkpoint puts the waiting writes in sled, and reads are the same.
-        journal.checkpoint(b"writes", 4, || Ok(())).unwrap();
+        journal.checkpoint(b"writes", 4, true, || Ok(())).unwrap();
         assert_eq!(tree.get("a2").unwrap().as_deref(), Some(&b"new"[..]));
         assert_eq!(tree.get("a5").unwrap(), None);
         assert!(journal.state().overlay.iter().all(Overlay::is_empty));
@@ -950,8 +1035,167 @@ mod tests {
         assert_eq!(
             files(dir.path()).unwrap().len(),
             1,
-            "the older file is deleted"
+            "the older file is let go of (kept as the spare)"
         );
+    }
+
+    /// Replays the journal file at `path` alone, as `bytes`, into an empty sled (so that only the
+    /// journal can bring anything back).
+    fn replay_alone(path: &Path, bytes: &[u8]) -> (tempfile::TempDir, sled::Db, Replayed) {
+        let copy = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(copy.path()).open().unwrap();
+        std::fs::write(copy.path().join(path.file_name().unwrap()), bytes).unwrap();
+        let log = File::open(copy.path().join("db")).unwrap();
+        let replayed = replay(&db, copy.path(), &log, &[]).unwrap();
+        (copy, db, replayed)
+    }
+
+    fn get(db: &sled::Db, tree: &str, key: &str) -> Option<String> {
+        db.open_tree(tree)
+            .unwrap()
+            .get(key)
+            .unwrap()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    #[test]
+    fn a_recycled_file_is_written_over_and_what_it_held_before_is_never_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let now = db.open_tree("now").unwrap();
+        let write_all = |value: &[u8], writes: u64| {
+            for i in 0..200 {
+                journal
+                    .insert(&now, format!("k{i}").as_bytes(), value)
+                    .unwrap();
+            }
+            journal.sync(b"writes", writes, true).unwrap();
+        };
+        write_all(b"old", 1);
+        let first = files(dir.path()).unwrap()[0].1.clone();
+        let first_len = std::fs::metadata(&first).unwrap().len();
+        journal.checkpoint(b"writes", 1, true, || Ok(())).unwrap();
+        assert!(!first.exists());
+        assert_eq!(
+            std::fs::metadata(dir.path().join(SPARE)).unwrap().len(),
+            first_len,
+            "the first file is kept as the spare"
+        );
+        write_all(b"mid", 2);
+        journal.checkpoint(b"writes", 2, true, || Ok(())).unwrap();
+        // The third file is the first, recycled: as long, its frames of "old" still in it.
+        let (number, path) = files(dir.path()).unwrap().pop().unwrap();
+        assert_eq!(number, 3);
+        journal.insert(&now, b"x", b"new").unwrap();
+        journal.sync(b"writes", 3, true).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            first_len,
+            "written over from its start, not grown"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.windows(3).any(|w| w == b"old"));
+        drop(journal);
+        drop(db);
+        let (_copy, db, replayed) = replay_alone(&path, &bytes);
+        assert_eq!(replayed.frames, 1, "only the frame written in this use");
+        assert_eq!(get(&db, "now", "x").as_deref(), Some("new"));
+        assert_eq!(
+            get(&db, "now", "k0"),
+            None,
+            "the old frames are not replayed"
+        );
+    }
+
+    #[test]
+    fn a_spare_whose_new_salt_is_synced_has_no_frame_to_replay() {
+        // A crash right after the spare took a journal file's name: its header has the new salt.
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let now = db.open_tree("now").unwrap();
+        journal.insert(&now, b"k", b"old").unwrap();
+        journal.sync(b"writes", 1, true).unwrap();
+        journal.checkpoint(b"writes", 1, true, || Ok(())).unwrap();
+        journal.insert(&now, b"k2", b"mid").unwrap();
+        journal.sync(b"writes", 2, true).unwrap();
+        journal.checkpoint(b"writes", 2, true, || Ok(())).unwrap();
+        let (_, path) = files(dir.path()).unwrap().pop().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(MAGIC));
+        assert!(
+            bytes.windows(3).any(|w| w == b"old"),
+            "the file was recycled"
+        );
+        drop(journal);
+        drop(db);
+        let (_copy, db, replayed) = replay_alone(&path, &bytes);
+        assert_eq!(replayed.frames, 0);
+        assert_eq!(get(&db, "now", "k"), None);
+        assert_eq!(get(&db, "now", "k2"), None);
+    }
+
+    #[test]
+    fn a_checkpoint_after_an_erasure_keeps_no_file_that_held_what_was_erased() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let now = db.open_tree("now").unwrap();
+        journal.insert(&now, b"a", b"secret-one").unwrap();
+        journal.sync(b"writes", 1, true).unwrap();
+        journal.checkpoint(b"writes", 1, true, || Ok(())).unwrap();
+        assert!(dir.path().join(SPARE).exists());
+        journal.insert(&now, b"b", b"secret-two").unwrap();
+        journal.remove(&now, b"a").unwrap();
+        journal.sync(b"writes", 2, true).unwrap();
+        journal.checkpoint(b"writes", 2, false, || Ok(())).unwrap();
+        assert!(!dir.path().join(SPARE).exists());
+        let journal_files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("journal-")
+            })
+            .collect();
+        assert_eq!(journal_files.len(), 1);
+        let bytes = std::fs::read(&journal_files[0]).unwrap();
+        assert!(
+            !bytes.windows(6).any(|w| w == b"secret"),
+            "a new file, not the spare"
+        );
+        // Nothing is left to be the spare at the next checkpoint either.
+        journal.checkpoint(b"writes", 2, true, || Ok(())).unwrap();
+        journal.checkpoint(b"writes", 2, true, || Ok(())).unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("journal-")
+            {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(6).any(|w| w == b"secret"),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_written_before_headers_is_replayed_as_it_is() {
+        let mut payload = Vec::new();
+        encode(&mut payload, b"now", b"k", Some(b"v"));
+        let mut bytes = (payload.len() as u32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        let (_copy, db, replayed) = replay_alone(Path::new(&file_name(7)), &bytes);
+        assert_eq!(replayed.frames, 1);
+        assert_eq!(replayed.torn_bytes, 0);
+        assert_eq!(get(&db, "now", "k").as_deref(), Some("v"));
     }
 
     #[test]
@@ -1000,7 +1244,7 @@ mod tests {
         assert!(!cut.exists(), "a replayed file is deleted");
         // A damaged byte inside a frame stops the replay there too.
         let mut damaged = whole.clone();
-        damaged[HEADER + 2] ^= 0xff;
+        damaged[FILE_HEADER + HEADER + 2] ^= 0xff;
         std::fs::write(&cut, &damaged).unwrap();
         let replayed = replay(&db, copy.path(), &log, &[]).unwrap();
         assert_eq!(replayed.frames, 0);
@@ -1019,7 +1263,7 @@ mod tests {
         }
         assert!(journal.overloaded());
         assert!(journal.checkpoint_due());
-        journal.checkpoint(b"writes", 0, || Ok(())).unwrap();
+        journal.checkpoint(b"writes", 0, true, || Ok(())).unwrap();
         assert!(!journal.overloaded());
         assert_eq!(tree.len(), 4 * CHECKPOINT_PENDING);
     }
@@ -1031,10 +1275,13 @@ mod tests {
         let tree = db.open_tree("keyed").unwrap();
         journal.insert(&tree, b"k", b"v").unwrap();
         journal.sync(b"writes", 1, true).unwrap();
-        assert_eq!(journal.checkpoint(b"writes", 1, || Ok(())).unwrap(), 1);
+        assert_eq!(
+            journal.checkpoint(b"writes", 1, true, || Ok(())).unwrap(),
+            1
+        );
         let after_first = files(dir.path()).unwrap();
         let mut called = false;
-        let second = journal.checkpoint(b"writes", 1, || {
+        let second = journal.checkpoint(b"writes", 1, true, || {
             called = true;
             Ok(())
         });
@@ -1043,7 +1290,10 @@ mod tests {
         assert_eq!(files(dir.path()).unwrap(), after_first, "no new file");
         // A write since, even one not synced yet, makes the next one run.
         journal.insert(&tree, b"k", b"w").unwrap();
-        assert_eq!(journal.checkpoint(b"writes", 2, || Ok(())).unwrap(), 1);
+        assert_eq!(
+            journal.checkpoint(b"writes", 2, true, || Ok(())).unwrap(),
+            1
+        );
         assert_ne!(files(dir.path()).unwrap(), after_first);
         assert_eq!(tree.get("k").unwrap().as_deref(), Some(&b"w"[..]));
     }
@@ -1082,7 +1332,11 @@ mod tests {
         journal.io().file = writable;
         journal.insert(&tree, b"k", b"w").unwrap();
         assert!(journal.sync(b"writes", 2, true).is_err());
-        assert!(journal.checkpoint(b"writes", 2, || Ok(())).is_err());
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert!(journal.checkpoint(b"writes", 2, true, || Ok(())).is_err());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            FILE_HEADER as u64,
+            "only the file's header"
+        );
     }
 }

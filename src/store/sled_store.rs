@@ -2503,8 +2503,9 @@ impl SledStore {
             .spawn(move || {
                 lower_priority();
                 let cpu = thread_cpu();
-                let done =
-                    journal.checkpoint(WRITES, writes, || synced_and_acked(&dir, &synced, writes));
+                let done = journal.checkpoint(WRITES, writes, true, || {
+                    synced_and_acked(&dir, &synced, writes)
+                });
                 match done {
                     Ok(applied) => tracing::debug!(
                         target: "parcours::checkpoint",
@@ -2531,8 +2532,9 @@ impl SledStore {
     fn settle(t: &Trees) -> Result<(), StoreError> {
         let writes = t.writes();
         t.journal.sync(WRITES, writes, true)?;
+        // No file is recycled: none keeps what was erased.
         t.journal
-            .checkpoint(WRITES, writes, || {
+            .checkpoint(WRITES, writes, false, || {
                 synced_and_acked(&t.dir, &t.synced_blobs, writes)
             })
             .map(drop)
@@ -2643,7 +2645,7 @@ impl SledStore {
         let t = self.read();
         let writes = t.writes();
         t.journal
-            .checkpoint(WRITES, writes, || {
+            .checkpoint(WRITES, writes, true, || {
                 synced_and_acked(&t.dir, &t.synced_blobs, writes)
             })
             .map(drop)
@@ -3627,7 +3629,12 @@ mod tests {
             contains(&journal_bytes(&store)),
             "the journal holds the turn"
         );
+        // A checkpoint keeps the file that holds it as the spare, to be written over later.
+        store.flush_now().unwrap();
+        assert!(store.generation_dir().join("journal-spare").exists());
+        assert!(contains(&journal_bytes(&store)), "the spare holds the turn");
         store.forget("cus_1").unwrap();
+        assert!(!store.generation_dir().join("journal-spare").exists());
         assert!(!contains(&journal_bytes(&store)));
         // Nor does the next sync write it again.
         store.durable().await.unwrap();
