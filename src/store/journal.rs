@@ -841,12 +841,21 @@ pub(super) fn replay(
                     continue 'files;
                 }
                 out.torn_bytes = bytes.len() - at;
-                tracing::warn!(
-                    file = %path.display(),
-                    bytes = out.torn_bytes,
-                    "the journal ends with a write cut short (never acknowledged), or with what \
-                     its file held before it was recycled: left out"
-                );
+                if salt.is_some() {
+                    // As after every checkpoint: what a recycled file held before.
+                    tracing::debug!(
+                        file = %path.display(),
+                        bytes = out.torn_bytes,
+                        "the journal's frames end here; what follows is a write cut short (never \
+                         acknowledged) or what the file held before it was recycled: left out"
+                    );
+                } else {
+                    tracing::warn!(
+                        file = %path.display(),
+                        bytes = out.torn_bytes,
+                        "the journal ends with a write cut short (never acknowledged): left out"
+                    );
+                }
                 break 'files;
             };
             out.writes += apply(db, &mut trees, payload, counters)?;

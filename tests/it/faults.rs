@@ -609,6 +609,21 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// The server killed (SIGKILL: no shutdown, no checkpoint), then its store opened.
+fn kill_and_open(server: &mut ServeProcess, data: &std::path::Path) -> SledStore {
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    SledStore::open(data).unwrap()
+}
+
+/// `user`'s open conversation on the voice channel, which must be there.
+fn open_conversation(store: &SledStore, user: &str) -> Touchpoint {
+    store
+        .open_touchpoint(Channel::Voice, user)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{user}'s conversation was lost"))
+}
+
 /// Turns a server acknowledged before it was killed (SIGKILL: no shutdown, no checkpoint, sled never
 /// synced) are all there at the next open, replayed from the journal with their indexes.
 #[tokio::test]
@@ -639,15 +654,10 @@ async fn turns_acknowledged_before_a_kill_are_replayed_from_the_journal() {
         .map(|e| e.metadata().unwrap().len())
         .sum();
     assert!(journal > 0, "the turns are in the journal");
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    let store = SledStore::open(&data).unwrap();
+    let store = kill_and_open(&mut server, &data);
     for i in 0..callers {
         let user = format!("caller{i}");
-        let tp = store
-            .open_touchpoint(Channel::Voice, &user)
-            .unwrap()
-            .unwrap_or_else(|| panic!("{user}'s conversation was lost"));
+        let tp = open_conversation(&store, &user);
         assert!(
             tp.turns
                 .iter()
@@ -663,6 +673,130 @@ async fn turns_acknowledged_before_a_kill_are_replayed_from_the_journal() {
             .unwrap()
             .unwrap();
         assert_eq!(customer.id, tp.customer_id);
+    }
+    assert_eq!(store.recovery_loss(), None);
+    assert!(store.check().unwrap().damaged.is_empty());
+}
+
+/// The journal files in a data directory's generations: (file name, bytes).
+fn journal_files(data: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = generations(data)
+        .iter()
+        .flat_map(|g| std::fs::read_dir(g).unwrap())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("journal-"))
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path()).ok()?;
+            Some((e.file_name().to_string_lossy().into_owned(), bytes))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// One voice turn of `user` (the same session each time), acknowledged.
+async fn say_voice(client: &reqwest::Client, base: &str, user: &str, text: &str) {
+    let r = client
+        .post(format!("{base}/webhook/voice"))
+        .json(&serde_json::json!({
+            "session_id": format!("session-{user}"),
+            "user_id": user,
+            "transcript": text,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Checkpoints run after a turn once 2 s have passed: a caller of its own speaks once a second until
+/// `done` holds of the journal's files, watched meanwhile (so that nothing is written after the
+/// checkpoint that made it hold).
+async fn checkpoint_until(
+    client: &reqwest::Client,
+    base: &str,
+    data: &std::path::Path,
+    done: impl Fn(&[(String, Vec<u8>)]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        say_voice(client, base, "poke", "hello").await;
+        let next = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < next {
+            if done(&journal_files(data)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint recycled a file");
+    }
+}
+
+/// A kill right after a checkpoint made the spare (the file that held the first round) the journal's
+/// file again: every turn acknowledged is there at the next open, and nothing the file held before
+/// (older versions of the same conversations, whose frames start where the new ones would) is
+/// replayed over them.
+#[tokio::test]
+async fn a_kill_right_after_a_journal_file_is_recycled_brings_back_nothing_it_held_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = ServeProcess::start(&data, &[], std::process::Stdio::null()).await;
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    let callers = 40;
+    // The last caller speaks only in the first round: her conversation is never written again, and
+    // what she said, found in a file, is what that file held then.
+    let last = format!("first round {}", callers - 1);
+    let holds_first_round = |bytes: &[u8]| bytes.windows(last.len()).any(|w| w == last.as_bytes());
+    let spare_holds_it = |files: &[(String, Vec<u8>)]| {
+        files
+            .iter()
+            .any(|(n, b)| n == "journal-spare" && holds_first_round(b))
+    };
+    let current_holds_it = |files: &[(String, Vec<u8>)]| {
+        files
+            .iter()
+            .rfind(|(n, _)| n != "journal-spare")
+            .is_some_and(|(_, b)| holds_first_round(b))
+    };
+    for i in 0..callers {
+        for text in [
+            format!("hello, first round {i}"),
+            format!("where is my parcel, first round {i}"),
+            format!("it was sent in the first round {i}"),
+        ] {
+            say_voice(&client, &base, &format!("caller{i}"), &text).await;
+        }
+    }
+    // The file that holds the first round let go of, and kept as the spare.
+    checkpoint_until(&client, &base, &data, spare_holds_it).await;
+    for i in 0..callers - 1 {
+        say_voice(
+            &client,
+            &base,
+            &format!("caller{i}"),
+            &format!("second round {i}"),
+        )
+        .await;
+    }
+    // The spare recycled: the journal now writes over the first round's file.
+    checkpoint_until(&client, &base, &data, |files: &[(String, Vec<u8>)]| {
+        current_holds_it(files) && !spare_holds_it(files)
+    })
+    .await;
+    // Killed at once: the journal's file is its new header, then what it held before, frame after
+    // frame from where the new ones would start.
+    let store = kill_and_open(&mut server, &data);
+    for i in 0..callers {
+        let user = format!("caller{i}");
+        let tp = open_conversation(&store, &user);
+        let said = |text: String| tp.turns.iter().any(|t| t.text == text);
+        assert!(said(format!("hello, first round {i}")), "{:?}", tp.turns);
+        assert!(
+            i == callers - 1 || said(format!("second round {i}")),
+            "{:?}",
+            tp.turns
+        );
     }
     assert_eq!(store.recovery_loss(), None);
     assert!(store.check().unwrap().damaged.is_empty());
