@@ -13,8 +13,9 @@
 //! write cut short at the end of the last one was never acknowledged, and is left out), sled is
 //! synced, and they are deleted. An erasure checkpoints at once, so that no file keeps what was erased.
 //!
-//! A file starts with a header: [`MAGIC`] and a salt (8 random bytes, new for each use of the file),
-//! synced before any frame is written. Then come the frames: the payload's length and CRC-32 (4 bytes
+//! A file starts with a header: [`MAGIC`], a salt (8 random bytes, new for each use of the file),
+//! synced before any frame is written, and where the previous file's frames end (8 bytes, 0 when not
+//! known; written when the journal switches to the file, synced with its first frame). Then come the frames: the payload's length and CRC-32 (4 bytes
 //! each, little-endian; the CRC is of the salt, then the payload), then the payload, one write after
 //! another: a tag (insert or remove), the tree's name (1 byte of length), the key and, for an insert,
 //! the value (4 bytes of length each). Files written before the header existed (no [`MAGIC`]) have
@@ -52,8 +53,10 @@ const HEADER: usize = 8;
 const SPARE_MAX: usize = 1 << 20;
 /// What a journal file with a header starts with.
 const MAGIC: &[u8; 8] = b"PJOURNL2";
-/// The header: [`MAGIC`], then the salt.
-const FILE_HEADER: usize = 16;
+/// The header: [`MAGIC`], the salt, then where the previous file's frames end.
+const FILE_HEADER: usize = 24;
+/// Where the previous file's end is in the header.
+const PREVIOUS_END: u64 = 16;
 /// The file a checkpoint keeps to be the next journal file.
 const SPARE: &str = "journal-spare";
 
@@ -494,7 +497,7 @@ impl Journal {
         let salt = new_salt(number);
         let mut header = [0u8; FILE_HEADER];
         header[..8].copy_from_slice(MAGIC);
-        header[8..].copy_from_slice(&salt);
+        header[8..16].copy_from_slice(&salt);
         // The new salt is on disk before the spare takes a journal file's name: were it not, a crash
         // could leave the spare's old salt under that name, and its old frames would be replayed.
         file.write_all(&header)
@@ -696,6 +699,11 @@ impl Journal {
                     "an earlier write to the journal failed".into(),
                 ));
             }
+            // The new file says where this one ends: a replay that finds this one's frames end
+            // sooner knows they were damaged, and stops there.
+            let end = FILE_HEADER as u64 + io.len;
+            std::os::unix::fs::FileExt::write_all_at(&file, &end.to_le_bytes(), PREVIOUS_END)
+                .map_err(flush_error)?;
             io.file = file;
             io.number = next;
             io.salt = salt;
@@ -738,17 +746,21 @@ impl Journal {
                 s.overlay[i].written(&key, slot.seq);
             }
         }
+        // Oldest first, so that a crash in between leaves the newest files, in an unbroken run (an
+        // older file replayed after a newer one was deleted would bring back its older values); the
+        // newest of them is kept as the spare.
         let spare = self.dir.join(SPARE);
-        let mut keep = recycle && !spare.exists();
-        for (n, path) in files(&self.dir)?.into_iter().rev() {
-            if n >= current {
-                continue;
-            }
-            if keep {
-                std::fs::rename(&path, &spare).map_err(|e| io_error(&path, e))?;
-                keep = false;
+        let keep = recycle && !spare.exists();
+        let older: Vec<PathBuf> = files(&self.dir)?
+            .into_iter()
+            .filter(|(n, _)| *n < current)
+            .map(|(_, path)| path)
+            .collect();
+        for (i, path) in older.iter().enumerate() {
+            if keep && i + 1 == older.len() {
+                std::fs::rename(path, &spare).map_err(|e| io_error(path, e))?;
             } else {
-                std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                std::fs::remove_file(path).map_err(|e| io_error(path, e))?;
             }
         }
         if !recycle && spare.exists() {
@@ -827,18 +839,30 @@ pub(super) fn replay(
     }
     let mut trees: HashMap<Vec<u8>, sled::Tree> = HashMap::new();
     let last = found.len() - 1;
-    'files: for (i, (_, path)) in found.iter().enumerate() {
+    let headers = found
+        .iter()
+        .map(|(_, path)| file_header(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    'files: for (i, (number, path)) in found.iter().enumerate() {
         let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
         // A file with a header ends where its frames do: after them comes what it held before it
         // was recycled (or a write cut short). One without (written before headers) ends the journal.
-        let (salt, mut at) = match bytes.get(..FILE_HEADER) {
-            Some(h) if h.starts_with(MAGIC) => (h[8..].try_into().ok(), FILE_HEADER),
-            _ => (None, 0),
+        let salt = headers[i].map(|(salt, _)| salt);
+        let mut at = if salt.is_some() { FILE_HEADER } else { 0 };
+        // Where the next file says this one ends, when it is the next by number and says it.
+        let end = match (salt, found.get(i + 1), headers.get(i + 1)) {
+            (Some(_), Some((next, _)), Some(Some((_, end)))) if *next == number + 1 && *end > 0 => {
+                Some(*end as usize)
+            }
+            _ => None,
         };
-        while at < bytes.len() {
+        while at < end.unwrap_or(bytes.len()).min(bytes.len()) {
             let Some(payload) = frame_at(&bytes, at, salt.as_ref()) else {
-                if salt.is_some() && i < last {
+                if end.is_none() && salt.is_some() && i < last {
                     continue 'files;
+                }
+                if end.is_some() {
+                    break;
                 }
                 out.torn_bytes = bytes.len() - at;
                 if salt.is_some() {
@@ -862,6 +886,19 @@ pub(super) fn replay(
             out.frames += 1;
             at += HEADER + payload.len();
         }
+        if let Some(end) = end.filter(|&end| at != end) {
+            // Frames that were synced before the next file was started are not whole: the journal is
+            // replayed up to here, not past the gap.
+            out.torn_bytes = end.saturating_sub(at);
+            tracing::warn!(
+                file = %path.display(),
+                at,
+                end,
+                "a journal file's frames end before where the next file says they do (damaged): \
+                 the journal is replayed up to there"
+            );
+            break 'files;
+        }
     }
     db.flush()?;
     log.sync_data().map_err(flush_error)?;
@@ -870,6 +907,28 @@ pub(super) fn replay(
     }
     sync_dir(dir).map_err(|e| io_error(dir, e))?;
     Ok(out)
+}
+
+/// A journal file's salt and where it says the previous file ends, when it has a header.
+fn file_header(path: &Path) -> Result<Option<([u8; 8], u64)>, StoreError> {
+    use std::io::Read;
+    let mut header = [0u8; FILE_HEADER];
+    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut read = 0;
+    while read < FILE_HEADER {
+        match file.read(&mut header[read..]) {
+            Ok(0) => return Ok(None),
+            Ok(n) => read += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(path, e)),
+        }
+    }
+    if !header.starts_with(MAGIC) {
+        return Ok(None);
+    }
+    let salt = header[8..16].try_into().unwrap_or_default();
+    let end = u64::from_le_bytes(header[16..24].try_into().unwrap_or_default());
+    Ok(Some((salt, end)))
 }
 
 /// The payload of the frame at `at`, if it is whole and its CRC (of `salt` and the payload, or of
@@ -1065,6 +1124,61 @@ mod tests {
             .get(key)
             .unwrap()
             .map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    /// Replays journal files, given by name and bytes, into an empty sled.
+    fn replay_files(list: &[(&str, &[u8])]) -> (tempfile::TempDir, sled::Db, Replayed) {
+        let copy = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(copy.path()).open().unwrap();
+        for (name, bytes) in list {
+            std::fs::write(copy.path().join(name), bytes).unwrap();
+        }
+        let log = File::open(copy.path().join("db")).unwrap();
+        let replayed = replay(&db, copy.path(), &log, &[]).unwrap();
+        (copy, db, replayed)
+    }
+
+    #[test]
+    fn a_damaged_frame_in_an_earlier_file_stops_the_replay_before_the_later_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let now = db.open_tree("now").unwrap();
+        journal.insert(&now, b"a", b"1").unwrap();
+        journal.sync(b"writes", 1, true).unwrap();
+        journal.insert(&now, b"b", b"1").unwrap();
+        journal.sync(b"writes", 2, true).unwrap();
+        // A checkpoint that fails once sled is synced: the journal has moved to the next file, and
+        // the older one stays.
+        let failed = journal.checkpoint(b"writes", 2, true, || Err(std::io::Error::other("full")));
+        assert!(failed.is_err());
+        journal.insert(&now, b"b", b"2").unwrap();
+        journal.insert(&now, b"c", b"2").unwrap();
+        journal.sync(b"writes", 3, true).unwrap();
+        let found = files(dir.path()).unwrap();
+        assert_eq!(found.len(), 2);
+        let first = std::fs::read(&found[0].1).unwrap();
+        let second = std::fs::read(&found[1].1).unwrap();
+        // The next checkpoint lets go of both: the older deleted, the newer kept as the spare.
+        journal.checkpoint(b"writes", 3, true, || Ok(())).unwrap();
+        assert!(!found[0].1.exists() && !found[1].1.exists());
+        assert_eq!(std::fs::read(dir.path().join(SPARE)).unwrap(), second);
+        drop(journal);
+        drop(db);
+        let names = [file_name(found[0].0), file_name(found[1].0)];
+        let (_copy, db, replayed) = replay_files(&[(&names[0], &first), (&names[1], &second)]);
+        assert_eq!(replayed.frames, 3);
+        assert_eq!(get(&db, "now", "b").as_deref(), Some("2"));
+        assert_eq!(get(&db, "now", "c").as_deref(), Some("2"));
+        // The first file's last frame damaged: its writes were acknowledged, so the second file, whose
+        // header says where the first ends, is not replayed past the gap.
+        let mut damaged = first.clone();
+        *damaged.last_mut().unwrap() ^= 0xff;
+        let (_copy, db, replayed) = replay_files(&[(&names[0], &damaged), (&names[1], &second)]);
+        assert_eq!(replayed.frames, 1);
+        assert!(replayed.torn_bytes > 0);
+        assert_eq!(get(&db, "now", "a").as_deref(), Some("1"));
+        assert_eq!(get(&db, "now", "b"), None);
+        assert_eq!(get(&db, "now", "c"), None);
     }
 
     #[test]

@@ -599,20 +599,24 @@ fn has_legacy_files(root: &Path) -> bool {
     root.join("db").exists() || root.join("conf").exists()
 }
 
-/// Removes sled's own files from a directory, leaving anything else.
+/// Removes sled's own files from a directory, and the journal's, leaving anything else. The journal's
+/// and the snapshots go first: a crash in between leaves sled's, by which the next start knows to
+/// finish.
 fn remove_legacy_files(root: &Path) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(root).map_err(|e| io_error(root, e))? {
+        let entry = entry.map_err(|e| io_error(root, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") || name.starts_with("journal-") {
+            std::fs::remove_file(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
+        }
+    }
     for name in SLED_FILES {
         let path = root.join(name);
         if path.is_dir() {
             std::fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
         } else if path.exists() {
             std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
-        }
-    }
-    for entry in std::fs::read_dir(root).map_err(|e| io_error(root, e))? {
-        let entry = entry.map_err(|e| io_error(root, e))?;
-        if entry.file_name().to_string_lossy().starts_with("snap.") {
-            std::fs::remove_file(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
         }
     }
     Ok(())
@@ -3603,6 +3607,31 @@ mod tests {
         store.flush_now().unwrap();
         assert_eq!(read_acked(&gen_dir), Some(store.read().writes()));
         assert_eq!(read_acked(&gen_dir), Some(3));
+    }
+
+    /// The old layout's files, once a compaction replaced them: sled's, the snapshots and the
+    /// journal's (the spare too, which holds other customers' turns) go; anything else stays.
+    #[test]
+    fn the_files_of_a_store_written_before_generations_go_with_its_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "conf",
+            "db",
+            ACKED,
+            "snap.0000001",
+            "journal-00000000000000000003",
+            "journal-spare",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("blobs")).unwrap();
+        remove_legacy_files(dir.path()).unwrap();
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["notes.txt"]);
     }
 
     /// What an erasure took away is in no file of the journal afterwards.

@@ -646,14 +646,14 @@ async fn turns_acknowledged_before_a_kill_are_replayed_from_the_journal() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let journal: u64 = generations(&data)
-        .iter()
-        .flat_map(|g| std::fs::read_dir(g).unwrap())
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("journal-"))
-        .map(|e| e.metadata().unwrap().len())
-        .sum();
-    assert!(journal > 0, "the turns are in the journal");
+    let journal = journal_files(&data);
+    let said = format!("parcel number {}", callers - 1);
+    assert!(
+        journal
+            .iter()
+            .any(|(_, b)| b.windows(said.len()).any(|w| w == said.as_bytes())),
+        "the turns are in the journal"
+    );
     let store = kill_and_open(&mut server, &data);
     for i in 0..callers {
         let user = format!("caller{i}");
