@@ -1110,12 +1110,8 @@ mod tests {
     /// Replays the journal file at `path` alone, as `bytes`, into an empty sled (so that only the
     /// journal can bring anything back).
     fn replay_alone(path: &Path, bytes: &[u8]) -> (tempfile::TempDir, sled::Db, Replayed) {
-        let copy = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(copy.path()).open().unwrap();
-        std::fs::write(copy.path().join(path.file_name().unwrap()), bytes).unwrap();
-        let log = File::open(copy.path().join("db")).unwrap();
-        let replayed = replay(&db, copy.path(), &log, &[]).unwrap();
-        (copy, db, replayed)
+        let name = path.file_name().unwrap().to_string_lossy();
+        replay_files(&[(&name, bytes)])
     }
 
     fn get(db: &sled::Db, tree: &str, key: &str) -> Option<String> {
