@@ -689,15 +689,15 @@ fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
         .path(dir)
         .cache_capacity(cache_bytes)
         .flush_every_ms(None);
-    // sled releases its file lock asynchronously after a close, so a quick reopen (a restart, a test)
-    // may find it still held for a moment: retry briefly before giving up.
+    // sled releases its file lock asynchronously after a close (its IO threads hold the file until
+    // their last write is done), so a quick reopen (a restart, a test) may find it still held for a
+    // moment: retry briefly before giving up. sled reports a held lock as an `Other` error whose text
+    // says so (the `WouldBlock` of the `flock` is lost in it), so the text is what tells.
     let mut attempts = 0;
     loop {
         match config.open() {
             Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && attempts < LOCK_RETRIES =>
-            {
+            Err(sled::Error::Io(e)) if lock_held(&e) && attempts < LOCK_RETRIES => {
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
@@ -709,6 +709,11 @@ fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
             }
         }
     }
+}
+
+/// Whether sled's open failed because another handle still holds the lock on its `db` file.
+fn lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
 impl SledStore {
@@ -2961,6 +2966,29 @@ mod tests {
                 Timestamp(1),
             )
         }
+    }
+
+    #[test]
+    fn a_reopen_waits_for_a_lock_still_held_and_gives_up_on_one_never_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open_sled(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
+        // sled's own error for a held lock is recognised as one (it is an `Other` with a message).
+        let held = sled::Config::new().path(dir.path()).open().map(drop);
+        match held {
+            Err(sled::Error::Io(e)) => assert!(lock_held(&e), "not seen as a held lock: {e}"),
+            other => panic!("the second open should fail on the lock: {other:?}"),
+        }
+        // Let go of while the reopen is retrying: the reopen succeeds.
+        let letting_go = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(first);
+        });
+        let second = open_sled(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
+        letting_go.join().unwrap();
+        // Never let go of: an error naming the path, after the retries.
+        let err = open_sled(dir.path(), DEFAULT_CACHE_BYTES).unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+        drop(second);
     }
 
     #[test]
