@@ -63,6 +63,7 @@ impl Bot {
             &pack,
             NluConfig {
                 threshold: settings.fallback_threshold,
+                class_memo: settings.nlu_memo,
                 ..NluConfig::default()
             },
         );

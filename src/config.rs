@@ -27,8 +27,9 @@ pub struct Settings {
     pub redact_patterns: Vec<String>,
     /// At most this many MiB of the store are kept in memory (sled's page cache).
     pub store_cache_mb: u64,
-    /// Short messages already understood are kept, up to twice this many, and not parsed again
-    /// ([`crate::nlu::memo`]); 0 parses every message.
+    /// Short messages already understood are kept, up to twice this many, and not parsed again, and as
+    /// many of the classifier's verdicts on the tokens it read ([`crate::nlu::memo`]); 0 parses and
+    /// classifies every message.
     pub nlu_memo: usize,
     /// At most this many HTTP connections are served at once (fewer if the open-file limit is lower).
     pub max_connections: usize,

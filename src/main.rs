@@ -478,6 +478,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     keep_known_words: !correct_known_words,
                     prototype_weight: prototype_weight
                         .unwrap_or(parcours::nlu::NluConfig::default().prototype_weight),
+                    // Every message classified: the evaluation's timings are a parse's.
+                    class_memo: 0,
                 },
             };
             let progress = if json {

@@ -6,6 +6,11 @@
 //! Two generations of at most `capacity` entries each: a lookup reads the young one, then the old one
 //! (moving what it finds to the young); when the young one is full it becomes the old one and the old one
 //! is let go. Memory stays bounded, and a message still said often survives every turnover.
+//!
+//! Below it, [`Classified`] keeps the classifier's verdicts by the tokens it was given, in the same two
+//! generations: a message seen for the first time is often another customer's words with another
+//! number in them ("it's 4471", "order 5521 please"), and numbers reach the classifier as one
+//! placeholder, so its scores, most of a parse's work, are those of a message seen before.
 
 use super::{Nlu, Understanding};
 use crate::message::Lang;
@@ -23,16 +28,24 @@ struct Key {
     current: Option<Lang>,
 }
 
-#[derive(Default)]
-struct Generations {
-    young: crate::FastMap<Key, Arc<Understanding>>,
-    old: crate::FastMap<Key, Arc<Understanding>>,
+struct Generations<K, V> {
+    young: crate::FastMap<K, V>,
+    old: crate::FastMap<K, V>,
+}
+
+impl<K, V> Default for Generations<K, V> {
+    fn default() -> Self {
+        Generations {
+            young: crate::FastMap::default(),
+            old: crate::FastMap::default(),
+        }
+    }
 }
 
 /// The understood messages; `capacity` 0 keeps none.
 pub struct Memo {
     capacity: usize,
-    generations: Mutex<Generations>,
+    generations: Mutex<Generations<Key, Arc<Understanding>>>,
 }
 
 impl Memo {
@@ -82,15 +95,15 @@ impl Memo {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<Key, Arc<Understanding>>> {
         self.generations
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl Generations {
-    fn find(&mut self, key: &Key) -> Option<Arc<Understanding>> {
+impl<K: Eq + std::hash::Hash, V: Clone> Generations<K, V> {
+    fn find(&mut self, key: &K) -> Option<V> {
         if let Some(known) = self.young.get(key) {
             return Some(known.clone());
         }
@@ -99,11 +112,78 @@ impl Generations {
         Some(known)
     }
 
-    fn keep(&mut self, key: Key, understood: Arc<Understanding>, capacity: usize) {
+    fn keep(&mut self, key: K, value: V, capacity: usize) {
         if self.young.len() >= capacity {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(key, understood);
+        self.young.insert(key, value);
+    }
+}
+
+/// What the classifier made of a message's tokens: its best label, the confidence, and whether the
+/// message is close to that label's examples.
+pub(super) type Verdict = (Option<String>, f32, bool);
+
+/// Which classifier read the tokens, and the tokens as it saw them (numbers already one placeholder).
+#[derive(PartialEq, Eq, Hash)]
+pub(super) struct ClassKey {
+    english: bool,
+    dense: bool,
+    tokens: Box<str>,
+}
+
+/// The classifier's verdicts, kept by [`ClassKey`]; `capacity` 0 keeps none.
+pub(super) struct Classified {
+    capacity: usize,
+    generations: Mutex<Generations<ClassKey, Verdict>>,
+}
+
+impl Classified {
+    pub fn new(capacity: usize) -> Self {
+        Classified {
+            capacity,
+            generations: Mutex::default(),
+        }
+    }
+
+    /// The key of `tokens` as read by the English classifier or the other, with or without word
+    /// vectors; `None` when nothing is kept or the tokens are too long to be said again.
+    pub fn key(&self, tokens: &[String], english: bool, dense: bool) -> Option<ClassKey> {
+        let len = tokens.iter().map(|t| t.len() + 1).sum::<usize>();
+        if self.capacity == 0 || len > MAX_TEXT {
+            return None;
+        }
+        Some(ClassKey {
+            english,
+            dense,
+            tokens: tokens.join(" ").into(),
+        })
+    }
+
+    /// The verdict given before on the same tokens, or the one `classify` gives now (then kept).
+    pub fn verdict(&self, key: Option<ClassKey>, classify: impl FnOnce() -> Verdict) -> Verdict {
+        let Some(key) = key else {
+            return classify();
+        };
+        if let Some(known) = self.lock().find(&key) {
+            return known;
+        }
+        let verdict = classify();
+        self.lock().keep(key, verdict.clone(), self.capacity);
+        verdict
+    }
+
+    /// How many verdicts are kept.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        let g = self.lock();
+        g.young.len() + g.old.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<ClassKey, Verdict>> {
+        self.generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -174,6 +254,53 @@ mod tests {
             &off.understand(&nlu, "yes", day(5), None)
         ));
         assert!(off.is_empty());
+    }
+
+    #[test]
+    fn a_verdict_kept_for_other_numbers_gives_the_understanding_of_a_fresh_parse() {
+        let pack = IntentPack::load(std::path::Path::new("intents")).expect("the intent pack");
+        let keeping = Nlu::from_pack(
+            &pack,
+            NluConfig {
+                class_memo: 64,
+                ..NluConfig::default()
+            },
+        );
+        let fresh = nlu();
+        let said = [
+            "it's 4471",
+            "it's 5521",
+            "order 1234 please",
+            "order 98 please",
+            "where is my order 4567",
+            "where is my order 12",
+            "c'est la commande 4567",
+            "c'est la commande 9911",
+            "4 5 6 7",
+            "nine nine one one",
+            "hello, where is order 5521, and I want a refund",
+            "hello, where is order 7710, and I want a refund",
+        ];
+        for current in [None, Some(Lang::En), Some(Lang::Fr)] {
+            for text in said {
+                assert_eq!(
+                    keeping.parse_in(text, day(5), current),
+                    fresh.parse_in(text, day(5), current),
+                    "{text:?} in {current:?}"
+                );
+            }
+        }
+        // The second of each pair was classified from what the first left: nothing new kept.
+        let kept = keeping.classified.len();
+        assert!(kept > 0);
+        for current in [None, Some(Lang::En), Some(Lang::Fr)] {
+            keeping.parse_in("where is my order 31", day(5), current);
+            keeping.parse_in("c'est la commande 31", day(5), current);
+        }
+        assert_eq!(keeping.classified.len(), kept, "numbers made new verdicts");
+        // An NLU that keeps none keeps none.
+        fresh.parse_in("it's 4471", day(5), None);
+        assert_eq!(fresh.classified.len(), 0);
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct NluConfig {
     /// With word vectors: weight of the prototype term ([`Classifier::similarities`]) added to the SVM's
     /// decision values when ranking intents; 0 for the SVM alone.
     pub prototype_weight: f32,
+    /// The classifier's verdicts kept per generation of [`memo::Classified`]; 0 (the default) keeps
+    /// none. The bot's NLU keeps as many as its memo of messages (`nlu_memo`).
+    pub class_memo: usize,
 }
 
 impl Default for NluConfig {
@@ -84,6 +87,7 @@ impl Default for NluConfig {
             min_similarity: MIN_SIMILARITY,
             keep_known_words: true,
             prototype_weight: PROTOTYPE_WEIGHT,
+            class_memo: 0,
         }
     }
 }
@@ -139,6 +143,8 @@ pub struct Nlu {
     roles: std::collections::HashMap<String, crate::intents::Role>,
     /// The entity kinds each intent takes.
     takes: std::collections::HashMap<String, Vec<crate::intents::EntityKind>>,
+    /// The classifier's verdicts on tokens it has read before.
+    classified: memo::Classified,
 }
 
 /// A message this long is read clause by clause for its main request (an angry paragraph that tells the
@@ -330,6 +336,7 @@ impl Nlu {
             english,
             roles: Default::default(),
             takes: Default::default(),
+            classified: memo::Classified::new(cfg.class_memo),
         }
     }
 
@@ -548,9 +555,9 @@ impl Nlu {
     /// Also says whether the message is close enough to its label's examples (see
     /// [`NluConfig::min_similarity`]).
     fn classify_in(&self, tokens: &[String], lang: Option<Lang>) -> (Option<String>, f32, bool) {
-        let (classifier, dense) = match (&self.english, lang) {
-            (Some(english), Some(Lang::En)) => (english, true),
-            _ => (&self.classifier, self.dense == Dense::Always),
+        let (classifier, dense, is_english) = match (&self.english, lang) {
+            (Some(english), Some(Lang::En)) => (english, true, true),
+            _ => (&self.classifier, self.dense == Dense::Always, false),
         };
         let lexicon = classifier
             .vectors()
@@ -559,9 +566,22 @@ impl Nlu {
         if tokens.is_empty() {
             return (None, 0.0, false);
         }
+        let key = self.classified.key(&tokens, is_english, dense);
+        self.classified
+            .verdict(key, || self.classify_tokens(classifier, &tokens, dense))
+    }
+
+    /// The classifier's best label for tokens as it sees them ([`class_tokens`]), its confidence, and
+    /// whether the message is close to that label's examples.
+    fn classify_tokens(
+        &self,
+        classifier: &Classifier,
+        tokens: &[String],
+        dense: bool,
+    ) -> (Option<String>, f32, bool) {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            classifier.scores(&tokens, dense, &mut s);
+            classifier.scores(tokens, dense, &mut s);
             let s = &*s;
             let scores = s.scores();
             // The SVM's decision plus the prototype term ranks the labels; the confidence stays the SVM's
