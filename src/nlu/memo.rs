@@ -74,7 +74,7 @@ impl Memo {
             today,
             current,
         };
-        if let Some(known) = self.lock().find(&key) {
+        if let Some(known) = self.lock().find(&key, self.capacity) {
             return known;
         }
         // Parsed outside the lock: another turn may parse the same text meanwhile, and both give the
@@ -103,11 +103,16 @@ impl Memo {
 }
 
 impl<K: Eq + std::hash::Hash, V: Clone> Generations<K, V> {
-    fn find(&mut self, key: &K) -> Option<V> {
+    /// What is kept under `key`; found in the old generation, it moves to the young one, which first
+    /// becomes the old one if it is full (so that the two never hold more than `capacity` each).
+    fn find(&mut self, key: &K, capacity: usize) -> Option<V> {
         if let Some(known) = self.young.get(key) {
             return Some(known.clone());
         }
         let (key, known) = self.old.remove_entry(key)?;
+        if self.young.len() >= capacity {
+            self.old = std::mem::take(&mut self.young);
+        }
         self.young.insert(key, known.clone());
         Some(known)
     }
@@ -165,7 +170,7 @@ impl Classified {
         let Some(key) = key else {
             return classify();
         };
-        if let Some(known) = self.lock().find(&key) {
+        if let Some(known) = self.lock().find(&key, self.capacity) {
             return known;
         }
         let verdict = classify();
@@ -254,6 +259,25 @@ mod tests {
             &off.understand(&nlu, "yes", day(5), None)
         ));
         assert!(off.is_empty());
+    }
+
+    #[test]
+    fn what_is_found_again_in_the_old_generation_never_grows_the_two_past_their_capacity() {
+        let capacity = 3;
+        let mut g: Generations<u32, u32> = Generations::default();
+        for n in 0..40 {
+            g.keep(n, n, capacity);
+            // Everything kept before, looked up again: found ones move to the young generation.
+            for k in 0..n {
+                if let Some(v) = g.find(&k, capacity) {
+                    assert_eq!(v, k);
+                }
+            }
+            assert!(g.young.len() <= capacity, "young {}", g.young.len());
+            assert!(g.old.len() <= capacity, "old {}", g.old.len());
+        }
+        // The latest is always found.
+        assert_eq!(g.find(&39, capacity), Some(39));
     }
 
     #[test]

@@ -2983,8 +2983,13 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(300));
             drop(first);
         });
+        let started = std::time::Instant::now();
         let second = open_sled(dir.path(), DEFAULT_CACHE_BYTES).unwrap();
         letting_go.join().unwrap();
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(250),
+            "opened while the first handle still held the lock"
+        );
         // Never let go of: an error naming the path, after the retries.
         let err = open_sled(dir.path(), DEFAULT_CACHE_BYTES).unwrap_err();
         assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
