@@ -42,66 +42,6 @@ impl<K, V> Default for Generations<K, V> {
     }
 }
 
-/// The understood messages; `capacity` 0 keeps none.
-pub struct Memo {
-    capacity: usize,
-    generations: Mutex<Generations<Key, Arc<Understanding>>>,
-}
-
-impl Memo {
-    /// Keeps up to `capacity` messages in each of its two generations.
-    pub fn new(capacity: usize) -> Self {
-        Memo {
-            capacity,
-            generations: Mutex::default(),
-        }
-    }
-
-    /// What `nlu` makes of `text` on `today` in a conversation held in `current`: as it made of it
-    /// before, if the same text was understood on the same day in the same language, else parsed now.
-    pub fn understand(
-        &self,
-        nlu: &Nlu,
-        text: &str,
-        today: Date,
-        current: Option<Lang>,
-    ) -> Arc<Understanding> {
-        if self.capacity == 0 || text.len() > MAX_TEXT {
-            return Arc::new(nlu.parse_in(text, today, current));
-        }
-        let key = Key {
-            text: text.into(),
-            today,
-            current,
-        };
-        if let Some(known) = self.lock().find(&key, self.capacity) {
-            return known;
-        }
-        // Parsed outside the lock: another turn may parse the same text meanwhile, and both give the
-        // same understanding.
-        let understood = Arc::new(nlu.parse_in(text, today, current));
-        self.lock().keep(key, understood.clone(), self.capacity);
-        understood
-    }
-
-    /// How many messages are kept.
-    pub fn len(&self) -> usize {
-        let g = self.lock();
-        g.young.len() + g.old.len()
-    }
-
-    /// Whether no message is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<Key, Arc<Understanding>>> {
-        self.generations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 impl<K: Eq + std::hash::Hash, V: Clone> Generations<K, V> {
     /// What is kept under `key`; found in the old generation, it moves to the young one, which first
     /// becomes the old one if it is full (so that the two never hold more than `capacity` each).
@@ -125,70 +65,128 @@ impl<K: Eq + std::hash::Hash, V: Clone> Generations<K, V> {
     }
 }
 
+/// Values kept by key in two generations of at most `capacity` entries each, shared between threads;
+/// `capacity` 0 keeps none.
+struct Kept<K, V> {
+    capacity: usize,
+    generations: Mutex<Generations<K, V>>,
+}
+
+impl<K: Eq + std::hash::Hash, V: Clone> Kept<K, V> {
+    fn new(capacity: usize) -> Self {
+        Kept {
+            capacity,
+            generations: Mutex::new(Generations::default()),
+        }
+    }
+
+    /// The value kept under `key`, or the one `make` gives now (then kept). `make` runs outside the
+    /// lock: another thread may make the same value meanwhile, and both give the same.
+    fn get_or(&self, key: K, make: impl FnOnce() -> V) -> V {
+        if let Some(known) = self.lock().find(&key, self.capacity) {
+            return known;
+        }
+        let value = make();
+        self.lock().keep(key, value.clone(), self.capacity);
+        value
+    }
+
+    fn len(&self) -> usize {
+        let g = self.lock();
+        g.young.len() + g.old.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<K, V>> {
+        self.generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The understood messages; `capacity` 0 keeps none.
+pub struct Memo(Kept<Key, Arc<Understanding>>);
+
+impl Memo {
+    /// Keeps up to `capacity` messages in each of its two generations.
+    pub fn new(capacity: usize) -> Self {
+        Memo(Kept::new(capacity))
+    }
+
+    /// What `nlu` makes of `text` on `today` in a conversation held in `current`: as it made of it
+    /// before, if the same text was understood on the same day in the same language, else parsed now.
+    pub fn understand(
+        &self,
+        nlu: &Nlu,
+        text: &str,
+        today: Date,
+        current: Option<Lang>,
+    ) -> Arc<Understanding> {
+        let parse = || Arc::new(nlu.parse_in(text, today, current));
+        if self.0.capacity == 0 || text.len() > MAX_TEXT {
+            return parse();
+        }
+        let key = Key {
+            text: text.into(),
+            today,
+            current,
+        };
+        self.0.get_or(key, parse)
+    }
+
+    /// How many messages are kept.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no message is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What the classifier made of a message's tokens: its best label, the confidence, and whether the
 /// message is close to that label's examples.
 pub(super) type Verdict = (Option<String>, f32, bool);
 
-/// Which classifier read the tokens, and the tokens as it saw them (numbers already one placeholder).
+/// Which classifier read the tokens (the English one, or the other), and the tokens as it saw them
+/// (numbers already one placeholder). Whether word vectors were used follows from the classifier.
 #[derive(PartialEq, Eq, Hash)]
 pub(super) struct ClassKey {
     english: bool,
-    dense: bool,
     tokens: Box<str>,
 }
 
 /// The classifier's verdicts, kept by [`ClassKey`]; `capacity` 0 keeps none.
-pub(super) struct Classified {
-    capacity: usize,
-    generations: Mutex<Generations<ClassKey, Verdict>>,
-}
+pub(super) struct Classified(Kept<ClassKey, Verdict>);
 
 impl Classified {
     pub fn new(capacity: usize) -> Self {
-        Classified {
-            capacity,
-            generations: Mutex::default(),
-        }
+        Classified(Kept::new(capacity))
     }
 
-    /// The key of `tokens` as read by the English classifier or the other, with or without word
-    /// vectors; `None` when nothing is kept or the tokens are too long to be said again.
-    pub fn key(&self, tokens: &[String], english: bool, dense: bool) -> Option<ClassKey> {
+    /// The verdict given before on the same tokens read by the same classifier, or the one `classify`
+    /// gives now (then kept). Tokens too long to be said again are classified every time.
+    pub fn verdict(
+        &self,
+        tokens: &[String],
+        english: bool,
+        classify: impl FnOnce() -> Verdict,
+    ) -> Verdict {
         let len = tokens.iter().map(|t| t.len() + 1).sum::<usize>();
-        if self.capacity == 0 || len > MAX_TEXT {
-            return None;
-        }
-        Some(ClassKey {
-            english,
-            dense,
-            tokens: tokens.join(" ").into(),
-        })
-    }
-
-    /// The verdict given before on the same tokens, or the one `classify` gives now (then kept).
-    pub fn verdict(&self, key: Option<ClassKey>, classify: impl FnOnce() -> Verdict) -> Verdict {
-        let Some(key) = key else {
+        if self.0.capacity == 0 || len > MAX_TEXT {
             return classify();
-        };
-        if let Some(known) = self.lock().find(&key, self.capacity) {
-            return known;
         }
-        let verdict = classify();
-        self.lock().keep(key, verdict.clone(), self.capacity);
-        verdict
+        let key = ClassKey {
+            english,
+            tokens: tokens.join(" ").into(),
+        };
+        self.0.get_or(key, classify)
     }
 
     /// How many verdicts are kept.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        let g = self.lock();
-        g.young.len() + g.old.len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<ClassKey, Verdict>> {
-        self.generations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.0.len()
     }
 }
 

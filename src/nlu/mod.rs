@@ -554,7 +554,7 @@ impl Nlu {
     /// [`Nlu::classify`] for a message in `lang` (which decides whether word vectors apply).
     /// Also says whether the message is close enough to its label's examples (see
     /// [`NluConfig::min_similarity`]).
-    fn classify_in(&self, tokens: &[String], lang: Option<Lang>) -> (Option<String>, f32, bool) {
+    fn classify_in(&self, tokens: &[String], lang: Option<Lang>) -> memo::Verdict {
         let (classifier, dense, is_english) = match (&self.english, lang) {
             (Some(english), Some(Lang::En)) => (english, true, true),
             _ => (&self.classifier, self.dense == Dense::Always, false),
@@ -566,9 +566,9 @@ impl Nlu {
         if tokens.is_empty() {
             return (None, 0.0, false);
         }
-        let key = self.classified.key(&tokens, is_english, dense);
-        self.classified
-            .verdict(key, || self.classify_tokens(classifier, &tokens, dense))
+        self.classified.verdict(&tokens, is_english, || {
+            self.classify_tokens(classifier, &tokens, dense)
+        })
     }
 
     /// The classifier's best label for tokens as it sees them ([`class_tokens`]), its confidence, and
@@ -578,7 +578,7 @@ impl Nlu {
         classifier: &Classifier,
         tokens: &[String],
         dense: bool,
-    ) -> (Option<String>, f32, bool) {
+    ) -> memo::Verdict {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             classifier.scores(tokens, dense, &mut s);
