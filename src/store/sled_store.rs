@@ -17,9 +17,9 @@
 //! Durability: every write is appended to the journal (`journal.rs`) as well; [`ProfileStore::durable`]
 //! resolves once the journal has been written and `fdatasync`ed past the caller's writes. sled itself is
 //! flushed and synced only at the journal's checkpoints, after which the journal's older files are
-//! deleted; at start the files left are replayed into sled. The conversations and their indexes
-//! (`DEFERRED`) wait in the journal's memory between checkpoints rather than being written to sled at
-//! each turn. One sync runs at a time, and a caller who queued behind it is served by the next, which
+//! deleted; at start the files left are replayed into sled. The customers, the conversations and their
+//! indexes (`DEFERRED`) wait in the journal's memory between checkpoints rather than being written to
+//! sled at each turn. One sync runs at a time, and a caller who queued behind it is served by the next, which
 //! covers every caller waiting by then (group commit): concurrent conversations share syncs instead of
 //! each paying for their own.
 //!
@@ -523,11 +523,13 @@ impl Indexed {
     }
 }
 
-/// The trees every turn writes (a conversation, its indexes), written to sled only at the journal's
-/// checkpoints; the latest writes of their keys wait in the journal's memory, where reads look first.
-/// The conversations and the lists of the open ones and of those people have are read by key (the
-/// lists whole, now and then); the customers' histories and the time index by ranges.
+/// The trees every turn writes (a conversation, its indexes) and the customers (a survey asked, an
+/// address changed), written to sled only at the journal's checkpoints; the latest writes of their
+/// keys wait in the journal's memory, where reads look first. The customers, the conversations and
+/// the lists of the open ones and of those people have are read by key (the customers by pages and
+/// the lists whole, now and then); the customers' histories and the time index by ranges.
 const DEFERRED: &[(&str, Reads)] = &[
+    ("customers", Reads::ByKey),
     ("touchpoints", Reads::ByKey),
     ("tp_customer", Reads::ByRange),
     ("tp_time", Reads::ByRange),
@@ -1201,16 +1203,6 @@ impl Trees {
         Ok(page)
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(
-        tree: &sled::Tree,
-        key: &[u8],
-    ) -> Result<Option<T>, StoreError> {
-        match tree.get(key)? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
-    }
-
     #[tracing::instrument(level = "debug", skip(self, identity), fields(channel = %identity.channel))]
     fn resolve(&self, identity: &Identity, now: Timestamp) -> Result<Customer, StoreError> {
         if let Some(c) = self.customer_of(identity)? {
@@ -1273,7 +1265,10 @@ impl Trees {
             kept.epoch
         };
         let customer: Option<Arc<Customer>> =
-            Self::get_json::<Customer>(&self.customers, id.as_bytes())?.map(Arc::new);
+            match self.journal.get(&self.customers, id.as_bytes())? {
+                Some(v) => Some(Arc::new(serde_json::from_slice(&v)?)),
+                None => None,
+            };
         if let Some(c) = &customer {
             self.kept_customers().keep(epoch, id, c.clone());
         }
@@ -2218,14 +2213,11 @@ impl SledStore {
         limit: usize,
     ) -> Result<Vec<Customer>, StoreError> {
         let t = self.read();
-        let range = match after {
-            Some(a) => {
-                let mut from = a.as_bytes().to_vec();
-                from.push(0);
-                t.customers.range(from..)
-            }
-            None => t.customers.range::<&[u8], _>(..),
+        let lo = match after {
+            Some(a) => Bound::Excluded(a.as_bytes()),
+            None => Bound::Unbounded,
         };
+        let range = t.journal.range(&t.customers, lo, Bound::Unbounded, false);
         let mut out = Vec::new();
         for item in range.take(limit) {
             let (_, v) = item?;
@@ -3606,6 +3598,72 @@ mod tests {
         assert_eq!(reopened.recovery_loss(), None);
         let report = reopened.check().unwrap();
         assert!(report.damaged.is_empty(), "{:?}", report.damaged);
+    }
+
+    /// A customer's record waits in the journal's memory for the next checkpoint, as a conversation's
+    /// does: a read by id, a page of customers and a replay after a crash all find the latest write.
+    #[tokio::test]
+    async fn a_customer_written_waits_for_the_checkpoint_and_is_found_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let customer = |id: &str, name: &str| Customer {
+            id: id.into(),
+            name: Some(name.into()),
+            ..Customer::default()
+        };
+        let name_in_sled = |store: &SledStore, id: &str| {
+            let record = store.read().customers.get(id).unwrap()?;
+            serde_json::from_slice::<Customer>(&record).unwrap().name
+        };
+        store.put_customer(&customer("cus_2", "in sled")).unwrap();
+        store.flush_now().unwrap();
+        store.put_customer(&customer("cus_1", "waiting")).unwrap();
+        store.put_customer(&customer("cus_3", "waiting")).unwrap();
+        store.put_customer(&customer("cus_2", "changed")).unwrap();
+        store.durable().await.unwrap();
+        assert_eq!(
+            name_in_sled(&store, "cus_1"),
+            None,
+            "it waits for a checkpoint"
+        );
+        assert_eq!(name_in_sled(&store, "cus_2").as_deref(), Some("in sled"));
+        // Read again from the store, not from the customers kept in memory.
+        store.read().kept_customers().forget_all();
+        let name = |c: Option<Customer>| c.and_then(|c| c.name);
+        assert_eq!(
+            name(store.customer("cus_2").unwrap()).as_deref(),
+            Some("changed")
+        );
+        let page = |after, limit| -> Vec<(String, Option<String>)> {
+            SledStore::customers_page(&store, after, limit)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect()
+        };
+        let pair = |id: &str, name: &str| (id.to_string(), Some(name.to_string()));
+        assert_eq!(
+            page(None, 10),
+            [
+                pair("cus_1", "waiting"),
+                pair("cus_2", "changed"),
+                pair("cus_3", "waiting")
+            ]
+        );
+        assert_eq!(page(Some("cus_1"), 1), [pair("cus_2", "changed")]);
+        let copy = tempfile::tempdir().unwrap();
+        copy_files(dir.path(), copy.path());
+        let reopened = SledStore::open(copy.path()).unwrap();
+        assert_eq!(
+            name(reopened.customer("cus_1").unwrap()).as_deref(),
+            Some("waiting")
+        );
+        assert_eq!(
+            name(reopened.customer("cus_2").unwrap()).as_deref(),
+            Some("changed")
+        );
+        store.flush_now().unwrap();
+        assert_eq!(name_in_sled(&store, "cus_2").as_deref(), Some("changed"));
     }
 
     /// `ACKED` is written by the checkpoints, with the count they made durable in sled, and not by

@@ -108,6 +108,9 @@ async fn an_erasure_a_kill_interrupted_is_compacted_at_the_next_start() {
             .put_customer(&customer("cus_zoe", "zoe.unique@example.org"))
             .unwrap();
         store.durable().await.unwrap();
+        // In sled's log, as after any checkpoint (a record erased while it still waited in the
+        // journal's memory never reaches sled at all).
+        store.flush_now().unwrap();
         store.forget("cus_zoe").unwrap();
         store.durable().await.unwrap();
         assert!(store.needs_compaction());
@@ -119,6 +122,29 @@ async fn an_erasure_a_kill_interrupted_is_compacted_at_the_next_start() {
     drop(store);
     assert_eq!(
         files_containing(tmp.path(), b"zoe.unique@example.org"),
+        Vec::<String>::new()
+    );
+}
+
+/// A customer erased while her record still waits in the journal's memory for a checkpoint: the record
+/// never reaches sled, and the erasure's own checkpoint deletes the journal files that held it, so no
+/// file keeps it even before a compaction.
+#[tokio::test]
+async fn a_customer_erased_before_a_checkpoint_never_reaches_sled() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(tmp.path()).unwrap();
+        store
+            .put_customer(&customer("cus_zoe", "zoe.waiting@example.org"))
+            .unwrap();
+        store.durable().await.unwrap();
+        assert!(!files_containing(tmp.path(), b"zoe.waiting@example.org").is_empty());
+        store.forget("cus_zoe").unwrap();
+        store.durable().await.unwrap();
+        // Dropped without compacting, as a kill -9 would leave it.
+    }
+    assert_eq!(
+        files_containing(tmp.path(), b"zoe.waiting@example.org"),
         Vec::<String>::new()
     );
 }
