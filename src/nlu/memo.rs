@@ -50,13 +50,11 @@ impl<K: Eq + std::hash::Hash, V: Clone> Generations<K, V> {
             return Some(known.clone());
         }
         let (key, known) = self.old.remove_entry(key)?;
-        if self.young.len() >= capacity {
-            self.old = std::mem::take(&mut self.young);
-        }
-        self.young.insert(key, known.clone());
+        self.keep(key, known.clone(), capacity);
         Some(known)
     }
 
+    /// Keeps `value` in the young generation, which first becomes the old one if it is full.
     fn keep(&mut self, key: K, value: V, capacity: usize) {
         if self.young.len() >= capacity {
             self.old = std::mem::take(&mut self.young);

@@ -19,9 +19,9 @@
 //! flushed and synced only at the journal's checkpoints, after which the journal's older files are
 //! deleted; at start the files left are replayed into sled. The customers, the conversations and their
 //! indexes (`DEFERRED`) wait in the journal's memory between checkpoints rather than being written to
-//! sled at each turn. One sync runs at a time, and a caller who queued behind it is served by the next, which
-//! covers every caller waiting by then (group commit): concurrent conversations share syncs instead of
-//! each paying for their own.
+//! sled at each turn. One sync runs at a time, and a caller who queued behind it is served by the next,
+//! which covers every caller waiting by then (group commit): concurrent conversations share syncs
+//! instead of each paying for their own.
 //!
 //! Erasure: [`ProfileStore::forget`] runs alone (every other call holds the store shared), keeps the id in
 //! `erased_ids`, checkpoints the journal (so that none of its files keeps what was erased), and leaves a
@@ -1264,11 +1264,11 @@ impl Trees {
             }
             kept.epoch
         };
-        let customer: Option<Arc<Customer>> =
-            match self.journal.get(&self.customers, id.as_bytes())? {
-                Some(v) => Some(Arc::new(serde_json::from_slice(&v)?)),
-                None => None,
-            };
+        let customer: Option<Arc<Customer>> = self
+            .journal
+            .get(&self.customers, id.as_bytes())?
+            .map(|v| serde_json::from_slice(&v).map(Arc::new))
+            .transpose()?;
         if let Some(c) = &customer {
             self.kept_customers().keep(epoch, id, c.clone());
         }
