@@ -7,7 +7,7 @@ pub mod server;
 
 use crate::bot::Bot;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use error::ApiError;
@@ -175,7 +175,8 @@ pub fn router(state: AppState) -> Router {
                 message: "method not allowed on this route".into(),
             }
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        // The body limit is the door's: it reads every body whole and at most `MAX_BODY`, under the
+        // limit axum's extractors keep by default, so no `DefaultBodyLimit` layer wraps every route.
         .layer(axum::middleware::from_fn_with_state(state.clone(), door))
         .with_state(state)
 }
