@@ -1,8 +1,8 @@
 //! The embedded store's journal: what makes a turn durable.
 //!
-//! sled copies a page of its tree for each insert and writes it to its log again and again; a
-//! conversation's record, a few kilobytes in a page of sixteen, cost a turn far more than the bytes it
-//! changed. So every write is appended here, and a group of turns is made durable by one `write` and
+//! sled copies a page of its tree for each insert and writes it whole to its log again and again; a
+//! conversation's record, a kilobyte or more in a page of sixteen, cost a turn far more than the bytes
+//! it changed. So every write is appended here, and a group of turns is made durable by one `write` and
 //! one `fdatasync` of this file. The trees a turn writes every time (conversations and their indexes,
 //! the `deferred` ones) are not written to sled at each turn: the latest write of each key waits in
 //! memory (the overlay, which every read of those trees looks at first) and goes to sled at the next
