@@ -12,6 +12,7 @@
 mod journal;
 pub mod model;
 pub mod pg_store;
+mod sched;
 pub mod sled_store;
 
 use crate::message::{Channel, Delivery};

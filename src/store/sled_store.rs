@@ -29,6 +29,7 @@
 //! at the next start-up.
 
 use super::journal::{self, Journal, Reads};
+use super::sched;
 use super::{
     BoxFuture, Contact, Contacts, ConversationFilter, Customer, Identity, ImportBatch,
     OpenConversation, Page, ProfileStore, StoreCounts, StoreError, Touchpoint, Turn, TurnCommit,
@@ -1914,37 +1915,6 @@ impl Trees {
     }
 }
 
-/// The CPU time the calling thread has used (zero where the system does not say).
-fn thread_cpu() -> std::time::Duration {
-    #[cfg(unix)]
-    {
-        let mut t = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `t` is a valid timespec the call writes into.
-        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
-            return std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
-        }
-    }
-    std::time::Duration::ZERO
-}
-
-/// Puts the calling thread at the lowest scheduling priority (nice 19), where the system allows it.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: both calls only read their arguments; the thread id is the calling thread's own.
-        let lowered = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
-        };
-        if lowered != 0 {
-            tracing::debug!("the checkpoint's thread keeps its priority");
-        }
-    }
-}
-
 /// What a checkpoint does once sled is synced: the blob files sled wrote synced too, and `ACKED`
 /// written with the count of writes the checkpoint made durable in sled (`writes`, taken before it).
 fn synced_and_acked(
@@ -2464,10 +2434,13 @@ impl SledStore {
             let sync = self.sync_data.load(Ordering::SeqCst);
             // `ACKED` is not written here but by the checkpoints, off the turns' way: its own
             // `fdatasync`s and the directory's, once a second here, held up every turn of the group.
-            let flushed = tokio::task::spawn_blocking(move || journal.sync(WRITES, writes, sync))
-                .await
-                .map_err(|e| StoreError::Flush(e.to_string()))
-                .and_then(|r| r);
+            let flushed = tokio::task::spawn_blocking(move || {
+                sched::prompt_wakeups();
+                journal.sync(WRITES, writes, sync)
+            })
+            .await
+            .map_err(|e| StoreError::Flush(e.to_string()))
+            .and_then(|r| r);
             self.healthy.store(flushed.is_ok(), Ordering::SeqCst);
             flushed?;
             self.flushed.fetch_max(covers, Ordering::SeqCst);
@@ -2502,8 +2475,8 @@ impl SledStore {
         let spawned = std::thread::Builder::new()
             .name("parcours-checkpoint".into())
             .spawn(move || {
-                lower_priority();
-                let cpu = thread_cpu();
+                sched::lower_priority();
+                let cpu = sched::thread_cpu();
                 let done = journal.checkpoint(WRITES, writes, true, || {
                     synced_and_acked(&dir, &synced, writes)
                 });
@@ -2511,7 +2484,7 @@ impl SledStore {
                     Ok(applied) => tracing::debug!(
                         target: "parcours::checkpoint",
                         applied,
-                        cpu_ms = thread_cpu().saturating_sub(cpu).as_secs_f64() * 1e3,
+                        cpu_ms = sched::thread_cpu().saturating_sub(cpu).as_secs_f64() * 1e3,
                         "a checkpoint of the journal"
                     ),
                     Err(e) => tracing::error!(
