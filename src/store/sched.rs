@@ -5,16 +5,15 @@
 const PROMPT_SLICE_NS: u64 = 100_000;
 
 /// Asks Linux to run the calling thread as soon as it wakes: a short time slice, which since Linux
-/// 6.12 lets a waking thread preempt the one running (the custom slice of `sched_setattr`, no
-/// privilege needed; earlier kernels ignore it). Done once per thread; the thread's policy and nice
-/// value are kept.
+/// 6.12 lets a waking thread preempt the one running (the custom slice of `sched_setattr`, which needs
+/// no privilege; a kernel without custom slices schedules the thread as before, whether it ignores the
+/// field or refuses the call). Done once per thread; the thread's policy and nice value are kept.
 ///
 /// The thread that syncs the journal wakes twice a sync (to write, then when the disk is done) and
-/// runs for tens of microseconds each time. With the default slice it waited for the runtime's worker
-/// to use up its own (about a millisecond) or run out of turns: the disk started only then, and the
-/// core sat idle while it worked, since every connection was waiting for that sync. `perf sched
-/// timehist` showed it at every sync; the closed loop of `scripts/serve_bench.py` kept the core busy
-/// 0.88 to 0.91 of the time, 0.95 to 0.96 with this.
+/// runs for tens of microseconds each time. With the default slice it waited, after each wake, for the
+/// runtime's worker to use up its own slice (about a millisecond) or run out of turns: the disk started
+/// only then, and the core sat idle while it worked, every connection waiting for that sync (`perf
+/// sched timehist`; the README's "Durability" has the figures).
 pub(super) fn prompt_wakeups() {
     #[cfg(target_os = "linux")]
     {
