@@ -8,6 +8,8 @@ const PROMPT_SLICE_NS: u64 = 100_000;
 /// 6.12 lets a waking thread preempt the one running (the custom slice of `sched_setattr`, which needs
 /// no privilege; a kernel without custom slices schedules the thread as before, whether it ignores the
 /// field or refuses the call). Done once per thread; the thread's policy and nice value are kept.
+/// The thread is one of the runtime's blocking pool, and keeps the slice for whatever it runs later (a
+/// DNS lookup, say): the same share of the CPU as before, taken in shorter turns.
 ///
 /// The thread that syncs the journal wakes twice a sync (to write, then when the disk is done) and
 /// runs for tens of microseconds each time. With the default slice it waited, after each wake, for the
