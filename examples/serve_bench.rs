@@ -12,7 +12,9 @@
 //! parcours shares its flushes). `load` runs closed loop (each connection sends as soon as it has its
 //! answer) or, with `--rate`, open loop (each request has a due time; latency counts from it, so a slow
 //! answer delays no measurement). It reads the server's CPU time from `/proc` around the measured
-//! window and prints one JSON line. `customers` writes the profiles (`parcours customers import`) of the
+//! window and prints one JSON line. The closed loop pauses between its warm-up and its window for the
+//! server to settle, and counts what the server does after the window on the window's turns
+//! ([`settle`]). `customers` writes the profiles (`parcours customers import`) of the
 //! customers a `load` with the same `--tag`, `--connections`, `--customers-per-connection` and
 //! `--orders` plays: each with the orders it asks about, so that they are found (`load --orders K`: a
 //! customer's round `r` asks about its order `r % K`; without it, every round's number is new and in
@@ -306,6 +308,41 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 struct Tally {
     done: AtomicU64,
     errors: AtomicU64,
+    /// Connections done with the closed loop's warm-up (or with everything).
+    paused: AtomicU64,
+}
+
+/// Waits until the server has done the work its turns left for later, with no load meanwhile.
+/// parcours writes the journal's waiting writes to sled at its checkpoints, in the background at the
+/// lowest priority, and only when one is due (2 s after the last) and a turn comes to start it:
+/// under a closed loop that keeps the core busy they fall behind, and a window's CPU time would leave
+/// them out. Every 2.1 s one turn (from a customer of its own) starts any checkpoint due; once the
+/// server's CPU time stops rising, a round that took no more than a clock tick means nothing was left.
+async fn settle(pid: u32, port: u16, tag: &str) {
+    // SAFETY: sysconf has no preconditions.
+    let tick = 1_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    for round in 0..20 {
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let before = cpu_us(pid);
+        if let Ok(mut conn) = Conn::open(port).await {
+            let body = format!(
+                "{{\"session_id\":\"settle-{tag}-{round}\",\"user_id\":\"+1666{tag}\",\"transcript\":\"hi\",\"confidence\":0.93,\"locale\":\"en-US\"}}"
+            );
+            let _ = conn.post(port, &body).await;
+        }
+        let mut last = cpu_us(pid);
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = cpu_us(pid);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        if last - before <= tick {
+            return;
+        }
+    }
 }
 
 fn load(args: &[String]) {
@@ -337,25 +374,41 @@ fn load(args: &[String]) {
         .build()
         .expect("a runtime");
     let tally = Arc::new(Tally::default());
+    let closed = rate.is_none();
+    // The closed loop's window, sent to every connection once the server has settled after the
+    // warm-up (the open loop's is fixed: its requests keep their due times).
+    let (window_tx, window_rx) = tokio::sync::watch::channel(None::<(Instant, Instant)>);
     let result = rt.block_on(async move {
         let start = Instant::now();
-        let measure_from = start + Duration::from_secs_f64(warmup);
-        let end = measure_from + Duration::from_secs_f64(seconds);
+        let warm_end = start + Duration::from_secs_f64(warmup);
         let mut tasks = Vec::new();
         for k in 0..connections {
             let tally = tally.clone();
             let tag = tag.clone();
+            let mut window_rx = window_rx.clone();
             tasks.push(tokio::spawn(async move {
                 let mut latencies: Vec<u32> = Vec::new();
                 let Ok(mut conn) = Conn::open(port).await else {
                     tally.errors.fetch_add(1, Ordering::Relaxed);
+                    tally.paused.fetch_add(1, Ordering::Relaxed);
                     return latencies;
                 };
+                let (mut measure_from, mut end) = (warm_end, warm_end + Duration::from_secs_f64(seconds));
+                let mut warming = closed;
                 // This connection's customers, each at their place in the script, taken in turn.
                 let mut places = vec![0usize; customers_per_conn];
                 let mut rounds = vec![0usize; customers_per_conn];
                 let mut i: u64 = 0;
                 loop {
+                    if warming && Instant::now() >= warm_end {
+                        // The warm-up is over: wait for the measured window.
+                        warming = false;
+                        tally.paused.fetch_add(1, Ordering::Relaxed);
+                        let Ok(window) = window_rx.wait_for(Option::is_some).await else {
+                            return latencies;
+                        };
+                        (measure_from, end) = window.expect("a window");
+                    }
                     let due = match rate {
                         // Request number i*connections+k of the whole load.
                         Some(r) => start + Duration::from_secs_f64((i * connections as u64 + k as u64) as f64 / r),
@@ -402,21 +455,49 @@ fn load(args: &[String]) {
                         latencies.push(now.duration_since(due).as_micros().min(u32::MAX as u128) as u32);
                     }
                 }
+                if warming {
+                    tally.paused.fetch_add(1, Ordering::Relaxed);
+                }
                 latencies
             }));
         }
-        // The server's CPU over the measured window.
-        tokio::time::sleep_until(measure_from.into()).await;
-        let cpu_before = cpu_us(pid);
-        let done_before = tally.done.load(Ordering::Relaxed);
-        tokio::time::sleep_until(end.into()).await;
-        let cpu_after = cpu_us(pid);
-        let done_in_window = tally.done.load(Ordering::Relaxed) - done_before;
+        // The server's CPU over the measured window. In the closed loop, the server settles before it
+        // and after it (see `settle`): the CPU counted includes the work the window's turns left for
+        // later, and none the warm-up's left.
+        let cpu_before = if closed {
+            tokio::time::sleep_until(warm_end.into()).await;
+            while tally.paused.load(Ordering::Relaxed) < connections as u64 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            settle(pid, port, &tag).await;
+            let cpu_before = cpu_us(pid);
+            let from = Instant::now();
+            let end = from + Duration::from_secs_f64(seconds);
+            let _ = window_tx.send(Some((from, end)));
+            tokio::time::sleep_until(end.into()).await;
+            cpu_before
+        } else {
+            tokio::time::sleep_until(warm_end.into()).await;
+            let cpu_before = cpu_us(pid);
+            let end = warm_end + Duration::from_secs_f64(seconds);
+            tokio::time::sleep_until(end.into()).await;
+            cpu_before
+        };
+        let cpu_window = cpu_us(pid);
         let rss = rss_kib(pid);
         let mut all: Vec<u32> = Vec::new();
         for t in tasks {
             all.extend(t.await.unwrap_or_default());
         }
+        let done_in_window = tally.done.load(Ordering::Relaxed);
+        let (cpu_after, seconds_settling) = if closed {
+            let at_end = cpu_us(pid);
+            settle(pid, port, &tag).await;
+            let after = cpu_us(pid);
+            (after, (after - at_end) as f64 / 1e6)
+        } else {
+            (cpu_window, 0.0)
+        };
         all.sort_unstable();
         let pct = |p: f64| -> f64 {
             if all.is_empty() {
@@ -426,11 +507,15 @@ fn load(args: &[String]) {
             all[i] as f64 / 1000.0
         };
         serde_json::json!({
-            "mode": if rate.is_some() { "open" } else { "closed" },
+            "mode": if closed { "closed" } else { "open" },
             "rate": rate,
             "connections": connections,
             "turns": all.len(),
-            "turns_per_s": done_in_window as f64 / seconds,
+            // The window's turns over the window and the CPU time the server spent after it on work
+            // they left (its core was free then; under load, that time would have been theirs).
+            "turns_per_s": done_in_window as f64 / (seconds + seconds_settling),
+            "window_turns_per_s": done_in_window as f64 / seconds,
+            "settling_cpu_us_per_turn": if done_in_window > 0 { seconds_settling * 1e6 / done_in_window as f64 } else { 0.0 },
             "errors": tally.errors.load(Ordering::Relaxed),
             "cpu_us_per_turn": if done_in_window > 0 { (cpu_after - cpu_before) as f64 / done_in_window as f64 } else { 0.0 },
             "p50_ms": pct(0.50),

@@ -8,7 +8,11 @@ Four servers (five with --baseline-bin), each pinned to core 0 with the load gen
   bare+fdatasync    the same, answering once an fdatasync covers the request (group commit)
 Each round starts every server afresh and measures it closed loop (as fast as it answers: turns/s and
 CPU per turn from /proc) then open loop at each `--rate` (requests sent at their due time, latency
-counted from it). The load is customers' conversations on the voice webhook: a greeting, where is my
+counted from it). In the closed loop the server is let settle after the warm-up and after the
+measured window (`settle` in examples/serve_bench.rs): parcours's checkpoint, at the lowest priority,
+falls behind while the loop keeps the core busy, so the CPU it spends after the window on the window's
+turns is counted in their CPU per turn, and its time in their turns/s (the server had the core to
+itself then); "after the window" in each round's line is that share. The load is customers' conversations on the voice webhook: a greeting, where is my
 order, the number (each customer's own), thanks bye, and the two survey answers ("yes", "nine").
 With `--mix found` (the default) each parcours server's store first imports the customers' profiles
 (`serve_bench customers`, `parcours customers import`, not measured), each with the 8 orders its rounds
@@ -176,6 +180,7 @@ def main():
             results[name].append(row)
             c = row["closed"]
             print(f"round {r + 1} {name:15} {c['turns_per_s']:9.0f} turns/s {c['cpu_us_per_turn']:7.1f} µs/turn "
+                  f"(of which {c['settling_cpu_us_per_turn']:.1f} after the window) "
                   + " ".join(f"@{rate:.0f}/s p99 {row[rate]['p99_ms']:.2f} ms" for rate in rates)
                   + f" errors {c['errors'] + sum(row[rate]['errors'] for rate in rates)}", flush=True)
 
