@@ -312,26 +312,45 @@ struct Tally {
     paused: AtomicU64,
 }
 
-/// Waits until the server has done the work its turns left for later, with no load meanwhile.
-/// parcours writes the journal's waiting writes to sled at its checkpoints, in the background at the
-/// lowest priority, and only when one is due (2 s after the last) and a turn comes to start it:
-/// under a closed loop that keeps the core busy they fall behind, and a window's CPU time would leave
-/// them out. Every 2.1 s one turn (from a customer of its own) starts any checkpoint due; once the
-/// server's CPU time stops rising, a round that took no more than a clock tick means nothing was left.
-async fn settle(pid: u32, port: u16, tag: &str) {
+/// Whether a thread of `pid` is named `name` (as `/proc` keeps it: 15 bytes at most).
+fn has_thread(pid: u32, name: &str) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name))
+}
+
+/// Waits until the server has done the work its turns left for later, with no load meanwhile; how
+/// many rounds it took, and whether it got there within its bounds (20 rounds, 90 s).
+///
+/// parcours writes the journal's waiting writes to sled at its checkpoints, on a thread of their own at
+/// the lowest priority, when one is due (2 s after the last one started, or sooner when the journal
+/// has grown) and a turn comes to start it: under a closed loop that keeps the core busy they fall
+/// behind, and a window's CPU time would leave them out. Each round waits 2.1 s, sends one turn from a
+/// customer of its own (which starts any checkpoint due), then waits until the server's CPU time has
+/// not risen for 300 ms. A round ends the settling when its turn was answered, the server's CPU time
+/// rose by no more than a clock tick over it (so by less than about 30 ms: user and system time are
+/// each counted in ticks) and no checkpoint thread is left (one waiting for the disk uses no CPU).
+async fn settle(pid: u32, port: u16, tag: &str) -> (u32, bool) {
     // SAFETY: sysconf has no preconditions.
     let tick = 1_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    for round in 0..20 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for round in 1..=20 {
         tokio::time::sleep(Duration::from_millis(2100)).await;
         let before = cpu_us(pid);
+        let mut answered = false;
         if let Ok(mut conn) = Conn::open(port).await {
             let body = format!(
                 "{{\"session_id\":\"settle-{tag}-{round}\",\"user_id\":\"+1666{tag}\",\"transcript\":\"hi\",\"confidence\":0.93,\"locale\":\"en-US\"}}"
             );
-            let _ = conn.post(port, &body).await;
+            answered = matches!(
+                tokio::time::timeout(Duration::from_secs(10), conn.post(port, &body)).await,
+                Ok(Ok(200))
+            );
         }
         let mut last = cpu_us(pid);
-        loop {
+        while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let now = cpu_us(pid);
             if now == last {
@@ -339,10 +358,14 @@ async fn settle(pid: u32, port: u16, tag: &str) {
             }
             last = now;
         }
-        if last - before <= tick {
-            return;
+        if answered && last - before <= tick && !has_thread(pid, "parcours-checkp") {
+            return (round, true);
+        }
+        if Instant::now() >= deadline {
+            return (round, false);
         }
     }
+    (20, false)
 }
 
 fn load(args: &[String]) {
@@ -381,6 +404,7 @@ fn load(args: &[String]) {
     let result = rt.block_on(async move {
         let start = Instant::now();
         let warm_end = start + Duration::from_secs_f64(warmup);
+        let far = warm_end + Duration::from_secs(1_000_000);
         let mut tasks = Vec::new();
         for k in 0..connections {
             let tally = tally.clone();
@@ -393,7 +417,13 @@ fn load(args: &[String]) {
                     tally.paused.fetch_add(1, Ordering::Relaxed);
                     return latencies;
                 };
-                let (mut measure_from, mut end) = (warm_end, warm_end + Duration::from_secs_f64(seconds));
+                // The closed loop's window is not known until the server has settled: nothing before
+                // it is counted.
+                let (mut measure_from, mut end) = if closed {
+                    (far, far)
+                } else {
+                    (warm_end, warm_end + Duration::from_secs_f64(seconds))
+                };
                 let mut warming = closed;
                 // This connection's customers, each at their place in the script, taken in turn.
                 let mut places = vec![0usize; customers_per_conn];
@@ -404,10 +434,19 @@ fn load(args: &[String]) {
                         // The warm-up is over: wait for the measured window.
                         warming = false;
                         tally.paused.fetch_add(1, Ordering::Relaxed);
-                        let Ok(window) = window_rx.wait_for(Option::is_some).await else {
-                            return latencies;
+                        let window = match window_rx.wait_for(Option::is_some).await {
+                            Ok(window) => *window,
+                            Err(_) => return latencies,
                         };
                         (measure_from, end) = window.expect("a window");
+                        // A fresh connection: the server may have closed an idle one meanwhile.
+                        match Conn::open(port).await {
+                            Ok(c) => conn = c,
+                            Err(_) => {
+                                tally.errors.fetch_add(1, Ordering::Relaxed);
+                                return latencies;
+                            }
+                        }
                     }
                     let due = match rate {
                         // Request number i*connections+k of the whole load.
@@ -462,42 +501,39 @@ fn load(args: &[String]) {
             }));
         }
         // The server's CPU over the measured window. In the closed loop, the server settles before it
-        // and after it (see `settle`): the CPU counted includes the work the window's turns left for
-        // later, and none the warm-up's left.
-        let cpu_before = if closed {
+        // and after it (see `settle`): the CPU counted includes what the server did after the window
+        // (on the window's turns, mostly), and none of what the warm-up's turns left.
+        let (cpu_before, settled_before, end) = if closed {
             tokio::time::sleep_until(warm_end.into()).await;
-            while tally.paused.load(Ordering::Relaxed) < connections as u64 {
+            let waiting = Instant::now() + Duration::from_secs(60);
+            while tally.paused.load(Ordering::Relaxed) < connections as u64 && Instant::now() < waiting {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            settle(pid, port, &tag).await;
+            let settled = settle(pid, port, &tag).await;
             let cpu_before = cpu_us(pid);
             let from = Instant::now();
             let end = from + Duration::from_secs_f64(seconds);
             let _ = window_tx.send(Some((from, end)));
-            tokio::time::sleep_until(end.into()).await;
-            cpu_before
+            (cpu_before, Some(settled), end)
         } else {
             tokio::time::sleep_until(warm_end.into()).await;
-            let cpu_before = cpu_us(pid);
-            let end = warm_end + Duration::from_secs_f64(seconds);
-            tokio::time::sleep_until(end.into()).await;
-            cpu_before
+            (cpu_us(pid), None, warm_end + Duration::from_secs_f64(seconds))
         };
+        tokio::time::sleep_until(end.into()).await;
         let cpu_window = cpu_us(pid);
+        let done_in_window = tally.done.load(Ordering::Relaxed);
         let rss = rss_kib(pid);
         let mut all: Vec<u32> = Vec::new();
         for t in tasks {
             all.extend(t.await.unwrap_or_default());
         }
-        let done_in_window = tally.done.load(Ordering::Relaxed);
-        let (cpu_after, seconds_settling) = if closed {
-            let at_end = cpu_us(pid);
-            settle(pid, port, &tag).await;
-            let after = cpu_us(pid);
-            (after, (after - at_end) as f64 / 1e6)
+        let (cpu_after, settled_after) = if closed {
+            let settled = settle(pid, port, &tag).await;
+            (cpu_us(pid), Some(settled))
         } else {
-            (cpu_window, 0.0)
+            (cpu_window, None)
         };
+        let seconds_settling = (cpu_after - cpu_window) as f64 / 1e6;
         all.sort_unstable();
         let pct = |p: f64| -> f64 {
             if all.is_empty() {
@@ -508,11 +544,14 @@ fn load(args: &[String]) {
         };
         serde_json::json!({
             "mode": if closed { "closed" } else { "open" },
+            // Rounds of `settle` before and after the window, and whether each got there.
+            "settled": [settled_before, settled_after],
             "rate": rate,
             "connections": connections,
             "turns": all.len(),
-            // The window's turns over the window and the CPU time the server spent after it on work
-            // they left (its core was free then; under load, that time would have been theirs).
+            // The turns answered in the window, over the window and the CPU time the server spent
+            // after it (on what the window's turns left, mostly: its core was free then; under load,
+            // that time would have been theirs). The closed loop only: the open loop spends none.
             "turns_per_s": done_in_window as f64 / (seconds + seconds_settling),
             "window_turns_per_s": done_in_window as f64 / seconds,
             "settling_cpu_us_per_turn": if done_in_window > 0 { seconds_settling * 1e6 / done_in_window as f64 } else { 0.0 },

@@ -103,10 +103,17 @@ def load(args, server, rate=None, tag=None):
         cmd += ["--rate", str(rate)]
     if args.mix == "found" and tag is not None:
         cmd += ["--tag", tag, "--orders", str(ORDERS)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + args.warmup + 60)
+    # The closed loop's settling (before and after its window) takes up to 90 s each.
+    out = subprocess.run(cmd, capture_output=True, text=True,
+                         timeout=args.seconds + args.warmup + 60 + (0 if rate else 200))
     if out.returncode != 0:
         sys.exit(f"the load generator failed: {out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for when, settled in zip(("before", "after"), result.get("settled") or ()):
+        if settled and not settled[1]:
+            print(f"warning: {server.name} did not settle {when} the window ({settled[0]} rounds): "
+                  "the CPU per turn may leave some of its work out", file=sys.stderr)
+    return result
 
 
 def main():
