@@ -81,6 +81,8 @@ pub(super) struct Journal {
     /// A write to the file failed: nothing more is written to it (a frame after a torn one would
     /// never be replayed); the store must be opened again.
     broken: AtomicBool,
+    /// How many frames were written (a group of turns made durable each).
+    frames: std::sync::atomic::AtomicU64,
     /// The generation was replaced (compaction, recovery): a checkpoint does nothing.
     closed: AtomicBool,
 }
@@ -160,18 +162,18 @@ impl Overlay {
 
     /// Puts `slot` under `key` (the key copied only when it is new).
     fn put(&mut self, key: &[u8], slot: Slot) {
-        let found = match self {
-            Overlay::Ordered(m) => m.get_mut(key),
-            Overlay::Hashed(m) => m.get_mut(key),
-        };
-        match found {
-            Some(old) => *old = slot,
-            None => {
-                match self {
-                    Overlay::Ordered(m) => m.insert(key.to_vec(), slot),
-                    Overlay::Hashed(m) => m.insert(key.to_vec(), slot),
-                };
+        match self {
+            // One descent of the tree: the key is copied even when it is there already (an
+            // allocation costs less than a second search through a large overlay).
+            Overlay::Ordered(m) => {
+                m.insert(key.to_vec(), slot);
             }
+            Overlay::Hashed(m) => match m.get_mut(key) {
+                Some(old) => *old = slot,
+                None => {
+                    m.insert(key.to_vec(), slot);
+                }
+            },
         }
     }
 
@@ -477,6 +479,7 @@ impl Journal {
             }),
             checkpointing: Mutex::new(()),
             broken: AtomicBool::new(false),
+            frames: std::sync::atomic::AtomicU64::new(0),
             closed: AtomicBool::new(false),
         })
     }
@@ -630,6 +633,7 @@ impl Journal {
             return Err(flush_error(e));
         }
         io.len += frame.len() as u64;
+        self.frames.fetch_add(1, Ordering::Relaxed);
         drop(io);
         // The buffer is kept for the next frame (one no larger than a burst should leave).
         if frame.capacity() <= SPARE_MAX {
@@ -642,6 +646,12 @@ impl Journal {
             }
         }
         Ok(())
+    }
+
+    /// How many frames [`Journal::sync`] has written.
+    #[cfg(test)]
+    pub fn frames(&self) -> u64 {
+        self.frames.load(Ordering::Relaxed)
     }
 
     /// Whether the writes waiting for sled are past what a checkpoint should let build up (four times
