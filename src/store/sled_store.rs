@@ -101,7 +101,7 @@ pub const FAULT_ENV: &str = "PARCOURS_FAULT_COMPACTION";
 /// yield lets the runtime read the requests that have come in and run the turns that are ready, which
 /// then join the group. Two, by measurement (`perf stat` of the server in the closed loop of
 /// `scripts/serve_bench.py`, its `writev`s against its syncs): 24.7 turns a sync, against 16.4 with
-/// none or one; four did no better. No timer: a turn alone waits only for the two yields.
+/// none or one; four was not clearly better. No timer: a turn alone waits only for the two yields.
 const GATHER_YIELDS: usize = 2;
 
 /// The sled-backed [`ProfileStore`].
