@@ -160,7 +160,7 @@ impl Overlay {
         }
     }
 
-    /// Puts `slot` under `key` (the key copied only when it is new).
+    /// Puts `slot` under `key` (in a hashed overlay, the key is copied only when it is new).
     fn put(&mut self, key: &[u8], slot: Slot) {
         match self {
             // One descent of the tree: the key is copied even when it is there already (an

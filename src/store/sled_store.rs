@@ -100,8 +100,8 @@ pub const FAULT_ENV: &str = "PARCOURS_FAULT_COMPACTION";
 /// How many times the turn that syncs a group lets the others run first ([`SledStore::durable`]): a
 /// yield lets the runtime read the requests that have come in and run the turns that are ready, which
 /// then join the group. Two, by measurement (`perf stat` of the server in the closed loop of
-/// `scripts/serve_bench.py`, its `writev`s against its syncs): 24.7 turns a sync, against 16.4 with
-/// none or one; four was not clearly better. No timer: a turn alone waits only for the two yields.
+/// `scripts/serve_bench.py`, its `writev`s against its syncs): 24.7 turns a sync, against 16.2 to 16.4
+/// with none or one; four was not clearly better. No timer: a turn alone waits only for the two yields.
 const GATHER_YIELDS: usize = 2;
 
 /// The sled-backed [`ProfileStore`].
@@ -3539,8 +3539,6 @@ mod tests {
         }
     }
 
-    /// Acknowledged writes are in the journal, not yet in sled: a copy of the files taken then (no
-    /// checkpoint, no flush of sled) opens with all of them, the conversation's indexes included.
     #[tokio::test]
     async fn turns_ready_while_a_group_gathers_are_made_durable_by_its_one_sync() {
         let dir = tempfile::tempdir().unwrap();
@@ -3573,6 +3571,8 @@ mod tests {
         assert_eq!(frames() - before, 2);
     }
 
+    /// Acknowledged writes are in the journal, not yet in sled: a copy of the files taken then (no
+    /// checkpoint, no flush of sled) opens with all of them, the conversation's indexes included.
     #[tokio::test]
     async fn what_durable_acknowledged_survives_a_crash_before_any_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
