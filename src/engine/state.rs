@@ -114,7 +114,9 @@ impl DialogueState {
 /// How an answered question is remembered: the intent, then the entity values it was about, so that
 /// "and order 1234?" after order 4567 is a new question, not the same one again.
 pub fn answered_key(intent: &str, values: &[&str]) -> String {
-    let mut key = intent.to_string();
+    let len = intent.len() + values.iter().map(|v| v.len() + 1).sum::<usize>();
+    let mut key = String::with_capacity(len);
+    key.push_str(intent);
     for v in values {
         key.push('\u{1f}');
         key.push_str(v);

@@ -336,6 +336,9 @@ impl Inline {
             self.turns.clear();
             self.json.clear();
         }
+        // Room for the new turns at once (a turn's JSON is a few hundred bytes): the buffer of a
+        // conversation's first turns would otherwise grow by doubling from nothing, several times.
+        self.json.reserve(512 * (turns.len() - self.turns.len()));
         for turn in &turns[self.turns.len()..] {
             if !self.json.is_empty() {
                 self.json.push(b',');
@@ -569,7 +572,8 @@ fn key2(a: &str, b: &str) -> Vec<u8> {
 }
 
 fn time_key(prefix: &[u8], at: Timestamp, id: &str) -> Vec<u8> {
-    let mut k = prefix.to_vec();
+    let mut k = Vec::with_capacity(prefix.len() + 8 + id.len());
+    k.extend_from_slice(prefix);
     k.extend_from_slice(&at.0.to_be_bytes());
     k.extend_from_slice(id.as_bytes());
     k
@@ -1294,7 +1298,8 @@ impl Trees {
             tracing::debug!("a write for an erased customer was dropped");
             return Ok(());
         }
-        let record = serde_json::to_vec(&*customer)?;
+        let mut record = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut record, &*customer)?;
         // Held across the write, so that two writers of one customer (two senders) leave in memory
         // what the last of them left in the tree.
         let mut kept = self.kept_customers();
@@ -1559,7 +1564,8 @@ impl Trees {
                 .insert(&self.tp_time, &time_key(&[], tp.started_at, &tp.id), &[])?;
         }
         if !same_history {
-            let entry = serde_json::to_vec(&indexed.contact)?;
+            let mut entry = Vec::with_capacity(256);
+            serde_json::to_writer(&mut entry, &indexed.contact)?;
             // Held across the write, as for a customer.
             let mut recent = self.recent();
             self.journal.insert(
