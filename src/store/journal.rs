@@ -118,78 +118,8 @@ pub(super) enum Reads {
 
 /// One deferred tree's writes waiting for sled.
 enum Overlay {
-    Ordered(BTreeMap<Key, Slot>),
-    Hashed(crate::FastMap<Key, Slot>),
-}
-
-/// How long a key may be and still be kept inside the overlay's own memory: with its length and the
-/// variant's tag, a key takes 48 bytes.
-const INLINE_KEY: usize = 46;
-
-/// A key of the overlay, kept inside the map's nodes or buckets when it is short, as nearly all are (a
-/// conversation's id, a customer's, an index entry: under 40 bytes). The overlay holds the writes of a
-/// few seconds, tens of thousands of keys, mostly out of the cache: with `Vec<u8>` keys a search also
-/// followed a pointer to each key it compared, one more place in memory to wait for, and a new key was
-/// one more allocation.
-#[derive(Clone)]
-enum Key {
-    Inline { len: u8, bytes: [u8; INLINE_KEY] },
-    Heap(Box<[u8]>),
-}
-
-impl Key {
-    fn new(key: &[u8]) -> Key {
-        if key.len() <= INLINE_KEY {
-            let mut bytes = [0; INLINE_KEY];
-            bytes[..key.len()].copy_from_slice(key);
-            Key::Inline {
-                len: key.len() as u8,
-                bytes,
-            }
-        } else {
-            Key::Heap(key.into())
-        }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Key::Inline { len, bytes } => &bytes[..*len as usize],
-            Key::Heap(b) => b,
-        }
-    }
-}
-
-// Compared, ordered and hashed as the bytes it holds, so that the maps are searched with a `&[u8]`.
-impl std::borrow::Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.as_slice()
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for Key {}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Key) -> Option<Order> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Key) -> Order {
-        self.as_slice().cmp(other.as_slice())
-    }
-}
-
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state)
-    }
+    Ordered(BTreeMap<Vec<u8>, Slot>),
+    Hashed(crate::FastMap<Vec<u8>, Slot>),
 }
 
 impl Overlay {
@@ -230,18 +160,18 @@ impl Overlay {
         }
     }
 
-    /// Puts `slot` under `key`.
+    /// Puts `slot` under `key` (in a hashed overlay, the key is copied only when it is new).
     fn put(&mut self, key: &[u8], slot: Slot) {
         match self {
-            // One descent of the tree: the key is made even when it is there already (a copy of a
-            // few bytes costs less than a second search through a large overlay).
+            // One descent of the tree: the key is copied even when it is there already (an
+            // allocation costs less than a second search through a large overlay).
             Overlay::Ordered(m) => {
-                m.insert(Key::new(key), slot);
+                m.insert(key.to_vec(), slot);
             }
             Overlay::Hashed(m) => match m.get_mut(key) {
                 Some(old) => *old = slot,
                 None => {
-                    m.insert(Key::new(key), slot);
+                    m.insert(key.to_vec(), slot);
                 }
             },
         }
@@ -259,7 +189,7 @@ impl Overlay {
     }
 
     /// Every write waiting, in no particular order.
-    fn unordered(&self) -> Box<dyn Iterator<Item = (&Key, &Slot)> + '_> {
+    fn unordered(&self) -> Box<dyn Iterator<Item = (&Vec<u8>, &Slot)> + '_> {
         match self {
             Overlay::Ordered(m) => Box::new(m.iter()),
             Overlay::Hashed(m) => Box::new(m.iter()),
@@ -267,11 +197,8 @@ impl Overlay {
     }
 
     /// The writes whose keys `keep` accepts, in key order (a hashed overlay sorts them).
-    fn sorted(&self, keep: impl Fn(&[u8]) -> bool) -> Vec<(&Key, &Slot)> {
-        let mut out: Vec<_> = self
-            .unordered()
-            .filter(|(k, _)| keep(k.as_slice()))
-            .collect();
+    fn sorted(&self, keep: impl Fn(&[u8]) -> bool) -> Vec<(&Vec<u8>, &Slot)> {
+        let mut out: Vec<_> = self.unordered().filter(|(k, _)| keep(k)).collect();
         if let Overlay::Hashed(_) = self {
             out.sort_unstable_by(|a, b| a.0.cmp(b.0));
         }
@@ -296,7 +223,7 @@ impl Overlay {
         match self {
             Overlay::Ordered(m) => owned(
                 m.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
-                    .take_while(|(k, _)| k.as_slice().starts_with(prefix)),
+                    .take_while(|(k, _)| k.starts_with(prefix)),
             ),
             Overlay::Hashed(_) => owned(self.sorted(|k| k.starts_with(prefix))),
         }
@@ -304,10 +231,10 @@ impl Overlay {
 }
 
 /// Writes taken out of an overlay, for a [`Scan`] that outlives its lock.
-fn owned<'a>(writes: impl IntoIterator<Item = (&'a Key, &'a Slot)>) -> Waiting {
+fn owned<'a>(writes: impl IntoIterator<Item = (&'a Vec<u8>, &'a Slot)>) -> Waiting {
     writes
         .into_iter()
-        .map(|(k, s)| (k.as_slice().to_vec(), s.value.clone()))
+        .map(|(k, s)| (k.clone(), s.value.clone()))
         .collect()
 }
 
@@ -793,7 +720,7 @@ impl Journal {
             io.len = 0;
             io.last_checkpoint = Instant::now();
             let s = self.state();
-            let snapshot: Vec<(usize, Key, Slot)> = s
+            let snapshot: Vec<(usize, Vec<u8>, Slot)> = s
                 .overlay
                 .iter()
                 .enumerate()
@@ -826,7 +753,7 @@ impl Journal {
         {
             let mut s = self.state();
             for (i, key, slot) in snapshot {
-                s.overlay[i].written(key.as_slice(), slot.seq);
+                s.overlay[i].written(&key, slot.seq);
             }
         }
         // Oldest first, so that a crash in between leaves the newest files, in an unbroken run (an
@@ -879,7 +806,7 @@ impl Journal {
 
     fn apply_overlay<'a>(
         &self,
-        writes: impl Iterator<Item = (usize, &'a Key, &'a Option<Arc<[u8]>>)>,
+        writes: impl Iterator<Item = (usize, &'a Vec<u8>, &'a Option<Arc<[u8]>>)>,
     ) -> Result<(), StoreError> {
         for (i, key, value) in writes {
             let tree = &self.deferred[i].1;
@@ -1188,99 +1115,6 @@ mod tests {
             1,
             "the older file is let go of (kept as the spare)"
         );
-    }
-
-    #[test]
-    fn keys_kept_inline_or_not_are_found_and_ordered_as_their_bytes() {
-        // Keys on both sides of the inline length, sharing prefixes, some of them prefixes of others.
-        let lengths = [
-            0,
-            1,
-            INLINE_KEY - 1,
-            INLINE_KEY,
-            INLINE_KEY + 1,
-            3 * INLINE_KEY,
-        ];
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        for &n in &lengths {
-            for last in [b'a', b'b', 0xff] {
-                let mut k = vec![b'k'; n];
-                if let Some(end) = k.last_mut() {
-                    *end = last;
-                }
-                keys.push(k);
-            }
-        }
-        for reads in [Reads::ByRange, Reads::ByKey] {
-            let mut overlay = Overlay::new(reads);
-            for (i, k) in keys.iter().enumerate() {
-                let value: Arc<[u8]> = Arc::from(i.to_string().as_bytes());
-                overlay.put(
-                    k,
-                    Slot {
-                        seq: i as u64,
-                        value: Some(value),
-                    },
-                );
-            }
-            // Written again: one entry each, the later value.
-            overlay.put(
-                &keys[7],
-                Slot {
-                    seq: 99,
-                    value: None,
-                },
-            );
-            let want: std::collections::BTreeSet<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-            assert_eq!(overlay.len(), want.len(), "{reads:?}");
-            for (i, k) in keys.iter().enumerate() {
-                let slot = overlay.get(k).unwrap();
-                if i == 7 {
-                    assert_eq!((slot.seq, slot.value.is_none()), (99, true));
-                } else {
-                    // The last write of each key is the one kept (the empty key is written three times).
-                    assert_eq!(
-                        slot.seq as usize,
-                        keys.iter().rposition(|o| o == k).unwrap()
-                    );
-                }
-            }
-            let sorted: Vec<&[u8]> = overlay
-                .sorted(|_| true)
-                .iter()
-                .map(|(k, _)| k.as_slice())
-                .collect();
-            assert_eq!(
-                sorted,
-                want.iter().copied().collect::<Vec<_>>(),
-                "{reads:?}"
-            );
-            let lo = vec![b'k'; INLINE_KEY];
-            let range: Vec<Vec<u8>> = overlay
-                .range(Bound::Included(&lo), Bound::Unbounded)
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            let want_range: Vec<Vec<u8>> = want
-                .iter()
-                .filter(|k| **k >= lo.as_slice())
-                .map(|k| k.to_vec())
-                .collect();
-            assert_eq!(range, want_range, "{reads:?}");
-            let prefixed: Vec<Vec<u8>> = overlay
-                .prefixed(&lo[..INLINE_KEY - 1])
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            let want_prefixed: Vec<Vec<u8>> = want
-                .iter()
-                .filter(|k| k.starts_with(&lo[..INLINE_KEY - 1]))
-                .map(|k| k.to_vec())
-                .collect();
-            assert_eq!(prefixed, want_prefixed, "{reads:?}");
-            overlay.written(&keys[7], 99);
-            assert!(overlay.get(&keys[7]).is_none());
-        }
     }
 
     /// Replays the journal file at `path` alone, as `bytes`, into an empty sled (so that only the
