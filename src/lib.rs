@@ -24,6 +24,8 @@
 //! - [`http`]: the HTTP server (routes, body limit, JSON errors, OpenAPI, shutdown signal).
 //! - [`staff`]: the staff API and console: conversations, transcripts, customers, data rights, reports.
 //! - [`commands`]: the CLI commands (`serve`, `chat`, `conversations`, `customers`; `eval` is [`eval`]).
+//! - [`json`]: the JSON a turn writes every time (its transcript lines, the conversation's record, the
+//!   voice reply), written by hand as serde_json writes it.
 //! - [`config`]: settings and their defaults; [`time`]: timestamps and calendar dates.
 
 // The OpenAPI document is one `json!` literal, deeper than the macro's default limit.
@@ -46,6 +48,7 @@ pub mod fulfillment;
 pub mod handoff;
 pub mod http;
 pub mod intents;
+pub mod json;
 pub mod message;
 pub mod metrics;
 pub mod nlu;

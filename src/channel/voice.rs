@@ -2,7 +2,7 @@
 //! transcript here and speaks back the SSML (`POST /webhook/voice`, see CONTRACT.md).
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::error::{ApiError, ApiJson, JsonBody};
 use crate::message::{Channel, Delivery, Event, Inbound, Lang};
 use crate::time::Timestamp;
 use axum::extract::State;
@@ -43,6 +43,32 @@ pub struct VoiceResponse {
     /// replies are said at the start of the next turn.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handoff: Option<crate::handoff::HandoffStatus>,
+}
+
+impl VoiceResponse {
+    /// Its JSON, as serde_json writes it (the reply of every voice turn, written by hand: [`crate::json`]).
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        use crate::json::{key, serde, string};
+        let mut out = Vec::with_capacity(128 + self.text.len() + self.ssml.len());
+        out.extend_from_slice(b"{\"conversation_id\":");
+        string(&mut out, &self.conversation_id);
+        key(&mut out, "text");
+        string(&mut out, &self.text);
+        key(&mut out, "ssml");
+        string(&mut out, &self.ssml);
+        key(&mut out, "end_session");
+        out.extend_from_slice(if self.end_session { b"true" } else { b"false" });
+        if let Some(intent) = &self.intent {
+            key(&mut out, "intent");
+            string(&mut out, intent);
+        }
+        if let Some(handoff) = &self.handoff {
+            key(&mut out, "handoff");
+            serde(&mut out, handoff)?;
+        }
+        out.push(b'}');
+        Ok(out)
+    }
 }
 
 impl VoiceRequest {
@@ -100,15 +126,16 @@ pub async fn webhook(
     _: crate::http::WebhookToken,
     key: IdempotencyKey,
     ApiJson(req): ApiJson<VoiceRequest>,
-) -> Result<ApiJson<VoiceResponse>, ApiError> {
+) -> Result<JsonBody, ApiError> {
     let inbound = req.into_inbound(&state.bot.settings().shared_caller_ids, key)?;
     let reply = state.bot.handle(inbound).await?;
-    Ok(ApiJson(VoiceResponse {
+    let response = VoiceResponse {
         conversation_id: reply.conversation_id,
         text: reply.text,
         ssml: reply.ssml,
         end_session: reply.end,
         intent: reply.intent,
         handoff: reply.handoff,
-    }))
+    };
+    Ok(JsonBody(response.to_json().map_err(ApiError::internal)?))
 }

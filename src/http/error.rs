@@ -211,3 +211,20 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
         }
     }
 }
+
+/// A JSON body already written (by [`crate::json`]'s writers), answered as [`ApiJson`] answers.
+pub struct JsonBody(pub Vec<u8>);
+
+impl IntoResponse for JsonBody {
+    fn into_response(self) -> Response {
+        use axum::http::{HeaderValue, header};
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}

@@ -326,6 +326,11 @@ impl State {
         }
     }
 
+    /// Its JSON text.
+    pub fn json(&self) -> &str {
+        self.json.get()
+    }
+
     /// As a JSON value (null if it cannot be read).
     pub fn value(&self) -> serde_json::Value {
         self.read().unwrap_or_default()

@@ -343,7 +343,7 @@ impl Inline {
             if !self.json.is_empty() {
                 self.json.push(b',');
             }
-            serde_json::to_writer(&mut self.json, turn)?;
+            crate::json::turn(&mut self.json, turn)?;
             self.turns.push(turn.clone());
         }
         Ok(())
@@ -972,7 +972,7 @@ fn encode_record(tp: &Touchpoint, segmented: usize, inline: &[u8]) -> Result<Vec
     out.push(b'[');
     out.extend_from_slice(inline);
     out.push(b']');
-    serde_json::to_writer(&mut out, tp)?;
+    crate::json::touchpoint(&mut out, tp)?;
     Ok(out)
 }
 
@@ -1565,7 +1565,7 @@ impl Trees {
         }
         if !same_history {
             let mut entry = Vec::with_capacity(256);
-            serde_json::to_writer(&mut entry, &indexed.contact)?;
+            crate::json::contact(&mut entry, &indexed.contact)?;
             // Held across the write, as for a customer.
             let mut recent = self.recent();
             self.journal.insert(

@@ -1,0 +1,446 @@
+//! The JSON a turn writes every time, by hand: a line of the transcript, the conversation's record
+//! around its lines, its entry in the customer's history, and the voice reply. serde_json escapes a string one byte at a time and hands every piece, down to a
+//! quote, to `io::Write`; here a constant part is one copy, and a string's bytes are looked at eight
+//! at a time, copied in runs. The text is serde_json's own, byte for byte (the tests hold them side
+//! by side), so either reads what the other wrote; what is rare (a handoff's owner, a float) goes
+//! through serde_json itself.
+
+use crate::store::Contact;
+use crate::store::model::{Owner, Speaker, Touchpoint, Turn};
+use serde::Serialize;
+
+/// A string as JSON, quoted and escaped as serde_json does: `"` and `\`, the control characters
+/// (`\b \t \n \f \r` by name, the others as `\u00XX`), nothing else.
+pub fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at once while none of them needs escaping (most text).
+        if let Some(word) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            if !needs_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        if let Some(short) = escape(b) {
+            out.extend_from_slice(&bytes[copied..i]);
+            match short {
+                b'u' => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[usize::from(b >> 4)],
+                        HEX[usize::from(b & 0xf)],
+                    ]);
+                }
+                c => out.extend_from_slice(&[b'\\', c]),
+            }
+            copied = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+    out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `word` is below 0x20, a `"` or a `\` (may say so of a word that
+/// has none, never the reverse: it only sends the word to the byte-by-byte path).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    below_space
+        | zero_in(word ^ (ONES * u64::from(b'"')))
+        | zero_in(word ^ (ONES * u64::from(b'\\')))
+        != 0
+}
+
+/// How a byte is escaped: the letter after the backslash (`u` for `\u00XX`), or `None`.
+fn escape(b: u8) -> Option<u8> {
+    match b {
+        b'"' => Some(b'"'),
+        b'\\' => Some(b'\\'),
+        0x08 => Some(b'b'),
+        b'\t' => Some(b't'),
+        b'\n' => Some(b'n'),
+        0x0c => Some(b'f'),
+        b'\r' => Some(b'r'),
+        0..0x20 => Some(b'u'),
+        _ => None,
+    }
+}
+
+pub fn number(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// What serde_json writes of a value: for the fields rare enough not to be worth writing by hand.
+pub fn serde(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(&mut *out, value)
+}
+
+fn speaker(s: Speaker) -> &'static [u8] {
+    match s {
+        Speaker::Customer => b"\"customer\"",
+        Speaker::Bot => b"\"bot\"",
+        Speaker::Staff => b"\"staff\"",
+        Speaker::System => b"\"system\"",
+    }
+}
+
+/// `"key":` after a field (`,"key":`).
+pub fn key(out: &mut Vec<u8>, key: &str) {
+    out.push(b',');
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn strings<'a>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'a String>) {
+    out.push(b'[');
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, s);
+    }
+    out.push(b']');
+}
+
+/// A turn, as `serde_json::to_writer` writes it.
+pub fn turn(out: &mut Vec<u8>, t: &Turn) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"at\":");
+    number(out, t.at.0);
+    key(out, "speaker");
+    out.extend_from_slice(speaker(t.speaker));
+    key(out, "text");
+    string(out, &t.text);
+    if let Some(intent) = &t.intent {
+        key(out, "intent");
+        string(out, intent);
+    }
+    if let Some(c) = t.confidence {
+        key(out, "confidence");
+        serde(out, &c)?;
+    }
+    if let Some(c) = t.asr_confidence {
+        key(out, "asr_confidence");
+        serde(out, &c)?;
+    }
+    if !t.irritants.is_empty() {
+        key(out, "irritants");
+        serde(out, &t.irritants)?;
+    }
+    if let Some(author) = &t.author {
+        key(out, "author");
+        string(out, author);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A conversation, as `serde_json::to_writer` writes it.
+pub fn touchpoint(out: &mut Vec<u8>, tp: &Touchpoint) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"id\":");
+    string(out, &tp.id);
+    key(out, "customer_id");
+    string(out, &tp.customer_id);
+    key(out, "channel");
+    string(out, tp.channel.as_str());
+    key(out, "user");
+    string(out, &tp.user);
+    if let Some(session) = &tp.session {
+        key(out, "session");
+        string(out, session);
+    }
+    key(out, "lang");
+    string(out, tp.lang.code());
+    key(out, "started_at");
+    number(out, tp.started_at.0);
+    key(out, "last_at");
+    number(out, tp.last_at.0);
+    if let Some(at) = tp.ended_at {
+        key(out, "ended_at");
+        number(out, at.0);
+    }
+    key(out, "turns");
+    out.push(b'[');
+    for (i, t) in tp.turns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        turn(out, t)?;
+    }
+    out.push(b']');
+    key(out, "intents");
+    strings(out, &tp.intents);
+    if let Some(outcome) = &tp.outcome {
+        key(out, "outcome");
+        serde(out, outcome)?;
+    }
+    key(out, "survey");
+    out.push(b'{');
+    for (i, (k, v)) in tp.survey.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, k);
+        out.push(b':');
+        string(out, v);
+    }
+    out.push(b'}');
+    key(out, "state");
+    out.extend_from_slice(tp.state.json().as_bytes());
+    if tp.owner != Owner::Bot {
+        key(out, "owner");
+        serde(out, &tp.owner)?;
+    }
+    if !tp.outbox.is_empty() {
+        key(out, "outbox");
+        strings(out, &tp.outbox);
+    }
+    if let Some(by) = &tp.handled_by {
+        key(out, "handled_by");
+        string(out, by);
+    }
+    if let Some(at) = tp.queued_at {
+        key(out, "queued_at");
+        number(out, at.0);
+    }
+    if let Some(at) = tp.claimed_at {
+        key(out, "claimed_at");
+        number(out, at.0);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// An entry of a customer's history (the `tp_customer` index), as `serde_json::to_writer` writes it.
+pub fn contact(out: &mut Vec<u8>, c: &Contact) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"id\":");
+    string(out, &c.id);
+    key(out, "channel");
+    string(out, c.channel.as_str());
+    key(out, "user");
+    string(out, &c.user);
+    key(out, "started_at");
+    number(out, c.started_at.0);
+    if let Some(at) = c.ended_at {
+        key(out, "ended_at");
+        number(out, at.0);
+    }
+    if let Some(outcome) = &c.outcome {
+        key(out, "outcome");
+        serde(out, outcome)?;
+    }
+    key(out, "intents");
+    strings(out, &c.intents);
+    key(out, "outbox");
+    out.extend_from_slice(if c.outbox { b"true" } else { b"false" });
+    out.push(b'}');
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Channel, Lang};
+    use crate::store::model::{Irritant, Outcome, State};
+    use crate::time::Timestamp;
+    use proptest::prelude::*;
+
+    fn by_hand(s: &str) -> String {
+        let mut out = Vec::new();
+        string(&mut out, s);
+        String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut every_control: String = (0u8..0x20).map(char::from).collect();
+        every_control.push_str("\u{7f}\"\\/é€😀\u{2028}");
+        for s in [
+            "",
+            "a",
+            "\"",
+            "\\",
+            "12345678",
+            "1234567\"",
+            "\"1234567",
+            "12345678\n",
+            "plain text long enough for several words at once",
+            "<speak>Commande n° 4567 : livrée « demain » \\ </speak>",
+            &every_control,
+        ] {
+            assert_eq!(by_hand(s), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_is_escaped_as_serde_json_escapes_it(s in "\\PC*|[\\x00-\\x7f]{0,40}|.{0,40}") {
+            prop_assert_eq!(by_hand(&s), serde_json::to_string(&s).unwrap());
+        }
+    }
+
+    fn turn_with(speaker: Speaker, text: &str) -> Turn {
+        Turn::said(Timestamp(1_764_000_000_123), speaker, text.into())
+    }
+
+    #[test]
+    fn turns_are_written_as_serde_json_writes_them() {
+        let mut full = turn_with(Speaker::Customer, "where is \"my\" order?\n");
+        full.intent = Some("order_status".into());
+        full.confidence = Some(0.8734);
+        full.asr_confidence = Some(f32::NAN);
+        full.irritants = vec![Irritant::NegativeSentiment, Irritant::BackendError];
+        full.author = Some("Zoé".into());
+        let mut tiny = turn_with(Speaker::Staff, "");
+        tiny.confidence = Some(1.0);
+        for t in [
+            full,
+            tiny,
+            turn_with(Speaker::Bot, "It left on Monday."),
+            Turn::system(Timestamp(0), Some("sam"), "taken".into()),
+        ] {
+            let mut out = Vec::new();
+            turn(&mut out, &t).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&t).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn conversations_are_written_as_serde_json_writes_them() {
+        let mut bare = Touchpoint::new(
+            "tp_1f".into(),
+            "cu_7".into(),
+            Channel::Voice,
+            "+33 6 12".into(),
+            Timestamp(5),
+        );
+        let mut full = bare.clone();
+        bare.turns.clear();
+        full.session = Some("CA\"x".into());
+        full.lang = Lang::Fr;
+        full.ended_at = Some(Timestamp(9));
+        full.turns = vec![
+            turn_with(Speaker::Customer, "bonjour"),
+            turn_with(Speaker::Bot, "Bonjour !"),
+        ];
+        full.intents = vec!["greet".into(), "order_status".into()];
+        full.outcome = Some(Outcome::HandedOff);
+        full.survey.insert("nps".into(), "9".into());
+        full.survey.insert("solved".into(), "yes".into());
+        full.state =
+            State::of(&serde_json::json!({"slots": {"order": "4567"}, "n": [1, 2]})).unwrap();
+        full.owner = Owner::Waiting {
+            since: Timestamp(7),
+            reason: "human_agent".into(),
+            callback: true,
+            ticket: false,
+            told_position: 3,
+            told_at: Timestamp(7),
+        };
+        full.outbox = vec!["on my way".into()];
+        full.handled_by = Some("sam".into());
+        full.queued_at = Some(Timestamp(7));
+        full.claimed_at = Some(Timestamp(8));
+        let mut others = Vec::new();
+        for channel in Channel::ALL {
+            for lang in Lang::ALL {
+                let mut tp = bare.clone();
+                tp.channel = channel;
+                tp.lang = lang;
+                others.push(tp);
+            }
+        }
+        for outcome in [
+            Outcome::Resolved,
+            Outcome::Abandoned,
+            Outcome::HandedOff,
+            Outcome::Unresolved,
+        ] {
+            let mut tp = bare.clone();
+            tp.outcome = Some(outcome);
+            others.push(tp);
+        }
+        for tp in [bare, full].into_iter().chain(others) {
+            let mut out = Vec::new();
+            touchpoint(&mut out, &tp).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&tp).unwrap()
+            );
+            // And as the history's entry of it, with and without staff replies waiting.
+            for outbox in [false, true] {
+                let entry = Contact {
+                    outbox,
+                    ..Contact::from(&tp)
+                };
+                let mut out = Vec::new();
+                contact(&mut out, &entry).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    serde_json::to_string(&entry).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn voice_replies_are_written_as_serde_json_writes_them() {
+        use crate::channel::voice::VoiceResponse;
+        use crate::handoff::HandoffStatus;
+        let plain = VoiceResponse {
+            conversation_id: "tp_1f".into(),
+            text: "Your order 4567 \"left\" today.\nAnything else?".into(),
+            ssml: "<speak>Your order <say-as interpret-as=\"digits\">4567</say-as></speak>".into(),
+            end_session: false,
+            intent: None,
+            handoff: None,
+        };
+        let handed = VoiceResponse {
+            conversation_id: "tp_20".into(),
+            text: "Someone will take it.".into(),
+            ssml: "<speak>Someone will take it.</speak>".into(),
+            end_session: true,
+            intent: Some("human_agent".into()),
+            handoff: Some(HandoffStatus {
+                state: "waiting".into(),
+                position: Some(2),
+                staff: None,
+                reference: "tp_20".into(),
+                started: true,
+            }),
+        };
+        for reply in [plain, handed] {
+            assert_eq!(
+                String::from_utf8(reply.to_json().unwrap()).unwrap(),
+                serde_json::to_string(&reply).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn every_speaker_is_named_as_serde_names_it() {
+        for s in [
+            Speaker::Customer,
+            Speaker::Bot,
+            Speaker::Staff,
+            Speaker::System,
+        ] {
+            assert_eq!(speaker(s), serde_json::to_string(&s).unwrap().as_bytes());
+        }
+    }
+}
