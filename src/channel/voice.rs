@@ -49,6 +49,15 @@ impl VoiceResponse {
     /// Its JSON, as serde_json writes it (the reply of every voice turn, written by hand: [`crate::json`]).
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         use crate::json::{key, serde, string};
+        // Every field named: one added does not compile here until it is written.
+        let VoiceResponse {
+            conversation_id: _,
+            text: _,
+            ssml: _,
+            end_session: _,
+            intent: _,
+            handoff: _,
+        } = self;
         let mut out = Vec::with_capacity(128 + self.text.len() + self.ssml.len());
         out.extend_from_slice(b"{\"conversation_id\":");
         string(&mut out, &self.conversation_id);

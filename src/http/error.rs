@@ -191,14 +191,7 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
         use axum::http::{HeaderValue, header};
         let mut body = Vec::with_capacity(1024);
         match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
+            Ok(()) => JsonBody(body).into_response(),
             Err(e) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [(
