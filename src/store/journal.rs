@@ -28,6 +28,13 @@
 //! write for every group of turns. What the spare held before is never replayed: its frames' CRCs are
 //! of another salt. A checkpoint that follows an erasure keeps no spare, and deletes the one kept
 //! before, so that no file keeps what was erased.
+//!
+//! A file is also written ahead of its frames: before it becomes the journal file (off the turns'
+//! way, in the checkpoint's thread), a new file, or a spare shorter than twice what the last file
+//! held, is filled with zeros up to that length ([`AHEAD_MIN`] to [`AHEAD_MAX`]) and synced, so that
+//! the turns write inside it while the load grows as well, not only once it is steady. Only a file
+//! that outgrows this (the writes more than doubled between two checkpoints) is appended to. Zeros
+//! are never replayed: a frame is never empty, and a frame of length 0 ends the file's frames.
 
 use std::cmp::Ordering as Order;
 use std::collections::{BTreeMap, HashMap};
@@ -66,6 +73,10 @@ const CHECKPOINT_BYTES: u64 = 64 << 20;
 const CHECKPOINT_PENDING: usize = 50_000;
 /// or this long after the last one.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+/// A new journal file is written ahead (zeros) to twice what the last one held, at least this much,
+const AHEAD_MIN: u64 = 1 << 20;
+/// and at most this much.
+const AHEAD_MAX: u64 = 2 * CHECKPOINT_BYTES;
 
 pub(super) struct Journal {
     dir: PathBuf,
@@ -349,6 +360,21 @@ fn files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     Ok(out)
 }
 
+/// Fills `file` with zeros from its end up to `len` bytes, if it is shorter (without moving its
+/// offset): the journal's writes then land on blocks already written, whose `fdatasync` flushes the
+/// data alone, without the inode an append changes (`scripts/fsync_bench.py`).
+fn write_ahead(file: &File, len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut at = file.metadata()?.len().max(FILE_HEADER as u64);
+    let zeros = vec![0u8; (len.saturating_sub(at)).min(1 << 20) as usize];
+    while at < len {
+        let n = (len - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
 fn io_error(path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Open {
         path: path.display().to_string(),
@@ -453,7 +479,7 @@ impl Journal {
         deferred: &[(&str, Reads)],
     ) -> Result<Journal, StoreError> {
         let number = files(dir)?.last().map_or(1, |(n, _)| n + 1);
-        let (file, salt) = Self::new_file(dir, number, true)?;
+        let (file, salt) = Self::new_file(dir, number, true, AHEAD_MIN)?;
         let overlay = deferred.iter().map(|(_, r)| Overlay::new(*r)).collect();
         let deferred = deferred
             .iter()
@@ -485,8 +511,14 @@ impl Journal {
     }
 
     /// The journal file numbered `number`: the spare, renamed, when there is one and `recycle` allows
-    /// it, or a new file. Its header, with a new salt, is written and synced before it is returned.
-    fn new_file(dir: &Path, number: u64, recycle: bool) -> Result<(File, [u8; 8]), StoreError> {
+    /// it, or a new file. Its header, with a new salt, is written, and the file filled with zeros up
+    /// to `ahead` bytes if it is shorter, and synced before it is returned.
+    fn new_file(
+        dir: &Path,
+        number: u64,
+        recycle: bool,
+        ahead: u64,
+    ) -> Result<(File, [u8; 8]), StoreError> {
         let path = dir.join(file_name(number));
         let spare = dir.join(SPARE);
         let recycled = recycle && spare.exists();
@@ -504,6 +536,7 @@ impl Journal {
         // The new salt is on disk before the spare takes a journal file's name: were it not, a crash
         // could leave the spare's old salt under that name, and its old frames would be replayed.
         file.write_all(&header)
+            .and_then(|()| write_ahead(&file, ahead))
             .and_then(|()| file.sync_data())
             .map_err(|e| io_error(at, e))?;
         if recycled {
@@ -700,8 +733,12 @@ impl Journal {
         // From here on, writes go to a new file (what is not synced yet goes there too); what the
         // older files hold is in sled's memory or in the snapshot.
         // The new file is made (and its directory synced) before the syncs are held up.
-        let next = self.io().number + 1;
-        let (file, salt) = Self::new_file(&self.dir, next, recycle)?;
+        let (next, ahead) = {
+            let io = self.io();
+            let ahead = (2 * (FILE_HEADER as u64 + io.len)).clamp(AHEAD_MIN, AHEAD_MAX);
+            (io.number + 1, ahead)
+        };
+        let (file, salt) = Self::new_file(&self.dir, next, recycle, ahead)?;
         let (current, mut snapshot, hashed) = {
             let mut io = self.io();
             if self.broken.load(Ordering::SeqCst) {
@@ -946,6 +983,9 @@ fn file_header(path: &Path) -> Result<Option<([u8; 8], u64)>, StoreError> {
 fn frame_at<'a>(bytes: &'a [u8], at: usize, salt: Option<&[u8; 8]>) -> Option<&'a [u8]> {
     let header = bytes.get(at..at.checked_add(HEADER)?)?;
     let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
+    if len == 0 {
+        return None; // every frame holds a write: these are the zeros a file is written ahead with
+    }
     let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
     let payload = bytes.get(at + HEADER..(at + HEADER).checked_add(len)?)?;
     (frame_crc(salt, payload) == crc).then_some(payload)
@@ -1177,8 +1217,13 @@ mod tests {
         assert_eq!(get(&db, "now", "c").as_deref(), Some("2"));
         // The first file's last frame damaged: its writes were acknowledged, so the second file, whose
         // header says where the first ends, is not replayed past the gap.
+        let end = u64::from_le_bytes(second[16..24].try_into().unwrap()) as usize;
+        assert!(
+            end < first.len(),
+            "the zeros it was written ahead with follow its frames"
+        );
         let mut damaged = first.clone();
-        *damaged.last_mut().unwrap() ^= 0xff;
+        damaged[end - 1] ^= 0xff;
         let (_copy, db, replayed) = replay_files(&[(&names[0], &damaged), (&names[1], &second)]);
         assert_eq!(replayed.frames, 1);
         assert!(replayed.torn_bytes > 0);
@@ -1343,7 +1388,8 @@ mod tests {
         journal.insert(&later, b"k", b"3").unwrap();
         journal.sync(b"writes", 3, true).unwrap();
         let (_, path) = files(dir.path()).unwrap().pop().unwrap();
-        let whole = std::fs::read(&path).unwrap();
+        let mut whole = std::fs::read(&path).unwrap();
+        whole.truncate(FILE_HEADER + journal.io().len as usize); // its frames, not the zeros after
         drop(journal);
         drop(db);
         // The last frame cut short, as a crash in the middle of its write leaves it; replayed into
@@ -1462,10 +1508,72 @@ mod tests {
         journal.insert(&tree, b"k", b"w").unwrap();
         assert!(journal.sync(b"writes", 2, true).is_err());
         assert!(journal.checkpoint(b"writes", 2, true, || Ok(())).is_err());
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes[FILE_HEADER..].iter().all(|&b| b == 0),
+            "only the file's header, and the zeros it was written ahead with"
+        );
+    }
+
+    #[test]
+    fn a_file_is_written_over_its_zeros_and_they_are_never_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let (_, path) = files(dir.path()).unwrap().pop().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), AHEAD_MIN);
+        let now = db.open_tree("now").unwrap();
+        for i in 0..3u64 {
+            journal
+                .insert(&now, format!("k{i}").as_bytes(), b"v")
+                .unwrap();
+            journal.sync(b"writes", i + 1, true).unwrap();
+        }
         assert_eq!(
             std::fs::metadata(&path).unwrap().len(),
-            FILE_HEADER as u64,
-            "only the file's header"
+            AHEAD_MIN,
+            "written over, not grown"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        drop(journal);
+        drop(db);
+        let (_copy, db, replayed) = replay_alone(&path, &bytes);
+        assert_eq!(replayed.frames, 3);
+        assert_eq!(replayed.writes, 6, "each frame: its write and the count");
+        assert!(replayed.torn_bytes > 0 && replayed.torn_bytes < bytes.len());
+        assert_eq!(get(&db, "now", "k2").as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn the_next_file_is_written_ahead_to_twice_what_the_last_one_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, journal) = open(dir.path());
+        let now = db.open_tree("now").unwrap();
+        // 1.5 MiB: past the first file's length, which it grows.
+        let value = vec![b'x'; 4096];
+        for i in 0..384 {
+            journal
+                .insert(&now, format!("k{i}").as_bytes(), &value)
+                .unwrap();
+        }
+        journal.sync(b"writes", 1, true).unwrap();
+        let held = std::fs::metadata(&files(dir.path()).unwrap()[0].1)
+            .unwrap()
+            .len();
+        assert!(held > AHEAD_MIN + (512 << 10), "{held}");
+        journal.checkpoint(b"writes", 1, true, || Ok(())).unwrap();
+        let (number, next) = files(dir.path()).unwrap().pop().unwrap();
+        assert_eq!(number, 2);
+        assert_eq!(std::fs::metadata(&next).unwrap().len(), 2 * held);
+        // A quiet spell: the spare taken next is not cut down to the little it held.
+        journal.insert(&now, b"k", b"v").unwrap();
+        journal.sync(b"writes", 2, true).unwrap();
+        journal.checkpoint(b"writes", 2, true, || Ok(())).unwrap();
+        let (number, recycled) = files(dir.path()).unwrap().pop().unwrap();
+        assert_eq!(number, 3);
+        assert_eq!(std::fs::metadata(&recycled).unwrap().len(), held);
+        assert_eq!(
+            std::fs::metadata(dir.path().join(SPARE)).unwrap().len(),
+            2 * held
         );
     }
 }
