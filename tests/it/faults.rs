@@ -423,8 +423,10 @@ async fn a_full_disk_is_recovered_from_without_a_restart() {
         while f.write_all(&block).is_ok() {}
         let _ = f.sync_all();
     }
+    // Turns go on into the room the journal's file was written ahead with (writing over blocks it
+    // has needs no new one), then are refused once they need more.
     let mut refused = None;
-    for i in 1..400 {
+    for i in 1..5000 {
         let r = client
             .post(format!("{}/webhook/voice", server.base))
             .json(&voice(i))
