@@ -2,9 +2,8 @@
 """What a group commit's `fdatasync` costs on this file system: appended to a file, or written over one
 written ahead. Side by side in one run.
 
-Each case writes `--bytes` (a group of turns: about 25 of the serving benchmark's, 1.2 KB each in the
-journal) and syncs it with `fdatasync`, one after another, for `--seconds`, in rounds alternating the
-cases:
+Each case writes `--bytes` (one frame of a group of turns) and syncs it with `fdatasync`, one after
+another, for `--seconds`, in rounds alternating the cases:
   append        to a file that grows at each write, as the bare endpoint with fdatasync does, and as the
                 journal did while the load grew (each sync writes the inode too: the file's size changed)
   written over  a file already written (zeros) and synced past where the writes go, as the journal's

@@ -1217,7 +1217,8 @@ mod tests {
         assert_eq!(get(&db, "now", "c").as_deref(), Some("2"));
         // The first file's last frame damaged: its writes were acknowledged, so the second file, whose
         // header says where the first ends, is not replayed past the gap.
-        let end = u64::from_le_bytes(second[16..24].try_into().unwrap()) as usize;
+        let end = PREVIOUS_END as usize;
+        let end = u64::from_le_bytes(second[end..end + 8].try_into().unwrap()) as usize;
         assert!(
             end < first.len(),
             "the zeros it was written ahead with follow its frames"
