@@ -1173,7 +1173,7 @@ fn record(
     tp.lang = lang;
     tp.last_at = msg.at;
     // Kept beside its text: the conversation's next turn reads it back without parsing it.
-    tp.state = State::keeping(conv).map_err(StoreError::from)?;
+    tp.state = State::keeping(conv, crate::json::conversation).map_err(StoreError::from)?;
     for (k, v) in &decision.survey {
         tp.survey.insert(k.clone(), v.clone());
     }

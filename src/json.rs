@@ -1,12 +1,15 @@
 //! The JSON a turn writes every time, by hand: a line of the transcript, the conversation's record
-//! around its lines, its entry in the customer's history, and the voice reply. serde_json escapes a string one byte at a time and hands every piece, down to a
+//! around its lines, the engine's state of it, its entry in the customer's history, the customer's
+//! record when it changes, and the voice reply. serde_json escapes a string one byte at a time and hands every piece, down to a
 //! quote, to `io::Write`; here a constant part is one copy, and a string's bytes are looked at eight
 //! at a time, copied in runs. The text is serde_json's own, byte for byte (the tests hold them side
 //! by side), so either reads what the other wrote; what is rare (a handoff's owner, a float) goes
 //! through serde_json itself.
 
+use crate::engine::survey::Step;
+use crate::engine::{Conversation, DialogueState};
 use crate::store::Contact;
-use crate::store::model::{Owner, Speaker, Touchpoint, Turn};
+use crate::store::model::{Customer, Order, Owner, Speaker, Touchpoint, Turn};
 use serde::Serialize;
 
 /// A string as JSON, quoted and escaped as serde_json does: `"` and `\`, the control characters
@@ -220,16 +223,7 @@ pub fn touchpoint(out: &mut Vec<u8>, tp: &Touchpoint) -> Result<(), serde_json::
         serde(out, outcome)?;
     }
     key(out, "survey");
-    out.push(b'{');
-    for (i, (k, v)) in tp.survey.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        string(out, k);
-        out.push(b':');
-        string(out, v);
-    }
-    out.push(b'}');
+    string_map(out, &tp.survey);
     key(out, "state");
     out.extend_from_slice(tp.state.json().as_bytes());
     if tp.owner != Owner::Bot {
@@ -291,6 +285,253 @@ pub fn contact(out: &mut Vec<u8>, c: &Contact) -> Result<(), serde_json::Error> 
     out.extend_from_slice(if c.outbox { b"true" } else { b"false" });
     out.push(b'}');
     Ok(())
+}
+
+/// The separators of an object whose fields may each be left out: a comma before every field but
+/// the first written.
+struct Fields<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Fields { out, first: true }
+    }
+
+    /// `"name":`, after a comma unless it is the first field; the value is the caller's to write.
+    fn key(&mut self, name: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    fn string(&mut self, name: &str, value: &str) {
+        string(self.key(name), value);
+    }
+
+    fn number(&mut self, name: &str, value: u64) {
+        number(self.key(name), value);
+    }
+
+    fn bool(&mut self, name: &str, value: bool) {
+        let out = self.key(name);
+        out.extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A map of strings to strings, as serde_json writes a `BTreeMap<String, String>`.
+fn string_map(out: &mut Vec<u8>, map: &std::collections::BTreeMap<String, String>) {
+    out.push(b'{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, k);
+        out.push(b':');
+        string(out, v);
+    }
+    out.push(b'}');
+}
+
+/// The engine's state of a conversation (written at every turn), as `serde_json::to_writer` writes
+/// it: the fields at their defaults left out, the dialogue state tagged by its `kind`.
+pub fn conversation(out: &mut Vec<u8>, c: &Conversation) -> Result<(), serde_json::Error> {
+    // Every field named, as for a turn.
+    let Conversation {
+        state,
+        fallbacks_in_row,
+        silences_in_row,
+        resolved,
+        fallback_turn,
+        lang,
+        surveyed,
+        answered,
+        turns,
+        unsolved,
+        topic,
+        topic_order,
+        served,
+        followup_next,
+        acknowledged,
+        repeated,
+        offered_for_repeat,
+        also,
+    } = c;
+    let mut f = Fields::open(out);
+    if *state != DialogueState::Listening {
+        dialogue_state(f.key("state"), state);
+    }
+    for (name, n) in [
+        ("fallbacks_in_row", *fallbacks_in_row),
+        ("silences_in_row", *silences_in_row),
+    ] {
+        if n != 0 {
+            f.number(name, u64::from(n));
+        }
+    }
+    if *resolved {
+        f.bool("resolved", true);
+    }
+    if *fallback_turn != 0 {
+        f.number("fallback_turn", u64::from(*fallback_turn));
+    }
+    if let Some(lang) = lang {
+        f.string("lang", lang.code());
+    }
+    if *surveyed {
+        f.bool("surveyed", true);
+    }
+    if !answered.is_empty() {
+        strings(f.key("answered"), answered);
+    }
+    if *turns != 0 {
+        f.number("turns", u64::from(*turns));
+    }
+    if *unsolved {
+        f.bool("unsolved", true);
+    }
+    if let Some(topic) = topic {
+        f.string("topic", topic);
+    }
+    if let Some(order) = topic_order {
+        f.string("topic_order", order);
+    }
+    if !served.is_empty() {
+        strings(f.key("served"), served);
+    }
+    for (name, b) in [
+        ("followup_next", *followup_next),
+        ("acknowledged", *acknowledged),
+        ("repeated", *repeated),
+        ("offered_for_repeat", *offered_for_repeat),
+    ] {
+        if b {
+            f.bool(name, true);
+        }
+    }
+    if !also.is_empty() {
+        strings(f.key("also"), also);
+    }
+    f.close();
+    Ok(())
+}
+
+/// Where a dialogue stands, as serde_json writes the internally tagged enum: `kind` first.
+fn dialogue_state(out: &mut Vec<u8>, state: &DialogueState) {
+    let mut f = Fields::open(out);
+    match state {
+        DialogueState::Listening => f.string("kind", "listening"),
+        DialogueState::AwaitingEntity {
+            intent,
+            entity,
+            collected,
+            attempts,
+        } => {
+            f.string("kind", "awaiting_entity");
+            f.string("intent", intent);
+            f.string("entity", entity);
+            string_map(f.key("collected"), collected);
+            f.number("attempts", u64::from(*attempts));
+        }
+        DialogueState::AwaitingConfirmation { intent, collected } => {
+            f.string("kind", "awaiting_confirmation");
+            f.string("intent", intent);
+            string_map(f.key("collected"), collected);
+        }
+        DialogueState::OfferedHuman => f.string("kind", "offered_human"),
+        DialogueState::AwaitingRecall { intent } => {
+            f.string("kind", "awaiting_recall");
+            f.string("intent", intent);
+        }
+        DialogueState::Survey { step, retried } => {
+            f.string("kind", "survey");
+            f.string(
+                "step",
+                match step {
+                    Step::Solved => "solved",
+                    Step::Rating => "rating",
+                    Step::Comment => "comment",
+                },
+            );
+            f.bool("retried", *retried);
+        }
+    }
+    f.close();
+}
+
+/// A customer's record (written when a survey is asked, an address changed), as
+/// `serde_json::to_writer` writes it.
+pub fn customer(out: &mut Vec<u8>, c: &Customer) -> Result<(), serde_json::Error> {
+    // Every field named, as for a turn.
+    let Customer {
+        id,
+        name,
+        email,
+        phone,
+        loyalty_points,
+        orders,
+        attributes,
+        created_at,
+    } = c;
+    let mut f = Fields::open(out);
+    f.string("id", id);
+    for (field, value) in [("name", name), ("email", email), ("phone", phone)] {
+        if let Some(v) = value {
+            f.string(field, v);
+        }
+    }
+    if let Some(points) = loyalty_points {
+        f.number("loyalty_points", *points);
+    }
+    let list = f.key("orders");
+    list.push(b'[');
+    for (i, o) in orders.iter().enumerate() {
+        if i > 0 {
+            list.push(b',');
+        }
+        order(list, o);
+    }
+    list.push(b']');
+    string_map(f.key("attributes"), attributes);
+    f.number("created_at", created_at.0);
+    f.close();
+    Ok(())
+}
+
+fn order(out: &mut Vec<u8>, o: &Order) {
+    let Order {
+        id,
+        status,
+        eta,
+        address,
+        previous_status,
+        previous_eta,
+    } = o;
+    let mut f = Fields::open(out);
+    f.string("id", id);
+    f.string("status", status);
+    for (field, value) in [
+        ("eta", eta),
+        ("address", address),
+        ("previous_status", previous_status),
+        ("previous_eta", previous_eta),
+    ] {
+        if let Some(v) = value {
+            f.string(field, v);
+        }
+    }
+    f.close();
 }
 
 #[cfg(test)]
@@ -369,6 +610,44 @@ mod tests {
             Turn::system(Timestamp(0), Some("sam"), "taken".into()),
         ] {
             assert_written_as_serde(|out| turn(out, &t), &t);
+        }
+    }
+
+    #[test]
+    fn customers_are_written_as_serde_json_writes_them() {
+        let bare = Customer {
+            id: "cus_1".into(),
+            ..Customer::default()
+        };
+        let mut full = Customer {
+            id: "cus_\"2\"".into(),
+            name: Some("Zoé <b>".into()),
+            email: Some("z@example.com".into()),
+            phone: Some("+33 6 12".into()),
+            loyalty_points: Some(120),
+            orders: vec![Order {
+                id: "4567".into(),
+                status: "shipped".into(),
+                ..Order::default()
+            }],
+            attributes: [("last_survey_at".to_string(), "1796624600160".to_string())]
+                .into_iter()
+                .collect(),
+            created_at: Timestamp(1_764_000_000_123),
+        };
+        full.orders.push(Order {
+            id: "1\n2".into(),
+            status: "cancelled".into(),
+            eta: Some("2026-11-25".into()),
+            address: Some("1 rue \"Haute\"".into()),
+            previous_status: Some("processing".into()),
+            previous_eta: Some("2026-11-24".into()),
+        });
+        let mut some = bare.clone();
+        some.phone = Some("+1555".into());
+        some.attributes.insert("tier".into(), "gold".into());
+        for c in [bare, full, some] {
+            assert_written_as_serde(|out| customer(out, &c), &c);
         }
     }
 

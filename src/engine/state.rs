@@ -170,6 +170,30 @@ mod tests {
                 ..Conversation::default()
             }
         );
+        // A state with some fields at their defaults (left out, the first of them too) is written by
+        // hand as serde_json writes it.
+        for sparse in [
+            Conversation::default(),
+            Conversation {
+                turns: 3,
+                ..Conversation::default()
+            },
+            Conversation {
+                lang: Some(Lang::En),
+                also: vec!["refund_status".into()],
+                ..Conversation::default()
+            },
+            Conversation {
+                state: DialogueState::OfferedHuman,
+                offered_for_repeat: true,
+                ..Conversation::default()
+            },
+        ] {
+            let state =
+                crate::store::State::keeping(sparse.clone(), crate::json::conversation).unwrap();
+            assert_eq!(state.json(), serde_json::to_string(&sparse).unwrap());
+            assert_eq!(state.read::<Conversation>().unwrap(), sparse);
+        }
         let fresh = crate::store::State::of(&Conversation::default()).unwrap();
         assert_eq!(
             format!("{fresh:?}"),
@@ -201,7 +225,13 @@ mod tests {
                 offered_for_repeat: true,
                 also: vec!["refund_status".into()],
             };
-            let state = crate::store::State::keeping(conv.clone()).unwrap();
+            let state =
+                crate::store::State::keeping(conv.clone(), crate::json::conversation).unwrap();
+            assert_eq!(
+                state.json(),
+                serde_json::to_string(&conv).unwrap(),
+                "written by hand as serde_json writes it"
+            );
             assert_eq!(state.read::<Conversation>().unwrap(), conv);
             assert_eq!(state.read_kept::<Conversation>().unwrap(), conv);
             // Taken from a state that shares it: the other keeps it; the taken one reads its text.
@@ -210,7 +240,8 @@ mod tests {
             assert_eq!(taken.read_kept::<Conversation>().unwrap(), conv);
             assert_eq!(taken, state);
             assert_eq!(state.read_kept::<Conversation>().unwrap(), conv);
-            let mut alone = crate::store::State::keeping(conv.clone()).unwrap();
+            let mut alone =
+                crate::store::State::keeping(conv.clone(), crate::json::conversation).unwrap();
             assert_eq!(alone.take_kept::<Conversation>().unwrap(), conv);
         }
     }

@@ -65,16 +65,25 @@ impl Rating {
                 .collect(),
         );
         let without_one = spaced(words.iter().filter(|w| !is_one(w)).cloned().collect());
-        // "N out of ten" settles it, whatever else is said.
-        if let Some(c) = OUT_OF_TEN
-            .captures(&folded)
-            .or_else(|| OUT_OF_TEN.captures(&as_one))
-        {
-            let value = c[1].parse::<u64>().map_err(|_| RatingError::NoNumber)?;
-            return Rating::in_range(value);
-        }
-        if NEGATIVE.is_match(&folded) || NEGATIVE.is_match(&as_one) {
-            return Err(RatingError::Negative);
+        // A lone word of letters or of digits ("nine", "neuf", "9", most answers) holds no "out of
+        // ten" and no minus: both need a slash, a minus sign or a second word ("8sur10" mixes the two
+        // and is looked at).
+        let trimmed = folded.trim();
+        let lone = !trimmed.is_empty()
+            && (trimmed.bytes().all(|b| b.is_ascii_digit())
+                || trimmed.chars().all(char::is_alphabetic));
+        if !lone {
+            // "N out of ten" settles it, whatever else is said.
+            if let Some(c) = OUT_OF_TEN
+                .captures(&folded)
+                .or_else(|| OUT_OF_TEN.captures(&as_one))
+            {
+                let value = c[1].parse::<u64>().map_err(|_| RatingError::NoNumber)?;
+                return Rating::in_range(value);
+            }
+            if NEGATIVE.is_match(&folded) || NEGATIVE.is_match(&as_one) {
+                return Err(RatingError::Negative);
+            }
         }
         let numbers = |spaced: &str| -> Vec<u64> {
             spaced
@@ -301,6 +310,27 @@ mod tests {
             ("je mets un huit", 8),
         ] {
             assert_eq!(Rating::parse(text).map(Rating::value), Ok(want), "{text}");
+        }
+    }
+
+    /// A lone word is read without the patterns for "out of ten" and a minus: the same answers as
+    /// through them, and a word that mixes letters and digits still goes through them.
+    #[test]
+    fn a_lone_word_is_read_as_the_patterns_read_it() {
+        for (text, want) in [
+            ("nine", Ok(9)),
+            (" Neuf ", Ok(9)),
+            ("9", Ok(9)),
+            ("10", Ok(10)),
+            ("one", Ok(1)),
+            ("une", Ok(1)),
+            ("zero", Ok(0)),
+            ("11", Err(RatingError::OutOfRange(11))),
+            ("good", Err(RatingError::NoNumber)),
+            ("8sur10", Ok(8)),
+            ("7/10", Ok(7)),
+        ] {
+            assert_eq!(Rating::parse(text).map(Rating::value), want, "{text}");
         }
     }
 

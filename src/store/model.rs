@@ -270,32 +270,40 @@ pub struct Touchpoint {
 /// next turn of a conversation kept in memory reads it back without parsing the text.
 #[derive(Clone)]
 pub struct State {
-    json: Box<serde_json::value::RawValue>,
+    /// Always a JSON value's text: made by serde_json, or by a writer held to it byte for byte.
+    json: Box<str>,
     kept: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl State {
     /// The state of `value` (the engine's `Conversation`).
     pub fn of<T: Serialize>(value: &T) -> Result<State, serde_json::Error> {
-        let json = serde_json::value::to_raw_value(value)?;
+        let json = serde_json::to_string(value)?.into_boxed_str();
         Ok(State { json, kept: None })
     }
 
-    /// The state of `value`, kept beside its text for [`State::read_kept`]. Parsing the text must give
-    /// `value` back (a type whose serialisation loses nothing), or the two readings would differ.
-    pub fn keeping<T: Serialize + Send + Sync + 'static>(
+    /// The state of `value`, written by `write` (the value's JSON as serde_json writes it: a
+    /// writer of [`crate::json`], whose tests hold it to serde_json's), and kept beside its text for
+    /// [`State::read_kept`]. Parsing the text must give `value` back (a type whose serialisation
+    /// loses nothing), or the two readings would differ.
+    pub fn keeping<T: Send + Sync + 'static>(
         value: T,
+        write: fn(&mut Vec<u8>, &T) -> Result<(), serde_json::Error>,
     ) -> Result<State, serde_json::Error> {
-        let json = serde_json::value::to_raw_value(&value)?;
+        let mut json = Vec::with_capacity(256);
+        write(&mut json, &value)?;
+        // The writers write strings whole, as they were given: UTF-8 in, UTF-8 out.
+        let json = String::from_utf8(json)
+            .map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e.to_string()))?;
         Ok(State {
-            json,
+            json: json.into_boxed_str(),
             kept: Some(std::sync::Arc::new(value)),
         })
     }
 
     /// Reads it back as `T`.
     pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.json.get())
+        serde_json::from_str(&self.json)
     }
 
     /// [`State::read`], from the value kept beside the text when there is one of type `T`; a state never
@@ -305,7 +313,7 @@ impl State {
     ) -> Result<T, serde_json::Error> {
         match self.kept.as_deref().and_then(|k| k.downcast_ref::<T>()) {
             Some(value) => Ok(value.clone()),
-            None if self.json.get() == "null" => Ok(T::default()),
+            None if &*self.json == "null" => Ok(T::default()),
             None => self.read(),
         }
     }
@@ -328,7 +336,7 @@ impl State {
 
     /// Its JSON text.
     pub fn json(&self) -> &str {
-        self.json.get()
+        &self.json
     }
 
     /// As a JSON value (null if it cannot be read).
@@ -340,7 +348,7 @@ impl State {
 impl Default for State {
     fn default() -> Self {
         State {
-            json: serde_json::value::RawValue::NULL.to_owned(),
+            json: "null".into(),
             kept: None,
         }
     }
@@ -356,19 +364,22 @@ impl From<serde_json::Value> for State {
 /// The same JSON, whatever its spacing (PostgreSQL gives it back its own way).
 impl PartialEq for State {
     fn eq(&self, other: &Self) -> bool {
-        self.json.get() == other.json.get() || self.value() == other.value()
+        self.json == other.json || self.value() == other.value()
     }
 }
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.json.get())
+        f.write_str(&self.json)
     }
 }
 
+/// Its text as it is (through serde_json's raw value, which checks it is JSON).
 impl Serialize for State {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.json.serialize(s)
+        let raw: &serde_json::value::RawValue =
+            serde_json::from_str(&self.json).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
     }
 }
 

@@ -1299,7 +1299,7 @@ impl Trees {
             return Ok(());
         }
         let mut record = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut record, &*customer)?;
+        crate::json::customer(&mut record, &customer)?;
         // Held across the write, so that two writers of one customer (two senders) leave in memory
         // what the last of them left in the tree.
         let mut kept = self.kept_customers();
