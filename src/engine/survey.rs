@@ -65,25 +65,16 @@ impl Rating {
                 .collect(),
         );
         let without_one = spaced(words.iter().filter(|w| !is_one(w)).cloned().collect());
-        // A lone word of letters or of digits ("nine", "neuf", "9", most answers) holds no "out of
-        // ten" and no minus: both need a slash, a minus sign or a second word ("8sur10" mixes the two
-        // and is looked at).
-        let trimmed = folded.trim();
-        let lone = !trimmed.is_empty()
-            && (trimmed.bytes().all(|b| b.is_ascii_digit())
-                || trimmed.chars().all(char::is_alphabetic));
-        if !lone {
-            // "N out of ten" settles it, whatever else is said.
-            if let Some(c) = OUT_OF_TEN
-                .captures(&folded)
-                .or_else(|| OUT_OF_TEN.captures(&as_one))
-            {
-                let value = c[1].parse::<u64>().map_err(|_| RatingError::NoNumber)?;
-                return Rating::in_range(value);
-            }
-            if NEGATIVE.is_match(&folded) || NEGATIVE.is_match(&as_one) {
-                return Err(RatingError::Negative);
-            }
+        // "N out of ten" settles it, whatever else is said.
+        if let Some(c) = OUT_OF_TEN
+            .captures(&folded)
+            .or_else(|| OUT_OF_TEN.captures(&as_one))
+        {
+            let value = c[1].parse::<u64>().map_err(|_| RatingError::NoNumber)?;
+            return Rating::in_range(value);
+        }
+        if NEGATIVE.is_match(&folded) || NEGATIVE.is_match(&as_one) {
+            return Err(RatingError::Negative);
         }
         let numbers = |spaced: &str| -> Vec<u64> {
             spaced
@@ -313,10 +304,9 @@ mod tests {
         }
     }
 
-    /// A lone word is read without the patterns for "out of ten" and a minus: the same answers as
-    /// through them, and a word that mixes letters and digits still goes through them.
+    /// A lone word, of letters or digits or both ("8sur10": "out of ten" without spaces).
     #[test]
-    fn a_lone_word_is_read_as_the_patterns_read_it() {
+    fn a_lone_word_is_a_rating_when_it_says_one() {
         for (text, want) in [
             ("nine", Ok(9)),
             (" Neuf ", Ok(9)),
