@@ -107,15 +107,24 @@ pub fn key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
-fn strings<'a>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'a String>) {
+/// An array, each item written by `each`.
+fn list<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Vec<u8>, T),
+) {
     out.push(b'[');
-    for (i, s) in items.into_iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        string(out, s);
+        each(out, item);
     }
     out.push(b']');
+}
+
+fn strings<'a>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'a String>) {
+    list(out, items, |out, s| string(out, s));
 }
 
 /// A turn, as `serde_json::to_writer` writes it.
@@ -494,15 +503,7 @@ pub fn customer(out: &mut Vec<u8>, c: &Customer) -> Result<(), serde_json::Error
     if let Some(points) = loyalty_points {
         f.number("loyalty_points", *points);
     }
-    let list = f.key("orders");
-    list.push(b'[');
-    for (i, o) in orders.iter().enumerate() {
-        if i > 0 {
-            list.push(b',');
-        }
-        order(list, o);
-    }
-    list.push(b']');
+    list(f.key("orders"), orders, order);
     string_map(f.key("attributes"), attributes);
     f.number("created_at", created_at.0);
     f.close();
