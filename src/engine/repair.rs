@@ -84,6 +84,19 @@ fn only_an_order(u: &Understanding) -> bool {
             .all(|t| t.bytes().all(|b| b.is_ascii_digit()) || EMPTY_WORDS.contains(&t.as_str()))
 }
 
+/// The customer's one order besides those `discussed`, when there is exactly one.
+fn the_other_order(ctx: &TurnContext, discussed: &[Option<&str>]) -> Option<String> {
+    let mut others = ctx
+        .customer
+        .orders
+        .iter()
+        .filter(|o| !discussed.contains(&Some(o.id.as_str())));
+    match (others.next(), others.next()) {
+        (Some(other), None) => Some(other.id.clone()),
+        _ => None,
+    }
+}
+
 impl Engine<'_> {
     /// The repair a message makes, if it makes one; `None` lets the dialogue go on as usual.
     pub(super) fn repair(
@@ -162,7 +175,21 @@ impl Engine<'_> {
                 }
                 None
             }
-            DialogueState::AwaitingEntity { intent, .. } => {
+            DialogueState::AwaitingEntity {
+                intent,
+                entity,
+                collected,
+                attempts,
+            } => {
+                // "And the other one?" to "what's your order number?" (after one that was not found,
+                // say) is no "no": the customer's other order, or the question again.
+                if cues.other_one && order.is_none() {
+                    if let Some(d) =
+                        self.other_order_asked(conv, &intent, &entity, &collected, attempts, ctx)
+                    {
+                        return Some(d);
+                    }
+                }
                 // "Oh well, never mind, goodbye": the goodbye wins.
                 if cues.drop_flow && order.is_none() && role == Some(Role::Goodbye) {
                     conv.state = DialogueState::Listening;
@@ -283,16 +310,7 @@ impl Engine<'_> {
         }
         // "And the other one?", "no, the other order", "et pour la deuxième ?".
         if cues.other_one || cues.correction {
-            let current = conv.topic_order.clone();
-            let others: Vec<&str> = ctx
-                .customer
-                .orders
-                .iter()
-                .map(|o| o.id.as_str())
-                .filter(|id| Some(*id) != current.as_deref())
-                .collect();
-            if let [other] = others.as_slice() {
-                let other = other.to_string();
+            if let Some(other) = the_other_order(ctx, &[conv.topic_order.as_deref()]) {
                 return Some(self.serve_with_order(conv, topic, &other, ctx, false));
             }
             // Several others: which one?
@@ -329,6 +347,44 @@ impl Engine<'_> {
     }
 
     /// Serves `def` about `order` (replacing the topic's order), as a follow-up when `followup`.
+    /// "The other one" while an order number is asked for: served when the customer has one order
+    /// besides the one discussed (or given and not found), asked for again otherwise, the attempt not
+    /// counted (they answered, without a number). `None` when the question is not an order number.
+    fn other_order_asked(
+        &self,
+        conv: &mut Conversation,
+        intent: &str,
+        entity: &str,
+        collected: &Collected,
+        attempts: u32,
+        ctx: &TurnContext,
+    ) -> Option<Decision> {
+        let def = self.pack.get(intent)?;
+        let spec = def
+            .entities
+            .iter()
+            .find(|e| e.name == entity && e.kind == EntityKind::OrderNumber)?;
+        let discussed = [
+            conv.topic_order.as_deref(),
+            collected.get(entity).map(String::as_str),
+        ];
+        if let Some(other) = the_other_order(ctx, &discussed) {
+            return Some(self.serve_with_order(conv, def, &other, ctx, false));
+        }
+        let ask = spec
+            .ask
+            .get(&ctx.lang)
+            .or_else(|| spec.ask.values().next())?;
+        let asked = ask.render(&self.lookup(ctx, collected))?;
+        conv.state = DialogueState::AwaitingEntity {
+            intent: intent.to_string(),
+            entity: entity.to_string(),
+            collected: collected.clone(),
+            attempts,
+        };
+        Some(Decision::say(asked).about(intent))
+    }
+
     fn serve_with_order(
         &self,
         conv: &mut Conversation,
