@@ -79,8 +79,73 @@ pub fn words(folded: &str) -> Vec<String> {
 /// Folds and tokenises a message.
 pub fn normalize(text: &str) -> Normalized {
     let folded = fold(text);
-    let tokens = numbers::words_to_digits(&words(&folded));
+    let tokens = numbers::words_to_digits(&expand_shorthand(words(&folded)));
     Normalized { folded, tokens }
+}
+
+/// What a chat shorthand stands for ("slt c où ma cmd", "thx u", "jsp"), in the words the intents'
+/// examples and patterns use; only those that mean one thing in a customer's message.
+fn shorthand(word: &str) -> Option<&'static [&'static str]> {
+    Some(match word {
+        // French
+        "slt" => &["salut"],
+        "bjr" => &["bonjour"],
+        "bsr" => &["bonsoir"],
+        "cmd" | "cmde" | "cde" => &["commande"],
+        "bcp" => &["beaucoup"],
+        "tjs" | "tjrs" => &["toujours"],
+        "pb" | "pbm" | "pblm" => &["probleme"],
+        "jsp" => &["je", "sais", "pas"],
+        "jai" => &["j", "ai"],
+        "qd" => &["quand"],
+        "pcq" => &["parce", "que"],
+        "stp" => &["s", "il", "te", "plait"],
+        "svp" => &["s", "il", "vous", "plait"],
+        "dsl" => &["desole"],
+        "mrc" | "mci" => &["merci"],
+        "mdp" => &["mot", "de", "passe"],
+        "rdv" => &["rendez", "vous"],
+        "auj" | "ajd" => &["aujourd", "hui"],
+        // English
+        "pls" | "plz" | "pleeze" => &["please"],
+        "thx" | "thnx" | "tnx" | "thks" | "thanx" => &["thanks"],
+        "u" => &["you"],
+        "ur" => &["your"],
+        "idk" => &["i", "don", "t", "know"],
+        "pwd" => &["password"],
+        "acct" => &["account"],
+        "abt" => &["about"],
+        "msg" => &["message"],
+        "pkg" => &["package"],
+        "addr" => &["address"],
+        "tmrw" | "tmr" => &["tomorrow"],
+        "yday" => &["yesterday"],
+        "rn" => &["right", "now"],
+        _ => return None,
+    })
+}
+
+/// The words with each chat shorthand written out ([`shorthand`]). "u" beside another single letter
+/// is part of a spelled-out abbreviation ("u s d", "u k"), and stays, but for "r" ("r u there", "u r
+/// late"), which is "are" only there ("r and b" stays).
+fn expand_shorthand(words: Vec<String>) -> Vec<String> {
+    if !words.iter().any(|w| shorthand(w).is_some()) {
+        return words;
+    }
+    let at = |i: Option<usize>| i.and_then(|i| words.get(i)).map(String::as_str);
+    let mut out = Vec::with_capacity(words.len() + 4);
+    for (i, w) in words.iter().enumerate() {
+        let beside = [at(i.checked_sub(1)), at(Some(i + 1))];
+        let spelled = beside
+            .iter()
+            .any(|b| b.is_some_and(|b| b.len() == 1 && b != "r"));
+        match shorthand(w) {
+            Some(full) if w.len() > 1 || !spelled => out.extend(full.iter().map(|s| s.to_string())),
+            None if w == "r" && beside.contains(&Some("u")) => out.push("are".into()),
+            _ => out.push(w.clone()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -104,6 +169,27 @@ mod tests {
     fn accents_case_and_width_are_folded() {
         assert_eq!(fold("Où EST ma Ｃommande ?"), "ou est ma commande ?");
         assert_eq!(fold("l’adresse"), "l'adresse");
+    }
+
+    #[test]
+    fn chat_shorthand_is_written_out() {
+        assert_eq!(
+            normalize("slt c'est où ma cmd 88231 ? tjs rien, thx u").tokens,
+            [
+                "salut", "c", "est", "ou", "ma", "commande", "88231", "toujours", "rien", "thanks",
+                "you"
+            ]
+        );
+        assert_eq!(normalize("jsp").tokens, ["je", "sais", "pas"]);
+        // Only whole words: "cmdr", "pbx" stay as they are; a letter of a spelled abbreviation too.
+        assert_eq!(normalize("cmdr pbx").tokens, ["cmdr", "pbx"]);
+        assert_eq!(
+            normalize("ten u. s. d. to cad").tokens,
+            ["10", "u", "s", "d", "to", "cad"]
+        );
+        assert_eq!(normalize("can u help").tokens, ["can", "you", "help"]);
+        assert_eq!(normalize("r u there").tokens, ["are", "you", "there"]);
+        assert_eq!(normalize("play r and b").tokens, ["play", "r", "and", "b"]);
     }
 
     #[test]
