@@ -344,8 +344,20 @@ impl Bot {
         };
         // A message nothing was understood in says little about its language ("blorp fizzle"): the
         // conversation's language, or the platform's locale, stays.
+        // Nor does a one-word answer ("yes", "ok", "merci", "bye"), said in any language.
+        let one_word_answer = understanding.words <= 1
+            && understanding
+                .intent
+                .as_deref()
+                .and_then(|i| self.pack.get(i))
+                .and_then(|i| i.role)
+                .is_some_and(|r| {
+                    use crate::intents::Role;
+                    matches!(r, Role::Affirm | Role::Deny | Role::Thanks | Role::Goodbye)
+                });
         let detected = understanding.lang.filter(|_| {
-            understanding.intent.is_some() || (conv.lang.is_none() && msg.locale.is_none())
+            (understanding.intent.is_some() && !(one_word_answer && conv.lang.is_some()))
+                || (conv.lang.is_none() && msg.locale.is_none())
         });
         let lang = detected.or(conv.lang).or(msg.locale).unwrap_or_default();
         conv.lang = Some(lang);

@@ -19,8 +19,13 @@ use crate::nlu::Understanding;
 const SHORT_ANSWER_WORDS: usize = 6;
 
 /// Words that say nothing of a request beside an order number: "it's for order 5521", "c'est la
-/// commande 5521", "the number is 5521".
+/// commande 5521", "the number is 5521", "it's about order 5521", "c'est sur la commande 5521".
 const EMPTY_WORDS: &[&str] = &[
+    "about",
+    "on",
+    "regarding",
+    "sur",
+    "concernant",
     "it",
     "s",
     "its",

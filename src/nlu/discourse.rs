@@ -181,6 +181,39 @@ pub fn after_opener(tokens: &[String]) -> Option<&[String]> {
     (n > 0 && tokens.len() - n >= 2).then(|| &tokens[n..])
 }
 
+/// Words that close a message as a goodbye or thanks and say nothing of the request ("…, ok bye",
+/// "… merci au revoir").
+const CLOSERS: &[&str] = &[
+    "ok", "okay", "bye", "goodbye", "byebye", "cheers", "ciao", "thanks", "thank", "you", "merci",
+    "beaucoup", "au", "revoir", "bonne", "journee", "soiree",
+];
+
+/// The words a closer said at the end leaves ("where is my order 4567 ok bye" → "where is my order
+/// 4567"): some when the message ends in a goodbye or thanks after at least two other words.
+pub fn before_closer(tokens: &[String]) -> Option<&[String]> {
+    let n = tokens
+        .iter()
+        .rev()
+        .take_while(|t| CLOSERS.contains(&t.as_str()))
+        .count();
+    let closer = &tokens[tokens.len() - n..];
+    let says_bye = closer.iter().any(|t| {
+        matches!(
+            t.as_str(),
+            "bye"
+                | "goodbye"
+                | "byebye"
+                | "cheers"
+                | "ciao"
+                | "thanks"
+                | "thank"
+                | "merci"
+                | "revoir"
+        )
+    });
+    (says_bye && tokens.len() - n >= 2).then(|| &tokens[..tokens.len() - n])
+}
+
 /// Connectors that start a new request inside a sentence.
 static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
@@ -344,5 +377,23 @@ mod tests {
             "calling about a parcel"
         );
         assert!(after_opener(&tokens("hello")).is_none());
+    }
+
+    #[test]
+    fn a_closer_at_the_end_is_set_apart() {
+        let t = tokens("where is my order 4567 ok bye");
+        assert_eq!(
+            before_closer(&t).unwrap().join(" "),
+            "where is my order 4567"
+        );
+        let t = tokens("ou est ma commande 4567 merci au revoir");
+        assert_eq!(
+            before_closer(&t).unwrap().join(" "),
+            "ou est ma commande 4567"
+        );
+        // Nothing but a goodbye, or no goodbye at all ("… are you ok"), is no closer.
+        assert!(before_closer(&tokens("ok bye")).is_none());
+        assert!(before_closer(&tokens("thanks bye")).is_none());
+        assert!(before_closer(&tokens("where is my order are you ok")).is_none());
     }
 }

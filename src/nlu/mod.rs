@@ -471,6 +471,11 @@ impl Nlu {
                 let greeted = u.greeted;
                 consider(rest, u, greeted);
             }
+        } else if let Some(head) = discourse::before_closer(tokens)
+            .filter(|_| !u.intent.as_ref().is_some_and(|i| self.is_request(i)))
+        {
+            // "where is my order 4567 ok bye": the request is answered before the goodbye.
+            consider(head, u, true);
         }
         let whole_is_request = u.intent.as_ref().is_some_and(|i| self.is_request(i));
         let long = u.words > LONG_MESSAGE;

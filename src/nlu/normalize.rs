@@ -121,6 +121,10 @@ fn shorthand(word: &str) -> Option<&'static [&'static str]> {
         "tmrw" | "tmr" => &["tomorrow"],
         "yday" => &["yesterday"],
         "rn" => &["right", "now"],
+        "wen" => &["when"],
+        "whr" | "wher" => &["where"],
+        "wat" | "wot" => &["what"],
+        "wil" => &["will"],
         _ => return None,
     })
 }
