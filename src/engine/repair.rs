@@ -12,7 +12,7 @@
 
 use super::survey::Step;
 use super::{Collected, Conversation, Decision, DialogueState, Engine, TurnContext, plain};
-use crate::intents::{EntityKind, Intent, Role};
+use crate::intents::{EntityKind, EntitySpec, Intent, Role};
 use crate::nlu::Understanding;
 
 /// Words at most in a message that "mostly gives an order number" ("it's order 5521", "c'est la 5521").
@@ -323,18 +323,7 @@ impl Engine<'_> {
                 .entities
                 .iter()
                 .find(|e| e.kind == EntityKind::OrderNumber)?;
-            let ask = spec
-                .ask
-                .get(&ctx.lang)
-                .or_else(|| spec.ask.values().next())?;
-            let asked = ask.render(&self.lookup(ctx, &Collected::new()))?;
-            conv.state = DialogueState::AwaitingEntity {
-                intent: topic.name.clone(),
-                entity: spec.name.clone(),
-                collected: Collected::new(),
-                attempts: 0,
-            };
-            return Some(Decision::say(asked).about(&topic.name));
+            return self.ask_again_for(conv, topic, spec, Collected::new(), 0, ctx);
         }
         // "When will that be done?", "still nothing", "j'attends depuis dix jours": the topic's next
         // piece of information.
@@ -351,7 +340,6 @@ impl Engine<'_> {
         None
     }
 
-    /// Serves `def` about `order` (replacing the topic's order), as a follow-up when `followup`.
     /// "The other one" while an order number is asked for: served when the customer has one order
     /// besides the one discussed (or given and not found), asked for again otherwise, the attempt not
     /// counted (they answered, without a number). `None` when the question is not an order number.
@@ -376,20 +364,35 @@ impl Engine<'_> {
         if let Some(other) = the_other_order(ctx, &discussed) {
             return Some(self.serve_with_order(conv, def, &other, ctx, false));
         }
+        self.ask_again_for(conv, def, spec, collected.clone(), attempts, ctx)
+    }
+
+    /// Asks for `spec` of `def` (in the customer's language), and waits for it with what was
+    /// collected and the attempts made so far.
+    fn ask_again_for(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        spec: &EntitySpec,
+        collected: Collected,
+        attempts: u32,
+        ctx: &TurnContext,
+    ) -> Option<Decision> {
         let ask = spec
             .ask
             .get(&ctx.lang)
             .or_else(|| spec.ask.values().next())?;
-        let asked = ask.render(&self.lookup(ctx, collected))?;
+        let asked = ask.render(&self.lookup(ctx, &collected))?;
         conv.state = DialogueState::AwaitingEntity {
-            intent: intent.to_string(),
-            entity: entity.to_string(),
-            collected: collected.clone(),
+            intent: def.name.clone(),
+            entity: spec.name.clone(),
+            collected,
             attempts,
         };
-        Some(Decision::say(asked).about(intent))
+        Some(Decision::say(asked).about(&def.name))
     }
 
+    /// Serves `def` about `order` (replacing the topic's order), as a follow-up when `followup`.
     fn serve_with_order(
         &self,
         conv: &mut Conversation,

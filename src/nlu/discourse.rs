@@ -181,36 +181,25 @@ pub fn after_opener(tokens: &[String]) -> Option<&[String]> {
     (n > 0 && tokens.len() - n >= 2).then(|| &tokens[n..])
 }
 
-/// Words that close a message as a goodbye or thanks and say nothing of the request ("…, ok bye",
-/// "… merci au revoir").
-const CLOSERS: &[&str] = &[
-    "ok", "okay", "bye", "goodbye", "byebye", "cheers", "ciao", "thanks", "thank", "you", "merci",
-    "beaucoup", "au", "revoir", "bonne", "journee", "soiree",
+/// Words that say goodbye or thanks at the end of a message ("… ok bye", "… merci au revoir"),
+const BYE_WORDS: &[&str] = &[
+    "bye", "goodbye", "byebye", "cheers", "ciao", "thanks", "thank", "merci", "revoir",
+];
+/// and those that go with them and say nothing of the request.
+const CLOSING_FILLERS: &[&str] = &[
+    "ok", "okay", "you", "beaucoup", "au", "bonne", "journee", "soiree",
 ];
 
 /// The words a closer said at the end leaves ("where is my order 4567 ok bye" → "where is my order
 /// 4567"): some when the message ends in a goodbye or thanks after at least two other words.
 pub fn before_closer(tokens: &[String]) -> Option<&[String]> {
+    let is = |set: &[&str], t: &String| set.contains(&t.as_str());
     let n = tokens
         .iter()
         .rev()
-        .take_while(|t| CLOSERS.contains(&t.as_str()))
+        .take_while(|t| is(BYE_WORDS, t) || is(CLOSING_FILLERS, t))
         .count();
-    let closer = &tokens[tokens.len() - n..];
-    let says_bye = closer.iter().any(|t| {
-        matches!(
-            t.as_str(),
-            "bye"
-                | "goodbye"
-                | "byebye"
-                | "cheers"
-                | "ciao"
-                | "thanks"
-                | "thank"
-                | "merci"
-                | "revoir"
-        )
-    });
+    let says_bye = tokens[tokens.len() - n..].iter().any(|t| is(BYE_WORDS, t));
     (says_bye && tokens.len() - n >= 2).then(|| &tokens[..tokens.len() - n])
 }
 
