@@ -336,7 +336,7 @@ impl Bot {
 
         // NLU: what they said.
         let silent = msg.event == Event::Message && msg.text.trim().is_empty();
-        let understanding = if msg.event != Event::Message || silent || sensitive {
+        let mut understanding = if msg.event != Event::Message || silent || sensitive {
             Arc::default()
         } else {
             self.memo
@@ -355,13 +355,54 @@ impl Bot {
                     use crate::intents::Role;
                     matches!(r, Role::Affirm | Role::Deny | Role::Thanks | Role::Goodbye)
                 });
+        // Nor does the answer to "what's the new address?" ("12 rue de la Paix" in an English chat): a
+        // message that gives what was asked for.
+        let answering = match &conv.state {
+            crate::engine::DialogueState::AwaitingEntity { intent, entity, .. } => self
+                .pack
+                .get(intent)
+                .and_then(|d| d.entities.iter().find(|e| &e.name == entity))
+                .is_some_and(|spec| understanding.entities.iter().any(|e| e.kind == spec.kind)),
+            _ => false,
+        };
         let detected = understanding.lang.filter(|_| {
-            (understanding.intent.is_some() && !(one_word_answer && conv.lang.is_some()))
+            (understanding.intent.is_some()
+                && !((one_word_answer || answering) && conv.lang.is_some()))
                 || (conv.lang.is_none() && msg.locale.is_none())
         });
         let lang = detected.or(conv.lang).or(msg.locale).unwrap_or_default();
         conv.lang = Some(lang);
 
+        // "Forget it, where is my order 4567": the customer leaves the queue, or the person, and the
+        // request is served in the same breath; "forget it" alone is answered by `with_people`.
+        let mut left_people = false;
+        if tp.owner.is_human()
+            && msg.event == Event::Message
+            && self.waiting_choice(&msg.text, lang) == Some(WaitingChoice::BackToBot)
+        {
+            // The request alone is understood: "forget it" would read as dropping it.
+            if let Some(rest) = crate::handoff::said_after_leaving(&msg.text) {
+                let asked = self
+                    .memo
+                    .understand(&self.nlu, &rest, msg.at.date(), conv.lang);
+                if self.is_request(&asked) {
+                    understanding = asked;
+                    left_people = true;
+                }
+            }
+        }
+        if left_people {
+            let left = match &tp.owner {
+                Owner::Staff { name, .. } => format!("the customer left {name} for the assistant"),
+                _ => "the customer went back to the assistant".into(),
+            };
+            tp.owner = Owner::Bot;
+            tp.turns.push(Turn::system(msg.at, None, left));
+            // No survey on top of a handoff the customer gave up on.
+            conv.surveyed = true;
+            tp.outbox
+                .push(self.messages(lang).people.back_with_request.clone());
+        }
         // People: while a person has the conversation or is awaited, the bot says nothing of its own.
         if tp.owner.is_human() {
             return self
@@ -562,8 +603,13 @@ impl Bot {
             replayed: false,
         };
         changes.delivery = delivered(&msg, &reply)?;
+        let left_people = left_people.then(|| tp.clone());
         changes.touchpoints.push(tp);
         self.store.commit(guard, changes).await?;
+        if let Some(tp) = left_people {
+            self.desk
+                .publish(&tp, "cancelled", None, Some(msg.text.as_str()));
+        }
         if matches!(msg.event, Event::Message | Event::NotUnderstood) && !silent {
             let irritants: Vec<&str> = decision.irritants.iter().map(|i| i.as_str()).collect();
             self.metrics.record(&TurnMetrics {
@@ -689,14 +735,9 @@ impl Bot {
         let now = msg.at;
         let m = &self.messages(lang).people;
         let spoken = msg.channel.is_spoken();
-        let labels = [
-            (WaitingChoice::KeepWaiting, m.keep_waiting.as_str()),
-            (WaitingChoice::CallBack, m.call_back.as_str()),
-            (WaitingChoice::BackToBot, m.back_to_bot.as_str()),
-        ];
         let says = msg.event == Event::Message && !silent;
         let choice = says
-            .then(|| crate::handoff::waiting_choice(&msg.text, &labels))
+            .then(|| self.waiting_choice(&msg.text, lang))
             .flatten()
             .or_else(|| {
                 (msg.channel == crate::message::Channel::Twilio && msg.text.trim() == "1")
@@ -905,6 +946,32 @@ impl Bot {
         };
         self.desk.publish(&tp, kind, None, shown);
         Ok(reply)
+    }
+
+    /// Whether a message asks for something the bot serves: a confident request, or an order number.
+    fn is_request(&self, u: &Understanding) -> bool {
+        let request = u
+            .intent
+            .as_deref()
+            .and_then(|i| self.pack.get(i))
+            .is_some_and(|d| d.role.is_none())
+            && u.confidence >= crate::engine::NEW_REQUEST;
+        let order = u
+            .entities
+            .iter()
+            .any(|e| e.kind == crate::intents::EntityKind::OrderNumber);
+        request || order
+    }
+
+    /// What a message to the queue chooses, by the buttons' labels in `lang` or in words.
+    fn waiting_choice(&self, text: &str, lang: Lang) -> Option<WaitingChoice> {
+        let m = &self.messages(lang).people;
+        let labels = [
+            (WaitingChoice::KeepWaiting, m.keep_waiting.as_str()),
+            (WaitingChoice::CallBack, m.call_back.as_str()),
+            (WaitingChoice::BackToBot, m.back_to_bot.as_str()),
+        ];
+        crate::handoff::waiting_choice(text, &labels)
     }
 
     /// Makes a link code, or joins this customer to the one who made the code they give.

@@ -604,9 +604,50 @@ pub enum WaitingChoice {
     BackToBot,
 }
 
+/// Words that leave the queue, or the person, for the assistant.
+const BACK: &[&str] = &[
+    "back to the bot",
+    "back to the assistant",
+    "cancel",
+    "never mind",
+    "nevermind",
+    "forget it",
+    "retour a l assistant",
+    "retour au bot",
+    "annuler",
+    "laisse tomber",
+    "laissez tomber",
+    "tant pis",
+    "revenir a l assistant",
+    "retourner a l assistant",
+    "revenir au robot",
+    "revenir au bot",
+    "prefere le robot",
+    "prefere l assistant",
+    "talk to the bot",
+    "talk to the assistant",
+    "bot again",
+    "assistant again",
+];
+/// Words that ask for a call back.
+const CALL: &[&str] = &[
+    "call me back",
+    "callback",
+    "call me",
+    "ring me back",
+    "rappelez moi",
+    "rappelez-moi",
+    "rappel",
+    "me rappeler",
+];
+
+/// A message as the queue's words are compared with it: folded, lower case, one space between words.
+fn plain(s: &str) -> String {
+    crate::nlu::normalize::words(&crate::nlu::normalize::fold(s)).join(" ")
+}
+
 /// Reads a waiting customer's message as one of the choices offered, in any language the pack has.
 pub fn waiting_choice(text: &str, pack_labels: &[(WaitingChoice, &str)]) -> Option<WaitingChoice> {
-    let plain = |s: &str| crate::nlu::normalize::words(&crate::nlu::normalize::fold(s)).join(" ");
     let t = plain(text);
     let t = t.as_str();
     if t.is_empty() {
@@ -617,40 +658,6 @@ pub fn waiting_choice(text: &str, pack_labels: &[(WaitingChoice, &str)]) -> Opti
             return Some(*choice);
         }
     }
-    const BACK: &[&str] = &[
-        "back to the bot",
-        "back to the assistant",
-        "cancel",
-        "never mind",
-        "nevermind",
-        "forget it",
-        "retour a l assistant",
-        "retour au bot",
-        "annuler",
-        "laisse tomber",
-        "laissez tomber",
-        "tant pis",
-        "revenir a l assistant",
-        "retourner a l assistant",
-        "revenir au robot",
-        "revenir au bot",
-        "prefere le robot",
-        "prefere l assistant",
-        "talk to the bot",
-        "talk to the assistant",
-        "bot again",
-        "assistant again",
-    ];
-    const CALL: &[&str] = &[
-        "call me back",
-        "callback",
-        "call me",
-        "ring me back",
-        "rappelez moi",
-        "rappelez-moi",
-        "rappel",
-        "me rappeler",
-    ];
     let has = |list: &[&str]| {
         list.iter().any(|p| {
             let p = plain(p);
@@ -667,6 +674,31 @@ pub fn waiting_choice(text: &str, pack_labels: &[(WaitingChoice, &str)]) -> Opti
     } else {
         None
     }
+}
+
+/// What a message that leaves the queue says besides leaving ("forget it, where is my order 4567":
+/// "where is my order 4567"), normalised; `None` when it does not leave in words, or says nothing else
+/// ("back to the assistant", the button). "Cancel" and "annuler" are left out: in "cancel my order
+/// 5521" the word is the request itself.
+pub fn said_after_leaving(text: &str) -> Option<String> {
+    let t = plain(text);
+    let words: Vec<&str> = t.split(' ').collect();
+    BACK.iter()
+        .filter(|p| !matches!(**p, "cancel" | "annuler"))
+        .find_map(|p| {
+            let p = plain(p);
+            let phrase: Vec<&str> = p.split(' ').collect();
+            let at = words
+                .windows(phrase.len())
+                .position(|w| w == phrase.as_slice())?;
+            let rest: Vec<&str> = words[..at]
+                .iter()
+                .chain(&words[at + phrase.len()..])
+                .copied()
+                .collect();
+            Some(rest.join(" "))
+        })
+        .filter(|rest| !rest.is_empty())
 }
 
 impl Bot {

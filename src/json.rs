@@ -469,6 +469,7 @@ fn dialogue_state(out: &mut Vec<u8>, state: &DialogueState) {
                 "step",
                 match step {
                     Step::Solved => "solved",
+                    Step::Person => "person",
                     Step::Rating => "rating",
                     Step::Comment => "comment",
                 },

@@ -56,7 +56,14 @@ pub async fn run(bot: &Bot, user: &str, locale: Option<Lang>) -> anyhow::Result<
 
 /// A reply as the terminal shows it: the text, the buttons, and whether the conversation ended.
 fn shown(reply: &Reply) -> String {
-    let mut shown = format!("bot: {}\n", reply.text);
+    // While a person is awaited or has the conversation, the bot says nothing of its own: the
+    // message went to the team.
+    let mut shown = match (&reply.handoff, reply.text.is_empty()) {
+        (Some(_), true) => {
+            "     (no reply from the assistant: your message went to the team)\n".into()
+        }
+        _ => format!("bot: {}\n", reply.text),
+    };
     if !reply.quick_replies.is_empty() {
         let buttons: Vec<String> = reply
             .quick_replies

@@ -115,7 +115,7 @@ impl OrderChange {
 
 /// Confidence an intent needs to interrupt a pending question as a new request: an answer is short and
 /// often not a sentence ("4567 please"), so a weak guess at another intent must not hijack it.
-const NEW_REQUEST: f32 = 0.5;
+pub(crate) const NEW_REQUEST: f32 = 0.5;
 
 /// Confidence below which a request for a person is asked about before the conversation is handed off
 /// (which ends it for the bot). Clear requests, even one word ("agent", "human", "conseiller"), score
@@ -286,9 +286,13 @@ impl<'p> Engine<'p> {
         match std::mem::take(&mut conv.state) {
             // Every answer ends on "anything else?" (or is one): a plain "no" (a deny pattern, not a
             // correction such as "no, the other order") once the conversation is under way means the
-            // customer is done.
+            // customer is done; so does any "no" ("not really no") once a request was answered, unless
+            // it corrects or names something.
             DialogueState::Listening
-                if (role == Some(Role::Deny) && u.confidence >= 1.0 || u.cues.done)
+                if (role == Some(Role::Deny)
+                    && (u.confidence >= 1.0
+                        || conv.resolved && !u.cues.correction && u.entities.is_empty())
+                    || u.cues.done)
                     && conv.turns > 1 =>
             {
                 if let Some(goodbye) = self.pack.with_role(Role::Goodbye) {
@@ -388,6 +392,20 @@ impl<'p> Engine<'p> {
                         if let Some(e) = u.entities.iter().find(|e| e.kind == spec.kind) {
                             collected.insert(spec.name.clone(), e.value.clone());
                         }
+                    }
+                    // "Where's 88231, and I also want to return something": a yes to the second request
+                    // names no order, and the one discussed cannot be what it acts on (one being
+                    // prepared is not returned): which order is asked, not taken from the topic.
+                    let unfit = conv.topic_order.as_deref().is_some_and(|id| {
+                        !def.allowed_statuses.is_empty()
+                            && ctx
+                                .customer
+                                .order(id)
+                                .is_some_and(|o| !def.allowed_statuses.contains(&o.status))
+                    });
+                    let no_order = !u.entities.iter().any(|e| e.kind == EntityKind::OrderNumber);
+                    if unfit && no_order {
+                        conv.topic_order = None;
                     }
                     return self.advance(conv, def, collected, ctx, false);
                 }
@@ -651,8 +669,24 @@ impl<'p> Engine<'p> {
         }
         let mut collected = Collected::new();
         for spec in &def.entities {
-            if let Some(e) = u.entities.iter().find(|e| e.kind == spec.kind) {
+            // "Where is order 4576 sorry no 4567": a message that corrects itself means the last.
+            let mut of_kind = u.entities.iter().filter(|e| e.kind == spec.kind);
+            let given = if u.cues.correction {
+                of_kind.next_back()
+            } else {
+                of_kind.next()
+            };
+            if let Some(e) = given {
                 collected.insert(spec.name.clone(), e.value.clone());
+                continue;
+            }
+            // An order the request may name ("it never came, can I get a refund?" after order 9012,
+            // "a refund please" from a customer with one order): the one it leans on.
+            if spec.kind == EntityKind::OrderNumber && !spec.required {
+                let leaned = conv.topic_order.clone().filter(|_| u.cues.followup);
+                if let Some(order) = leaned.or_else(|| from_profile(spec.kind, ctx.customer)) {
+                    collected.insert(spec.name.clone(), order);
+                }
             }
         }
         self.advance(conv, def, collected, ctx, false)

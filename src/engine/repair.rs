@@ -102,6 +102,35 @@ fn the_other_order(ctx: &TurnContext, discussed: &[Option<&str>]) -> Option<Stri
     }
 }
 
+/// The yes or no a message opens with ("yes thanks", "no bye", "oui merci", "nope, goodbye").
+fn leading_yes_or_no(tokens: &[String]) -> Option<bool> {
+    const YES: &[&str] = &[
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "oui",
+        "ouais",
+        "absolutely",
+        "definitely",
+    ];
+    const NO: &[&str] = &["no", "nope", "nah", "non"];
+    let first = tokens.first()?.as_str();
+    if YES.contains(&first) {
+        Some(true)
+    } else if NO.contains(&first) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether a message leans on the topic: a follow-up cue ("when will that be done", "and the other
+/// one?"). After thanks, a pronoun alone does not: "thanks for that", "thanks, that helps" close.
+fn leans_on_topic(cues: &crate::nlu::discourse::Cues, role: Option<Role>) -> bool {
+    cues.timing || cues.other_one || (cues.followup && role != Some(Role::Thanks))
+}
+
 impl Engine<'_> {
     /// The repair a message makes, if it makes one; `None` lets the dialogue go on as usual.
     pub(super) fn repair(
@@ -111,15 +140,21 @@ impl Engine<'_> {
         ctx: &TurnContext,
     ) -> Option<Decision> {
         let role = self.role_of(u);
-        let order = u
+        // "4576 sorry no 4567": a message that corrects itself means its last number.
+        let mut orders = u
             .entities
             .iter()
-            .find(|e| e.kind == EntityKind::OrderNumber)
-            .map(|e| e.value.clone());
+            .filter(|e| e.kind == EntityKind::OrderNumber);
+        let order = if u.cues.correction {
+            orders.next_back()
+        } else {
+            orders.next()
+        }
+        .map(|e| e.value.clone());
         let cues = u.cues;
         // "Bye" and "thanks" close; a guess at them short of certain that leans on the topic ("when will
         // that be done") does not.
-        let leans = cues.followup || cues.timing || cues.other_one;
+        let leans = leans_on_topic(&cues, role);
         let closing = cues.done
             || (matches!(role, Some(Role::Goodbye | Role::Thanks))
                 && (u.confidence >= 1.0 || !leans));
@@ -131,8 +166,30 @@ impl Engine<'_> {
                     Step::Solved => {
                         role == Some(Role::Affirm) || (role == Some(Role::Deny) && !cues.done)
                     }
+                    // "No thanks" to the offer of a person declines it: the rating follows.
+                    Step::Person => matches!(role, Some(Role::Affirm | Role::Deny)),
                     Step::Comment => !closing && !cues.drop_flow,
                 };
+                // "Yes thanks", "no bye", "oui merci": the answer, then the goodbye. It is kept and the
+                // survey ends there, as the customer is leaving.
+                if step == Step::Solved && (closing || role == Some(Role::Goodbye)) && !answer {
+                    if let Some(yes) = leading_yes_or_no(&u.tokens) {
+                        if !yes {
+                            conv.resolved = false;
+                            conv.unsolved = true;
+                        }
+                        let said = if yes { "yes" } else { "no" };
+                        let answers = vec![(super::survey::SOLVED.to_string(), said.to_string())];
+                        return Some(self.finish_survey(conv, ctx, answers));
+                    }
+                }
+                // "I don't want to do a survey": none is done, and the customer is let go.
+                let survey_words = ["survey", "surveys", "questionnaire", "sondage"];
+                if u.tokens.iter().any(|t| survey_words.contains(&t.as_str())) {
+                    let outcome = self.outcome(conv);
+                    conv.state = Default::default();
+                    return Some(Decision::say(plain(&self.messages(ctx).goodbye)).ending(outcome));
+                }
                 if (closing || cues.drop_flow) && !answer {
                     // Nothing answered yet: a goodbye, not thanks "for your answers".
                     if step == Step::Solved {
@@ -221,6 +278,18 @@ impl Engine<'_> {
                 conv.state = DialogueState::Listening;
                 Some(Decision::say(plain(&self.messages(ctx).flow_dropped)))
             }
+            // "Et si elles sont pas là samedi, je fais quoi ?" to the offer of a person: no yes or no
+            // but the topic followed up, which is answered; the offer lapses.
+            DialogueState::OfferedHuman
+                if u.intent.is_none() && (cues.timing || cues.followup || cues.other_one) =>
+            {
+                conv.state = DialogueState::Listening;
+                let d = self.follow_topic(conv, u, ctx, order);
+                if d.is_none() {
+                    conv.state = DialogueState::OfferedHuman;
+                }
+                d
+            }
             DialogueState::OfferedHuman | DialogueState::AwaitingRecall { .. } => None,
             DialogueState::Listening => self.follow_topic(conv, u, ctx, order),
         }
@@ -294,7 +363,7 @@ impl Engine<'_> {
         let cues = u.cues;
         // A yes, no, thanks or goodbye short of certain, with a follow-up cue, is no new request: "and
         // the other one?" is no "no", "when will that be done" no goodbye.
-        let leans = cues.followup || cues.timing || cues.other_one;
+        let leans = leans_on_topic(&cues, self.role_of(u));
         let role_guess = u.intent.is_some()
             && request.is_none()
             && u.confidence < 1.0
@@ -393,7 +462,7 @@ impl Engine<'_> {
     }
 
     /// Serves `def` about `order` (replacing the topic's order), as a follow-up when `followup`.
-    fn serve_with_order(
+    pub(super) fn serve_with_order(
         &self,
         conv: &mut Conversation,
         def: &Intent,

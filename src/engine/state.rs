@@ -160,6 +160,10 @@ mod tests {
                 step: Step::Rating,
                 retried: true,
             },
+            DialogueState::Survey {
+                step: Step::Person,
+                retried: false,
+            },
         ];
         // A state saved with every field (before the defaults were left out) reads the same.
         let every_field = r#"{"state":{"kind":"listening"},"fallbacks_in_row":0,"silences_in_row":0,"resolved":false,"fallback_turn":0,"lang":null,"surveyed":false,"answered":[],"turns":3,"unsolved":false,"topic":null,"topic_order":null,"served":[],"followup_next":false,"acknowledged":false,"repeated":false,"offered_for_repeat":false,"also":[]}"#;

@@ -126,6 +126,8 @@ impl Rating {
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     Solved,
+    /// Not solved: would they like a person?
+    Person,
     Rating,
     Comment,
 }
@@ -175,6 +177,7 @@ impl Engine<'_> {
         let m = self.messages(ctx);
         match step {
             Step::Solved => (plain(&m.survey_solved), m.yes_no.clone()),
+            Step::Person => (plain(&m.survey_unsolved), m.yes_no.clone()),
             Step::Rating => (
                 plain(&m.survey_rating),
                 (0..=10).map(|n| n.to_string()).collect(),
@@ -218,6 +221,33 @@ impl Engine<'_> {
         // intent counts as the customer moving on to a new request.
         let new_request = role.is_none() && u.intent.is_some() && u.confidence >= NEW_REQUEST;
         let answered = |key: &str, value: String| vec![(key.to_string(), value)];
+        // "No, where is 9012 though?": an order named instead of a yes or no is a question about it,
+        // the conversation's topic or where it is.
+        if matches!(step, Step::Solved | Step::Person) && !new_request {
+            let named = u
+                .entities
+                .iter()
+                .find(|e| e.kind == crate::intents::EntityKind::OrderNumber);
+            let takes_order = |d: &&crate::intents::Intent| {
+                d.entities
+                    .iter()
+                    .any(|e| e.kind == crate::intents::EntityKind::OrderNumber)
+            };
+            let def =
+                conv.topic
+                    .as_deref()
+                    .and_then(|t| self.pack.get(t))
+                    .filter(takes_order)
+                    .or_else(|| {
+                        self.pack.intents.iter().find(|i| {
+                            i.default_for == Some(crate::intents::EntityKind::OrderNumber)
+                        })
+                    });
+            if let (Some(order), Some(def)) = (named, def) {
+                conv.state = DialogueState::Listening;
+                return Some(self.serve_with_order(conv, def, &order.value, ctx, false));
+            }
+        }
         let unclear = |conv: &mut Conversation| {
             if retried {
                 self.finish_survey(conv, ctx, Vec::new())
@@ -236,15 +266,31 @@ impl Engine<'_> {
                     _ if skip => next(conv, Vec::new()),
                     Some(Role::Affirm) => next(conv, answered(SOLVED, "yes".into())),
                     Some(Role::Deny) => {
-                        // The customer's word beats ours: the conversation did not settle their request.
+                        // The customer's word beats ours: the conversation did not settle their request,
+                        // and a person is offered before the rating (where the pack has the sentence).
                         conv.resolved = false;
                         conv.unsolved = true;
-                        next(conv, answered(SOLVED, "no".into()))
+                        let mut d = if messages.survey_unsolved.is_empty() {
+                            self.survey_question(conv, ctx, Step::Rating, false)
+                        } else {
+                            self.survey_question(conv, ctx, Step::Person, false)
+                        };
+                        d.survey = answered(SOLVED, "no".into());
+                        d
                     }
                     _ if new_request => return None,
                     _ => unclear(conv),
                 }
             }
+            // Yes: the person the problem needs (the rating is not asked on top of it); no: the rating.
+            Step::Person => match role {
+                _ if skip => self.survey_question(conv, ctx, Step::Rating, false),
+                Some(Role::Affirm | Role::Handoff) if !u.cues.declines => self.handoff(conv, ctx),
+                Some(Role::Deny) => self.survey_question(conv, ctx, Step::Rating, false),
+                _ if new_request => return None,
+                _ if retried => self.survey_question(conv, ctx, Step::Rating, false),
+                _ => self.survey_question(conv, ctx, step, true),
+            },
             Step::Rating => match Rating::parse(ctx.text) {
                 _ if skip => self.finish_survey(conv, ctx, Vec::new()),
                 // "No" declines the question, but a number is an answer whatever the classifier made of

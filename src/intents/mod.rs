@@ -196,6 +196,10 @@ pub struct Messages {
     pub goodbye: String,
     /// Satisfaction questions: did that solve it, 0-10 recommendation, what to do better; thanks.
     pub survey_solved: String,
+    /// After a "no" to [`Messages::survey_solved`]: a person offered before the rating (none when
+    /// empty: the rating is asked at once).
+    #[serde(default)]
+    pub survey_unsolved: String,
     pub survey_rating: String,
     pub survey_comment: String,
     pub survey_thanks: String,
@@ -258,6 +262,8 @@ pub struct PeopleMessages {
     pub left: String,
     pub staff_says: String,
     pub cancelled: String,
+    /// Leaving the queue, or the person, with a request in the same message: said before its answer.
+    pub back_with_request: String,
     pub callback: String,
     pub kept: String,
     pub still_waiting_voice: String,
@@ -298,9 +304,12 @@ impl Default for PeopleMessages {
             left: s("{name} has left; I'm the assistant again."),
             staff_says: s("{name}: {text}"),
             cancelled: s("OK, I'm the assistant again. How can I help?"),
+            back_with_request: s("OK, I'm the assistant again."),
             callback: s("Noted: someone from the team will call you back as soon as they can."),
             kept: s("Your request stays with our team; a person will reply here."),
-            still_waiting_voice: s("A person will be with you shortly. You're number {position}."),
+            still_waiting_voice: s(
+                "A person will be with you shortly. You're number {position}. To ask me instead, say: back to the assistant.",
+            ),
             staff_writing_voice: s(
                 "{name} from our team has your request and will answer shortly.",
             ),

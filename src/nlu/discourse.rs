@@ -37,10 +37,10 @@ static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
         r"\b(i meant|i mean|meant to say|wrong (one|number|order|ref)|not that one|not that order|",
         r"my mistake|my bad|typo|oops|correction|sorry it s|sorry its|actually it s|actually its|",
-        r"no it s|no its|it should be|should have said|",
+        r"no it s|no its|it should be|should have said|sorry no|no sorry|no wait|",
         r"je voulais dire|je me suis trompe|je me suis trompee|me suis trompe|erreur|c est plutot|",
         r"plutot la|plutot le|pardon c est|non c est|mauvais numero|pas celle la|pas celui la|",
-        r"pas la bonne|pas le bon|je rectifie|oups)\b"
+        r"pas la bonne|pas le bon|je rectifie|oups|non pardon|pardon non|non attendez|non attends)\b"
     ))
 });
 
@@ -63,7 +63,10 @@ static DROP_FLOW_FIRST: LazyLock<Regex> = LazyLock::new(|| {
 static DONE: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
         r"\b(that s it|thats it|that s all|thats all|that will be all|that ll be all|nothing else|",
-        r"i m done|im done|all good|that s everything|i m good|im good|i m fine|",
+        r"that is it|that is all|that is everything|that was it|that was all|that will do|that ll do|",
+        r"i m done|im done|i am done|all good|that s everything|i m good|im good|i am good|i m fine|",
+        r"i am fine|all set|nothing more|nothing further|no more questions|no other questions|",
+        r"c etait tout|rien de plus|pas d autre question|pas d autres questions|",
         r"c est tout|rien d autre|ce sera tout|ca sera tout|c est bon|ca ira|ca va aller|",
         r"j ai fini|plus rien|non merci|no thanks|no thank you)\b"
     ))
@@ -73,7 +76,8 @@ static FOLLOWUP: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
         r"\b(it|its|it s|that|this|them|they|one|what about|how about|and the|and my|",
         r"l|la|le|elle|il|ca|celle|celui|et pour|et la|et le|et ma|et mon|et l|",
-        r"so has|has it|is it|did it|update|news|nouvelles|nouveau|du coup)\b"
+        r"so has|has it|is it|did it|update|news|nouvelles|nouveau|du coup|elles|ils|",
+        r"and if|what if|what happens if|what do i do|what should i do|et si|je fais quoi|on fait quoi)\b"
     ))
 });
 
@@ -333,6 +337,8 @@ mod tests {
         assert!(cues(&tokens("oops wrong one, I meant 3321")).correction);
         assert!(cues(&tokens("non je me suis trompé, c'est la 55012")).correction);
         assert!(!cues(&tokens("where is my order")).correction);
+        assert!(cues(&tokens("where is order 4576 sorry no 4567")).correction);
+        assert!(cues(&tokens("la 88213 non pardon la 88231")).correction);
     }
 
     #[test]
@@ -341,6 +347,11 @@ mod tests {
         assert!(cues(&tokens("bon, laissez tomber")).drop_flow);
         assert!(cues(&tokens("ok that's it")).done);
         assert!(cues(&tokens("rien d'autre")).done);
+        // Written out in full, as people type and speak it.
+        assert!(cues(&tokens("thanks that is all")).done);
+        assert!(cues(&tokens("no I am all set")).done);
+        assert!(cues(&tokens("non c'était tout")).done);
+        assert!(!cues(&tokens("that is not my order")).done);
         assert!(
             !cues(&tokens(
                 "i always forget it is not easy to find the form on your site"

@@ -110,11 +110,37 @@ async fn no_to_did_that_solve_it_makes_the_outcome_unresolved() {
     t.say("alice", "how many loyalty points do I have").await;
     t.say("alice", "bye").await;
     let r = t.say("alice", "no").await;
-    // The survey goes on to the rating; the "no" decides the outcome.
+    // A person is offered first; declined, the survey goes on to the rating. The "no" decides the
+    // outcome.
+    assert!(r.text.contains("pass you to a person"), "{}", r.text);
+    assert!(!r.text.contains("0 to 10"), "{}", r.text);
+    let r = t.say("alice", "no thanks").await;
     assert!(r.text.contains("0 to 10"), "{}", r.text);
     let r = t.say("alice", "eight").await;
     assert!(r.end, "{}", r.text);
-    assert_eq!(last_touchpoint(&t).outcome, Some(Outcome::Unresolved));
+    let tp = last_touchpoint(&t);
+    assert_eq!(tp.outcome, Some(Outcome::Unresolved));
+    assert_eq!(tp.survey.get("solved").map(String::as_str), Some("no"));
+    assert_eq!(tp.survey.get("rating").map(String::as_str), Some("8"));
+}
+
+#[tokio::test]
+async fn yes_to_a_person_after_an_unsolved_survey_answer_queues_the_customer_without_the_rating() {
+    let t = TestBot::new().with_alice().surveyable();
+    t.say("alice", "how many loyalty points do I have").await;
+    t.say("alice", "bye").await;
+    t.say("alice", "no").await;
+    let r = t.say("alice", "yes").await;
+    assert!(r.text.contains("number 1"), "{}", r.text);
+    assert!(!r.text.contains("0 to 10"), "{}", r.text);
+    let tp = t
+        .store
+        .open_touchpoint(parcours::message::Channel::Chat, "alice")
+        .unwrap()
+        .expect("the conversation waits in the queue");
+    assert!(matches!(tp.owner, parcours::store::Owner::Waiting { .. }));
+    assert_eq!(tp.survey.get("solved").map(String::as_str), Some("no"));
+    assert!(!tp.survey.contains_key("rating"));
 }
 
 #[tokio::test]

@@ -885,3 +885,41 @@ async fn position_news_is_sent_when_it_changes_at_most_once_a_minute() {
     t.bot.tend_queue(now.plus_ms(125_000)).await.unwrap();
     assert_eq!(to_u2(&outlet).len(), 1, "the same place is not said again");
 }
+
+/// "Forget it, where is my order 4567" while waiting, or with a person: the customer leaves the
+/// queue, staff see them leave, and the question is answered in the same turn.
+#[tokio::test]
+async fn leaving_the_queue_with_a_question_answers_it_and_tells_the_desk() {
+    let t = TestBot::with_settings(staffed()).with_alice();
+    let mut events = t.bot.desk().subscribe();
+    let r = t.say("alice", "I want to talk to a person").await;
+    let id = r.conversation_id.clone();
+    assert!(matches!(owner_of(&t, &id), Owner::Waiting { .. }));
+    let r = t.say("alice", "forget it, where is my order 4567").await;
+    assert!(r.text.contains("assistant again"), "{}", r.text);
+    assert!(r.text.contains("4567"), "{}", r.text);
+    assert!(!r.text.contains("How can I help"), "{}", r.text);
+    assert_eq!(r.conversation_id, id);
+    assert_eq!(owner_of(&t, &id), Owner::Bot);
+    assert!(t.bot.queue(Timestamp::now()).await.unwrap().is_empty());
+    let mut kinds = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        kinds.push(e.kind);
+    }
+    assert_eq!(kinds, ["handoff", "cancelled"]);
+    let tp = t.store.touchpoint(&id).unwrap().unwrap();
+    assert!(
+        tp.turns
+            .iter()
+            .any(|turn| turn.text == "the customer went back to the assistant")
+    );
+
+    // "Forget it" alone, or the button, still asks what the customer wants (the button's words are
+    // no complaint).
+    for leaving in ["forget it", "Back to the assistant"] {
+        t.say("alice", "I want to talk to a person").await;
+        let r = t.say("alice", leaving).await;
+        assert!(r.text.contains("How can I help"), "{leaving}: {}", r.text);
+        assert!(!r.text.contains("complaint"), "{leaving}: {}", r.text);
+    }
+}

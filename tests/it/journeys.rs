@@ -200,6 +200,8 @@ async fn a_nine_by_voice_and_a_french_trois_make_one_promoter_one_detractor_and_
         "quels sont vos horaires d'ouverture le dimanche",
         "merci, au revoir",
         "non",
+        // No person, thanks: the rating follows.
+        "non merci",
         "trois",
         "plus de caisses",
     ] {

@@ -34,6 +34,8 @@ async fn un_detracteur_est_invite_a_dire_ce_qu_il_faut_ameliorer_et_sa_reponse_e
     t.say("alice", "combien de points de fidélité j'ai").await;
     t.say("alice", "merci, au revoir").await;
     let r = t.say("alice", "non").await;
+    assert!(r.text.contains("conseiller"), "{}", r.text);
+    let r = t.say("alice", "non").await;
     assert!(r.text.contains("De 0 à 10"), "{}", r.text);
     let r = t.say("alice", "trois").await;
     assert!(r.text.contains("améliorer"), "{}", r.text);
