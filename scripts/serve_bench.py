@@ -131,6 +131,9 @@ def main():
     ap.add_argument("--only", default=None, help="comma-separated server names to run")
     ap.add_argument("--baseline-bin", default=None,
                     help="another parcours binary (an earlier build) measured alongside, as 'parcours-before'")
+    ap.add_argument("--baseline-intents", default=None,
+                    help="the intents folder the baseline build reads (default: --intents); an older build may not "
+                         "read a newer messages.toml")
     ap.add_argument("--baseline-bench-bin", default=None,
                     help="another build of the example (other compiler settings, say): its bare endpoints measured "
                          "alongside, as 'bare-before' and 'bare+fdatasync-before'")
@@ -154,16 +157,17 @@ def main():
             imports.append(path)
         settings = "survey_every_days = 0\n"
 
-    def parcours(name, binary, extra=""):
+    def parcours(name, binary, extra="", intents=None):
         # The default log level of `serve`, as a deployment has it.
-        return Server(name, binary, args.intents, 0, {"RUST_LOG": "warn,parcours=info"},
+        return Server(name, binary, intents or args.intents, 0, {"RUST_LOG": "warn,parcours=info"},
                       settings=settings + extra, imports=imports)
 
     makers = {
         "parcours": lambda: parcours("parcours", args.bin),
         # The same build parsing every message: what the memo of short messages saves.
         "parcours-no-memo": lambda: parcours("no-memo", args.bin, "nlu_memo = 0\n"),
-        **({"parcours-before": lambda: parcours("before", args.baseline_bin)} if args.baseline_bin else {}),
+        **({"parcours-before": lambda: parcours("before", args.baseline_bin, intents=args.baseline_intents)}
+           if args.baseline_bin else {}),
         "bare": lambda: Bare("bare", args.bench_bin, False),
         "bare+fdatasync": lambda: Bare("bare+fdatasync", args.bench_bin, True),
         **({"bare-before": lambda: Bare("bare-before", args.baseline_bench_bin, False),

@@ -950,12 +950,7 @@ impl Bot {
 
     /// Whether a message asks for something the bot serves: a confident request, or an order number.
     fn is_request(&self, u: &Understanding) -> bool {
-        let request = u
-            .intent
-            .as_deref()
-            .and_then(|i| self.pack.get(i))
-            .is_some_and(|d| d.role.is_none())
-            && u.confidence >= crate::engine::NEW_REQUEST;
+        let request = Engine::new(&self.pack, &self.settings).is_new_request(u);
         let order = u
             .entities
             .iter()

@@ -678,14 +678,16 @@ pub fn waiting_choice(text: &str, pack_labels: &[(WaitingChoice, &str)]) -> Opti
 
 /// What a message that leaves the queue says besides leaving ("forget it, where is my order 4567":
 /// "where is my order 4567"), normalised; `None` when it does not leave in words, or says nothing else
-/// ("back to the assistant", the button). "Cancel" and "annuler" are left out: in "cancel my order
-/// 5521" the word is the request itself.
+/// ("back to the assistant", the button). "Cancel" and "annuler" stay in what is said: in "cancel my
+/// order 5521" the word is the request itself.
 pub fn said_after_leaving(text: &str) -> Option<String> {
     let t = plain(text);
     let words: Vec<&str> = t.split(' ').collect();
     BACK.iter()
-        .filter(|p| !matches!(**p, "cancel" | "annuler"))
         .find_map(|p| {
+            if matches!(*p, "cancel" | "annuler") {
+                return (words.contains(p) && words.len() > 1).then(|| t.clone());
+            }
             let p = plain(p);
             let phrase: Vec<&str> = p.split(' ').collect();
             let at = words

@@ -115,7 +115,7 @@ impl OrderChange {
 
 /// Confidence an intent needs to interrupt a pending question as a new request: an answer is short and
 /// often not a sentence ("4567 please"), so a weak guess at another intent must not hijack it.
-pub(crate) const NEW_REQUEST: f32 = 0.5;
+const NEW_REQUEST: f32 = 0.5;
 
 /// Confidence below which a request for a person is asked about before the conversation is handed off
 /// (which ends it for the bot). Clear requests, even one word ("agent", "human", "conseiller"), score
@@ -267,7 +267,7 @@ impl<'p> Engine<'p> {
     }
 
     /// The message is a confident request of its own, not an answer to the pending question.
-    fn is_new_request(&self, u: &Understanding) -> bool {
+    pub(crate) fn is_new_request(&self, u: &Understanding) -> bool {
         u.intent.as_deref().is_some_and(|i| self.is_topic(i)) && u.confidence >= NEW_REQUEST
     }
 
@@ -286,12 +286,15 @@ impl<'p> Engine<'p> {
         match std::mem::take(&mut conv.state) {
             // Every answer ends on "anything else?" (or is one): a plain "no" (a deny pattern, not a
             // correction such as "no, the other order") once the conversation is under way means the
-            // customer is done; so does any "no" ("not really no") once a request was answered, unless
-            // it corrects or names something.
+            // customer is done; so does a short "no" ("not really no") once a request was answered,
+            // unless it corrects or names something ("no, that's not what I asked" says more).
             DialogueState::Listening
                 if (role == Some(Role::Deny)
                     && (u.confidence >= 1.0
-                        || conv.resolved && !u.cues.correction && u.entities.is_empty())
+                        || conv.resolved
+                            && u.tokens.len() <= 4
+                            && !u.cues.correction
+                            && u.entities.is_empty())
                     || u.cues.done)
                     && conv.turns > 1 =>
             {
@@ -681,10 +684,16 @@ impl<'p> Engine<'p> {
                 continue;
             }
             // An order the request may name ("it never came, can I get a refund?" after order 9012,
-            // "a refund please" from a customer with one order): the one it leans on.
+            // "a refund please, my order never arrived" from a customer with one order): the one it
+            // leans on.
             if spec.kind == EntityKind::OrderNumber && !spec.required {
+                const ORDER_WORDS: &[&str] = &[
+                    "order", "parcel", "package", "commande", "colis", "it", "elle", "la",
+                ];
+                let says_order = u.tokens.iter().any(|t| ORDER_WORDS.contains(&t.as_str()));
                 let leaned = conv.topic_order.clone().filter(|_| u.cues.followup);
-                if let Some(order) = leaned.or_else(|| from_profile(spec.kind, ctx.customer)) {
+                let only = from_profile(spec.kind, ctx.customer).filter(|_| says_order);
+                if let Some(order) = leaned.or(only) {
                     collected.insert(spec.name.clone(), order);
                 }
             }

@@ -103,7 +103,7 @@ fn the_other_order(ctx: &TurnContext, discussed: &[Option<&str>]) -> Option<Stri
 }
 
 /// The yes or no a message opens with ("yes thanks", "no bye", "oui merci", "nope, goodbye").
-fn leading_yes_or_no(tokens: &[String]) -> Option<bool> {
+pub(super) fn leading_yes_or_no(tokens: &[String]) -> Option<bool> {
     const YES: &[&str] = &[
         "yes",
         "yeah",
@@ -126,9 +126,12 @@ fn leading_yes_or_no(tokens: &[String]) -> Option<bool> {
 }
 
 /// Whether a message leans on the topic: a follow-up cue ("when will that be done", "and the other
-/// one?"). After thanks, a pronoun alone does not: "thanks for that", "thanks, that helps" close.
-fn leans_on_topic(cues: &crate::nlu::discourse::Cues, role: Option<Role>) -> bool {
-    cues.timing || cues.other_one || (cues.followup && role != Some(Role::Thanks))
+/// one?"). A short thanks does not: "thanks for that", "great, thanks for that" close, where "thanks,
+/// but what do I do if it doesn't come?" leans.
+fn leans_on_topic(u: &Understanding, role: Option<Role>) -> bool {
+    let cues = u.cues;
+    let short_thanks = role == Some(Role::Thanks) && u.tokens.len() <= 4;
+    cues.timing || cues.other_one || (cues.followup && !short_thanks)
 }
 
 impl Engine<'_> {
@@ -154,7 +157,7 @@ impl Engine<'_> {
         let cues = u.cues;
         // "Bye" and "thanks" close; a guess at them short of certain that leans on the topic ("when will
         // that be done") does not.
-        let leans = leans_on_topic(&cues, role);
+        let leans = leans_on_topic(u, role);
         let closing = cues.done
             || (matches!(role, Some(Role::Goodbye | Role::Thanks))
                 && (u.confidence >= 1.0 || !leans));
@@ -166,8 +169,12 @@ impl Engine<'_> {
                     Step::Solved => {
                         role == Some(Role::Affirm) || (role == Some(Role::Deny) && !cues.done)
                     }
-                    // "No thanks" to the offer of a person declines it: the rating follows.
-                    Step::Person => matches!(role, Some(Role::Affirm | Role::Deny)),
+                    // "No thanks" to the offer of a person declines it: the rating follows; "yes
+                    // thanks" takes it.
+                    Step::Person => {
+                        matches!(role, Some(Role::Affirm | Role::Deny))
+                            || leading_yes_or_no(&u.tokens).is_some()
+                    }
                     Step::Comment => !closing && !cues.drop_flow,
                 };
                 // "Yes thanks", "no bye", "oui merci": the answer, then the goodbye. It is kept and the
@@ -185,14 +192,11 @@ impl Engine<'_> {
                 }
                 // "I don't want to do a survey": none is done, and the customer is let go.
                 let survey_words = ["survey", "surveys", "questionnaire", "sondage"];
-                if u.tokens.iter().any(|t| survey_words.contains(&t.as_str())) {
-                    let outcome = self.outcome(conv);
-                    conv.state = Default::default();
-                    return Some(Decision::say(plain(&self.messages(ctx).goodbye)).ending(outcome));
-                }
-                if (closing || cues.drop_flow) && !answer {
+                let declined =
+                    !answer && u.tokens.iter().any(|t| survey_words.contains(&t.as_str()));
+                if (closing || cues.drop_flow || declined) && !answer {
                     // Nothing answered yet: a goodbye, not thanks "for your answers".
-                    if step == Step::Solved {
+                    if step == Step::Solved || declined {
                         let outcome = self.outcome(conv);
                         conv.state = Default::default();
                         return Some(
@@ -363,7 +367,7 @@ impl Engine<'_> {
         let cues = u.cues;
         // A yes, no, thanks or goodbye short of certain, with a follow-up cue, is no new request: "and
         // the other one?" is no "no", "when will that be done" no goodbye.
-        let leans = leans_on_topic(&cues, self.role_of(u));
+        let leans = leans_on_topic(u, self.role_of(u));
         let role_guess = u.intent.is_some()
             && request.is_none()
             && u.confidence < 1.0

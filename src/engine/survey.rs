@@ -221,9 +221,9 @@ impl Engine<'_> {
         // intent counts as the customer moving on to a new request.
         let new_request = role.is_none() && u.intent.is_some() && u.confidence >= NEW_REQUEST;
         let answered = |key: &str, value: String| vec![(key.to_string(), value)];
-        // "No, where is 9012 though?": an order named instead of a yes or no is a question about it,
-        // the conversation's topic or where it is.
-        if matches!(step, Step::Solved | Step::Person) && !new_request {
+        // "No, where is 9012 though?": an order named with (or instead of) the yes or no is a question
+        // about it, the conversation's topic or where it is; the yes or no is kept.
+        if step == Step::Solved && !new_request {
             let named = u
                 .entities
                 .iter()
@@ -244,8 +244,21 @@ impl Engine<'_> {
                         })
                     });
             if let (Some(order), Some(def)) = (named, def) {
+                let said = match (role, super::repair::leading_yes_or_no(&u.tokens)) {
+                    (Some(Role::Affirm), _) | (_, Some(true)) => Some("yes"),
+                    (Some(Role::Deny), _) | (_, Some(false)) => Some("no"),
+                    _ => None,
+                };
+                if said == Some("no") {
+                    conv.resolved = false;
+                    conv.unsolved = true;
+                }
                 conv.state = DialogueState::Listening;
-                return Some(self.serve_with_order(conv, def, &order.value, ctx, false));
+                let mut d = self.serve_with_order(conv, def, &order.value, ctx, false);
+                if let Some(said) = said {
+                    d.survey = answered(SOLVED, said.into());
+                }
+                return Some(d);
             }
         }
         let unclear = |conv: &mut Conversation| {
@@ -283,10 +296,15 @@ impl Engine<'_> {
                 }
             }
             // Yes: the person the problem needs (the rating is not asked on top of it); no: the rating.
-            Step::Person => match role {
+            Step::Person => match (role, super::repair::leading_yes_or_no(&u.tokens)) {
                 _ if skip => self.survey_question(conv, ctx, Step::Rating, false),
-                Some(Role::Affirm | Role::Handoff) if !u.cues.declines => self.handoff(conv, ctx),
-                Some(Role::Deny) => self.survey_question(conv, ctx, Step::Rating, false),
+                (Some(Role::Affirm | Role::Handoff), _) if !u.cues.declines => {
+                    self.handoff(conv, ctx)
+                }
+                (_, Some(true)) => self.handoff(conv, ctx),
+                (Some(Role::Deny), _) | (_, Some(false)) => {
+                    self.survey_question(conv, ctx, Step::Rating, false)
+                }
                 _ if new_request => return None,
                 _ if retried => self.survey_question(conv, ctx, Step::Rating, false),
                 _ => self.survey_question(conv, ctx, step, true),
