@@ -672,14 +672,7 @@ impl<'p> Engine<'p> {
         }
         let mut collected = Collected::new();
         for spec in &def.entities {
-            // "Where is order 4576 sorry no 4567": a message that corrects itself means the last.
-            let mut of_kind = u.entities.iter().filter(|e| e.kind == spec.kind);
-            let given = if u.cues.correction {
-                of_kind.next_back()
-            } else {
-                of_kind.next()
-            };
-            if let Some(e) = given {
+            if let Some(e) = u.given(spec.kind) {
                 collected.insert(spec.name.clone(), e.value.clone());
                 continue;
             }

@@ -143,17 +143,7 @@ impl Engine<'_> {
         ctx: &TurnContext,
     ) -> Option<Decision> {
         let role = self.role_of(u);
-        // "4576 sorry no 4567": a message that corrects itself means its last number.
-        let mut orders = u
-            .entities
-            .iter()
-            .filter(|e| e.kind == EntityKind::OrderNumber);
-        let order = if u.cues.correction {
-            orders.next_back()
-        } else {
-            orders.next()
-        }
-        .map(|e| e.value.clone());
+        let order = u.given(EntityKind::OrderNumber).map(|e| e.value.clone());
         let cues = u.cues;
         // "Bye" and "thanks" close; a guess at them short of certain that leans on the topic ("when will
         // that be done") does not.

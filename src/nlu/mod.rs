@@ -51,6 +51,19 @@ pub struct Understanding {
     pub tokens: Vec<String>,
 }
 
+impl Understanding {
+    /// The entity of `kind` the message gives: its first, or its last when the message corrects itself
+    /// ("where is order 4576 sorry no 4567").
+    pub fn given(&self, kind: crate::intents::EntityKind) -> Option<&Entity> {
+        let mut of_kind = self.entities.iter().filter(|e| e.kind == kind);
+        if self.cues.correction {
+            of_kind.next_back()
+        } else {
+            of_kind.next()
+        }
+    }
+}
+
 /// Settings of the NLU.
 #[derive(Debug, Clone, Copy)]
 pub struct NluConfig {
