@@ -641,6 +641,30 @@ const CALL: &[&str] = &[
     "me rappeler",
 ];
 
+/// Words that ask how the wait is going ("how long??", "anyone there?"): answered with the place in the
+/// queue. Only in a short message: a longer one is a question for the person.
+const WAIT: &[&str] = &[
+    "how long",
+    "how much longer",
+    "still waiting",
+    "still in the queue",
+    "anyone there",
+    "anybody there",
+    "someone there",
+    "somebody there",
+    "are you there",
+    "any news",
+    "where am i in the queue",
+    "combien de temps",
+    "encore longtemps",
+    "toujours en attente",
+    "j attends toujours",
+    "quelqu un",
+    "vous etes la",
+    "ou j en suis",
+];
+const WAIT_WORDS: usize = 6;
+
 /// A message as the queue's words are compared with it: folded, lower case, one space between words.
 fn plain(s: &str) -> String {
     crate::nlu::normalize::words(&crate::nlu::normalize::fold(s)).join(" ")
@@ -671,6 +695,8 @@ pub fn waiting_choice(text: &str, pack_labels: &[(WaitingChoice, &str)]) -> Opti
         Some(WaitingChoice::BackToBot)
     } else if has(CALL) {
         Some(WaitingChoice::CallBack)
+    } else if has(WAIT) && t.split(' ').count() <= WAIT_WORDS {
+        Some(WaitingChoice::KeepWaiting)
     } else {
         None
     }

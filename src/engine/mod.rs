@@ -326,7 +326,7 @@ impl<'p> Engine<'p> {
                     return self.serve(conv, u, ctx);
                 };
                 let spec = def.entities.iter().find(|e| e.name == entity);
-                let found = spec.and_then(|s| u.entities.iter().find(|e| e.kind == s.kind));
+                let found = spec.and_then(|s| u.given(s.kind));
                 // "Cancel order 4567" while asked for an order number to track is a new request, not
                 // the answer; "my order 4567" (which reads like tracking) is the answer. So only a
                 // pattern match or a confident intent that acts takes over.
@@ -392,7 +392,7 @@ impl<'p> Engine<'p> {
                 (Some(Role::Affirm), Some(def)) => {
                     let mut collected = Collected::new();
                     for spec in &def.entities {
-                        if let Some(e) = u.entities.iter().find(|e| e.kind == spec.kind) {
+                        if let Some(e) = u.given(spec.kind) {
                             collected.insert(spec.name.clone(), e.value.clone());
                         }
                     }

@@ -294,7 +294,7 @@ impl Engine<'_> {
     fn changed_details(&self, def: &Intent, collected: &Collected, u: &Understanding) -> Collected {
         let mut changed = collected.clone();
         for spec in &def.entities {
-            if let Some(e) = u.entities.iter().find(|e| e.kind == spec.kind) {
+            if let Some(e) = u.given(spec.kind) {
                 changed.insert(spec.name.clone(), e.value.clone());
             }
         }

@@ -224,10 +224,7 @@ impl Engine<'_> {
         // "No, where is 9012 though?": an order named with (or instead of) the yes or no is a question
         // about it, the conversation's topic or where it is; the yes or no is kept.
         if step == Step::Solved && !new_request {
-            let named = u
-                .entities
-                .iter()
-                .find(|e| e.kind == crate::intents::EntityKind::OrderNumber);
+            let named = u.given(crate::intents::EntityKind::OrderNumber);
             let takes_order = |d: &&crate::intents::Intent| {
                 d.entities
                     .iter()
@@ -268,6 +265,20 @@ impl Engine<'_> {
                 self.survey_question(conv, ctx, step, true)
             }
         };
+        // A rating given when another question was asked ("trois" to the offer of a person) is the rating:
+        // a short message with one number from 0 to 10 and no request in it cannot mean anything else.
+        let rating_given = (step == Step::Person && !new_request && u.tokens.len() <= 5)
+            .then(|| Rating::parse(ctx.text).ok())
+            .flatten();
+        let rate = |conv: &mut Conversation, r: Rating| {
+            if r.category() == Category::Detractor {
+                let mut d = self.survey_question(conv, ctx, Step::Comment, false);
+                d.survey = answered(RATING, r.value().to_string());
+                d
+            } else {
+                self.finish_survey(conv, ctx, answered(RATING, r.value().to_string()))
+            }
+        };
         Some(match step {
             Step::Solved => {
                 let next = |conv: &mut Conversation, a: Vec<(String, String)>| {
@@ -296,15 +307,20 @@ impl Engine<'_> {
                 }
             }
             // Yes: the person the problem needs (the rating is not asked on top of it); no: the rating.
-            Step::Person => match (role, super::repair::leading_yes_or_no(&u.tokens)) {
+            Step::Person => match (
+                role,
+                super::repair::leading_yes_or_no(&u.tokens),
+                rating_given,
+            ) {
                 _ if skip => self.survey_question(conv, ctx, Step::Rating, false),
-                (Some(Role::Affirm | Role::Handoff), _) if !u.cues.declines => {
+                (Some(Role::Affirm | Role::Handoff), _, _) if !u.cues.declines => {
                     self.handoff(conv, ctx)
                 }
-                (_, Some(true)) => self.handoff(conv, ctx),
-                (Some(Role::Deny), _) | (_, Some(false)) => {
+                (_, Some(true), _) => self.handoff(conv, ctx),
+                (Some(Role::Deny), _, _) | (_, Some(false), _) => {
                     self.survey_question(conv, ctx, Step::Rating, false)
                 }
+                (_, _, Some(r)) => rate(conv, r),
                 _ if new_request => return None,
                 _ if retried => self.survey_question(conv, ctx, Step::Rating, false),
                 _ => self.survey_question(conv, ctx, step, true),
@@ -314,12 +330,7 @@ impl Engine<'_> {
                 // "No" declines the question, but a number is an answer whatever the classifier made of
                 // the sentence ("une note de 8").
                 Err(_) if role == Some(Role::Deny) => self.finish_survey(conv, ctx, Vec::new()),
-                Ok(r) if r.category() == Category::Detractor => {
-                    let mut d = self.survey_question(conv, ctx, Step::Comment, false);
-                    d.survey = answered(RATING, r.value().to_string());
-                    d
-                }
-                Ok(r) => self.finish_survey(conv, ctx, answered(RATING, r.value().to_string())),
+                Ok(r) => rate(conv, r),
                 Err(_) if new_request => return None,
                 Err(_) => unclear(conv),
             },

@@ -216,6 +216,19 @@ static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
     .expect("connector pattern compiles")
 });
 
+/// "And" before a second question or wish ("where is my order and can I change the address?", "et
+/// est-ce que je peux payer en trois fois"): the "and" (group 1) ends a clause, the question starts
+/// the next.
+static AND_ASKS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(and|et)\s+(?:can|could|would|will|how|when|where|what|why|do|does|is|are|",
+        r"i want|i need|i would like|i'd like|i d like|",
+        r"est-ce|est ce|comment|quand|où|pourquoi|combien|je voudrais|je veux|je souhaite|",
+        r"pouvez|vous pouvez|peut-on|on peut|puis-je)\b"
+    ))
+    .expect("and-asks pattern compiles")
+});
+
 /// Words that ask without saying what about: "what's going on", "why is that", "c'est quoi ce
 /// délire". A clause of only these is no request of its own.
 const GENERIC: &[&str] = &[
@@ -287,7 +300,9 @@ pub fn says_something(tokens: &[String]) -> bool {
 /// Whether a message asks a second thing in a clause of its own: a connector ("and also", "et aussi")
 /// or a question mark before its end.
 pub fn has_second_request(text: &str) -> bool {
-    CONNECTOR.is_match(text) || text.trim_end().trim_end_matches('?').contains('?')
+    CONNECTOR.is_match(text)
+        || AND_ASKS.is_match(text)
+        || text.trim_end().trim_end_matches('?').contains('?')
 }
 
 /// A message split into clauses: at sentence ends, commas, semicolons and connectors ("and also",
@@ -295,10 +310,26 @@ pub fn has_second_request(text: &str) -> bool {
 pub fn clauses(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for sentence in text.split(['.', '!', '?', ';', '\n', ',', ':']) {
+        // Where each clause ends and the next starts: a connector goes with neither; of "and can I",
+        // only the "and".
+        let mut cuts: Vec<(usize, usize)> = CONNECTOR
+            .find_iter(sentence)
+            .map(|m| (m.start(), m.end()))
+            .chain(
+                AND_ASKS
+                    .captures_iter(sentence)
+                    .filter_map(|c| c.get(1))
+                    .map(|m| (m.start(), m.end())),
+            )
+            .collect();
+        cuts.sort_unstable();
         let mut last = 0;
-        for m in CONNECTOR.find_iter(sentence) {
-            out.push(sentence[last..m.start()].to_string());
-            last = m.end();
+        for (start, end) in cuts {
+            if start < last {
+                continue;
+            }
+            out.push(sentence[last..start].to_string());
+            last = end;
         }
         out.push(sentence[last..].to_string());
     }
@@ -367,6 +398,24 @@ mod tests {
             ["Hi there", "where is order 4567", "I want a refund"]
         );
         assert_eq!(clauses("bonjour"), ["bonjour"]);
+        assert_eq!(
+            clauses("where is my order and can I change my delivery address"),
+            ["where is my order", "can I change my delivery address"]
+        );
+        assert_eq!(
+            clauses("ma commande est en retard et est-ce que je peux être remboursé"),
+            [
+                "ma commande est en retard",
+                "est-ce que je peux être remboursé"
+            ]
+        );
+        // "And" between two things asked for is no second request.
+        assert_eq!(
+            clauses("I ordered shoes and a lamp"),
+            ["I ordered shoes and a lamp"]
+        );
+        assert!(has_second_request("where is it and when will it come"));
+        assert!(!has_second_request("where is my order and the lamp"));
     }
 
     #[test]

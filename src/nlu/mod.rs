@@ -53,14 +53,50 @@ pub struct Understanding {
 
 impl Understanding {
     /// The entity of `kind` the message gives: its first, or its last when the message corrects itself
-    /// ("where is order 4576 sorry no 4567").
+    /// ("where is order 4576 sorry no 4567"). A value the message says it is not ("I meant 4567, not
+    /// 4576", "4567 au lieu de 4576") is passed over while another is given.
     pub fn given(&self, kind: crate::intents::EntityKind) -> Option<&Entity> {
-        let mut of_kind = self.entities.iter().filter(|e| e.kind == kind);
+        let others = self
+            .entities
+            .iter()
+            .any(|e| e.kind == kind && !self.denies(&e.value));
+        let mut of_kind = self
+            .entities
+            .iter()
+            .filter(|e| e.kind == kind && !(others && self.denies(&e.value)));
         if self.cues.correction {
             of_kind.next_back()
         } else {
             of_kind.next()
         }
+    }
+
+    /// The message says `value` is not the one ("not 4576", "pas la 4576", "instead of 4576").
+    fn denies(&self, value: &str) -> bool {
+        const BEFORE: &[&[&str]] = &[
+            &["not"],
+            &["pas"],
+            &["non"],
+            &["instead", "of"],
+            &["rather", "than"],
+            &["au", "lieu", "de"],
+            &["au", "lieu", "du"],
+            &["plutot", "que"],
+            &["pas", "la"],
+            &["pas", "le"],
+            &["not", "order"],
+            &["pas", "la", "commande"],
+        ];
+        self.tokens.iter().enumerate().any(|(i, t)| {
+            t == value
+                && BEFORE.iter().any(|words| {
+                    i >= words.len()
+                        && self.tokens[i - words.len()..i]
+                            .iter()
+                            .zip(words.iter())
+                            .all(|(a, b)| a == b)
+                })
+        })
     }
 }
 
