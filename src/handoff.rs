@@ -237,6 +237,41 @@ impl Hours {
 mod tests {
     use super::*;
 
+    #[test]
+    fn what_is_said_besides_leaving_the_queue_is_the_request() {
+        let rest = |t: &str| said_after_leaving(t);
+        assert_eq!(
+            rest("forget it, where is my order 4567").as_deref(),
+            Some("where is my order 4567")
+        );
+        assert_eq!(
+            rest("cancel my order 5521").as_deref(),
+            Some("cancel my order 5521")
+        );
+        assert_eq!(rest("back to the assistant"), None);
+        assert_eq!(rest("cancel"), None);
+        // Only where the customer goes, however it is said.
+        assert_eq!(rest("actually never mind, I'll wait for the bot"), None);
+        assert_eq!(
+            rest("actually forget it, back to the bot"),
+            Some("actually".into())
+        );
+        assert_eq!(rest("laissez tomber, je reviens a l'assistant"), None);
+        assert_eq!(rest("where is my order"), None);
+    }
+
+    #[test]
+    fn a_short_question_about_the_wait_asks_for_the_place_in_the_queue() {
+        let choice = |t: &str| waiting_choice(t, &[]);
+        assert_eq!(choice("how long??"), Some(WaitingChoice::KeepWaiting));
+        assert_eq!(choice("y a quelqu'un ?"), Some(WaitingChoice::KeepWaiting));
+        assert_eq!(
+            choice("how long does a refund take once you get the item back from me"),
+            None
+        );
+        assert_eq!(choice("never mind"), Some(WaitingChoice::BackToBot));
+    }
+
     fn hours(zone: Option<&str>, offset: &str) -> Hours {
         Hours {
             time_zone: zone.map(str::to_string),
@@ -704,29 +739,30 @@ pub fn waiting_choice(text: &str, pack_labels: &[(WaitingChoice, &str)]) -> Opti
 
 /// What a message that leaves the queue says besides leaving ("forget it, where is my order 4567":
 /// "where is my order 4567"), normalised; `None` when it does not leave in words, or says nothing else
-/// ("back to the assistant", the button). "Cancel" and "annuler" stay in what is said: in "cancel my
-/// order 5521" the word is the request itself.
+/// ("back to the assistant", the button, "never mind, I'll wait for the bot"). "Cancel" and "annuler"
+/// stay in what is said: in "cancel my order 5521" the word is the request itself.
 pub fn said_after_leaving(text: &str) -> Option<String> {
     let t = plain(text);
-    let words: Vec<&str> = t.split(' ').collect();
-    BACK.iter()
-        .find_map(|p| {
-            if matches!(*p, "cancel" | "annuler") {
-                return (words.contains(p) && words.len() > 1).then(|| t.clone());
-            }
-            let p = plain(p);
-            let phrase: Vec<&str> = p.split(' ').collect();
-            let at = words
-                .windows(phrase.len())
-                .position(|w| w == phrase.as_slice())?;
-            let rest: Vec<&str> = words[..at]
-                .iter()
-                .chain(&words[at + phrase.len()..])
-                .copied()
-                .collect();
-            Some(rest.join(" "))
-        })
-        .filter(|rest| !rest.is_empty())
+    let mut words: Vec<&str> = t.split(' ').collect();
+    let mut left = false;
+    for p in BACK.iter().filter(|p| !matches!(**p, "cancel" | "annuler")) {
+        let p = plain(p);
+        let phrase: Vec<&str> = p.split(' ').collect();
+        while let Some(at) = words
+            .windows(phrase.len())
+            .position(|w| w == phrase.as_slice())
+        {
+            words.drain(at..at + phrase.len());
+            left = true;
+        }
+    }
+    let cancels = words.iter().any(|w| matches!(*w, "cancel" | "annuler"));
+    // What is left still speaks of the assistant ("I'll wait for the bot", "je reviens à l'assistant"):
+    // it only says where the customer goes.
+    const ABOUT_LEAVING: &[&str] = &["bot", "assistant", "robot", "chatbot"];
+    let about_leaving = words.iter().any(|w| ABOUT_LEAVING.contains(w));
+    ((left || (cancels && words.len() > 1)) && !about_leaving && !words.is_empty())
+        .then(|| words.join(" "))
 }
 
 impl Bot {

@@ -335,9 +335,12 @@ impl<'p> Engine<'p> {
                     .as_deref()
                     .filter(|i| *i != intent)
                     .and_then(|i| self.pack.get(i));
+                // "Actually no, where is my order 9012?" opens with a no: whatever it asks is new.
                 let other_request = role.is_none()
                     && other.is_some_and(|o| {
-                        u.confidence >= 1.0 || (o.action.is_some() && u.confidence >= NEW_REQUEST)
+                        u.confidence >= 1.0
+                            || ((o.action.is_some() || u.cues.declines)
+                                && u.confidence >= NEW_REQUEST)
                     });
                 if let (Some(found), false) = (found, other_request) {
                     collected.insert(entity, found.value.clone());
@@ -346,7 +349,15 @@ impl<'p> Engine<'p> {
                 }
                 // "No" or "I don't know" to "What's your order number?": leave it, and say a person can
                 // help, rather than a bare "anything else?".
-                if role == Some(Role::Deny) {
+                // The first time an order number does not come ("I don't know it", "can you look it
+                // up?", "it's the lamp"), the customer's orders are offered to pick from.
+                let can_list = spec.is_some_and(|s| s.kind == EntityKind::OrderNumber)
+                    && attempts == 0
+                    && found.is_none()
+                    && !matches!(role, Some(Role::Goodbye | Role::Handoff))
+                    && !u.cues.drop_flow
+                    && self.orders_to_pick(ctx).is_some();
+                if role == Some(Role::Deny) && !can_list {
                     conv.fallbacks_in_row = 0;
                     return Decision::say(plain(&self.messages(ctx).entity_given_up))
                         .about(&intent);
@@ -363,6 +374,22 @@ impl<'p> Engine<'p> {
                         attempts,
                     };
                     return self.digress(conv, o, pending, ctx);
+                }
+                let new_subject = u.intent.as_ref().is_some_and(|i| *i != intent)
+                    && role.is_none()
+                    && u.confidence >= NEW_REQUEST
+                    && !u.cues.followup;
+                if can_list && !new_subject {
+                    if let Some((list, ids)) = self.orders_to_pick(ctx) {
+                        conv.fallbacks_in_row = 0;
+                        conv.state = DialogueState::AwaitingEntity {
+                            intent: intent.clone(),
+                            entity,
+                            collected,
+                            attempts: attempts + 1,
+                        };
+                        return Decision::say(list).about(&intent).with_replies(&ids);
+                    }
                 }
                 let changes_subject = match role {
                     Some(Role::Goodbye | Role::Handoff) => true,
@@ -1151,6 +1178,40 @@ impl<'p> Engine<'p> {
     /// "Sorry, I didn't catch that." followed by the question, already rendered.
     /// What comes before the question itself ("Sure.", "Bien sûr.", "I'm sorry to hear that.") is said
     /// the first time only.
+    /// "Your orders are 4567 (on its way), 1234 (delivered). Which one is it?": the customer's orders
+    /// (at most four), when an order number is asked for and does not come ("I don't know the number",
+    /// "can you look it up?"); with the numbers as quick replies. `None` for a customer with fewer than
+    /// two orders (one is taken without asking), or a pack without the sentence.
+    fn orders_to_pick(&self, ctx: &TurnContext) -> Option<(Rendered, Vec<String>)> {
+        let m = self.messages(ctx);
+        let orders = &ctx.customer.orders;
+        if orders.len() < 2 {
+            return None;
+        }
+        let (before, after) = m.orders_to_pick.split_once("{orders}")?;
+        let mut out = plain(before);
+        let shown = &orders[..orders.len().min(4)];
+        for (i, o) in shown.iter().enumerate() {
+            if i > 0 {
+                out.text.push_str(", ");
+                out.ssml.push_str(", ");
+            }
+            out.text.push_str(&o.id);
+            out.ssml.push_str(&crate::channel::ssml::say_digits(&o.id));
+            let label = m
+                .order_status
+                .get(&o.status)
+                .cloned()
+                .unwrap_or_else(|| o.status.replace('_', " "));
+            let label = format!(" ({label})");
+            out.text.push_str(&label);
+            crate::channel::ssml::escape_into(&mut out.ssml, &label);
+        }
+        out.text.push_str(after);
+        crate::channel::ssml::escape_into(&mut out.ssml, after);
+        Some((out, shown.iter().map(|o| o.id.clone()).collect()))
+    }
+
     fn ask_again(&self, ctx: &TurnContext, question: &Rendered) -> Rendered {
         self.around(&self.messages(ctx).ask_again, &asked_again(question))
     }

@@ -229,6 +229,13 @@ impl Engine<'_> {
                     conv.state = DialogueState::Listening;
                     return Some(self.advance(conv, def, changed, ctx, false));
                 }
+                // "Wait no, don't cancel it!", "j'ai changé d'avis": a no, however it is put (else the
+                // question stands, and the next "yes" would do what the customer refused).
+                if cues.refuses && role != Some(Role::Affirm) {
+                    conv.state = DialogueState::Listening;
+                    let m = self.messages(ctx);
+                    return Some(Decision::say(plain(&m.confirm_declined)).about(&intent));
+                }
                 None
             }
             DialogueState::AwaitingEntity {

@@ -200,6 +200,10 @@ pub struct Messages {
     /// empty: the rating is asked at once).
     #[serde(default)]
     pub survey_unsolved: String,
+    /// The customer's orders, offered when the order number asked for does not come ("I don't know the
+    /// number"): "{orders}" is the list ("4567 (on its way), 1234 (delivered)"); none when empty.
+    #[serde(default)]
+    pub orders_to_pick: String,
     pub survey_rating: String,
     pub survey_comment: String,
     pub survey_thanks: String,

@@ -27,6 +27,9 @@ pub struct Cues {
     pub timing: bool,
     /// It opens with a no ("no I'll wait", "nah", "non merci, ça ira"): a refusal, whatever follows.
     pub declines: bool,
+    /// It tells the bot not to do what it offered ("wait no, don't cancel it!", "I changed my mind",
+    /// "non surtout pas", "j'ai changé d'avis").
+    pub refuses: bool,
 }
 
 fn re(p: &str) -> Regex {
@@ -100,9 +103,21 @@ static TIMING: LazyLock<Regex> = LazyLock::new(|| {
 
 static DECLINES: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
-        r"^(?:(?:oh|ah|um|uh|euh|well|ben|bah|alors)\s+)*",
+        r"^(?:(?:oh|ah|um|uh|euh|well|ben|bah|alors|actually|hmm|wait|en fait|attendez|attends)\s+)*",
         r"(no|nope|nah|non|no thanks|no thank you|not now|not yet|pas besoin|pas maintenant|",
         r"pas la peine|surtout pas)\b"
+    ))
+});
+
+static REFUSES: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b((don t|dont|do not|please don t|please do not) (cancel|do|change|return|send|refund|touch|",
+        r"go ahead|proceed|bother)|",
+        r"changed my mind|change my mind|changing my mind|not anymore|no longer|hold on|stop stop|",
+        r"wait no|no no no|no don t|",
+        r"ne l annulez pas|n annulez pas|n annulez rien|ne faites pas|ne faites rien|ne changez pas|",
+        r"ne changez rien|surtout pas|j ai change d avis|change d avis|finalement non|non finalement|",
+        r"attendez non|attends non|non non non)\b"
     ))
 });
 
@@ -120,6 +135,7 @@ pub fn cues(tokens: &[String]) -> Cues {
         other_one: OTHER_ONE.is_match(&spaced),
         timing: TIMING.is_match(&spaced),
         declines: DECLINES.is_match(&spaced) && !CORRECTION.is_match(&spaced),
+        refuses: REFUSES.is_match(&spaced),
     }
 }
 

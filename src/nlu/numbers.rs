@@ -125,6 +125,16 @@ pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
 
 /// Turns one run of number tokens into digit strings; `None` when it is not a number after all ("one", "oh").
 fn parse_run(run: &[String]) -> Option<Vec<String>> {
+    // Two numbers typed whole ("4567 and 5521", "4567, 5521") are two numbers: a number read out in
+    // pieces comes in groups shorter than that, or in words.
+    let whole = run.iter().filter(|t| is_digits(t) && t.len() >= 4).count();
+    if whole >= 2
+        && run
+            .iter()
+            .all(|t| is_digits(t) || word(t) == Some(Word::Joiner))
+    {
+        return None;
+    }
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<Compound> = None;
     let mut repeat = 1;
@@ -272,6 +282,10 @@ mod tests {
         assert_eq!(conv("commande quatre cinq six sept"), "commande 4567");
         assert_eq!(conv("4 5 6 7"), "4567");
         assert_eq!(conv("zero six double two"), "0622");
+        // Two numbers typed whole stay two.
+        assert_eq!(conv("where are 4567 and 5521"), "where are 4567 and 5521");
+        assert_eq!(conv("4567 5521"), "4567 5521");
+        assert_eq!(conv("06 12 34 56 78"), "0612345678");
     }
 
     #[test]
