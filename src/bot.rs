@@ -843,7 +843,13 @@ impl Bot {
                 } else {
                     None
                 };
-                let asked_status = !says || choice == Some(WaitingChoice::KeepWaiting);
+                // A request the assistant could answer, from a customer who comes back ("hi, where is
+                // 5521?", or after five minutes) gets the place in the queue and the way back to the
+                // assistant: nobody is left wondering whether anyone heard. What the customer adds
+                // while waiting ("it's about order 4567") is for the person, and gets no reply.
+                let back = u.greeted || now.0.saturating_sub(tp.last_at.0) >= 5 * 60_000;
+                let request = waiting && back && self.is_request(u);
+                let asked_status = !says || choice == Some(WaitingChoice::KeepWaiting) || request;
                 if said.is_empty() && (spoken || asked_status) {
                     match (&tp.owner, position) {
                         (Owner::Staff { name, .. }, _) if spoken => {
@@ -855,6 +861,8 @@ impl Bot {
                         (Owner::Waiting { .. }, Some(p)) => {
                             let t = if spoken {
                                 &m.still_waiting_voice
+                            } else if request {
+                                &m.ask_me_instead
                             } else {
                                 &m.position
                             };

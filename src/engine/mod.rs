@@ -365,7 +365,10 @@ impl<'p> Engine<'p> {
                 // A question in the middle ("what time do you close?") is answered, and the pending
                 // question comes back.
                 if let Some(o) = other.filter(|o| {
-                    self.is_digression(o) && u.confidence >= NEW_REQUEST && found.is_none()
+                    self.is_digression(o)
+                        && u.confidence >= NEW_REQUEST
+                        && found.is_none()
+                        && !u.cues.dont_know
                 }) {
                     let pending = DialogueState::AwaitingEntity {
                         intent: intent.clone(),
@@ -378,7 +381,8 @@ impl<'p> Engine<'p> {
                 let new_subject = u.intent.as_ref().is_some_and(|i| *i != intent)
                     && role.is_none()
                     && u.confidence >= NEW_REQUEST
-                    && !u.cues.followup;
+                    && !u.cues.followup
+                    && !u.cues.dont_know;
                 if can_list && !new_subject {
                     if let Some((list, ids)) = self.orders_to_pick(ctx) {
                         conv.fallbacks_in_row = 0;
@@ -391,11 +395,16 @@ impl<'p> Engine<'p> {
                         return Decision::say(list).about(&intent).with_replies(&ids);
                     }
                 }
-                let changes_subject = match role {
-                    Some(Role::Goodbye | Role::Handoff) => true,
-                    Some(_) => false,
-                    None => u.intent.as_ref().is_some_and(|i| *i != intent),
-                };
+                // A guess at "bye" that leans on the question ("the one that's late") is no goodbye.
+                let changes_subject = !u.cues.dont_know
+                    && match role {
+                        Some(Role::Goodbye) => {
+                            u.confidence >= 1.0 || !repair::leans_on_topic(u, role)
+                        }
+                        Some(Role::Handoff) => true,
+                        Some(_) => false,
+                        None => u.intent.as_ref().is_some_and(|i| *i != intent),
+                    };
                 if !changes_subject {
                     let question =
                         spec.and_then(|s| s.ask.get(&ctx.lang).or_else(|| s.ask.values().next()));
@@ -761,8 +770,9 @@ impl<'p> Engine<'p> {
             if !needed(&spec, &collected) || collected.contains_key(&spec.name) {
                 continue;
             }
-            // "Cancel it", "and the refund for that?": the order of the topic.
-            if spec.kind == EntityKind::OrderNumber {
+            // "Cancel it", "and the refund for that?": the order of the topic; not "can I cancel an
+            // order?", which may be any.
+            if spec.kind == EntityKind::OrderNumber && !repair::names_any_order(ctx.text) {
                 if let Some(order) = &conv.topic_order {
                     collected.insert(spec.name.clone(), order.clone());
                     continue;

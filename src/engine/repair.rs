@@ -128,7 +128,29 @@ pub(super) fn leading_yes_or_no(tokens: &[String]) -> Option<bool> {
 /// Whether a message leans on the topic: a follow-up cue ("when will that be done", "and the other
 /// one?"). A short thanks does not: "thanks for that", "great, thanks for that" close, where "thanks,
 /// but what do I do if it doesn't come?" leans.
-fn leans_on_topic(u: &Understanding, role: Option<Role>) -> bool {
+/// The message speaks of an order without saying which ("can I cancel an order?", "I want to return
+/// something", "une commande"): not necessarily the one discussed.
+pub(super) fn names_any_order(text: &str) -> bool {
+    const ANY: &[[&str; 2]] = &[
+        ["an", "order"],
+        ["a", "parcel"],
+        ["a", "package"],
+        ["an", "item"],
+        ["a", "product"],
+        ["une", "commande"],
+        ["un", "colis"],
+        ["un", "article"],
+        ["un", "produit"],
+        ["quelque", "chose"],
+    ];
+    let tokens = crate::nlu::normalize::normalize(text).tokens;
+    tokens.iter().any(|t| t == "something")
+        || tokens
+            .windows(2)
+            .any(|w| ANY.iter().any(|a| w[0] == a[0] && w[1] == a[1]))
+}
+
+pub(super) fn leans_on_topic(u: &Understanding, role: Option<Role>) -> bool {
     let cues = u.cues;
     let short_thanks = role == Some(Role::Thanks) && u.tokens.len() <= 4;
     cues.timing || cues.other_one || (cues.followup && !short_thanks)
@@ -244,6 +266,24 @@ impl Engine<'_> {
                 collected,
                 attempts,
             } => {
+                // "The one being prepared", "the second one" (from the list offered), "celle en
+                // retard": the one of the customer's orders that fits, when only one does.
+                let asks_order = self
+                    .pack
+                    .get(&intent)
+                    .and_then(|d| d.entities.iter().find(|e| e.name == entity))
+                    .is_some_and(|e| e.kind == EntityKind::OrderNumber);
+                if asks_order && order.is_none() {
+                    if let (Some(def), Some(id)) = (
+                        self.pack.get(&intent),
+                        self.order_described(u, ctx, attempts > 0),
+                    ) {
+                        let mut collected = collected;
+                        collected.insert(entity, id);
+                        conv.fallbacks_in_row = 0;
+                        return Some(self.advance(conv, def, collected, ctx, false));
+                    }
+                }
                 // "And the other one?" to "what's your order number?" (after one that was not found,
                 // say) is no "no": the customer's other order, or the question again.
                 if cues.other_one && order.is_none() {
@@ -306,6 +346,62 @@ impl Engine<'_> {
             }
         }
         changed
+    }
+
+    /// The order a customer picks from their orders by what it is ("the delivered one", "the one being
+    /// prepared", "celle en retard") or, once the list was offered (`listed`), by its place in it ("the
+    /// second one", "la dernière"); `None` unless exactly one fits a short message.
+    fn order_described(
+        &self,
+        u: &Understanding,
+        ctx: &TurnContext,
+        listed: bool,
+    ) -> Option<String> {
+        let orders = &ctx.customer.orders;
+        if orders.len() < 2 || u.tokens.len() > 10 {
+            return None;
+        }
+        let has = |words: &[&str]| u.tokens.iter().any(|t| words.contains(&t.as_str()));
+        let shown = &orders[..orders.len().min(4)];
+        if listed {
+            let place = [
+                (&["first", "premiere", "premier"][..], 0),
+                (&["second", "deuxieme", "seconde"][..], 1),
+                (&["third", "troisieme"][..], 2),
+                (&["fourth", "quatrieme"][..], 3),
+                (&["last", "derniere", "dernier"][..], shown.len() - 1),
+            ]
+            .iter()
+            .find(|(words, _)| has(words))
+            .map(|(_, i)| *i);
+            if let Some(i) = place {
+                return shown.get(i).map(|o| o.id.clone());
+            }
+        }
+        let late = has(&["late", "overdue", "retard"]);
+        let labels = &self.messages(ctx).order_status;
+        let spaced = format!(" {} ", u.tokens.join(" "));
+        let said = |words: &str| {
+            let words = crate::nlu::normalize::normalize(words).tokens.join(" ");
+            !words.is_empty() && spaced.contains(&format!(" {words} "))
+        };
+        let mut fits = orders.iter().filter(|o| {
+            if late {
+                let final_status = super::FINAL_STATUSES.contains(&o.status.as_str());
+                let overdue = o
+                    .eta
+                    .as_deref()
+                    .and_then(crate::time::Date::parse_iso)
+                    .is_some_and(|eta| eta.days() < ctx.today.days());
+                !final_status && overdue
+            } else {
+                labels.get(&o.status).is_some_and(|l| said(l)) || said(&o.status.replace('_', " "))
+            }
+        });
+        match (fits.next(), fits.next()) {
+            (Some(o), None) => Some(o.id.clone()),
+            _ => None,
+        }
     }
 
     /// No question pending: a message read in the topic's context.

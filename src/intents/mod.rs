@@ -271,6 +271,8 @@ pub struct PeopleMessages {
     pub callback: String,
     pub kept: String,
     pub still_waiting_voice: String,
+    /// A request the assistant could answer, typed while waiting: the place and the way back.
+    pub ask_me_instead: String,
     pub staff_writing_voice: String,
     pub alexa: String,
     pub closed: String,
@@ -313,6 +315,9 @@ impl Default for PeopleMessages {
             kept: s("Your request stays with our team; a person will reply here."),
             still_waiting_voice: s(
                 "A person will be with you shortly. You're number {position}. To ask me instead, say: back to the assistant.",
+            ),
+            ask_me_instead: s(
+                "You're number {position} in the queue; a person will reply here. To have me answer instead, choose \"Back to the assistant\".",
             ),
             staff_writing_voice: s(
                 "{name} from our team has your request and will answer shortly.",

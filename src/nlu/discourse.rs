@@ -27,6 +27,9 @@ pub struct Cues {
     pub timing: bool,
     /// It opens with a no ("no I'll wait", "nah", "non merci, ça ira"): a refusal, whatever follows.
     pub declines: bool,
+    /// It says the customer does not know or have what was asked ("no idea", "I don't remember it",
+    /// "je l'ai pas sous la main", "aucune idée").
+    pub dont_know: bool,
     /// It tells the bot not to do what it offered ("wait no, don't cancel it!", "I changed my mind",
     /// "non surtout pas", "j'ai changé d'avis").
     pub refuses: bool,
@@ -121,6 +124,16 @@ static REFUSES: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+static DONT_KNOW: LazyLock<Regex> = LazyLock::new(|| {
+    re(concat!(
+        r"\b(no idea|not sure|don t know|dont know|do not know|don t remember|dont remember|",
+        r"do not remember|can t remember|cant remember|can t find it|don t have it|dont have it|",
+        r"forgot it|forgotten it|no clue|haven t got it|not to hand|",
+        r"sais pas|sais plus|aucune idee|je ne sais|me souviens pas|me souviens plus|m en souviens|",
+        r"j ai oublie|l ai pas|l ai plus|ne l ai pas|pas sous la main|pas le numero|plus le numero)\b"
+    ))
+});
+
 /// The cues of a message, from its normalised tokens.
 pub fn cues(tokens: &[String]) -> Cues {
     let spaced = tokens.join(" ");
@@ -136,6 +149,7 @@ pub fn cues(tokens: &[String]) -> Cues {
         timing: TIMING.is_match(&spaced),
         declines: DECLINES.is_match(&spaced) && !CORRECTION.is_match(&spaced),
         refuses: REFUSES.is_match(&spaced),
+        dont_know: DONT_KNOW.is_match(&spaced),
     }
 }
 
