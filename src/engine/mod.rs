@@ -212,8 +212,14 @@ impl<'p> Engine<'p> {
             if !conv.answered.contains(&key) && conv.state == DialogueState::Listening {
                 conv.answered.push(key);
             }
-            // "Hey there, calling about a parcel": the request is served, and the greeting returned.
-            if u.greeted && !d.end {
+            // "Hey there, calling about a parcel": the request is served, and the greeting returned,
+            // once: "morning?" in the middle of a conversation is no hello, and an answer that already
+            // names the customer is not preceded by "Hello Alice!".
+            let named = ctx
+                .customer
+                .first_name()
+                .is_some_and(|n| d.answer.text.contains(n));
+            if u.greeted && !d.end && conv.turns <= 1 && !named {
                 let m = self.messages(ctx);
                 let hello = ctx
                     .customer
@@ -357,7 +363,8 @@ impl<'p> Engine<'p> {
                     && !matches!(role, Some(Role::Goodbye | Role::Handoff))
                     && !u.cues.drop_flow
                     && self.orders_to_pick(ctx).is_some();
-                if role == Some(Role::Deny) && !can_list {
+                // A bare "no" gives the question up; "no idea" is not knowing it.
+                if role == Some(Role::Deny) && !(can_list && u.cues.dont_know) {
                     conv.fallbacks_in_row = 0;
                     return Decision::say(plain(&self.messages(ctx).entity_given_up))
                         .about(&intent);

@@ -259,7 +259,11 @@ impl Engine<'_> {
             }
         }
         let unclear = |conv: &mut Conversation| {
-            if retried {
+            if retried && step == Step::Solved {
+                // Nothing was answered: no thanks for answers, a goodbye.
+                let outcome = self.outcome(conv);
+                Decision::say(plain(&messages.goodbye)).ending(outcome)
+            } else if retried {
                 self.finish_survey(conv, ctx, Vec::new())
             } else {
                 self.survey_question(conv, ctx, step, true)
@@ -267,9 +271,10 @@ impl Engine<'_> {
         };
         // A rating given when another question was asked ("trois" to the offer of a person) is the rating:
         // a short message with one number from 0 to 10 and no request in it cannot mean anything else.
-        let rating_given = (step == Step::Person && !new_request && u.tokens.len() <= 5)
-            .then(|| Rating::parse(ctx.text).ok())
-            .flatten();
+        let rating_given =
+            (matches!(step, Step::Person | Step::Solved) && !new_request && u.tokens.len() <= 8)
+                .then(|| Rating::parse(ctx.text).ok())
+                .flatten();
         let rate = |conv: &mut Conversation, r: Rating| {
             if r.category() == Category::Detractor {
                 let mut d = self.survey_question(conv, ctx, Step::Comment, false);
@@ -286,10 +291,18 @@ impl Engine<'_> {
                     d.survey = a;
                     d
                 };
-                match role {
+                match (role, rating_given) {
                     _ if skip => next(conv, Vec::new()),
-                    Some(Role::Affirm) => next(conv, answered(SOLVED, "yes".into())),
-                    Some(Role::Deny) => {
+                    // "Yes, 10/10": both answers.
+                    (Some(Role::Affirm), Some(r)) => {
+                        let mut d = rate(conv, r);
+                        d.survey.insert(0, (SOLVED.to_string(), "yes".into()));
+                        d
+                    }
+                    (Some(Role::Affirm), _) => next(conv, answered(SOLVED, "yes".into())),
+                    // "idk like a 7?": the rating, given before it was asked.
+                    (None, Some(r)) => rate(conv, r),
+                    (Some(Role::Deny), _) => {
                         // The customer's word beats ours: the conversation did not settle their request,
                         // and a person is offered before the rating (where the pack has the sentence).
                         conv.resolved = false;

@@ -93,6 +93,35 @@ impl Compound {
 
 /// Replaces number words by digits and joins runs of numbers (see the module docs).
 pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
+    // A transcript's homophones inside a number read digit by digit are digits: "five five to one" is
+    // 5521, "two for six seven" 2467 (a digit on one side, two on the other: "from one to five" and
+    // "seven to eight" stay as they are).
+    let spoken = |i: usize| {
+        tokens
+            .get(i)
+            .is_some_and(|t| matches!(word(t), Some(Word::Small { .. })))
+    };
+    let homophone = |i: usize| -> Option<&'static str> {
+        let digit = match tokens[i].as_str() {
+            "to" | "too" => "two",
+            "for" => "four",
+            _ => return None,
+        };
+        let before = i >= 1 && spoken(i - 1);
+        let two_before = i >= 2 && spoken(i - 2) && before;
+        let after = spoken(i + 1);
+        let two_after = after && spoken(i + 2);
+        ((two_before && after) || (before && two_after)).then_some(digit)
+    };
+    let heard: Vec<String>;
+    let tokens = if (0..tokens.len()).any(|i| homophone(i).is_some()) {
+        heard = (0..tokens.len())
+            .map(|i| homophone(i).map_or_else(|| tokens[i].clone(), str::to_string))
+            .collect();
+        &heard
+    } else {
+        tokens
+    };
     let mut out = Vec::with_capacity(tokens.len());
     let mut i = 0;
     while i < tokens.len() {
@@ -282,6 +311,11 @@ mod tests {
         assert_eq!(conv("commande quatre cinq six sept"), "commande 4567");
         assert_eq!(conv("4 5 6 7"), "4567");
         assert_eq!(conv("zero six double two"), "0622");
+        assert_eq!(conv("cancel order five five to one"), "cancel order 5521");
+        assert_eq!(conv("two for six seven"), "2467");
+        assert_eq!(conv("i want to return it"), "i want to return it");
+        assert!(!conv("from one to five").contains("125"));
+        assert!(!conv("seven to eight").contains("728"));
         // Two numbers typed whole stay two.
         assert_eq!(conv("where are 4567 and 5521"), "where are 4567 and 5521");
         assert_eq!(conv("4567 5521"), "4567 5521");
