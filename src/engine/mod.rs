@@ -714,10 +714,18 @@ impl<'p> Engine<'p> {
             _ => {}
         }
         let mut collected = Collected::new();
+        let described = self.pointed_order(&u.tokens, ctx);
         for spec in &def.entities {
             if let Some(e) = u.given(spec.kind) {
                 collected.insert(spec.name.clone(), e.value.clone());
                 continue;
+            }
+            // "And the late one?": the one order that fits, whatever the topic was.
+            if spec.kind == EntityKind::OrderNumber {
+                if let repair::Described::One(id) = &described {
+                    collected.insert(spec.name.clone(), id.clone());
+                    continue;
+                }
             }
             // An order the request may name ("it never came, can I get a refund?" after order 9012,
             // "a refund please, my order never arrived" from a customer with one order): the one it
@@ -727,7 +735,9 @@ impl<'p> Engine<'p> {
                     "order", "parcel", "package", "commande", "colis", "it", "elle", "la",
                 ];
                 let says_order = u.tokens.iter().any(|t| ORDER_WORDS.contains(&t.as_str()));
-                let leaned = conv.topic_order.clone().filter(|_| u.cues.followup);
+                let leaned = conv.topic_order.clone().filter(|_| {
+                    u.cues.followup && !matches!(described, repair::Described::Several)
+                });
                 let only = from_profile(spec.kind, ctx.customer).filter(|_| says_order);
                 if let Some(order) = leaned.or(only) {
                     collected.insert(spec.name.clone(), order);
@@ -780,9 +790,20 @@ impl<'p> Engine<'p> {
             // "Cancel it", "and the refund for that?": the order of the topic; not "can I cancel an
             // order?", which may be any.
             if spec.kind == EntityKind::OrderNumber && !repair::names_any_order(ctx.text) {
-                if let Some(order) = &conv.topic_order {
-                    collected.insert(spec.name.clone(), order.clone());
-                    continue;
+                // "And the late one?": the order described, if one is; none if several are.
+                let tokens = crate::nlu::normalize::normalize(ctx.text).tokens;
+                match self.pointed_order(&tokens, ctx) {
+                    repair::Described::One(id) => {
+                        collected.insert(spec.name.clone(), id);
+                        continue;
+                    }
+                    repair::Described::Several => {}
+                    repair::Described::Nothing => {
+                        if let Some(order) = &conv.topic_order {
+                            collected.insert(spec.name.clone(), order.clone());
+                            continue;
+                        }
+                    }
                 }
             }
             if spec.required {
@@ -1195,6 +1216,18 @@ impl<'p> Engine<'p> {
     /// "Sorry, I didn't catch that." followed by the question, already rendered.
     /// What comes before the question itself ("Sure.", "Bien sûr.", "I'm sorry to hear that.") is said
     /// the first time only.
+    /// The order a message points at by what it is, with "one" or "celle" ("the late one", "the one
+    /// being prepared", "celle qui est livrée"): only those words point; "my parcel is late" or
+    /// "delivered to another address" describe no order of the customer's.
+    fn pointed_order(&self, tokens: &[String], ctx: &TurnContext) -> repair::Described {
+        const POINTING: &[&str] = &["one", "ones", "celle", "celui", "celles", "ceux"];
+        if tokens.iter().any(|t| POINTING.contains(&t.as_str())) {
+            self.order_described(tokens, ctx, false)
+        } else {
+            repair::Described::Nothing
+        }
+    }
+
     /// "Your orders are 4567 (on its way), 1234 (delivered). Which one is it?": the customer's orders
     /// (at most four), when an order number is asked for and does not come ("I don't know the number",
     /// "can you look it up?"); with the numbers as quick replies. `None` for a customer with fewer than
@@ -1215,11 +1248,16 @@ impl<'p> Engine<'p> {
             }
             out.text.push_str(&o.id);
             out.ssml.push_str(&crate::channel::ssml::say_digits(&o.id));
+            let status = if overdue(o, ctx.today) && m.order_status.contains_key("late") {
+                "late"
+            } else {
+                o.status.as_str()
+            };
             let label = m
                 .order_status
-                .get(&o.status)
+                .get(status)
                 .cloned()
-                .unwrap_or_else(|| o.status.replace('_', " "));
+                .unwrap_or_else(|| status.replace('_', " "));
             let label = format!(" ({label})");
             out.text.push_str(&label);
             crate::channel::ssml::escape_into(&mut out.ssml, &label);
@@ -1326,6 +1364,15 @@ impl Engine<'_> {
 /// The satisfaction questions may start now: the request was settled and the customer is due one.
 fn survey_due(conv: &Conversation, ctx: &TurnContext) -> bool {
     conv.resolved && ctx.survey_allowed && !conv.surveyed
+}
+
+/// An order past its expected date that has not arrived (nor been cancelled or returned).
+pub(super) fn overdue(o: &crate::store::model::Order, today: crate::time::Date) -> bool {
+    !FINAL_STATUSES.contains(&o.status.as_str())
+        && o.eta
+            .as_deref()
+            .and_then(crate::time::Date::parse_iso)
+            .is_some_and(|eta| eta.days() < today.days())
 }
 
 /// The order number an intent is about, if one was collected: its entity's name and the number.

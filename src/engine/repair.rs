@@ -128,6 +128,14 @@ pub(super) fn leading_yes_or_no(tokens: &[String]) -> Option<bool> {
 /// Whether a message leans on the topic: a follow-up cue ("when will that be done", "and the other
 /// one?"). A short thanks does not: "thanks for that", "great, thanks for that" close, where "thanks,
 /// but what do I do if it doesn't come?" leans.
+/// Which of the customer's orders a message describes ("the one that's late", "the delivered one").
+pub(super) enum Described {
+    Nothing,
+    One(String),
+    /// More than one fits: the message points at none of them in particular.
+    Several,
+}
+
 /// The message speaks of an order without saying which ("can I cancel an order?", "I want to return
 /// something", "une commande"): not necessarily the one discussed.
 pub(super) fn names_any_order(text: &str) -> bool {
@@ -165,7 +173,12 @@ impl Engine<'_> {
         ctx: &TurnContext,
     ) -> Option<Decision> {
         let role = self.role_of(u);
-        let order = u.given(EntityKind::OrderNumber).map(|e| e.value.clone());
+        let named = u.given(EntityKind::OrderNumber).map(|e| e.value.clone());
+        // "And the late one?" names the one late order as surely as its number would.
+        let order = named.clone().or_else(|| match self.pointed_order(&u.tokens, ctx) {
+            Described::One(id) => Some(id),
+            _ => None,
+        });
         let cues = u.cues;
         // "Bye" and "thanks" close; a guess at them short of certain that leans on the topic ("when will
         // that be done") does not.
@@ -189,9 +202,25 @@ impl Engine<'_> {
                     }
                     Step::Comment => !closing && !cues.drop_flow,
                 };
+                // "I don't want to do a survey", "non merci pas de sondage": none is done (a "no" that
+                // names the survey is about the survey, not the problem), and the customer is let go.
+                let survey_words = [
+                    "survey",
+                    "surveys",
+                    "questionnaire",
+                    "questionnaires",
+                    "sondage",
+                    "sondages",
+                ];
+                let declined = (!answer || role == Some(Role::Deny))
+                    && u.tokens.iter().any(|t| survey_words.contains(&t.as_str()));
                 // "Yes thanks", "no bye", "oui merci": the answer, then the goodbye. It is kept and the
                 // survey ends there, as the customer is leaving.
-                if step == Step::Solved && (closing || role == Some(Role::Goodbye)) && !answer {
+                if step == Step::Solved
+                    && (closing || role == Some(Role::Goodbye))
+                    && !answer
+                    && !declined
+                {
                     if let Some(yes) = leading_yes_or_no(&u.tokens) {
                         if !yes {
                             conv.resolved = false;
@@ -202,11 +231,7 @@ impl Engine<'_> {
                         return Some(self.finish_survey(conv, ctx, answers));
                     }
                 }
-                // "I don't want to do a survey": none is done, and the customer is let go.
-                let survey_words = ["survey", "surveys", "questionnaire", "sondage"];
-                let declined =
-                    !answer && u.tokens.iter().any(|t| survey_words.contains(&t.as_str()));
-                if (closing || cues.drop_flow || declined) && !answer {
+                if declined || ((closing || cues.drop_flow) && !answer) {
                     // Nothing answered yet: a goodbye, not thanks "for your answers".
                     if step == Step::Solved || declined {
                         let outcome = self.outcome(conv);
@@ -221,7 +246,30 @@ impl Engine<'_> {
             }
             DialogueState::AwaitingConfirmation { intent, collected } => {
                 let def = self.pack.get(&intent)?;
-                if cues.drop_flow || (closing && role != Some(Role::Thanks)) {
+                // "C'est bon", "that's fine" read as a yes here, not as "that's all".
+                let words = u.tokens.join(" ");
+                let fine = matches!(
+                    words.as_str(),
+                    "c est bon"
+                        | "oui c est bon"
+                        | "ok c est bon"
+                        | "c est parfait"
+                        | "parfait"
+                        | "that s fine"
+                        | "that s good"
+                        | "fine"
+                        | "that works"
+                );
+                if fine {
+                    conv.fallbacks_in_row = 0;
+                    return Some(self.advance(conv, def, collected, ctx, true));
+                }
+                // A guess at "bye" short of certain ("hmm maybe later") declines without hanging up.
+                let closing = closing
+                    && role != Some(Role::Affirm)
+                    && !(role == Some(Role::Goodbye) && u.confidence < 1.0 && !cues.done);
+                let later = role == Some(Role::Goodbye) && !closing;
+                if cues.drop_flow || later || (closing && role != Some(Role::Thanks)) {
                     conv.state = DialogueState::Listening;
                     let m = self.messages(ctx);
                     if closing {
@@ -273,10 +321,10 @@ impl Engine<'_> {
                     .get(&intent)
                     .and_then(|d| d.entities.iter().find(|e| e.name == entity))
                     .is_some_and(|e| e.kind == EntityKind::OrderNumber);
-                if asks_order && order.is_none() {
-                    if let (Some(def), Some(id)) = (
+                if asks_order && named.is_none() {
+                    if let (Some(def), Described::One(id)) = (
                         self.pack.get(&intent),
-                        self.order_described(u, ctx, attempts > 0),
+                        self.order_described(&u.tokens, ctx, attempts > 0),
                     ) {
                         let mut collected = collected;
                         collected.insert(entity, id);
@@ -350,18 +398,18 @@ impl Engine<'_> {
 
     /// The order a customer picks from their orders by what it is ("the delivered one", "the one being
     /// prepared", "celle en retard") or, once the list was offered (`listed`), by its place in it ("the
-    /// second one", "la dernière"); `None` unless exactly one fits a short message.
-    fn order_described(
+    /// second one", "la dernière"); in a short message only.
+    pub(super) fn order_described(
         &self,
-        u: &Understanding,
+        tokens: &[String],
         ctx: &TurnContext,
         listed: bool,
-    ) -> Option<String> {
+    ) -> Described {
         let orders = &ctx.customer.orders;
-        if orders.len() < 2 || u.tokens.len() > 10 {
-            return None;
+        if orders.len() < 2 || tokens.len() > 10 {
+            return Described::Nothing;
         }
-        let has = |words: &[&str]| u.tokens.iter().any(|t| words.contains(&t.as_str()));
+        let has = |words: &[&str]| tokens.iter().any(|t| words.contains(&t.as_str()));
         let shown = &orders[..orders.len().min(4)];
         if listed {
             let place = [
@@ -374,33 +422,28 @@ impl Engine<'_> {
             .iter()
             .find(|(words, _)| has(words))
             .map(|(_, i)| *i);
-            if let Some(i) = place {
-                return shown.get(i).map(|o| o.id.clone());
+            if let Some(o) = place.and_then(|i| shown.get(i)) {
+                return Described::One(o.id.clone());
             }
         }
         let late = has(&["late", "overdue", "retard"]);
         let labels = &self.messages(ctx).order_status;
-        let spaced = format!(" {} ", u.tokens.join(" "));
+        let spaced = format!(" {} ", tokens.join(" "));
         let said = |words: &str| {
             let words = crate::nlu::normalize::normalize(words).tokens.join(" ");
             !words.is_empty() && spaced.contains(&format!(" {words} "))
         };
         let mut fits = orders.iter().filter(|o| {
             if late {
-                let final_status = super::FINAL_STATUSES.contains(&o.status.as_str());
-                let overdue = o
-                    .eta
-                    .as_deref()
-                    .and_then(crate::time::Date::parse_iso)
-                    .is_some_and(|eta| eta.days() < ctx.today.days());
-                !final_status && overdue
+                super::overdue(o, ctx.today)
             } else {
                 labels.get(&o.status).is_some_and(|l| said(l)) || said(&o.status.replace('_', " "))
             }
         });
         match (fits.next(), fits.next()) {
-            (Some(o), None) => Some(o.id.clone()),
-            _ => None,
+            (Some(o), None) => Described::One(o.id.clone()),
+            (Some(_), Some(_)) => Described::Several,
+            _ => Described::Nothing,
         }
     }
 

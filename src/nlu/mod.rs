@@ -436,6 +436,14 @@ impl Nlu {
             tokens: Vec::new(),
         };
         self.read_clauses(text, &tokens, lang.or(current), &mut u);
+        // "Pourquoi ?", "why?", "et alors ??": words that ask without saying what about are no
+        // request, however the classifier scored them (it read "pourquoi" as a payment problem).
+        if u.confidence < 1.0
+            && u.intent.as_ref().is_some_and(|i| self.is_request(i))
+            && !discourse::says_something(&tokens)
+        {
+            u.intent = None;
+        }
         u.tokens = n.tokens;
         u
     }
