@@ -453,6 +453,7 @@ impl Bot {
             customer: &customer,
             lang,
             asr_confidence: msg.asr_confidence,
+            spoken: msg.channel.is_spoken(),
             text: &msg.text,
             survey_allowed: self.survey_allowed(&customer, msg.at),
             today: msg.at.date(),

@@ -30,6 +30,8 @@ pub struct TurnContext<'a> {
     pub lang: Lang,
     /// The speech recogniser's confidence, on spoken channels.
     pub asr_confidence: Option<f32>,
+    /// The answer is spoken (voice, Twilio, Alexa): an intent's `voice_answers` are said, if it has some.
+    pub spoken: bool,
     /// What the customer said, verbatim (kept as a survey comment).
     pub text: &'a str,
     /// The customer may be asked the satisfaction questions (not surveyed recently).
@@ -1002,10 +1004,16 @@ impl<'p> Engine<'p> {
         collected: &Collected,
         ctx: &TurnContext,
     ) -> Decision {
-        let templates = def
-            .answers
-            .get(&ctx.lang)
-            .or_else(|| def.answers.values().next())
+        let written = || {
+            def.answers
+                .get(&ctx.lang)
+                .or_else(|| def.answers.values().next())
+        };
+        let templates = ctx
+            .spoken
+            .then(|| def.voice_answers.get(&ctx.lang))
+            .flatten()
+            .or_else(written)
             .map(Vec::as_slice)
             .unwrap_or_default();
         // The same question again (or a follow-up: "how long?", "still nothing") gets the topic's next

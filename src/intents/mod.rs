@@ -86,6 +86,9 @@ pub struct Intent {
     pub confirm: Option<Confirm>,
     pub examples: BTreeMap<Lang, Vec<String>>,
     pub answers: BTreeMap<Lang, Vec<Template>>,
+    /// Answers said instead of [`Intent::answers`] on spoken channels, where those speak of the screen
+    /// ("tap Notify me", "our /stores page"); per language, none when the written ones do.
+    pub voice_answers: BTreeMap<Lang, Vec<Template>>,
     pub quick_replies: BTreeMap<Lang, Vec<String>>,
     /// What the intent does to the order it names, once answered.
     pub action: Option<Action>,
@@ -407,6 +410,8 @@ struct RawIntent {
     #[serde(default)]
     answers: BTreeMap<String, Vec<String>>,
     #[serde(default)]
+    voice_answers: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
     quick_replies: BTreeMap<String, Vec<String>>,
     action: Option<Action>,
     #[serde(default)]
@@ -707,6 +712,11 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
         let lang = parse_lang(code).map_err(|e| err(format!("answers: {e}")))?;
         answers.insert(lang, parse_templates("answers", lang, list)?);
     }
+    let mut voice_answers = BTreeMap::new();
+    for (code, list) in &raw.voice_answers {
+        let lang = parse_lang(code).map_err(|e| err(format!("voice_answers: {e}")))?;
+        voice_answers.insert(lang, parse_templates("voice_answers", lang, list)?);
+    }
     for lang in &langs {
         if answers
             .get(lang)
@@ -824,6 +834,7 @@ fn parse_intent(file: &Path, text: &str) -> Result<Intent, PackError> {
         confirm,
         examples,
         answers,
+        voice_answers,
         quick_replies,
         action: raw.action,
         allowed_statuses: raw.allowed_statuses.clone(),

@@ -499,7 +499,9 @@ impl Nlu {
             }
             if let Some(i) = intent.filter(|i| self.is_request(i)) {
                 let sure = conf >= ALSO_CONFIDENCE || after_greeting;
-                let enough = toks.len() >= 3 && sure && discourse::says_something(toks);
+                // After a greeting, two words say enough ("salut ma commande", "hi my refund").
+                let long_enough = toks.len() >= 3 || (after_greeting && toks.len() >= 2);
+                let enough = long_enough && sure && discourse::says_something(toks);
                 found.push((i, conf, enough));
             }
         };
