@@ -406,7 +406,16 @@ impl Bot {
         // People: while a person has the conversation or is awaited, the bot says nothing of its own.
         if tp.owner.is_human() {
             return self
-                .with_people(guard, msg, tp, conv, &understanding, lang, silent)
+                .with_people(
+                    guard,
+                    msg,
+                    tp,
+                    conv,
+                    &understanding,
+                    lang,
+                    silent,
+                    customer.phone.as_deref(),
+                )
                 .await;
         }
 
@@ -732,6 +741,8 @@ impl Bot {
         u: &Understanding,
         lang: Lang,
         silent: bool,
+        // The phone number on the customer's profile: a call back can go there from any channel.
+        profile_phone: Option<&str>,
     ) -> Result<Reply, BotError> {
         let now = msg.at;
         let m = &self.messages(lang).people;
@@ -770,13 +781,21 @@ impl Bot {
         let phone_like = |u: &str| {
             u.starts_with('+') && u.len() > 8 && u[1..].bytes().all(|b| b.is_ascii_digit())
         };
-        let can_call = msg.channel != crate::message::Channel::Alexa && phone_like(&msg.user);
+        // A caller can be called back on their number; a customer writing from a chat, on the
+        // number of their profile.
+        let caller = msg.channel != crate::message::Channel::Alexa && phone_like(&msg.user);
+        let call_on = if caller {
+            Some(msg.user.as_str())
+        } else {
+            profile_phone.filter(|p| phone_like(p))
+        };
+        let can_call = call_on.is_some();
         let alexa = msg.channel == crate::message::Channel::Alexa;
         let kind: &'static str = match (msg.event, choice) {
             (Event::End, _) => {
                 end = true;
                 if let Owner::Waiting { callback, .. } = &mut tp.owner {
-                    if can_call {
+                    if caller {
                         *callback = true;
                         tp.turns.push(Turn::system(
                             now,
@@ -786,7 +805,7 @@ impl Bot {
                     }
                 }
                 said.push(self.pack.messages(lang).goodbye.clone());
-                if can_call && waiting {
+                if caller && waiting {
                     "callback"
                 } else {
                     "customer_left"
@@ -811,10 +830,11 @@ impl Bot {
                 if let Owner::Waiting { callback, .. } = &mut tp.owner {
                     *callback = true;
                 }
+                let on = call_on.unwrap_or_default();
                 tp.turns.push(Turn::system(
                     now,
                     None,
-                    "the customer asked to be called back".into(),
+                    format!("the customer asked to be called back on {on}"),
                 ));
                 if msg.channel == crate::message::Channel::Twilio {
                     said.push(m.twilio_callback.clone());

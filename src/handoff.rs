@@ -663,6 +663,15 @@ const BACK: &[&str] = &[
     "talk to the assistant",
     "bot again",
     "assistant again",
+    "stop waiting",
+    "don t want to wait",
+    "do not want to wait",
+    "dont want to wait",
+    "not waiting any longer",
+    "marre d attendre",
+    "veux plus attendre",
+    "veux pas attendre",
+    "arreter d attendre",
 ];
 /// Words that ask for a call back.
 const CALL: &[&str] = &[

@@ -79,12 +79,26 @@ const EMPTY_WORDS: &[&str] = &[
     "an",
     "i",
     "m",
+    "writing",
+    "calling",
+    "ringing",
+    "re",
+    "concerning",
+    "je",
+    "j",
+    "vous",
+    "appelle",
+    "ecris",
+    "au",
+    "sujet",
 ];
 
 /// The message mostly gives an order number: its other words say nothing of a request.
+/// A greeting before it counts for nothing ("hi, I'm writing about order 4567").
 fn only_an_order(u: &Understanding) -> bool {
-    u.words <= SHORT_ANSWER_WORDS
-        && u.tokens
+    let tokens = crate::nlu::discourse::after_opener(&u.tokens).unwrap_or(&u.tokens);
+    tokens.len() <= SHORT_ANSWER_WORDS
+        && tokens
             .iter()
             .all(|t| t.bytes().all(|b| b.is_ascii_digit()) || EMPTY_WORDS.contains(&t.as_str()))
 }
@@ -175,10 +189,12 @@ impl Engine<'_> {
         let role = self.role_of(u);
         let named = u.given(EntityKind::OrderNumber).map(|e| e.value.clone());
         // "And the late one?" names the one late order as surely as its number would.
-        let order = named.clone().or_else(|| match self.pointed_order(&u.tokens, ctx) {
-            Described::One(id) => Some(id),
-            _ => None,
-        });
+        let order = named
+            .clone()
+            .or_else(|| match self.pointed_order(&u.tokens, ctx) {
+                Described::One(id) => Some(id),
+                _ => None,
+            });
         let cues = u.cues;
         // "Bye" and "thanks" close; a guess at them short of certain that leans on the topic ("when will
         // that be done") does not.

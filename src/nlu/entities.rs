@@ -300,7 +300,7 @@ static ADDRESS_IS: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Words that end what the customer said of an address ("… instead please").
 static ADDRESS_TAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)[\s,]+(?:instead|please|pls|thanks|thank you|thx|rather|a la place|à la place|plutot|plutôt|svp|s'il vous plait|s'il vous plaît|merci|stp|then|now|for order|pour la commande|de la commande|for my order)\b.*$")
+    Regex::new(r"(?i)[\s,]+(?:instead|please|pls|thanks|thank you|thx|rather|a la place|à la place|plutot|plutôt|svp|s'il vous plait|s'il vous plaît|merci|stp|then|now|for order|pour la commande|de la commande|for my order|not|and not|pas|et pas|non pas)\b.*$")
         .expect("address tail compiles")
 });
 
@@ -342,6 +342,11 @@ mod tests {
         assert_eq!(
             a("the new address is 12 Baker Street, London").as_deref(),
             Some("12 Baker Street, London")
+        );
+        // What the customer says it is not is no part of it.
+        assert_eq!(
+            a("no wait, its 41 avenue Foch not 14").as_deref(),
+            Some("41 avenue Foch")
         );
         assert_eq!(
             a("c'est au 3 place Bellecour").as_deref(),

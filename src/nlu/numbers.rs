@@ -137,6 +137,12 @@ pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
         }
         let mut j = i;
         while j < tokens.len() && (is_digits(&tokens[j]) || word(&tokens[j]).is_some()) {
+            // "the 4567 one", "la 88231 un truc comme ça": "one" after a number typed whole is a
+            // pronoun or an article, not its last digit.
+            let after_whole = j > i && is_digits(&tokens[j - 1]) && tokens[j - 1].len() >= 3;
+            if after_whole && matches!(tokens[j].as_str(), "one" | "un" | "une") {
+                break;
+            }
             j += 1;
         }
         // A trailing joiner ("… and") is not part of the number.
@@ -316,6 +322,11 @@ mod tests {
         assert_eq!(conv("i want to return it"), "i want to return it");
         assert!(!conv("from one to five").contains("125"));
         assert!(!conv("seven to eight").contains("728"));
+        assert_eq!(conv("the 4567 one"), "the 4567 one");
+        assert_eq!(
+            conv("la 88231 un truc comme ca"),
+            "la 88231 un truc comme ca"
+        );
         // Two numbers typed whole stay two.
         assert_eq!(conv("where are 4567 and 5521"), "where are 4567 and 5521");
         assert_eq!(conv("4567 5521"), "4567 5521");
