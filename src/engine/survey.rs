@@ -31,6 +31,16 @@ pub enum RatingError {
 static OUT_OF_TEN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[^\d])(\d{1,2})\s*(?:/|sur|out of|on)\s*10\b").unwrap());
 
+/// The number a message settles on after giving others ("2 weeks late, so 0", "on a dit 3 jours,
+/// donc je mets 4").
+static SETTLED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\b(?:so|then|donc|alors|i d say|id say|i would say|i ll say|i d give|i give|i ll give|",
+        r"je dirais|je mets|je donne|je mettrais|je donnerais)\s+(?:it\s+)?(?:a\s+|an\s+|un\s+)?(\d{1,2})\b"
+    ))
+    .unwrap()
+});
+
 /// A minus before a number: "-1", "minus one", "moins deux" are not ratings ("au moins 8" is removed first:
 /// it is an 8).
 static NEGATIVE: LazyLock<Regex> =
@@ -89,7 +99,10 @@ impl Rating {
         let value = match found.as_slice() {
             [] => return Err(RatingError::NoNumber),
             [n] => *n,
-            _ => return Err(RatingError::Ambiguous),
+            _ => match SETTLED.captures_iter(&without_one).last() {
+                Some(c) => c[1].parse::<u64>().map_err(|_| RatingError::NoNumber)?,
+                None => return Err(RatingError::Ambiguous),
+            },
         };
         Rating::in_range(value)
     }
@@ -382,6 +395,8 @@ mod tests {
             ("two out of ten", 2),
             ("ten", 10),
             ("I'd give this one a 9", 9),
+            ("2 weeks late, so 0", 0),
+            ("they said 3 days, it took 10, so I'd say 4", 4),
             ("9, one of the best", 9),
             ("no one helped, 3", 3),
             ("une note de 8", 8),
