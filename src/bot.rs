@@ -464,6 +464,7 @@ impl Bot {
             asr_confidence: msg.asr_confidence,
             spoken: msg.channel.is_spoken(),
             text: &msg.text,
+            tokens: &understanding.tokens,
             survey_allowed: self.survey_allowed(&customer, msg.at),
             today: msg.at.date(),
             previous: previous

@@ -34,6 +34,8 @@ pub struct TurnContext<'a> {
     pub spoken: bool,
     /// What the customer said, verbatim (kept as a survey comment).
     pub text: &'a str,
+    /// Its words, normalised once by the NLU ([`Understanding::tokens`]).
+    pub tokens: &'a [String],
     /// The customer may be asked the satisfaction questions (not surveyed recently).
     pub survey_allowed: bool,
     /// A recent conversation that did not settle the customer's request, on any channel (first turn only).
@@ -359,12 +361,14 @@ impl<'p> Engine<'p> {
                 // help, rather than a bare "anything else?".
                 // The first time an order number does not come ("I don't know it", "can you look it
                 // up?", "it's the lamp"), the customer's orders are offered to pick from.
-                let can_list = spec.is_some_and(|s| s.kind == EntityKind::OrderNumber)
+                let to_pick = (spec.is_some_and(|s| s.kind == EntityKind::OrderNumber)
                     && attempts == 0
                     && found.is_none()
                     && !matches!(role, Some(Role::Goodbye | Role::Handoff))
-                    && !u.cues.drop_flow
-                    && self.orders_to_pick(ctx).is_some();
+                    && !u.cues.drop_flow)
+                    .then(|| self.orders_to_pick(ctx))
+                    .flatten();
+                let can_list = to_pick.is_some();
                 // A bare "no" gives the question up; "no idea" is not knowing it.
                 if role == Some(Role::Deny) && !(can_list && u.cues.dont_know) {
                     conv.fallbacks_in_row = 0;
@@ -392,8 +396,8 @@ impl<'p> Engine<'p> {
                     && u.confidence >= NEW_REQUEST
                     && !u.cues.followup
                     && !u.cues.dont_know;
-                if can_list && !new_subject {
-                    if let Some((list, ids)) = self.orders_to_pick(ctx) {
+                if !new_subject {
+                    if let Some((list, ids)) = to_pick {
                         conv.fallbacks_in_row = 0;
                         conv.state = DialogueState::AwaitingEntity {
                             intent: intent.clone(),
@@ -791,10 +795,9 @@ impl<'p> Engine<'p> {
             }
             // "Cancel it", "and the refund for that?": the order of the topic; not "can I cancel an
             // order?", which may be any.
-            if spec.kind == EntityKind::OrderNumber && !repair::names_any_order(ctx.text) {
+            if spec.kind == EntityKind::OrderNumber && !repair::names_any_order(ctx.tokens) {
                 // "And the late one?": the order described, if one is; none if several are.
-                let tokens = crate::nlu::normalize::normalize(ctx.text).tokens;
-                match self.pointed_order(&tokens, ctx) {
+                match self.pointed_order(ctx.tokens, ctx) {
                     repair::Described::One(id) => {
                         collected.insert(spec.name.clone(), id);
                         continue;
@@ -1221,9 +1224,6 @@ impl<'p> Engine<'p> {
         }
     }
 
-    /// "Sorry, I didn't catch that." followed by the question, already rendered.
-    /// What comes before the question itself ("Sure.", "Bien sûr.", "I'm sorry to hear that.") is said
-    /// the first time only.
     /// The order a message points at by what it is, with "one" or "celle" ("the late one", "the one
     /// being prepared", "celle qui est livrée"): only those words point; "my parcel is late" or
     /// "delivered to another address" describe no order of the customer's.
@@ -1261,12 +1261,7 @@ impl<'p> Engine<'p> {
             } else {
                 o.status.as_str()
             };
-            let label = m
-                .order_status
-                .get(status)
-                .cloned()
-                .unwrap_or_else(|| status.replace('_', " "));
-            let label = format!(" ({label})");
+            let label = format!(" ({})", status_label(&m.order_status, status));
             out.text.push_str(&label);
             crate::channel::ssml::escape_into(&mut out.ssml, &label);
         }
@@ -1275,6 +1270,9 @@ impl<'p> Engine<'p> {
         Some((out, shown.iter().map(|o| o.id.clone()).collect()))
     }
 
+    /// "Sorry, I didn't catch that." followed by the question, already rendered.
+    /// What comes before the question itself ("Sure.", "Bien sûr.", "I'm sorry to hear that.") is said
+    /// the first time only.
     fn ask_again(&self, ctx: &TurnContext, question: &Rendered) -> Rendered {
         self.around(&self.messages(ctx).ask_again, &asked_again(question))
     }
@@ -1321,25 +1319,15 @@ impl<'p> Engine<'p> {
                 "email" => c.email.clone(),
                 "phone" => c.phone.clone(),
                 "loyalty_points" => c.loyalty_points.map(|p| p.to_string()),
-                "order.status" => order().map(|o| {
-                    let labels = &self.messages(ctx).order_status;
-                    labels
-                        .get(&o.status)
-                        .cloned()
-                        .unwrap_or_else(|| o.status.replace('_', " "))
-                }),
+                "order.status" => {
+                    order().map(|o| status_label(&self.messages(ctx).order_status, &o.status))
+                }
                 "order.eta" => order().and_then(|o| o.eta.clone()),
                 "order.address" => order().and_then(|o| o.address.clone()),
                 // The status of an order still on its way (none once delivered, cancelled, returned).
                 "order.open_status" => order()
                     .filter(|o| !FINAL_STATUSES.contains(&o.status.as_str()))
-                    .map(|o| {
-                        let labels = &self.messages(ctx).order_status;
-                        labels
-                            .get(&o.status)
-                            .cloned()
-                            .unwrap_or_else(|| o.status.replace('_', " "))
-                    }),
+                    .map(|o| status_label(&self.messages(ctx).order_status, &o.status)),
                 // A date gone by is said as late, one to come as expected: never "should arrive" on a
                 // day already past. Orders past delivering have neither.
                 "order.eta_past" | "order.eta_future" => order().and_then(|o| {
@@ -1372,6 +1360,14 @@ impl Engine<'_> {
 /// The satisfaction questions may start now: the request was settled and the customer is due one.
 fn survey_due(conv: &Conversation, ctx: &TurnContext) -> bool {
     conv.resolved && ctx.survey_allowed && !conv.surveyed
+}
+
+/// What the customer is told of an order status: the pack's words for it, else the status itself.
+fn status_label(labels: &std::collections::BTreeMap<String, String>, status: &str) -> String {
+    labels
+        .get(status)
+        .cloned()
+        .unwrap_or_else(|| status.replace('_', " "))
 }
 
 /// An order past its expected date that has not arrived (nor been cancelled or returned).

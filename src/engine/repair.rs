@@ -139,9 +139,6 @@ pub(super) fn leading_yes_or_no(tokens: &[String]) -> Option<bool> {
     }
 }
 
-/// Whether a message leans on the topic: a follow-up cue ("when will that be done", "and the other
-/// one?"). A short thanks does not: "thanks for that", "great, thanks for that" close, where "thanks,
-/// but what do I do if it doesn't come?" leans.
 /// Which of the customer's orders a message describes ("the one that's late", "the delivered one").
 pub(super) enum Described {
     Nothing,
@@ -152,7 +149,7 @@ pub(super) enum Described {
 
 /// The message speaks of an order without saying which ("can I cancel an order?", "I want to return
 /// something", "une commande"): not necessarily the one discussed.
-pub(super) fn names_any_order(text: &str) -> bool {
+pub(super) fn names_any_order(tokens: &[String]) -> bool {
     const ANY: &[[&str; 2]] = &[
         ["an", "order"],
         ["a", "parcel"],
@@ -165,13 +162,15 @@ pub(super) fn names_any_order(text: &str) -> bool {
         ["un", "produit"],
         ["quelque", "chose"],
     ];
-    let tokens = crate::nlu::normalize::normalize(text).tokens;
     tokens.iter().any(|t| t == "something")
         || tokens
             .windows(2)
             .any(|w| ANY.iter().any(|a| w[0] == a[0] && w[1] == a[1]))
 }
 
+/// Whether a message leans on the topic: a follow-up cue ("when will that be done", "and the other
+/// one?"). A short thanks does not: "thanks for that", "great, thanks for that" close, where "thanks,
+/// but what do I do if it doesn't come?" leans.
 pub(super) fn leans_on_topic(u: &Understanding, role: Option<Role>) -> bool {
     let cues = u.cues;
     let short_thanks = role == Some(Role::Thanks) && u.tokens.len() <= 4;
