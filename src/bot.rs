@@ -557,10 +557,23 @@ impl Bot {
         let mut handoff = None;
         let mut owner_change = None;
         if handed_off {
-            let reason = decision.intent.clone().unwrap_or_else(|| "handoff".into());
+            // A person asked for beside another request is asked for, whatever the answer was about.
+            let reason = match decision.handoff_after {
+                true => self
+                    .pack
+                    .with_role(crate::intents::Role::Handoff)
+                    .map(|d| d.name.clone()),
+                false => decision.intent.clone(),
+            };
+            let reason = reason.unwrap_or_else(|| "handoff".into());
             let (sentence, status) = self.hand_off(&mut tp, &reason, msg.at, lang).await?;
             owner_change = tp.turns.pop();
-            decision.answer = crate::intents::Rendered::plain(&sentence);
+            let queued = crate::intents::Rendered::plain(&sentence);
+            if decision.handoff_after {
+                decision.answer.push(&queued);
+            } else {
+                decision.answer = queued;
+            }
             decision.end = false;
             decision.outcome = None;
             if !msg.channel.is_spoken() {

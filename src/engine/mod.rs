@@ -82,6 +82,9 @@ pub struct Decision {
     /// the turn again, from the same state, with [`TurnContext::live`] set. Nothing else of this
     /// decision counts.
     pub fetch: Option<Fetch>,
+    /// The answer is said before the handoff's place in the queue, not replaced by it: another clause
+    /// of the message asked for a person ("order 4567 is late, I want to talk to someone NOW").
+    pub handoff_after: bool,
 }
 
 /// What the business is asked for a turn: the intent and the entities collected so far.
@@ -147,6 +150,7 @@ impl Decision {
             fallback: false,
             act: None,
             fetch: None,
+            handoff_after: false,
         }
     }
 
@@ -176,6 +180,14 @@ pub struct Engine<'p> {
 /// A fixed sentence rendered as text and SSML.
 fn plain(text: &str) -> Rendered {
     Rendered::plain(text)
+}
+
+/// An answer that says sorry already ("I'm sorry to hear that", "Je suis désolé").
+fn apologises(text: &str) -> bool {
+    let t = text.to_lowercase();
+    ["sorry", "apolog", "désolé", "desole", "excuse"]
+        .iter()
+        .any(|w| t.contains(w))
 }
 
 impl<'p> Engine<'p> {
@@ -244,10 +256,33 @@ impl<'p> Engine<'p> {
         if u.words >= LONG_COMPLAINT && !u.negative {
             d.irritants.push(Irritant::NegativeSentiment);
         }
+        // "… it hasn't moved in two weeks, I want to talk to someone NOW": the person asked for is not
+        // offered but given, after the answer to the rest when it asks nothing back.
+        if !d.end && d.fetch.is_none() && self.asks_for_person_too(u) {
+            let handoff = self.handoff(conv, ctx);
+            // An answer that asks something ("what's your order number?") gives way to the person.
+            if d.fallback || conv.state != DialogueState::Listening {
+                conv.state = DialogueState::Listening;
+                return handoff;
+            }
+            conv.state = DialogueState::Listening;
+            conv.also.clear();
+            d.end = true;
+            d.outcome = handoff.outcome;
+            d.quick_replies.clear();
+            d.handoff_after = true;
+            return d;
+        }
         let offer = d.irritants.contains(&Irritant::NegativeSentiment);
         if offer && !d.end && conv.state == DialogueState::Listening {
             let m = self.messages(ctx);
-            d.answer.push(&plain(&m.offer_human_irritated));
+            // An answer that already apologised ("I'm sorry to hear that…") is not sorry twice.
+            let offer = if apologises(&d.answer.text) && !m.offer_human_after_apology.is_empty() {
+                &m.offer_human_after_apology
+            } else {
+                &m.offer_human_irritated
+            };
+            d.answer.push(&plain(offer));
             d.quick_replies = m.yes_no.clone();
             conv.state = DialogueState::OfferedHuman;
         }
@@ -266,6 +301,16 @@ impl<'p> Engine<'p> {
             }
         }
         d
+    }
+
+    /// Another clause of the message than the one answered asks for a person.
+    fn asks_for_person_too(&self, u: &Understanding) -> bool {
+        self.role_of(u) != Some(Role::Handoff)
+            && u.also.iter().any(|a| {
+                self.pack
+                    .get(a)
+                    .is_some_and(|i| i.role == Some(Role::Handoff))
+            })
     }
 
     /// The dialogue role of the message's intent, if it has one.

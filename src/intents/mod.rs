@@ -171,6 +171,10 @@ pub struct Messages {
     /// Said when an intent that acts on an order names one past changing (delivered, cancelled,
     /// returned); `{order_id}` and `{order.status}` as in answers.
     pub order_not_changeable: String,
+    /// [`Messages::offer_human_irritated`] without its apology, after an answer that apologised
+    /// (the other is said when empty).
+    #[serde(default)]
+    pub offer_human_after_apology: String,
     /// Said when a message held a card number, deleted before it was read or stored.
     pub sensitive_removed: String,
     /// Said when the business's systems (the fulfillment webhook) did not answer: a person is offered.

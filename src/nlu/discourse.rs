@@ -327,6 +327,47 @@ pub fn says_something(tokens: &[String]) -> bool {
     tokens.iter().any(|t| !GENERIC.contains(&t.as_str()))
 }
 
+/// A clause that says no to a person ("I don't want to talk to a person", "pas besoin d'un
+/// conseiller"): a negation before the first word of the request ("a real person, not a bot" asks).
+pub fn refuses_person(tokens: &[String]) -> bool {
+    const ASKING: &[&str] = &[
+        "talk",
+        "speak",
+        "chat",
+        "person",
+        "human",
+        "agent",
+        "someone",
+        "somebody",
+        "operator",
+        "representative",
+        "advisor",
+        "manager",
+        "parler",
+        "conseiller",
+        "conseillere",
+        "humain",
+        "personne",
+        "quelqu",
+        "operateur",
+        "operatrice",
+        "transfer",
+        "transferer",
+        "passer",
+    ];
+    const NEGATION: &[&str] = &[
+        "don", "dont", "not", "no", "never", "without", "doesn", "didn", "pas", "jamais", "sans",
+        "ne", "n", "plus",
+    ];
+    let first = tokens
+        .iter()
+        .position(|t| ASKING.contains(&t.as_str()))
+        .unwrap_or(tokens.len());
+    tokens[..first]
+        .iter()
+        .any(|t| NEGATION.contains(&t.as_str()))
+}
+
 /// Whether a message asks a second thing in a clause of its own: a connector ("and also", "et aussi")
 /// or a question mark before its end.
 pub fn has_second_request(text: &str) -> bool {

@@ -203,6 +203,10 @@ const LONG_MESSAGE: usize = 25;
 /// Confidence a clause's intent needs to count as a second request of the message.
 const ALSO_CONFIDENCE: f32 = 0.5;
 
+/// Confidence a clause's request for a person needs to be heard beside the message's other request:
+/// a pattern's, or a classifier sure of it (a person is given at once, not offered).
+const PERSON_CLAUSE: f32 = 0.9;
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -490,12 +494,23 @@ impl Nlu {
         // Requests found in clauses: the intent, its confidence, and whether the clause says enough to be
         // a second request of its own (three words or more, confident).
         let mut found: Vec<(String, f32, bool)> = Vec::new();
+        // A clause that asks for a person, surely ("…, I want to talk to someone NOW"): heard beside
+        // whatever else the message asks.
+        let mut person: Option<String> = None;
+        let handoff = Some(crate::intents::Role::Handoff);
         // What follows a greeting said in one breath ("yo wheres my ordr 5521") is the message's request
         // if the classifier reads one at all; another clause must be sure of itself.
         let mut consider = |toks: &[String], u: &mut Understanding, after_greeting: bool| {
             let (intent, _, conf) = self.intent_of(toks, lang);
             if role(&intent) == greeting {
                 u.greeted = true;
+            }
+            if role(&intent) == handoff
+                && conf >= PERSON_CLAUSE
+                && discourse::says_something(toks)
+                && !discourse::refuses_person(toks)
+            {
+                person = person.take().or(intent.clone());
             }
             if let Some(i) = intent.filter(|i| self.is_request(i)) {
                 let sure = conf >= ALSO_CONFIDENCE || after_greeting;
@@ -538,9 +553,23 @@ impl Nlu {
         }
         let whole_is_request = u.intent.as_ref().is_some_and(|i| self.is_request(i));
         let long = u.words > LONG_MESSAGE;
-        if found.is_empty() {
-            return;
+        if !found.is_empty() {
+            self.main_request(found, whole_is_request, long, text, u);
         }
+        if let Some(p) = person.filter(|p| u.intent.as_ref() != Some(p) && !u.also.contains(p)) {
+            u.also.push(p);
+        }
+    }
+
+    /// The message's main request among those its clauses `found`, and the others in `also`.
+    fn main_request(
+        &self,
+        mut found: Vec<(String, f32, bool)>,
+        whole_is_request: bool,
+        long: bool,
+        text: &str,
+        u: &mut Understanding,
+    ) {
         // Two requests each said in a clause of its own ("where is order 4567? and also I want a refund")
         // are served in order: the first clause's comes first.
         let mut distinct: Vec<&String> = found.iter().filter(|f| f.2).map(|f| &f.0).collect();
