@@ -211,9 +211,18 @@ impl<'p> Engine<'p> {
         {
             conv.acknowledged = true;
         }
-        let mut d = match self.repair(conv, u, ctx) {
-            Some(d) => d,
-            None => self.decide(conv, u, ctx),
+        // "I don't want to cancel it" and nothing else: understood, and nothing is done (a pending
+        // question hears it as its own no).
+        let refused =
+            u.intent.is_none() && listening && crate::nlu::discourse::negates_action(&u.tokens);
+        let mut d = if refused {
+            conv.fallbacks_in_row = 0;
+            Decision::say(plain(&self.messages(ctx).confirm_declined))
+        } else {
+            match self.repair(conv, u, ctx) {
+                Some(d) => d,
+                None => self.decide(conv, u, ctx),
+            }
         };
         if u.negative {
             d.irritants.push(Irritant::NegativeSentiment);
@@ -1241,8 +1250,8 @@ impl<'p> Engine<'p> {
     }
 
     fn fallback(&self, conv: &mut Conversation, ctx: &TurnContext) -> Decision {
-        conv.fallbacks_in_row += 1;
         let m = self.messages(ctx);
+        conv.fallbacks_in_row += 1;
         let mut d = if conv.fallbacks_in_row >= self.settings.fallbacks_before_human {
             self.offer_person(conv, ctx, &m.offer_human)
         } else {

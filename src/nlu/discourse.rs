@@ -368,6 +368,55 @@ pub fn refuses_person(tokens: &[String]) -> bool {
         .any(|t| NEGATION.contains(&t.as_str()))
 }
 
+/// A clause that says it does not want what it names ("I do NOT want to return 1234", "I don't want
+/// to cancel it, just checking", "je ne veux pas l'annuler", "no need to refund"): a negation, then a
+/// word of wanting, at most five words before a verb that changes an order. "I didn't cancel it"
+/// (something that happened) and "no, I want to cancel it" are not.
+pub fn negates_action(tokens: &[String]) -> bool {
+    const ACTS: &[&str] = &[
+        "cancel",
+        "return",
+        "refund",
+        "change",
+        "modify",
+        "exchange",
+        "annuler",
+        "annule",
+        "retourner",
+        "renvoyer",
+        "rembourser",
+        "changer",
+        "modifier",
+        "echanger",
+    ];
+    const NEGATION: &[&str] = &[
+        "don", "dont", "not", "never", "didn", "doesn", "pas", "jamais", "plus",
+    ];
+    const WANTING: &[&str] = &[
+        "want", "wanna", "need", "wish", "trying", "asking", "veux", "voulais", "voudrais",
+        "souhaite", "besoin", "demande",
+    ];
+    const BREAK: &[&str] = &["so", "but", "donc", "mais", "just", "juste"];
+    tokens.iter().enumerate().any(|(i, t)| {
+        if !ACTS.contains(&t.as_str()) {
+            return false;
+        }
+        let window = &tokens[i.saturating_sub(5)..i];
+        // "no need to cancel", "pas besoin de l'annuler".
+        let no_need = window.windows(2).any(|w| w[0] == "no" && w[1] == "need");
+        let Some(neg) = window.iter().position(|w| NEGATION.contains(&w.as_str())) else {
+            return no_need;
+        };
+        // The wanting comes after the negation in English ("don't want to"), inside it in French
+        // ("ne veux pas annuler").
+        let wants = window.iter().any(|w| WANTING.contains(&w.as_str()));
+        wants
+            && !window[neg + 1..]
+                .iter()
+                .any(|w| BREAK.contains(&w.as_str()))
+    })
+}
+
 /// Whether a message asks a second thing in a clause of its own: a connector ("and also", "et aussi")
 /// or a question mark before its end.
 pub fn has_second_request(text: &str) -> bool {

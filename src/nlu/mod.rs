@@ -498,6 +498,9 @@ impl Nlu {
         // whatever else the message asks.
         let mut person: Option<String> = None;
         let handoff = Some(crate::intents::Role::Handoff);
+        // Requests a clause says it does not make ("I do NOT want to return it", "je ne veux pas
+        // l'annuler"): none of the message's.
+        let mut refused: Vec<String> = Vec::new();
         // What follows a greeting said in one breath ("yo wheres my ordr 5521") is the message's request
         // if the classifier reads one at all; another clause must be sure of itself.
         let mut consider = |toks: &[String], u: &mut Understanding, after_greeting: bool| {
@@ -513,6 +516,10 @@ impl Nlu {
                 person = person.take().or(intent.clone());
             }
             if let Some(i) = intent.filter(|i| self.is_request(i)) {
+                if discourse::negates_action(toks) {
+                    refused.push(i);
+                    return;
+                }
                 let sure = conf >= ALSO_CONFIDENCE || after_greeting;
                 // After a greeting, two words say enough ("salut ma commande", "hi my refund").
                 let long_enough = toks.len() >= 3 || (after_greeting && toks.len() >= 2);
@@ -550,6 +557,17 @@ impl Nlu {
         {
             // "where is my order 4567 ok bye": the request is answered before the goodbye.
             consider(head, u, true);
+        }
+        // A message of one clause that refuses what it names asks nothing of it.
+        if parts.len() <= 1 && discourse::negates_action(tokens) {
+            refused.extend(u.intent.clone().filter(|i| self.is_request(i)));
+        }
+        let asked = |i: &String| found.iter().any(|f| f.2 && &f.0 == i);
+        if u.intent
+            .as_ref()
+            .is_some_and(|i| refused.contains(i) && !asked(i))
+        {
+            u.intent = None;
         }
         let whole_is_request = u.intent.as_ref().is_some_and(|i| self.is_request(i));
         let long = u.words > LONG_MESSAGE;
