@@ -328,6 +328,13 @@ impl Bot {
         let mut customer = load.customer;
         // What the turn writes besides its own conversation: one it closed, leftover replies.
         let mut written: Vec<Touchpoint> = Vec::new();
+        // A caller who rings again while still in the queue from an earlier call (the voice webhook's
+        // calls: Alexa's sessions end at every handoff, Twilio holds its callers in its own queue).
+        let called_again = msg.channel == crate::message::Channel::Voice
+            && msg.session.is_some()
+            && load.open.as_ref().is_some_and(|o| {
+                matches!(o.owner, Owner::Waiting { .. }) && o.session != msg.session
+            });
         let mut tp = self
             .conversation(&msg, &customer, load.open, &mut written)
             .await?;
@@ -390,6 +397,12 @@ impl Bot {
                     left_people = true;
                 }
             }
+        }
+        // On the phone, a new call that asks something is served: the earlier call's place in the
+        // queue is given up rather than the caller told to wait again, call after call.
+        if called_again && !left_people && self.is_request(&understanding) {
+            left_people = true;
+            tp.session = msg.session.clone();
         }
         if left_people {
             let left = match &tp.owner {
@@ -863,6 +876,21 @@ impl Bot {
                 said.push(m.kept.clone());
                 "customer_message"
             }
+            // A caller who says goodbye while waiting hangs up: called back, as when the call ends.
+            _ if goodbye && waiting && spoken && caller => {
+                if let Owner::Waiting { callback, .. } = &mut tp.owner {
+                    *callback = true;
+                }
+                tp.turns.push(Turn::system(
+                    now,
+                    None,
+                    "the caller said goodbye while waiting: call back".into(),
+                ));
+                said.push(m.callback.clone());
+                said.push(self.pack.messages(lang).goodbye.clone());
+                end = true;
+                "callback"
+            }
             _ if goodbye => {
                 said.push(m.kept.clone());
                 end = spoken;
@@ -1138,8 +1166,12 @@ impl Bot {
             let other_session = msg.session.is_some() && open.session != msg.session;
             if open.owner.is_human() && open.customer_id == customer.id {
                 // Waiting for a person, or with one: a new call or session continues it.
+                // A voice caller waiting keeps the session of the call that queued, so that every
+                // turn of a later call is known to be one (see `called_again`).
                 let mut open = open;
-                if msg.session.is_some() {
+                let queued_call = msg.channel == crate::message::Channel::Voice
+                    && matches!(open.owner, Owner::Waiting { .. });
+                if msg.session.is_some() && !queued_call {
                     open.session = msg.session.clone();
                 }
                 return Ok(open);

@@ -24,6 +24,7 @@
 //! ends = false                 # the conversation ends with this reply
 //! survey = false               # this reply asks the first satisfaction question
 //! handoff = false              # this reply hands the conversation to a person
+//! call = "2"                   # the platform's session id from this turn on (a new call); none before
 //! staff = { name = "Camille", claim = true, say = "It left today.", note = "vip", release = "done", close = false }
 //!                              # what a member of staff does before this turn (each key optional)
 //!
@@ -134,6 +135,7 @@ struct RawTurn {
     survey: Option<bool>,
     handoff: Option<bool>,
     staff: Option<StaffStep>,
+    call: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -176,6 +178,8 @@ pub struct TurnSpec {
     pub survey: Option<bool>,
     pub handoff: Option<bool>,
     pub staff: Option<StaffStep>,
+    /// The platform's session from this turn on (a new call, a new chat session).
+    pub call: Option<String>,
 }
 
 /// What must hold once the conversation is over.
@@ -286,6 +290,7 @@ impl Scenario {
                 survey: t.survey,
                 handoff: t.handoff,
                 staff: t.staff,
+                call: t.call,
             });
         }
         let raw_final = raw.expect.unwrap_or_default();
@@ -550,7 +555,11 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
     };
     let mut at = s.start;
     let mut last_conversation: Option<String> = None;
+    let mut session: Option<String> = None;
     for (i, spec) in s.turns.iter().enumerate() {
+        if spec.call.is_some() {
+            session = spec.call.clone();
+        }
         if i > 0 {
             at = at.plus_ms(spec.after_ms);
         }
@@ -566,7 +575,7 @@ async fn replay(bot: &Bot, store: &dyn ProfileStore, s: &Scenario) -> ScenarioRe
             event: Event::Message,
             channel: s.channel,
             user: user.clone(),
-            session: None,
+            session: session.clone(),
             text: spec.say.clone(),
             asr_confidence: spec
                 .confidence
