@@ -459,9 +459,12 @@ fn dialogue_state(out: &mut Vec<u8>, state: &DialogueState) {
             string_map(f.key("collected"), collected);
         }
         DialogueState::OfferedHuman => f.string("kind", "offered_human"),
-        DialogueState::AwaitingRecall { intent } => {
+        DialogueState::AwaitingRecall { intent, order } => {
             f.string("kind", "awaiting_recall");
             f.string("intent", intent);
+            if let Some(order) = order {
+                f.string("order", order);
+            }
         }
         DialogueState::Survey { step, retried } => {
             f.string("kind", "survey");

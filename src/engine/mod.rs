@@ -305,7 +305,19 @@ impl<'p> Engine<'p> {
                     d.answer
                         .push(&plain(&m.also_asked.replace("{topic}", name)));
                     d.quick_replies = m.yes_no.clone();
-                    conv.state = DialogueState::AwaitingRecall { intent: next };
+                    // The other order the message named is the second request's ("where is
+                    // 55012, and can I change the address of 88231?").
+                    let order = u.also.contains(&next).then(|| {
+                        u.entities
+                            .iter()
+                            .filter(|e| e.kind == EntityKind::OrderNumber)
+                            .map(|e| e.value.clone())
+                            .find(|v| Some(v) != conv.topic_order.as_ref())
+                    });
+                    conv.state = DialogueState::AwaitingRecall {
+                        intent: next,
+                        order: order.flatten(),
+                    };
                 }
             }
         }
@@ -491,12 +503,18 @@ impl<'p> Engine<'p> {
                     return Decision::say(self.ask_again(ctx, &asked)).about(&intent);
                 }
             }
-            DialogueState::AwaitingRecall { intent } => match (role, self.pack.get(&intent)) {
+            DialogueState::AwaitingRecall { intent, order } => match (role, self.pack.get(&intent))
+            {
                 (Some(Role::Affirm), Some(def)) => {
                     let mut collected = Collected::new();
                     for spec in &def.entities {
                         if let Some(e) = u.given(spec.kind) {
                             collected.insert(spec.name.clone(), e.value.clone());
+                        } else if let Some(o) = order
+                            .as_ref()
+                            .filter(|_| spec.kind == EntityKind::OrderNumber)
+                        {
+                            collected.insert(spec.name.clone(), o.clone());
                         }
                     }
                     // "Where's 88231, and I also want to return something": a yes to the second request
@@ -694,6 +712,7 @@ impl<'p> Engine<'p> {
         d.quick_replies = m.yes_no.clone();
         conv.state = DialogueState::AwaitingRecall {
             intent: prev.intent.to_string(),
+            order: None,
         };
         d
     }

@@ -31,7 +31,13 @@ pub enum DialogueState {
     /// We offered a person and wait for a yes or no.
     OfferedHuman,
     /// We asked whether the customer comes back about `intent`, left unsettled recently.
-    AwaitingRecall { intent: String },
+    /// `order`: the order the message that asked it named for it ("where is 55012, and can I change
+    /// the address of 88231?"), when it named another for the first request.
+    AwaitingRecall {
+        intent: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order: Option<String>,
+    },
     /// A satisfaction question is pending; `retried` once it was asked again.
     Survey { step: Step, retried: bool },
 }
@@ -155,6 +161,11 @@ mod tests {
             DialogueState::OfferedHuman,
             DialogueState::AwaitingRecall {
                 intent: "refund_status".into(),
+                order: None,
+            },
+            DialogueState::AwaitingRecall {
+                intent: "change_delivery_address".into(),
+                order: Some("88231".into()),
             },
             DialogueState::Survey {
                 step: Step::Rating,

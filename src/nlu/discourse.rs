@@ -237,6 +237,70 @@ pub fn before_closer(tokens: &[String]) -> Option<&[String]> {
     (says_bye && tokens.len() - n >= 2).then(|| &tokens[..tokens.len() - n])
 }
 
+/// A clause that tells what the customer did to an order ("I cancelled it by mistake", "j'ai annulé
+/// ma commande", "I returned it last week"): "I" or "j'ai" just before a past participle that changes
+/// an order.
+pub fn tells_past_act(tokens: &[String]) -> bool {
+    const DONE: &[&str] = &[
+        "cancelled",
+        "canceled",
+        "returned",
+        "changed",
+        "annule",
+        "annulee",
+        "retourne",
+        "retournee",
+        "renvoye",
+        "renvoyee",
+        "modifie",
+        "modifiee",
+    ];
+    const DOER: &[&str] = &[
+        "i",
+        "ve",
+        "have",
+        "had",
+        "ai",
+        "avais",
+        "accidentally",
+        "already",
+    ];
+    // "je voudrais me faire rembourser un article que j'ai renvoyé" asks, as well as tells.
+    if tokens.iter().any(|t| WANTING.contains(&t.as_str())) {
+        return false;
+    }
+    tokens.iter().enumerate().any(|(i, t)| {
+        DONE.contains(&t.as_str())
+            && tokens[i.saturating_sub(2)..i]
+                .iter()
+                .any(|d| DOER.contains(&d.as_str()))
+    })
+}
+
+/// The words after a goodbye taken back ("ok so bye but actually where is 5521", "merci au revoir,
+/// ah si attendez, et la 88231 ?"): some when the message opens with a goodbye or thanks and then
+/// turns ("but", "wait", "actually", "mais", "attendez", "en fait") to at least two more words.
+pub fn after_closer(tokens: &[String]) -> Option<&[String]> {
+    const TURNS: &[&str] = &[
+        "but", "wait", "actually", "oh", "mais", "attendez", "attends", "fait", "si", "ah",
+    ];
+    const OPENING: &[&str] = &["so", "well", "alors", "bon", "bien", "and", "et"];
+    let is = |set: &[&str], t: &String| set.contains(&t.as_str());
+    let n = tokens
+        .iter()
+        .take_while(|t| is(BYE_WORDS, t) || is(CLOSING_FILLERS, t) || is(OPENING, t))
+        .count();
+    if !tokens[..n].iter().any(|t| is(BYE_WORDS, t)) {
+        return None;
+    }
+    let turned = tokens[n..]
+        .iter()
+        .take_while(|t| is(TURNS, t) || t.as_str() == "en")
+        .count();
+    let rest = &tokens[n + turned..];
+    (turned > 0 && rest.len() >= 2).then_some(rest)
+}
+
 /// Connectors that start a new request inside a sentence.
 static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
@@ -368,6 +432,24 @@ pub fn refuses_person(tokens: &[String]) -> bool {
         .any(|t| NEGATION.contains(&t.as_str()))
 }
 
+/// Words of wanting: a clause with one asks for something.
+const WANTING: &[&str] = &[
+    "want",
+    "wanna",
+    "need",
+    "wish",
+    "trying",
+    "asking",
+    "like",
+    "veux",
+    "voulais",
+    "voudrais",
+    "souhaite",
+    "souhaiterais",
+    "besoin",
+    "demande",
+];
+
 /// A clause that says it does not want what it names ("I do NOT want to return 1234", "I don't want
 /// to cancel it, just checking", "je ne veux pas l'annuler", "no need to refund"): a negation, then a
 /// word of wanting, at most five words before a verb that changes an order. "I didn't cancel it"
@@ -390,11 +472,7 @@ pub fn negates_action(tokens: &[String]) -> bool {
         "echanger",
     ];
     const NEGATION: &[&str] = &[
-        "don", "dont", "not", "never", "didn", "doesn", "pas", "jamais", "plus",
-    ];
-    const WANTING: &[&str] = &[
-        "want", "wanna", "need", "wish", "trying", "asking", "veux", "voulais", "voudrais",
-        "souhaite", "besoin", "demande",
+        "don", "dont", "not", "never", "didn", "doesn", "wouldn", "pas", "jamais", "plus",
     ];
     const BREAK: &[&str] = &["so", "but", "donc", "mais", "just", "juste"];
     tokens.iter().enumerate().any(|(i, t)| {

@@ -503,6 +503,10 @@ impl Nlu {
         let mut refused: Vec<String> = Vec::new();
         // What follows a greeting said in one breath ("yo wheres my ordr 5521") is the message's request
         // if the classifier reads one at all; another clause must be sure of itself.
+        let parts = discourse::clauses(text);
+        // In a message of several clauses, one that tells what the customer did ("j'ai annulé ma
+        // commande par erreur, on peut la remettre ?") is the story, not a request.
+        let split = parts.len() > 1;
         let mut consider = |toks: &[String], u: &mut Understanding, after_greeting: bool| {
             let (intent, _, conf) = self.intent_of(toks, lang);
             if role(&intent) == greeting {
@@ -520,6 +524,9 @@ impl Nlu {
                     refused.push(i);
                     return;
                 }
+                if split && discourse::tells_past_act(toks) {
+                    return;
+                }
                 let sure = conf >= ALSO_CONFIDENCE || after_greeting;
                 // After a greeting, two words say enough ("salut ma commande", "hi my refund").
                 let long_enough = toks.len() >= 3 || (after_greeting && toks.len() >= 2);
@@ -527,8 +534,7 @@ impl Nlu {
                 found.push((i, conf, enough));
             }
         };
-        let parts = discourse::clauses(text);
-        if parts.len() > 1 {
+        if split {
             for part in &parts {
                 let toks = discourse::without_fillers(&normalize::normalize(part).tokens);
                 if toks.is_empty() {
@@ -544,6 +550,11 @@ impl Nlu {
                     None => consider(&toks, u, false),
                 }
             }
+        } else if let Some(rest) = discourse::after_closer(tokens)
+            .filter(|_| !u.intent.as_ref().is_some_and(|i| self.is_request(i)))
+        {
+            // "ok so bye but actually where is 5521?": the goodbye is taken back for the question.
+            consider(rest, u, true);
         } else if let Some(rest) = discourse::after_opener(tokens) {
             // "hey there calling about a parcel", said in one breath.
             let opener = &tokens[..tokens.len() - rest.len()];
