@@ -374,6 +374,17 @@ impl<'p> Engine<'p> {
                     || u.cues.done)
                     && conv.turns > 1 =>
             {
+                // "Non" to "it can't be cancelled any more" objects; it is not a goodbye: the
+                // customer is offered a person (once: a second no is one).
+                if conv.served.last().is_some_and(|k| k.contains("!refused"))
+                    && role == Some(Role::Deny)
+                    && !u.cues.done
+                {
+                    conv.served.push("!objected".into());
+                    conv.fallbacks_in_row = 0;
+                    let m = self.messages(ctx);
+                    return self.offer_person(conv, ctx, &m.offer_human_asked);
+                }
                 if let Some(goodbye) = self.pack.with_role(Role::Goodbye) {
                     conv.fallbacks_in_row = 0;
                     conv.acknowledged |= conv.resolved;

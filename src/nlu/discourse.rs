@@ -192,9 +192,21 @@ const OPENERS: &[&str] = &[
     "yo",
 ];
 
-/// Words that are only hesitation in speech ("um", "euh", "genre").
+/// Words that are only hesitation in speech ("um", "euh", "genre"), or that only colour what follows
+/// ("actually can you tell me where 9012 is": the cues still read "actually no, 5521" as a correction).
 const FILLERS: &[&str] = &[
-    "um", "uh", "erm", "hmm", "uhm", "euh", "heu", "hum", "genre",
+    "um",
+    "uh",
+    "erm",
+    "hmm",
+    "uhm",
+    "euh",
+    "heu",
+    "hum",
+    "genre",
+    "actually",
+    "basically",
+    "honestly",
 ];
 
 /// The tokens without hesitation words.

@@ -160,10 +160,13 @@ pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
 
 /// Turns one run of number tokens into digit strings; `None` when it is not a number after all ("one", "oh").
 fn parse_run(run: &[String]) -> Option<Vec<String>> {
-    // Two numbers typed whole ("4567 and 5521", "4567, 5521") are two numbers: a number read out in
-    // pieces comes in groups shorter than that, or in words.
+    // Two numbers typed whole ("4567 and 5521", "4567, 5521") are two numbers, and so is a number
+    // typed whole beside a shorter one ("5521, 89,90 euros"): a number read out in pieces comes in
+    // groups shorter than that, or in words.
     let whole = run.iter().filter(|t| is_digits(t) && t.len() >= 4).count();
-    if whole >= 2
+    let numbers = run.iter().filter(|t| is_digits(t)).count();
+    if whole >= 1
+        && numbers >= 2
         && run
             .iter()
             .all(|t| is_digits(t) || word(t) == Some(Word::Joiner))
