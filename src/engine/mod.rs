@@ -256,8 +256,20 @@ impl<'p> Engine<'p> {
                 d.answer = said;
             }
         }
+        // Two changes in one message need two orders to be two requests: "I changed my mind, can I
+        // undo that?" is one (keep the order), not a cancellation to offer once it is kept.
+        let acts = |i: Option<&String>| {
+            i.and_then(|i| self.pack.get(i))
+                .is_some_and(|def| def.action.is_some())
+        };
+        let orders = u
+            .entities
+            .iter()
+            .filter(|e| e.kind == EntityKind::OrderNumber)
+            .count();
         for a in &u.also {
-            if Some(a) != d.intent.as_ref() && !conv.also.contains(a) {
+            let same_order_twice = acts(Some(a)) && acts(d.intent.as_ref()) && orders < 2;
+            if Some(a) != d.intent.as_ref() && !conv.also.contains(a) && !same_order_twice {
                 conv.also.push(a.clone());
             }
         }

@@ -91,6 +91,10 @@ const EMPTY_WORDS: &[&str] = &[
     "ecris",
     "au",
     "sujet",
+    // "and 9012?", "what about 9012?", "et la 9012 ?": a follow-up that gives only an order.
+    "et",
+    "what",
+    "quid",
 ];
 
 /// The message mostly gives an order number: its other words say nothing of a request.

@@ -317,7 +317,9 @@ pub fn after_closer(tokens: &[String]) -> Option<&[String]> {
 static CONNECTOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)\b(?:and also|also|plus|another thing|one more thing|as well as that|and then|",
-        r"et aussi|aussi|autre chose|et puis|et en plus|par ailleurs|sinon)\b"
+        r"by the way|btw|oh and|",
+        r"et aussi|aussi|autre chose|et puis|et en plus|par ailleurs|sinon|et au fait|au fait|",
+        r"d ailleurs|d'ailleurs)\b"
     ))
     .expect("connector pattern compiles")
 });
