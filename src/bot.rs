@@ -500,6 +500,13 @@ impl Bot {
             (Event::Handoff, _) => engine.handoff(&mut conv, &ctx),
             (Event::NotUnderstood, _) => engine.not_understood(&mut conv, &ctx),
             (Event::Message, _) if silent => engine.silence(&mut conv, &ctx),
+            // "Sorry, can you repeat that?": the last answer again, the question it asked still open.
+            (Event::Message, _) if crate::nlu::discourse::asks_to_repeat(&understanding.tokens) => {
+                match tp.turns.iter().rev().find(|t| t.speaker == Speaker::Bot) {
+                    Some(last) => engine.repeat(&conv, &ctx, &last.text),
+                    None => engine.step(&mut conv, &understanding, &ctx),
+                }
+            }
             (Event::Message, _) if sensitive => engine.sensitive_removed(&mut conv, &ctx),
             (Event::Message, _) => engine.step(&mut conv, &understanding, &ctx),
         };
@@ -850,7 +857,13 @@ impl Bot {
                 tp.turns.push(Turn::system(now, None, left));
                 // No survey on top of a handoff the customer gave up on.
                 conv.surveyed = true;
-                said.push(m.cancelled.clone());
+                if crate::handoff::comes_back_later(&msg.text) {
+                    // "Bon laissez tomber, je rappellerai": a goodbye, not "how can I help?".
+                    said.push(self.pack.messages(lang).goodbye.clone());
+                    end = true;
+                } else {
+                    said.push(m.cancelled.clone());
+                }
                 "cancelled"
             }
             (_, Some(WaitingChoice::CallBack)) if waiting && can_call => {

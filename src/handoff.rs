@@ -672,7 +672,30 @@ const BACK: &[&str] = &[
     "veux plus attendre",
     "veux pas attendre",
     "arreter d attendre",
+    "non finalement",
+    "finalement non",
+    "plus besoin",
+    "no need anymore",
+    "don t need anyone",
 ];
+
+/// Words of a customer who will come back later ("je rappellerai", "I'll call back later"): leaving
+/// the queue with them ends the call.
+pub fn comes_back_later(text: &str) -> bool {
+    const LATER: &[&str] = &[
+        "rappellerai",
+        "rappelerai",
+        "rappelle plus tard",
+        "reviendrai",
+        "call back later",
+        "ll call back",
+        "will call back",
+        "ll try again later",
+        "ll come back later",
+    ];
+    let t = plain(text);
+    LATER.iter().any(|p| t.contains(p))
+}
 /// Words that ask for a call back.
 const CALL: &[&str] = &[
     "call me back",

@@ -568,7 +568,19 @@ impl<'p> Engine<'p> {
             }
             DialogueState::AwaitingConfirmation { intent, collected } => {
                 if let Some(def) = self.pack.get(&intent) {
+                    // "Oui annulez-la", "yes cancel it": a yes that says the change again is a yes.
+                    let same_again = u.intent.as_deref() == Some(intent.as_str())
+                        && repair::leading_yes_or_no(&u.tokens) == Some(true)
+                        && !u.cues.refuses;
+                    // A yes the phone barely heard does not change an order: asked again.
+                    let doubtful = ctx
+                        .asr_confidence
+                        .is_some_and(|c| c < self.settings.asr_confidence_threshold);
+                    let role = if same_again { Some(Role::Affirm) } else { role };
                     match role {
+                        Some(Role::Affirm) if doubtful && conv.fallbacks_in_row == 0 => {
+                            return self.confirm_again(conv, def, collected, ctx);
+                        }
                         Some(Role::Affirm) => {
                             conv.fallbacks_in_row = 0;
                             return self.advance(conv, def, collected, ctx, true);
@@ -595,23 +607,42 @@ impl<'p> Engine<'p> {
                                 return self.digress(conv, o, pending, ctx);
                             }
                         }
-                        None => {
-                            conv.fallbacks_in_row += 1;
-                            let question = self.confirm_question(def, &collected, ctx);
-                            conv.state = DialogueState::AwaitingConfirmation {
-                                intent: intent.clone(),
-                                collected,
-                            };
-                            return Decision::say(self.ask_again(ctx, &question))
-                                .about(&intent)
-                                .with_replies(&self.messages(ctx).yes_no);
-                        }
+                        None => return self.confirm_again(conv, def, collected, ctx),
                         Some(_) => {}
                     }
                 }
             }
         }
         self.serve(conv, u, ctx)
+    }
+
+    /// The confirmation asked again, after an answer that was not a clear yes or no.
+    fn confirm_again(
+        &self,
+        conv: &mut Conversation,
+        def: &Intent,
+        collected: Collected,
+        ctx: &TurnContext,
+    ) -> Decision {
+        conv.fallbacks_in_row += 1;
+        let question = self.confirm_question(def, &collected, ctx);
+        conv.state = DialogueState::AwaitingConfirmation {
+            intent: def.name.clone(),
+            collected,
+        };
+        Decision::say(self.ask_again(ctx, &question))
+            .about(&def.name)
+            .with_replies(&self.messages(ctx).yes_no)
+    }
+
+    /// The customer asked to hear the last answer again: it is said again, and the question it asked
+    /// (with its quick replies) is still the one pending.
+    pub fn repeat(&self, conv: &Conversation, ctx: &TurnContext, last: &str) -> Decision {
+        let replies = self
+            .pending_question(conv, ctx)
+            .map(|(_, replies)| replies)
+            .unwrap_or_default();
+        Decision::say(plain(last)).with_replies(&replies)
     }
 
     /// The customer said nothing (an empty transcript): reprompt, then say goodbye.

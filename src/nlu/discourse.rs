@@ -446,6 +446,31 @@ pub fn refuses_person(tokens: &[String]) -> bool {
         .any(|t| NEGATION.contains(&t.as_str()))
 }
 
+/// A short message that asks the bot to say its last answer again ("sorry can you repeat that?",
+/// "pardon vous pouvez répéter ?", "say that again", "come again?").
+pub fn asks_to_repeat(tokens: &[String]) -> bool {
+    const REPEAT: &[&str] = &[
+        "repeat", "repeter", "repetez", "repete", "redire", "redites", "redis",
+    ];
+    let spaced = tokens.join(" ");
+    tokens.len() <= 8
+        && (tokens.iter().any(|t| REPEAT.contains(&t.as_str()))
+            || [
+                "say that again",
+                "say it again",
+                "come again",
+                "what did you say",
+                "didn t hear you",
+                "didn t catch that",
+                "qu avez vous dit",
+                "vous avez dit quoi",
+                "j ai pas entendu",
+                "je n ai pas entendu",
+            ]
+            .iter()
+            .any(|p| spaced.contains(p)))
+}
+
 /// Words of wanting: a clause with one asks for something.
 const WANTING: &[&str] = &[
     "want",

@@ -109,9 +109,16 @@ pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
         };
         let before = i >= 1 && spoken(i - 1);
         let two_before = i >= 2 && spoken(i - 2) && before;
+        let three_before = i >= 3 && spoken(i - 3) && two_before;
         let after = spoken(i + 1);
         let two_after = after && spoken(i + 2);
-        ((two_before && after) || (before && two_after)).then_some(digit)
+        let three_after = two_after && spoken(i + 3);
+        // "status of for five six seven", "order nine zero one to": at the start or the end of a
+        // number, three spoken digits on the other side make it one.
+        // ("to" before digits is a preposition: "send it to one two three four".)
+        let three_after = three_after && digit == "four";
+        ((two_before && after) || (before && two_after) || three_after || three_before)
+            .then_some(digit)
     };
     let heard: Vec<String>;
     let tokens = if (0..tokens.len()).any(|i| homophone(i).is_some()) {
