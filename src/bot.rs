@@ -789,12 +789,20 @@ impl Bot {
                 (msg.channel == crate::message::Channel::Twilio && msg.text.trim() == "1")
                     .then_some(WaitingChoice::CallBack)
             });
-        let goodbye = says
-            && u.intent
-                .as_deref()
-                .and_then(|i| self.pack.get(i))
-                .and_then(|i| i.role)
-                == Some(crate::intents::Role::Goodbye);
+        let role = u
+            .intent
+            .as_deref()
+            .and_then(|i| self.pack.get(i))
+            .and_then(|i| i.role);
+        let goodbye = says && role == Some(crate::intents::Role::Goodbye);
+        // "No thanks", "nah I'm good", "non c'est bon" while nobody has taken the conversation yet:
+        // the person is declined, and the customer is back with the assistant.
+        let declines = says
+            && matches!(tp.owner, Owner::Waiting { .. })
+            && role == Some(crate::intents::Role::Deny)
+            && u.tokens.len() <= 4
+            && u.entities.is_empty();
+        let choice = choice.or(declines.then_some(WaitingChoice::BackToBot));
         if says {
             tp.turns.push(Turn {
                 at: now,

@@ -789,6 +789,13 @@ pub fn said_after_leaving(text: &str) -> Option<String> {
         }
     }
     let cancels = words.iter().any(|w| matches!(*w, "cancel" | "annuler"));
+    // "Cancel that", "annule ça": the waiting is what is cancelled.
+    const THAT: &[&str] = &[
+        "cancel", "annuler", "annule", "that", "it", "this", "ca", "cela",
+    ];
+    if words.iter().all(|w| THAT.contains(w)) {
+        return None;
+    }
     // What is left still speaks of the assistant ("I'll wait for the bot", "je reviens à l'assistant"):
     // it only says where the customer goes.
     const ABOUT_LEAVING: &[&str] = &["bot", "assistant", "robot", "chatbot"];

@@ -267,6 +267,9 @@ impl<'p> Engine<'p> {
             .iter()
             .filter(|e| e.kind == EntityKind::OrderNumber)
             .count();
+        // A second request served on its own meanwhile ("what about the closing time?") is not
+        // offered again.
+        conv.also.retain(|a| Some(a) != d.intent.as_ref());
         for a in &u.also {
             let same_order_twice = acts(Some(a)) && acts(d.intent.as_ref()) && orders < 2;
             if Some(a) != d.intent.as_ref() && !conv.also.contains(a) && !same_order_twice {
@@ -570,8 +573,9 @@ impl<'p> Engine<'p> {
                 if let Some(def) = self.pack.get(&intent) {
                     // "Oui annulez-la", "yes cancel it": a yes that says the change again is a yes.
                     let same_again = u.intent.as_deref() == Some(intent.as_str())
-                        && repair::leading_yes_or_no(&u.tokens) == Some(true)
-                        && !u.cues.refuses;
+                        && repair::leading_yes_or_no(&u.tokens) != Some(false)
+                        && !u.cues.refuses
+                        && !crate::nlu::discourse::negates_action(&u.tokens);
                     // A yes the phone barely heard does not change an order: asked again.
                     let doubtful = ctx
                         .asr_confidence
