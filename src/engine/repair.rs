@@ -198,6 +198,31 @@ impl Engine<'_> {
                 Described::One(id) => Some(id),
                 _ => None,
             });
+        // "Et celle en retard ?" when two of the customer's orders are late: which one is asked, from
+        // the list of her orders, rather than the topic's order taken again.
+        if named.is_none()
+            && conv.state == DialogueState::Listening
+            && matches!(self.pointed_order(&u.tokens, ctx), Described::Several)
+        {
+            let topic = conv.topic.as_deref().and_then(|t| self.pack.get(t));
+            let entity = topic.and_then(|t| {
+                t.entities
+                    .iter()
+                    .find(|e| e.kind == EntityKind::OrderNumber)
+            });
+            if let (Some(topic), Some(entity), Some((list, ids))) =
+                (topic, entity, self.orders_to_pick(ctx))
+            {
+                conv.fallbacks_in_row = 0;
+                conv.state = DialogueState::AwaitingEntity {
+                    intent: topic.name.clone(),
+                    entity: entity.name.clone(),
+                    collected: Collected::new(),
+                    attempts: 1,
+                };
+                return Some(Decision::say(list).about(&topic.name).with_replies(&ids));
+            }
+        }
         let cues = u.cues;
         // "Bye" and "thanks" close; a guess at them short of certain that leans on the topic ("when will
         // that be done") does not.

@@ -70,10 +70,13 @@ pub fn extract(n: &Normalized, today: Date) -> Vec<Entity> {
     }));
     // Phones: a long run of digits, with separators in the typed text or joined from spoken words.
     let mut phones: Vec<String> = Vec::new();
+    // The phones as typed ("+44 7700 900999"): their pieces are no order numbers.
+    let mut typed_phones: Vec<String> = Vec::new();
     let without_emails = EMAIL.replace_all(&n.folded, " ");
     for m in PHONE.find_iter(&without_emails) {
         if let Some(p) = phone(m.as_str()) {
             phones.push(p);
+            typed_phones.push(m.as_str().to_string());
         }
     }
     for t in &n.tokens {
@@ -96,7 +99,11 @@ pub fn extract(n: &Normalized, today: Date) -> Vec<Entity> {
         };
         if t.bytes().all(|b| b.is_ascii_digit()) && digits.contains(&t.len()) {
             let in_date = dates.iter().any(|(_, raw)| raw.contains(t.as_str()));
-            if in_date || emails.iter().any(|e| e.contains(t.as_str())) {
+            let in_phone = typed_phones.iter().any(|p| {
+                p.split(|c: char| !c.is_ascii_digit())
+                    .any(|piece| piece == t.as_str())
+            });
+            if in_date || in_phone || emails.iter().any(|e| e.contains(t.as_str())) {
                 continue;
             }
             let cued = i > 0 && ORDER_CUES.contains(&n.tokens[i - 1].as_str());

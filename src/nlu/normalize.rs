@@ -40,7 +40,16 @@ pub fn fold(text: &str) -> String {
 
 /// [`fold`] through the Unicode normal forms, whatever the text.
 fn fold_unicode(text: &str) -> String {
-    let nfkc: String = text.chars().take(MAX_CHARS).nfkc().collect();
+    // A thumbs up is a yes, a thumbs down a no: the only pictures that answer a question.
+    let mut said = String::with_capacity(text.len());
+    for c in text.chars().take(MAX_CHARS) {
+        match c {
+            '\u{1f44d}' | '\u{1f44c}' | '\u{2705}' | '\u{2714}' => said.push_str(" ok "),
+            '\u{1f44e}' | '\u{274c}' => said.push_str(" no "),
+            c => said.push(c),
+        }
+    }
+    let nfkc: String = said.chars().nfkc().collect();
     nfkc.to_lowercase()
         .nfd()
         .filter(|c| !is_combining_mark(*c))
