@@ -99,10 +99,12 @@ pub fn extract(n: &Normalized, today: Date) -> Vec<Entity> {
         };
         if t.bytes().all(|b| b.is_ascii_digit()) && digits.contains(&t.len()) {
             let in_date = dates.iter().any(|(_, raw)| raw.contains(t.as_str()));
-            let in_phone = typed_phones.iter().any(|p| {
-                p.split(|c: char| !c.is_ascii_digit())
-                    .any(|piece| piece == t.as_str())
-            });
+            // ("commande 123456789012" is named an order, however long.)
+            let in_phone = !named
+                && typed_phones.iter().any(|p| {
+                    p.split(|c: char| !c.is_ascii_digit())
+                        .any(|piece| piece == t.as_str())
+                });
             if in_date || in_phone || emails.iter().any(|e| e.contains(t.as_str())) {
                 continue;
             }
