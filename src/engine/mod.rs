@@ -270,8 +270,19 @@ impl<'p> Engine<'p> {
         // A second request served on its own meanwhile ("what about the closing time?") is not
         // offered again.
         conv.also.retain(|a| Some(a) != d.intent.as_ref());
+        // "I'm calling about my order 4567, it hasn't arrived": the status said (late, flagged) is
+        // the delivery problem's answer too; a related request about the same order is not offered.
+        let related = |a: &String| {
+            let main = d.intent.as_deref().and_then(|i| self.pack.get(i));
+            let other = self.pack.get(a);
+            match (main, other) {
+                (Some(m), Some(o)) => m.related.contains(&o.name) || o.related.contains(&m.name),
+                _ => false,
+            }
+        };
         for a in &u.also {
-            let same_order_twice = acts(Some(a)) && acts(d.intent.as_ref()) && orders < 2;
+            let same_order_twice = orders < 2
+                && ((acts(Some(a)) && acts(d.intent.as_ref())) || (orders == 1 && related(a)));
             if Some(a) != d.intent.as_ref() && !conv.also.contains(a) && !same_order_twice {
                 conv.also.push(a.clone());
             }
