@@ -886,6 +886,9 @@ impl Bot {
                 ));
                 if msg.channel == crate::message::Channel::Twilio {
                     said.push(m.twilio_callback.clone());
+                } else if !spoken && !m.callback_on.is_empty() {
+                    // In writing, the number is said: the customer can correct it.
+                    said.push(crate::handoff::fill(&m.callback_on, &[("phone", on)]));
                 } else {
                     said.push(m.callback.clone());
                 }

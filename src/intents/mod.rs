@@ -276,6 +276,10 @@ pub struct PeopleMessages {
     /// Leaving the queue, or the person, with a request in the same message: said before its answer.
     pub back_with_request: String,
     pub callback: String,
+    /// [`People::callback`] in writing, with the number that will be called (`{phone}`); the other is
+    /// said when empty.
+    #[serde(default)]
+    pub callback_on: String,
     pub kept: String,
     pub still_waiting_voice: String,
     /// A request the assistant could answer, typed while waiting: the place and the way back.
@@ -319,6 +323,9 @@ impl Default for PeopleMessages {
             cancelled: s("OK, I'm the assistant again. How can I help?"),
             back_with_request: s("OK, I'm the assistant again."),
             callback: s("Noted: someone from the team will call you back as soon as they can."),
+            callback_on: s(
+                "Noted: someone from the team will call you back on {phone} as soon as they can.",
+            ),
             kept: s("Your request stays with our team; a person will reply here."),
             still_waiting_voice: s(
                 "A person will be with you shortly. You're number {position}. To ask me instead, say: back to the assistant.",
