@@ -996,6 +996,24 @@ impl<'p> Engine<'p> {
         if let Some(not_found) = self.order_not_on_account(conv, def, &mut collected, ctx) {
             return not_found;
         }
+        // "My email is alice.martin@example.com" from Alice: nothing to change, and no confirmation
+        // of a change that is none.
+        if def.action == Some(Action::UpdateEmail) {
+            let given = def
+                .entities
+                .iter()
+                .filter(|e| e.kind == EntityKind::Email)
+                .find_map(|e| collected.get(&e.name));
+            let on_file = ctx.customer.email.as_deref();
+            let m = self.messages(ctx);
+            if let (Some(given), Some(on_file)) = (given, on_file) {
+                if given.eq_ignore_ascii_case(on_file) && !m.email_unchanged.is_empty() {
+                    conv.resolved = true;
+                    return Decision::say(plain(&m.email_unchanged.replace("{email}", on_file)))
+                        .about(&def.name);
+                }
+            }
+        }
         if let Some(mut refused) = self.status_not_allowed(def, &collected, ctx) {
             // Asked again and refused again: the third time, the offer of a person.
             let values: Vec<&str> = collected.values().map(String::as_str).collect();

@@ -175,6 +175,10 @@ pub struct Messages {
     /// (the other is said when empty).
     #[serde(default)]
     pub offer_human_after_apology: String,
+    /// Said when the email a customer gives as her new one is the one on file (`{email}`); the change
+    /// is confirmed as usual when empty.
+    #[serde(default)]
+    pub email_unchanged: String,
     /// Said when a message held a card number, deleted before it was read or stored.
     pub sensitive_removed: String,
     /// Said when the business's systems (the fulfillment webhook) did not answer: a person is offered.
