@@ -402,9 +402,12 @@ impl Bot {
         // queue is given up rather than the caller told to wait again, call after call.
         if called_again && !left_people && self.is_request(&understanding) {
             left_people = true;
-            tp.session = msg.session.clone();
         }
         if left_people {
+            // Back with the assistant on this call: its session is the conversation's.
+            if msg.session.is_some() {
+                tp.session = msg.session.clone();
+            }
             let left = match &tp.owner {
                 Owner::Staff { name, .. } => format!("the customer left {name} for the assistant"),
                 _ => "the customer went back to the assistant".into(),
@@ -797,8 +800,9 @@ impl Bot {
         let goodbye = says && role == Some(crate::intents::Role::Goodbye);
         // "No thanks", "nah I'm good", "non c'est bon" while nobody has taken the conversation yet:
         // the person is declined, and the customer is back with the assistant.
+        // (Out of hours the request is kept for the team: a "no" there may decline the call back.)
         let declines = says
-            && matches!(tp.owner, Owner::Waiting { .. })
+            && matches!(tp.owner, Owner::Waiting { ticket: false, .. })
             && role == Some(crate::intents::Role::Deny)
             && u.tokens.len() <= 4
             && u.entities.is_empty();
@@ -863,6 +867,9 @@ impl Bot {
                 };
                 tp.owner = Owner::Bot;
                 tp.turns.push(Turn::system(now, None, left));
+                if msg.session.is_some() {
+                    tp.session = msg.session.clone();
+                }
                 // No survey on top of a handoff the customer gave up on.
                 conv.surveyed = true;
                 if crate::handoff::comes_back_later(&msg.text) {

@@ -259,8 +259,13 @@ impl<'p> Engine<'p> {
         // Two changes in one message need two orders to be two requests: "I changed my mind, can I
         // undo that?" is one (keep the order), not a cancellation to offer once it is kept.
         let acts = |i: Option<&String>| {
-            i.and_then(|i| self.pack.get(i))
-                .is_some_and(|def| def.action.is_some())
+            i.and_then(|i| self.pack.get(i)).is_some_and(|def| {
+                def.action.is_some()
+                    && def
+                        .entities
+                        .iter()
+                        .any(|e| e.kind == EntityKind::OrderNumber)
+            })
         };
         let orders = u
             .entities
@@ -270,13 +275,21 @@ impl<'p> Engine<'p> {
         // A second request served on its own meanwhile ("what about the closing time?") is not
         // offered again.
         conv.also.retain(|a| Some(a) != d.intent.as_ref());
-        // "I'm calling about my order 4567, it hasn't arrived": the status said (late, flagged) is
-        // the delivery problem's answer too; a related request about the same order is not offered.
+        // "I'm calling about my order 4567, it hasn't arrived": the status of a late order (said late,
+        // flagged) is the delivery problem's answer too; a request related to the where-is-it intent,
+        // about that one late order, is not offered after it.
+        let late = u
+            .given(EntityKind::OrderNumber)
+            .and_then(|e| ctx.customer.order(&e.value))
+            .is_some_and(|o| overdue(o, ctx.today));
         let related = |a: &String| {
             let main = d.intent.as_deref().and_then(|i| self.pack.get(i));
             let other = self.pack.get(a);
             match (main, other) {
-                (Some(m), Some(o)) => m.related.contains(&o.name) || o.related.contains(&m.name),
+                (Some(m), Some(o)) => {
+                    late && m.default_for == Some(EntityKind::OrderNumber)
+                        && o.related.contains(&m.name)
+                }
                 _ => false,
             }
         };
@@ -583,8 +596,16 @@ impl<'p> Engine<'p> {
             DialogueState::AwaitingConfirmation { intent, collected } => {
                 if let Some(def) = self.pack.get(&intent) {
                     // "Oui annulez-la", "yes cancel it": a yes that says the change again is a yes.
+                    // (A question that names it, "can I cancel just one item?", is no yes.)
+                    const ASKS: &[&str] = &[
+                        "can", "could", "how", "what", "why", "est", "comment", "puis", "peut",
+                        "pourquoi", "quoi",
+                    ];
+                    let short_order = u.tokens.len() <= 5
+                        && !ctx.text.contains('?')
+                        && !u.tokens.iter().any(|t| ASKS.contains(&t.as_str()));
                     let same_again = u.intent.as_deref() == Some(intent.as_str())
-                        && repair::leading_yes_or_no(&u.tokens) != Some(false)
+                        && (repair::leading_yes_or_no(&u.tokens) == Some(true) || short_order)
                         && !u.cues.refuses
                         && !crate::nlu::discourse::negates_action(&u.tokens);
                     // A yes the phone barely heard does not change an order: asked again.

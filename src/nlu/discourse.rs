@@ -453,7 +453,13 @@ pub fn asks_to_repeat(tokens: &[String]) -> bool {
         "repeat", "repeter", "repetez", "repete", "redire", "redites", "redis",
     ];
     let spaced = tokens.join(" ");
-    tokens.len() <= 8
+    // "I repeat, where is 5521", "can I repeat my last order": a request, not a wish to hear again.
+    const REQUEST: &[&str] = &["order", "commande", "where", "ou", "cancel", "annuler"];
+    let asks_more = tokens
+        .iter()
+        .any(|t| REQUEST.contains(&t.as_str()) || t.bytes().all(|b| b.is_ascii_digit()));
+    !asks_more
+        && tokens.len() <= 8
         && (tokens.iter().any(|t| REPEAT.contains(&t.as_str()))
             || [
                 "say that again",
@@ -514,23 +520,22 @@ pub fn negates_action(tokens: &[String]) -> bool {
         "don", "dont", "not", "never", "didn", "doesn", "wouldn", "pas", "jamais", "plus",
     ];
     const BREAK: &[&str] = &["so", "but", "donc", "mais", "just", "juste"];
+    let is = |set: &[&str], t: &String| set.contains(&t.as_str());
     tokens.iter().enumerate().any(|(i, t)| {
-        if !ACTS.contains(&t.as_str()) {
+        if !is(ACTS, t) {
             return false;
         }
         let window = &tokens[i.saturating_sub(5)..i];
-        // "no need to cancel", "pas besoin de l'annuler".
-        let no_need = window.windows(2).any(|w| w[0] == "no" && w[1] == "need");
-        let Some(neg) = window.iter().position(|w| NEGATION.contains(&w.as_str())) else {
-            return no_need;
-        };
-        // The wanting comes after the negation in English ("don't want to"), inside it in French
-        // ("ne veux pas annuler").
-        let wants = window.iter().any(|w| WANTING.contains(&w.as_str()));
-        wants
-            && !window[neg + 1..]
-                .iter()
-                .any(|w| BREAK.contains(&w.as_str()))
+        // The negation goes with the wanting: "don't want to", "do not need to", "no need to" (the
+        // wanting one or two words after it), "veux pas", "voulais plus" (just before it), "pas
+        // besoin"; "never arrived, I want a refund" and "not happy I want to return it" want it.
+        let negated_wanting = (0..window.len()).find(|&j| {
+            let after = window[j + 1..].iter().take(2).any(|w| is(WANTING, w));
+            let before = j > 0 && is(WANTING, &window[j - 1]);
+            (is(NEGATION, &window[j]) && (after || before))
+                || (window[j] == "no" && window.get(j + 1).is_some_and(|w| w == "need"))
+        });
+        negated_wanting.is_some_and(|j| !window[j + 1..].iter().any(|w| is(BREAK, w)))
     })
 }
 

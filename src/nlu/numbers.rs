@@ -115,8 +115,14 @@ pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
         let three_after = two_after && spoken(i + 3);
         // "status of for five six seven", "order nine zero one to": at the start or the end of a
         // number, three spoken digits on the other side make it one.
-        // ("to" before digits is a preposition: "send it to one two three four".)
-        let three_after = three_after && digit == "four";
+        // Only where nothing else reads: "for" before digits is a preposition ("the status for five
+        // five two one", "send it to one two three four") unless a word that takes no "for" comes
+        // before it ("the status of for five six seven"); after digits, only at the message's end
+        // ("exchange one two three four for a bigger size").
+        let three_after = three_after
+            && digit == "four"
+            && (i == 0 || matches!(tokens[i - 1].as_str(), "of" | "is" | "number" | "de"));
+        let three_before = three_before && i + 1 == tokens.len();
         ((two_before && after) || (before && two_after) || three_after || three_before)
             .then_some(digit)
     };
