@@ -433,17 +433,16 @@ pub fn refuses_person(tokens: &[String]) -> bool {
         "transferer",
         "passer",
     ];
-    const NEGATION: &[&str] = &[
-        "don", "dont", "not", "no", "never", "without", "doesn", "didn", "pas", "jamais", "sans",
-        "ne", "n", "plus",
-    ];
+    // Besides the words that negate a wish, those that refuse what follows ("no agent", "sans
+    // conseiller", "je ne veux pas parler à…").
+    const REFUSING: &[&str] = &["no", "without", "sans", "ne", "n"];
     let first = tokens
         .iter()
         .position(|t| ASKING.contains(&t.as_str()))
         .unwrap_or(tokens.len());
     tokens[..first]
         .iter()
-        .any(|t| NEGATION.contains(&t.as_str()))
+        .any(|t| NEGATION.contains(&t.as_str()) || REFUSING.contains(&t.as_str()))
 }
 
 /// A short message that asks the bot to say its last answer again ("sorry can you repeat that?",
@@ -452,30 +451,38 @@ pub fn asks_to_repeat(tokens: &[String]) -> bool {
     const REPEAT: &[&str] = &[
         "repeat", "repeter", "repetez", "repete", "redire", "redites", "redis",
     ];
-    let spaced = tokens.join(" ");
     // "I repeat, where is 5521", "can I repeat my last order": a request, not a wish to hear again.
     const REQUEST: &[&str] = &["order", "commande", "where", "ou", "cancel", "annuler"];
     let asks_more = tokens
         .iter()
         .any(|t| REQUEST.contains(&t.as_str()) || t.bytes().all(|b| b.is_ascii_digit()));
-    !asks_more
-        && tokens.len() <= 8
-        && (tokens.iter().any(|t| REPEAT.contains(&t.as_str()))
-            || [
-                "say that again",
-                "say it again",
-                "come again",
-                "what did you say",
-                "didn t hear you",
-                "didn t catch that",
-                "qu avez vous dit",
-                "vous avez dit quoi",
-                "j ai pas entendu",
-                "je n ai pas entendu",
-            ]
-            .iter()
-            .any(|p| spaced.contains(p)))
+    if asks_more || tokens.len() > 8 {
+        return false;
+    }
+    if tokens.iter().any(|t| REPEAT.contains(&t.as_str())) {
+        return true;
+    }
+    let spaced = tokens.join(" ");
+    [
+        "say that again",
+        "say it again",
+        "come again",
+        "what did you say",
+        "didn t hear you",
+        "didn t catch that",
+        "qu avez vous dit",
+        "vous avez dit quoi",
+        "j ai pas entendu",
+        "je n ai pas entendu",
+    ]
+    .iter()
+    .any(|p| spaced.contains(p))
 }
+
+/// Words that negate a wish ("don't want", "do not need", "je ne veux pas", "veux plus").
+const NEGATION: &[&str] = &[
+    "don", "dont", "not", "never", "didn", "doesn", "wouldn", "pas", "jamais", "plus",
+];
 
 /// Words of wanting: a clause with one asks for something.
 const WANTING: &[&str] = &[
@@ -515,9 +522,6 @@ pub fn negates_action(tokens: &[String]) -> bool {
         "changer",
         "modifier",
         "echanger",
-    ];
-    const NEGATION: &[&str] = &[
-        "don", "dont", "not", "never", "didn", "doesn", "wouldn", "pas", "jamais", "plus",
     ];
     const BREAK: &[&str] = &["so", "but", "donc", "mais", "just", "juste"];
     let is = |set: &[&str], t: &String| set.contains(&t.as_str());
