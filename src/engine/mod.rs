@@ -213,17 +213,34 @@ impl<'p> Engine<'p> {
         }
         // "I don't want to cancel it" and nothing else: understood, and nothing is done (a pending
         // question hears it as its own no).
-        let refused =
-            u.intent.is_none() && listening && crate::nlu::discourse::negates_action(&u.tokens);
+        // So is "no no, I want to keep it" or "don't cancel it" read as a cancellation.
+        let is_cancel = |i: Option<&str>| {
+            i.and_then(|i| self.pack.get(i))
+                .is_some_and(|d| d.action == Some(Action::CancelOrder))
+        };
+        // (Read as a cancellation, or as no request at all, a yes or a no, after one.)
+        let cancels = is_cancel(u.intent.as_deref())
+            || (role.is_none_or(|r| matches!(r, Role::Affirm | Role::Deny))
+                && !self.is_new_request(u)
+                && is_cancel(conv.topic.as_deref()));
+        let negates = crate::nlu::discourse::negates_action(&u.tokens);
+        let refused = listening
+            && ((u.intent.is_none() && negates)
+                || (cancels
+                    && (negates
+                        || crate::nlu::discourse::wants_to_keep(&u.tokens)
+                        || u.cues.refuses)));
         let mut d = if refused {
             conv.fallbacks_in_row = 0;
-            Decision::say(plain(&self.messages(ctx).confirm_declined))
+            self.undo_offered(conv, ctx)
+                .unwrap_or_else(|| Decision::say(plain(&self.messages(ctx).confirm_declined)))
         } else {
             match self.repair(conv, u, ctx) {
                 Some(d) => d,
                 None => self.decide(conv, u, ctx),
             }
         };
+        self.list_orders_asked_about(conv, u, ctx, &mut d);
         if u.negative {
             d.irritants.push(Irritant::NegativeSentiment);
         }
@@ -255,6 +272,9 @@ impl<'p> Engine<'p> {
                 said.push(&d.answer);
                 d.answer = said;
             }
+        }
+        if (u.greeted || role == Some(Role::Greeting)) && conv.turns <= 1 {
+            self.say_salutation_back(&mut d.answer, u, ctx);
         }
         // Two changes in one message need two orders to be two requests: "I changed my mind, can I
         // undo that?" is one (keep the order), not a cancellation to offer once it is kept.
@@ -415,6 +435,17 @@ impl<'p> Engine<'p> {
             {
                 // "Non" to "it can't be cancelled any more" objects; it is not a goodbye: the
                 // customer is offered a person (once: a second no is one).
+                // "That's it? That's all you have?": asked, it is no goodbye but a complaint about
+                // the answer; a person is offered.
+                let says_bye = u.tokens.iter().any(|t| {
+                    ["bye", "goodbye", "byebye", "cya", "revoir", "ciao", "adieu"]
+                        .contains(&t.as_str())
+                });
+                if u.cues.done && ctx.text.contains('?') && !says_bye && !u.cues.declines {
+                    conv.fallbacks_in_row = 0;
+                    let m = self.messages(ctx);
+                    return self.offer_person(conv, ctx, &m.offer_human_irritated);
+                }
                 if conv.served.last().is_some_and(|k| k.contains("!refused"))
                     && role == Some(Role::Deny)
                     && !u.cues.done
@@ -729,7 +760,7 @@ impl<'p> Engine<'p> {
 
     /// The question the conversation waits on, with its quick replies: the caller who went quiet after
     /// "What's your order number?" is asked that again, not "How can I help?".
-    fn pending_question(
+    pub(super) fn pending_question(
         &self,
         conv: &Conversation,
         ctx: &TurnContext,
@@ -764,6 +795,106 @@ impl<'p> Engine<'p> {
             DialogueState::Survey { step, .. } => Some(self.survey_prompt(ctx, *step)),
             DialogueState::Listening | DialogueState::AwaitingRecall { .. } => None,
         }
+    }
+
+    /// "Good evening" answered with "Good evening", not "Hello": a greeting that opens with the
+    /// pack's `hello` takes the customer's time of day instead, where the pack has a word for it.
+    fn say_salutation_back(&self, answer: &mut Rendered, u: &Understanding, ctx: &TurnContext) {
+        let Some(time) = crate::nlu::discourse::salutation(&u.tokens) else {
+            return;
+        };
+        let s = &self.messages(ctx).salutations;
+        let word = match time {
+            crate::nlu::discourse::TimeOfDay::Morning => &s.morning,
+            crate::nlu::discourse::TimeOfDay::Afternoon => &s.afternoon,
+            crate::nlu::discourse::TimeOfDay::Evening => &s.evening,
+        };
+        let hello_ssml = crate::channel::ssml::escape(&s.hello);
+        if s.hello.is_empty()
+            || word.is_empty()
+            || !answer.text.starts_with(s.hello.as_str())
+            || !answer.ssml.starts_with(hello_ssml.as_str())
+        {
+            return;
+        }
+        answer.text.replace_range(..s.hello.len(), word);
+        answer
+            .ssml
+            .replace_range(..hello_ssml.len(), &crate::channel::ssml::escape(word));
+    }
+
+    /// "Non finalement je ne veux pas l'annuler" once it was cancelled in this conversation: the
+    /// cancellation is offered to be undone (the reinstatement's own confirmation), not "nothing was
+    /// changed".
+    fn undo_offered(&self, conv: &mut Conversation, ctx: &TurnContext) -> Option<Decision> {
+        let cancel = self.pack.get(conv.topic.as_deref()?)?;
+        if cancel.action != Some(Action::CancelOrder) {
+            return None;
+        }
+        let order = conv.topic_order.clone()?;
+        let cancelled = ctx
+            .customer
+            .orders
+            .iter()
+            .any(|o| o.id == order && o.status == "cancelled");
+        let reinstate = self
+            .pack
+            .intents
+            .iter()
+            .find(|i| i.action == Some(Action::ReinstateOrder))?;
+        cancelled.then(|| self.serve_with_order(conv, reinstate, &order, ctx, false))
+    }
+
+    /// "Where are my orders?", "j'ai plusieurs commandes en cours, elles en sont où ?": asked about
+    /// several orders, a customer who has several hears them listed with their status at once, and
+    /// picks one, rather than "What's your order number?".
+    fn list_orders_asked_about(
+        &self,
+        conv: &mut Conversation,
+        u: &Understanding,
+        ctx: &TurnContext,
+        d: &mut Decision,
+    ) {
+        const SEVERAL: &[&str] = &[
+            "orders",
+            "commandes",
+            "plusieurs",
+            "toutes",
+            "parcels",
+            "packages",
+        ];
+        let DialogueState::AwaitingEntity {
+            intent,
+            entity,
+            collected,
+            attempts: 0,
+        } = &conv.state
+        else {
+            return;
+        };
+        let asks_order = self
+            .pack
+            .get(intent)
+            .and_then(|def| def.entities.iter().find(|e| &e.name == entity))
+            .is_some_and(|e| e.kind == EntityKind::OrderNumber);
+        if !asks_order
+            || d.end
+            || d.intent.as_ref() != Some(intent)
+            || !u.tokens.iter().any(|t| SEVERAL.contains(&t.as_str()))
+        {
+            return;
+        }
+        let Some((list, ids)) = self.orders_to_pick(ctx) else {
+            return;
+        };
+        conv.state = DialogueState::AwaitingEntity {
+            intent: intent.clone(),
+            entity: entity.clone(),
+            collected: collected.clone(),
+            attempts: 1,
+        };
+        d.answer = list;
+        d.quick_replies = ids;
     }
 
     /// The customer opened the conversation without a word: greet them.

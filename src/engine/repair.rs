@@ -391,11 +391,48 @@ impl Engine<'_> {
                     let goodbye = self.pack.with_role(Role::Goodbye)?;
                     return Some(self.goodbye(conv, goodbye, ctx));
                 }
+                // "Actually no, don't cancel it, I changed my mind" to "which order?": nothing is
+                // done, and the customer hears so.
+                let acts = self.pack.get(&intent).is_some_and(|d| d.action.is_some());
+                if acts
+                    && order.is_none()
+                    && role != Some(Role::Affirm)
+                    // ("Hold on", "wait" while looking for the number are no refusal.)
+                    && ((cues.refuses
+                        && !u.tokens.iter().any(|t| {
+                            ["hold", "wait", "attendez", "attends", "moment"].contains(&t.as_str())
+                        }))
+                        || crate::nlu::discourse::negates_action(&u.tokens))
+                {
+                    conv.state = DialogueState::Listening;
+                    conv.fallbacks_in_row = 0;
+                    return Some(
+                        Decision::say(plain(&self.messages(ctx).confirm_declined)).about(&intent),
+                    );
+                }
                 if cues.drop_flow && order.is_none() {
                     conv.state = DialogueState::Listening;
                     return Some(
                         Decision::say(plain(&self.messages(ctx).flow_dropped)).about(&intent),
                     );
+                }
+                // "Cool", "ok thanks" while the bot waits for the address: no goodbye (only "bye" or
+                // "that's all" is one); the question is asked again. "That's it??" is no closing.
+                let asks = ctx.text.contains('?');
+                let only_thanks = role == Some(Role::Thanks) && !cues.done;
+                if (only_thanks || (asks && role != Some(Role::Goodbye)))
+                    && closing
+                    && order.is_none()
+                    && u.entities.is_empty()
+                {
+                    if let Some((question, replies)) = self.pending_question(conv, ctx) {
+                        conv.fallbacks_in_row = 0;
+                        return Some(
+                            Decision::say(question)
+                                .about(&intent)
+                                .with_replies(&replies),
+                        );
+                    }
                 }
                 if closing && order.is_none() && u.intent.as_ref().is_none_or(|i| !self.is_topic(i))
                 {
@@ -409,6 +446,11 @@ impl Engine<'_> {
                 if cues.drop_flow && role != Some(Role::Affirm) =>
             {
                 conv.state = DialogueState::Listening;
+                // "Bon tant pis, ma commande 6620 elle arrive quand ?": the offer lapses and the
+                // request is served.
+                if order.is_some() || self.is_new_request(u) {
+                    return None;
+                }
                 Some(Decision::say(plain(&self.messages(ctx).flow_dropped)))
             }
             // "Et si elles sont pas là samedi, je fais quoi ?" to the offer of a person: no yes or no

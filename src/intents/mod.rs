@@ -261,6 +261,20 @@ pub struct Messages {
     /// What the customer is told about the people side: the queue, a person joining or leaving.
     #[serde(default)]
     pub people: PeopleMessages,
+    /// The greeting's first word, and the ones said back to a customer who greets by the time of day.
+    #[serde(default)]
+    pub salutations: Salutations,
+}
+
+/// `[en.salutations]`: a greeting that starts with `hello` starts instead with the customer's own
+/// "good evening" (an empty one keeps `hello`: French mornings and afternoons are both "Bonjour").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Salutations {
+    pub hello: String,
+    pub morning: String,
+    pub afternoon: String,
+    pub evening: String,
 }
 
 /// The sentences of a handoff (`[en.people]` in `messages.toml`). `{position}`, `{minutes}`, `{name}`,

@@ -83,7 +83,8 @@ static FOLLOWUP: LazyLock<Regex> = LazyLock::new(|| {
         r"\b(it|its|it s|that|this|them|they|one|what about|how about|and the|and my|",
         r"l|la|le|elle|il|ca|celle|celui|et pour|et la|et le|et ma|et mon|et l|",
         r"so has|has it|is it|did it|update|news|nouvelles|nouveau|du coup|elles|ils|",
-        r"and if|what if|what happens if|what do i do|what should i do|et si|je fais quoi|on fait quoi)\b"
+        r"and if|what if|what happens if|what do i do|what should i do|et si|je fais quoi|on fait quoi|",
+        r"je fais comment|on fait comment|comment je fais|comment on fait|what now|now what)\b"
     ))
 });
 
@@ -266,6 +267,9 @@ pub fn tells_past_act(tokens: &[String]) -> bool {
         "renvoyee",
         "modifie",
         "modifiee",
+        "paid",
+        "paye",
+        "payee",
     ];
     const DOER: &[&str] = &[
         "i",
@@ -403,6 +407,49 @@ const GENERIC: &[&str] = &[
 /// A clause says what it is about: a word besides the generic ones ("what's going on" does not).
 pub fn says_something(tokens: &[String]) -> bool {
     tokens.iter().any(|t| !GENERIC.contains(&t.as_str()))
+}
+
+/// A wish to keep the order ("I want to keep it", "je veux la garder", "on la conserve"): no negation
+/// in the three words before ("je ne veux plus la garder" does not), and not "keep" going on doing
+/// ("I can't keep waiting").
+pub fn wants_to_keep(tokens: &[String]) -> bool {
+    const KEEP: &[&str] = &["keep", "garder", "garde", "gardez", "conserver", "conserve"];
+    tokens.iter().enumerate().any(|(i, t)| {
+        KEEP.contains(&t.as_str())
+            && !tokens[i.saturating_sub(3)..i]
+                .iter()
+                .any(|w| NEGATION.contains(&w.as_str()) || w == "ne" || w == "n" || w == "t")
+            && !tokens.get(i + 1).is_some_and(|w| w.ends_with("ing"))
+    })
+}
+
+/// The part of the day a customer greets by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeOfDay {
+    Morning,
+    Afternoon,
+    Evening,
+}
+
+/// The time of day a greeting names in the message's first words ("good evening, where is my
+/// parcel", "hi, good morning", "evening all", "bonsoir", "bien le bonsoir"): the caller says it
+/// back. A bare "morning" counts only as the first word ("morning delivery" is no greeting).
+pub fn salutation(tokens: &[String]) -> Option<TimeOfDay> {
+    let of = |w: &str| match w {
+        "morning" => Some(TimeOfDay::Morning),
+        "afternoon" => Some(TimeOfDay::Afternoon),
+        "evening" => Some(TimeOfDay::Evening),
+        _ => None,
+    };
+    let head = &tokens[..tokens.len().min(5)];
+    if let Some(first) = head.first().and_then(|t| of(t)) {
+        return Some(first);
+    }
+    head.iter().enumerate().find_map(|(i, t)| match t.as_str() {
+        "bonsoir" => Some(TimeOfDay::Evening),
+        "good" => head.get(i + 1).and_then(|w| of(w)),
+        _ => None,
+    })
 }
 
 /// A clause that says no to a person ("I don't want to talk to a person", "pas besoin d'un
@@ -553,6 +600,17 @@ pub fn has_second_request(text: &str) -> bool {
 
 /// A message split into clauses: at sentence ends, commas, semicolons and connectors ("and also",
 /// "et aussi"). Clauses keep their original words; the caller normalises them.
+/// A French negation in the three words before `at` ("je n'arrive plus", "ne marche plus"): "plus"
+/// there is "no longer", not "also".
+fn negates_before(sentence: &str, at: usize) -> bool {
+    sentence[..at]
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(3)
+        .any(|w| w.eq_ignore_ascii_case("n") || w.eq_ignore_ascii_case("ne"))
+}
+
 pub fn clauses(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for sentence in text.split(['.', '!', '?', ';', '\n', ',', ':']) {
@@ -560,6 +618,9 @@ pub fn clauses(text: &str) -> Vec<String> {
         // only the "and".
         let mut cuts: Vec<(usize, usize)> = CONNECTOR
             .find_iter(sentence)
+            .filter(|m| {
+                !(m.as_str().eq_ignore_ascii_case("plus") && negates_before(sentence, m.start()))
+            })
             .map(|m| (m.start(), m.end()))
             .chain(
                 AND_ASKS

@@ -105,7 +105,12 @@ pub fn extract(n: &Normalized, today: Date) -> Vec<Entity> {
                     p.split(|c: char| !c.is_ascii_digit())
                         .any(|piece| piece == t.as_str())
                 });
-            if in_date || in_phone || emails.iter().any(|e| e.contains(t.as_str())) {
+            // ("I've got over 2000 points", "89 euros": a quantity, unless named an order.)
+            let counted = !named
+                && n.tokens
+                    .get(i + 1)
+                    .is_some_and(|u| super::numbers::QUANTITY_UNITS.contains(&u.as_str()));
+            if in_date || in_phone || counted || emails.iter().any(|e| e.contains(t.as_str())) {
                 continue;
             }
             let cued = i > 0 && ORDER_CUES.contains(&n.tokens[i - 1].as_str());
@@ -445,6 +450,23 @@ mod tests {
             find("+44 20 7946 0958", EntityKind::Phone),
             ["+442079460958"]
         );
+    }
+
+    #[test]
+    fn a_number_of_points_or_euros_is_no_order_number() {
+        assert!(
+            find(
+                "i've got over 2000 points with you",
+                EntityKind::OrderNumber
+            )
+            .is_empty()
+        );
+        assert!(find("j'ai payé 1500 euros", EntityKind::OrderNumber).is_empty());
+        assert_eq!(
+            find("order 3321 two weeks ago", EntityKind::OrderNumber),
+            ["3321"]
+        );
+        assert_eq!(find("order 2000 points", EntityKind::OrderNumber), ["2000"]);
     }
 
     #[test]

@@ -459,6 +459,25 @@ impl Nlu {
         tokens: &[String],
         lang: Option<Lang>,
     ) -> (Option<String>, Option<String>, f32) {
+        // "Bon ???", "euh", "well": a hesitation says nothing yet (the classifier read "bon" as a
+        // goodbye, which ended conversations).
+        const HESITATIONS: &[&str] = &[
+            "bon", "ben", "bah", "alors", "euh", "heu", "hum", "well", "so", "um", "uh", "erm",
+            "hmm",
+        ];
+        let hesitates = |t: &String| HESITATIONS.contains(&t.as_str());
+        if !tokens.is_empty() && tokens.iter().all(hesitates) {
+            return (None, None, 0.0);
+        }
+        // Nor do they weigh on what follows ("bon ben je fais comment alors" is no "bon ben alors
+        // j'annule tout").
+        let start = tokens.iter().take_while(|t| hesitates(t)).count();
+        let end = tokens.len() - tokens.iter().rev().take_while(|t| hesitates(t)).count();
+        let tokens = if end >= start + 2 {
+            &tokens[start..end]
+        } else {
+            tokens
+        };
         let spaced = tokens.join(" ");
         if let Some(i) = self.patterns.matches(&spaced).iter().next() {
             let intent = self.pattern_intent[i].clone();
@@ -562,6 +581,16 @@ impl Nlu {
             if !u.intent.as_ref().is_some_and(|i| self.is_request(i)) {
                 let greeted = u.greeted;
                 consider(rest, u, greeted);
+            } else if u.confidence < ALSO_CONFIDENCE {
+                // A weak reading of the whole ("bonjour je n'arrive plus à me connecter" read as a
+                // delivery problem): the greeting blurs it, and the request without it, read surer,
+                // stands.
+                let (intent, best, conf) = self.intent_of(rest, lang);
+                if intent.as_ref().is_some_and(|i| self.is_request(i)) && conf > u.confidence {
+                    u.intent = intent;
+                    u.best = best;
+                    u.confidence = conf;
+                }
             }
         } else if let Some(head) = discourse::before_closer(tokens)
             .filter(|_| !u.intent.as_ref().is_some_and(|i| self.is_request(i)))

@@ -71,6 +71,15 @@ const ONE_AS_PRONOUN_AFTER: &[&str] = &[
     "small", "red", "blue", "black", "white", "little",
 ];
 
+/// Words that, just after a number, say it counts something: "2000 points", "89 euros", "3 weeks".
+pub(super) const QUANTITY_UNITS: &[&str] = &[
+    "points", "point", "pts", "euros", "euro", "eur", "dollars", "dollar", "usd", "pounds",
+    "pound", "gbp", "quid", "items", "item", "pieces", "articles", "article", "days", "day",
+    "weeks", "week", "months", "month", "years", "year", "hours", "hour", "minutes", "minute",
+    "times", "km", "miles", "kg", "jours", "jour", "semaines", "semaine", "mois", "ans", "annees",
+    "heures", "heure", "fois",
+];
+
 fn is_digits(t: &str) -> bool {
     !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
 }
@@ -156,10 +165,31 @@ pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
             if after_whole && matches!(tokens[j].as_str(), "one" | "un" | "une") {
                 break;
             }
+            // "order 3321 two weeks ago", "cancel 5521 two of the items": a number typed whole is
+            // not read on into the words after it, nor are words read on into one ("two 4567s").
+            let whole = |t: &String| is_digits(t) && t.len() >= 3;
+            let said = |t: &String| !is_digits(t) && word(t) != Some(Word::Joiner);
+            if (after_whole && said(&tokens[j]))
+                || (whole(&tokens[j]) && tokens[i..j].iter().any(said))
+            {
+                break;
+            }
             j += 1;
         }
         // A trailing joiner ("… and") is not part of the number.
         while j > i && word(&tokens[j - 1]) == Some(Word::Joiner) {
+            j -= 1;
+        }
+        // "order four five six seven two weeks ago": a digit read out after others, just before what
+        // it counts, is the quantity, not the number's last digit ("twenty five euros" is 25).
+        let small = |t: &String| matches!(word(t), Some(Word::Small { .. }));
+        if j >= i + 3
+            && small(&tokens[j - 1])
+            && small(&tokens[j - 2])
+            && tokens
+                .get(j)
+                .is_some_and(|u| QUANTITY_UNITS.contains(&u.as_str()))
+        {
             j -= 1;
         }
         match parse_run(&tokens[i..j]) {
@@ -347,6 +377,20 @@ mod tests {
         assert_eq!(conv("where are 4567 and 5521"), "where are 4567 and 5521");
         assert_eq!(conv("4567 5521"), "4567 5521");
         assert_eq!(conv("06 12 34 56 78"), "0612345678");
+        // A number typed whole is not read on into the words after it, nor they into it.
+        assert_eq!(
+            conv("i sent back order 3321 two weeks ago"),
+            "i sent back order 3321 2 weeks ago"
+        );
+        assert_eq!(conv("cancel 5521 two of them"), "cancel 5521 2 of them");
+        assert_eq!(conv("two 4567"), "2 4567");
+        // A digit read out just before what it counts is the quantity.
+        assert_eq!(
+            conv("order four five six seven two weeks ago"),
+            "order 4567 2 weeks ago"
+        );
+        assert_eq!(conv("twenty five euros"), "25 euros");
+        assert_eq!(conv("five five two one"), "5521");
     }
 
     #[test]
