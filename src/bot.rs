@@ -400,7 +400,11 @@ impl Bot {
         }
         // On the phone, a new call that asks something is served: the earlier call's place in the
         // queue is given up rather than the caller told to wait again, call after call.
-        if called_again && !left_people && self.is_request(&understanding) {
+        if called_again
+            && !left_people
+            && self.is_request(&understanding)
+            && !crate::nlu::discourse::asks_about_callback(&understanding.tokens)
+        {
             left_people = true;
         }
         if left_people {
@@ -926,6 +930,16 @@ impl Bot {
                 said.push(m.kept.clone());
                 end = spoken;
                 "customer_left"
+            }
+            // "J'attends qu'on me rappelle, c'est toujours prévu ?": the call back stands, and the
+            // customer hears so.
+            _ if says
+                && matches!(tp.owner, Owner::Waiting { callback: true, .. })
+                && crate::nlu::discourse::asks_about_callback(&u.tokens) =>
+            {
+                said.push(m.callback.clone());
+                end = spoken;
+                "customer_message"
             }
             _ => {
                 let position = if waiting {

@@ -133,6 +133,12 @@ pub(super) fn leading_yes_or_no(tokens: &[String]) -> Option<bool> {
         "definitely",
     ];
     const NO: &[&str] = &["no", "nope", "nah", "non"];
+    // "y" and "n" alone, as typed to a yes-or-no question.
+    match tokens {
+        [t] if t == "y" => return Some(true),
+        [t] if t == "n" => return Some(false),
+        _ => {}
+    }
     let first = tokens.first()?.as_str();
     if YES.contains(&first) {
         Some(true)
@@ -235,8 +241,14 @@ impl Engine<'_> {
             DialogueState::Survey { step, .. } => {
                 let answer = match step {
                     Step::Rating => super::survey::Rating::parse(ctx.text).is_ok(),
+                    // "Yes thanks", "oui merci", "y": a yes, and the survey goes on; only a goodbye
+                    // or "that's all" with it ends it ("yes bye").
                     Step::Solved => {
-                        role == Some(Role::Affirm) || (role == Some(Role::Deny) && !cues.done)
+                        role == Some(Role::Affirm)
+                            || (role == Some(Role::Deny) && !cues.done)
+                            || (leading_yes_or_no(&u.tokens).is_some()
+                                && !cues.done
+                                && role != Some(Role::Goodbye))
                     }
                     // "No thanks" to the offer of a person declines it: the rating follows; "yes
                     // thanks" takes it.

@@ -46,6 +46,32 @@ static SETTLED: LazyLock<Regex> = LazyLock::new(|| {
 static NEGATIVE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|\s)[-\x{2212}]\s*\d|\b(?:minus|moins)\s+\d").unwrap());
 
+/// Where a rating's reason starts: "three because the delivery is always late", "6 - the shoes were
+/// too small", "huit, parce que…".
+static REASON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\s+[-\x{2013}\x{2014}]\s+|[,;:(]\s*|\s+\b(?:because|cause|coz|cuz|cos|as|since|but|",
+        r"parce que|parce qu|car|mais|vu que)\b\s*"
+    ))
+    .unwrap()
+});
+
+/// A rating said first and its reason after it ("6 - the shoes were nice but too small", "hmm I'd
+/// say maybe a three because the delivery is always late"): the rating, read from the words before
+/// the reason (eight at most), and the reason when it says something (three words or more).
+pub fn rating_with_reason(text: &str) -> Option<(Rating, Option<String>)> {
+    let (head, reason) = match REASON.find(text) {
+        Some(m) => (&text[..m.start()], text[m.end()..].trim()),
+        None => (text, ""),
+    };
+    if normalize::words(&normalize::fold(head)).len() > 8 {
+        return None;
+    }
+    let rating = Rating::parse(head).ok()?;
+    let reason = (reason.split_whitespace().count() >= 3).then(|| reason.to_string());
+    Some((rating, reason))
+}
+
 /// NPS category of a rating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -284,11 +310,48 @@ impl Engine<'_> {
         };
         // A rating given when another question was asked ("trois" to the offer of a person) is the rating:
         // a short message with one number from 0 to 10 and no request in it cannot mean anything else.
-        let rating_given =
-            (matches!(step, Step::Person | Step::Solved) && !new_request && u.tokens.len() <= 8)
-                .then(|| Rating::parse(ctx.text).ok())
-                .flatten();
+        // So is one said first, its reason after ("6 - the shoes were too small", "maybe a three
+        // because…"), even when the reason reads as a request: the reason is the comment.
+        // "Yes thanks", "y": the yes or no they open with, whatever the classifier made of the rest.
+        let role = if step == Step::Solved && !matches!(role, Some(Role::Affirm | Role::Deny)) {
+            match super::repair::leading_yes_or_no(&u.tokens) {
+                Some(true) => Some(Role::Affirm),
+                Some(false) => Some(Role::Deny),
+                None => role,
+            }
+        } else {
+            role
+        };
+        let with_reason = rating_with_reason(ctx.text);
+        let starts_with_number = u
+            .tokens
+            .first()
+            .is_some_and(|t| t.parse::<u8>().is_ok_and(|n| n <= 10));
+        let (rating_given, reason) = if !matches!(step, Step::Person | Step::Solved) {
+            (None, None)
+        } else if !new_request && u.tokens.len() <= 8 {
+            (Rating::parse(ctx.text).ok(), None)
+        } else if !new_request || starts_with_number {
+            with_reason
+                .clone()
+                .map_or((None, None), |(r, why)| (Some(r), why))
+        } else {
+            (None, None)
+        };
+        // (At the rating's own question, the reason only when the words before it give the same
+        // rating as the whole: "they said 3 days, it took 10, so 4" gives no reason.)
+        let reason = reason.or_else(|| {
+            let whole = Rating::parse(ctx.text).ok()?;
+            let (r, why) = with_reason.filter(|_| step == Step::Rating)?;
+            (r == whole).then_some(why).flatten()
+        });
         let rate = |conv: &mut Conversation, r: Rating| {
+            if let Some(why) = &reason {
+                // The reason was given with the rating: it is not asked for.
+                let mut a = answered(RATING, r.value().to_string());
+                a.push((COMMENT.to_string(), why.clone()));
+                return self.finish_survey(conv, ctx, a);
+            }
             if r.category() == Category::Detractor {
                 let mut d = self.survey_question(conv, ctx, Step::Comment, false);
                 d.survey = answered(RATING, r.value().to_string());
@@ -351,7 +414,9 @@ impl Engine<'_> {
                 _ if retried => self.survey_question(conv, ctx, Step::Rating, false),
                 _ => self.survey_question(conv, ctx, step, true),
             },
-            Step::Rating => match Rating::parse(ctx.text) {
+            Step::Rating => match Rating::parse(ctx.text)
+                .or_else(|e| rating_with_reason(ctx.text).map(|(r, _)| r).ok_or(e))
+            {
                 _ if skip => self.finish_survey(conv, ctx, Vec::new()),
                 // "No" declines the question, but a number is an answer whatever the classifier made of
                 // the sentence ("une note de 8").
@@ -405,6 +470,29 @@ mod tests {
         ] {
             assert_eq!(Rating::parse(text).map(Rating::value), Ok(want), "{text}");
         }
+    }
+
+    #[test]
+    fn a_rating_said_first_keeps_its_reason() {
+        let got = |t: &str| rating_with_reason(t).map(|(r, why)| (r.value(), why));
+        assert_eq!(
+            got("6 - the shoes were nice but too small"),
+            Some((6, Some("the shoes were nice but too small".into())))
+        );
+        assert_eq!(
+            got("hmm I'd say maybe a three because the delivery is always late"),
+            Some((3, Some("the delivery is always late".into())))
+        );
+        assert_eq!(
+            got("huit, parce que c'était rapide"),
+            Some((8, Some("c'était rapide".into())))
+        );
+        assert_eq!(got("9, great"), Some((9, None)));
+        // Too many words before the reason: no rating from them.
+        assert_eq!(
+            got("the delivery was late again for the third time this month, 3"),
+            None
+        );
     }
 
     /// A lone word, of letters or digits or both ("8sur10": "out of ten" without spaces).

@@ -423,6 +423,15 @@ pub fn wants_to_keep(tokens: &[String]) -> bool {
     })
 }
 
+/// A message about being called back ("j'attends qu'on me rappelle", "is my callback still on?",
+/// "you were going to call me back"): about the place the customer holds, not a new request.
+pub fn asks_about_callback(tokens: &[String]) -> bool {
+    let has = |w: &str| tokens.iter().any(|t| t == w);
+    tokens.iter().any(|t| {
+        t.starts_with("rappel") || t == "callback" || t == "recontacter" || t == "recontacte"
+    }) || (has("call") || has("ring") || has("phone") || has("called")) && has("back")
+}
+
 /// The part of the day a customer greets by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeOfDay {
