@@ -95,6 +95,24 @@ const EMPTY_WORDS: &[&str] = &[
     "et",
     "what",
     "quid",
+    // "can you check 4567 for me", "vous pouvez vérifier la 88231 svp": a look at the order asked.
+    "can",
+    "could",
+    "you",
+    "check",
+    "look",
+    "up",
+    "at",
+    "me",
+    "please",
+    "pls",
+    "plz",
+    "pouvez",
+    "pourriez",
+    "verifier",
+    "regarder",
+    "svp",
+    "stp",
 ];
 
 /// The message mostly gives an order number: its other words say nothing of a request.
@@ -377,11 +395,29 @@ impl Engine<'_> {
                     .get(&intent)
                     .and_then(|d| d.entities.iter().find(|e| e.name == entity))
                     .is_some_and(|e| e.kind == EntityKind::OrderNumber);
+                // "C'est celle qui devait arriver le 1er décembre": the one order due that day.
+                let due_that_day = u.given(EntityKind::Date).and_then(|d| {
+                    let mut due = ctx
+                        .customer
+                        .orders
+                        .iter()
+                        // (Its day and month: a past date is read as next year's.)
+                        .filter(|o| {
+                            o.eta
+                                .as_deref()
+                                .is_some_and(|eta| eta.get(4..) == d.value.get(4..))
+                        });
+                    match (due.next(), due.next()) {
+                        (Some(o), None) => Some(o.id.clone()),
+                        _ => None,
+                    }
+                });
                 if asks_order && named.is_none() {
-                    if let (Some(def), Described::One(id)) = (
-                        self.pack.get(&intent),
-                        self.order_described(&u.tokens, ctx, attempts > 0),
-                    ) {
+                    let described = match due_that_day {
+                        Some(id) => Described::One(id),
+                        None => self.order_described(&u.tokens, ctx, attempts > 0),
+                    };
+                    if let (Some(def), Described::One(id)) = (self.pack.get(&intent), described) {
                         let mut collected = collected;
                         collected.insert(entity, id);
                         conv.fallbacks_in_row = 0;

@@ -84,7 +84,9 @@ static FOLLOWUP: LazyLock<Regex> = LazyLock::new(|| {
         r"l|la|le|elle|il|ca|celle|celui|et pour|et la|et le|et ma|et mon|et l|",
         r"so has|has it|is it|did it|update|news|nouvelles|nouveau|du coup|elles|ils|",
         r"and if|what if|what happens if|what do i do|what should i do|et si|je fais quoi|on fait quoi|",
-        r"je fais comment|on fait comment|comment je fais|comment on fait|what now|now what)\b"
+        r"je fais comment|on fait comment|comment je fais|comment on fait|what now|now what|",
+        r"what happens now|what happens next|what s next|whats next|and then what|et maintenant|",
+        r"et apres|il se passe quoi|qu est ce qui se passe maintenant)\b"
     ))
 });
 
