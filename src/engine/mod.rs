@@ -1650,6 +1650,15 @@ impl<'p> Engine<'p> {
                     let past = crate::time::Date::parse_iso(eta)?.days() < ctx.today.days();
                     (past == (name == "order.eta_past")).then(|| eta.to_string())
                 }),
+                // "It should arrive today, Monday 7 December": the date said as today's.
+                "order.eta_today" => order().and_then(|o| {
+                    if FINAL_STATUSES.contains(&o.status.as_str()) {
+                        return None;
+                    }
+                    let eta = o.eta.as_deref()?;
+                    (crate::time::Date::parse_iso(eta)?.days() == ctx.today.days())
+                        .then(|| eta.to_string())
+                }),
                 // Anything else the business's backend gave (`order.carrier`, `refund.amount`…).
                 _ => ctx.live.and_then(|l| l.value(name)).map(str::to_string),
             }?;

@@ -416,6 +416,7 @@ pub const PROFILE_FIELDS: &[&str] = &[
     "order.eta",
     "order.eta_past",
     "order.eta_future",
+    "order.eta_today",
     "order.open_status",
     "order.address",
 ];
