@@ -598,6 +598,22 @@ impl Engine<'_> {
             .as_ref()
             .filter(|i| self.is_topic(i))
             .and_then(|i| self.pack.get(i));
+        // "C'est alice.nouvelle@example.com" after asking how to change one's email: the topic's
+        // email, given.
+        if let (None, Some(email)) = (request, u.given(EntityKind::Email)) {
+            let def = conv.topic.as_deref().and_then(|t| self.pack.get(t));
+            if let Some((def, spec)) = def.and_then(|d| {
+                d.entities
+                    .iter()
+                    .find(|e| e.kind == EntityKind::Email)
+                    .map(|spec| (d, spec))
+            }) {
+                let mut collected = Collected::new();
+                collected.insert(spec.name.clone(), email.value.clone());
+                conv.fallbacks_in_row = 0;
+                return Some(self.advance(conv, def, collected, ctx, false));
+            }
+        }
         let topic = conv
             .topic
             .clone()
