@@ -213,26 +213,25 @@ impl<'p> Engine<'p> {
         }
         // "I don't want to cancel it" and nothing else: understood, and nothing is done (a pending
         // question hears it as its own no).
-        // So is "no no, I want to keep it" or "don't cancel it" read as a cancellation.
-        let is_cancel = |i: Option<&str>| {
-            i.and_then(|i| self.pack.get(i))
-                .is_some_and(|d| d.action == Some(Action::CancelOrder))
-        };
-        // (Read as a cancellation, or as no request at all, a yes or a no, after one.)
-        let cancels = is_cancel(u.intent.as_deref())
-            || (role.is_none_or(|r| matches!(r, Role::Affirm | Role::Deny))
-                && !self.is_new_request(u)
-                && is_cancel(conv.topic.as_deref()));
+        // So is "no no, I want to keep it" after a cancellation was discussed, read as no request, a
+        // yes or a no (a message read as a cancellation is one: the NLU left out the clauses that
+        // refuse it).
+        let after_cancel = role.is_none_or(|r| matches!(r, Role::Affirm | Role::Deny))
+            && !self.is_new_request(u)
+            && conv
+                .topic
+                .as_deref()
+                .and_then(|i| self.pack.get(i))
+                .is_some_and(|d| d.action == Some(Action::CancelOrder));
         let negates = crate::nlu::discourse::negates_action(&u.tokens);
         let refused = listening
             && ((u.intent.is_none() && negates)
-                || (cancels
-                    && (negates
-                        || crate::nlu::discourse::wants_to_keep(&u.tokens)
-                        || u.cues.refuses)));
+                || (after_cancel
+                    && (crate::nlu::discourse::wants_to_keep(&u.tokens)
+                        || crate::nlu::discourse::takes_back(&u.tokens, &u.cues))));
         let mut d = if refused {
             conv.fallbacks_in_row = 0;
-            self.undo_offered(conv, ctx)
+            self.undo_offered(conv, u, ctx)
                 .unwrap_or_else(|| Decision::say(plain(&self.messages(ctx).confirm_declined)))
         } else {
             match self.repair(conv, u, ctx) {
@@ -441,7 +440,20 @@ impl<'p> Engine<'p> {
                     ["bye", "goodbye", "byebye", "cya", "revoir", "ciao", "adieu"]
                         .contains(&t.as_str())
                 });
-                if u.cues.done && ctx.text.contains('?') && !says_bye && !u.cues.declines {
+                let joined = u.tokens.join(" ");
+                let that_is_all = [
+                    "that s it",
+                    "thats it",
+                    "that s all",
+                    "thats all",
+                    "is that it",
+                    "is that all",
+                    "c est tout",
+                    "c est tout ce que",
+                ]
+                .iter()
+                .any(|p| joined.contains(p));
+                if that_is_all && ctx.text.contains('?') && !says_bye && !u.cues.declines {
                     conv.fallbacks_in_row = 0;
                     let m = self.messages(ctx);
                     return self.offer_person(conv, ctx, &m.offer_human_irritated);
@@ -823,20 +835,31 @@ impl<'p> Engine<'p> {
             .replace_range(..hello_ssml.len(), &crate::channel::ssml::escape(word));
     }
 
-    /// "Non finalement je ne veux pas l'annuler" once it was cancelled in this conversation: the
-    /// cancellation is offered to be undone (the reinstatement's own confirmation), not "nothing was
-    /// changed".
-    fn undo_offered(&self, conv: &mut Conversation, ctx: &TurnContext) -> Option<Decision> {
+    /// "Non finalement je ne veux pas l'annuler" once the conversation's order was cancelled by the
+    /// bot: the cancellation is offered to be undone (the reinstatement's own confirmation), not
+    /// "nothing was changed". Another order named in the message is not the one undone.
+    fn undo_offered(
+        &self,
+        conv: &mut Conversation,
+        u: &Understanding,
+        ctx: &TurnContext,
+    ) -> Option<Decision> {
+        if u.given(EntityKind::OrderNumber)
+            .is_some_and(|o| Some(&o.value) != conv.topic_order.as_ref())
+        {
+            return None;
+        }
         let cancel = self.pack.get(conv.topic.as_deref()?)?;
         if cancel.action != Some(Action::CancelOrder) {
             return None;
         }
         let order = conv.topic_order.clone()?;
+        // Cancelled by the bot (its status before is kept to undo it), not one that was already.
         let cancelled = ctx
             .customer
             .orders
             .iter()
-            .any(|o| o.id == order && o.status == "cancelled");
+            .any(|o| o.id == order && o.status == "cancelled" && o.previous_status.is_some());
         let reinstate = self
             .pack
             .intents

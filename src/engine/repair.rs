@@ -396,22 +396,41 @@ impl Engine<'_> {
                     .and_then(|d| d.entities.iter().find(|e| e.name == entity))
                     .is_some_and(|e| e.kind == EntityKind::OrderNumber);
                 // "C'est celle qui devait arriver le 1er décembre": the one order due that day.
-                let due_that_day = u.given(EntityKind::Date).and_then(|d| {
-                    let mut due = ctx
-                        .customer
-                        .orders
-                        .iter()
-                        // (Its day and month: a past date is read as next year's.)
-                        .filter(|o| {
-                            o.eta
-                                .as_deref()
-                                .is_some_and(|eta| eta.get(4..) == d.value.get(4..))
-                        });
-                    match (due.next(), due.next()) {
-                        (Some(o), None) => Some(o.id.clone()),
-                        _ => None,
-                    }
-                });
+                const DUE: &[&str] = &[
+                    "due",
+                    "supposed",
+                    "meant",
+                    "expected",
+                    "arrive",
+                    "arriving",
+                    "arriver",
+                    "devait",
+                    "prevue",
+                    "attendue",
+                    "livree",
+                    "delivered",
+                    "livrer",
+                ];
+                let speaks_of_due = u.tokens.iter().any(|t| DUE.contains(&t.as_str()));
+                let due_that_day = u
+                    .given(EntityKind::Date)
+                    .filter(|_| speaks_of_due)
+                    .and_then(|d| {
+                        let mut due = ctx
+                            .customer
+                            .orders
+                            .iter()
+                            // (Its day and month: a past date is read as next year's.)
+                            .filter(|o| {
+                                o.eta
+                                    .as_deref()
+                                    .is_some_and(|eta| eta.get(4..) == d.value.get(4..))
+                            });
+                        match (due.next(), due.next()) {
+                            (Some(o), None) => Some(o.id.clone()),
+                            _ => None,
+                        }
+                    });
                 if asks_order && named.is_none() {
                     let described = match due_that_day {
                         Some(id) => Described::One(id),
@@ -445,12 +464,8 @@ impl Engine<'_> {
                 if acts
                     && order.is_none()
                     && role != Some(Role::Affirm)
-                    // ("Hold on", "wait" while looking for the number are no refusal.)
-                    && ((cues.refuses
-                        && !u.tokens.iter().any(|t| {
-                            ["hold", "wait", "attendez", "attends", "moment"].contains(&t.as_str())
-                        }))
-                        || crate::nlu::discourse::negates_action(&u.tokens))
+                    // ("Hold on" while looking for the number, "I no longer have the email": none.)
+                    && crate::nlu::discourse::takes_back(&u.tokens, &cues)
                 {
                     conv.state = DialogueState::Listening;
                     conv.fallbacks_in_row = 0;
@@ -467,7 +482,7 @@ impl Engine<'_> {
                 // "Cool", "ok thanks" while the bot waits for the address: no goodbye (only "bye" or
                 // "that's all" is one); the question is asked again. "That's it??" is no closing.
                 let asks = ctx.text.contains('?');
-                let only_thanks = role == Some(Role::Thanks) && !cues.done;
+                let only_thanks = role == Some(Role::Thanks) && !cues.done && u.tokens.len() <= 3;
                 if (only_thanks || (asks && role != Some(Role::Goodbye)))
                     && closing
                     && order.is_none()

@@ -60,16 +60,27 @@ static REASON: LazyLock<Regex> = LazyLock::new(|| {
 /// say maybe a three because the delivery is always late"): the rating, read from the words before
 /// the reason (eight at most), and the reason when it says something (three words or more).
 pub fn rating_with_reason(text: &str) -> Option<(Rating, Option<String>)> {
+    rating_before_reason(text, 8)
+}
+
+/// [`rating_with_reason`] with at most `words` before the reason.
+fn rating_before_reason(text: &str, words: usize) -> Option<(Rating, Option<String>)> {
     let (head, reason) = match REASON.find(text) {
         Some(m) => (&text[..m.start()], text[m.end()..].trim()),
         None => (text, ""),
     };
-    if normalize::words(&normalize::fold(head)).len() > 8 {
+    if normalize::words(&normalize::fold(head)).len() > words {
         return None;
     }
     let rating = Rating::parse(head).ok()?;
     let reason = (reason.split_whitespace().count() >= 3).then(|| reason.to_string());
     Some((rating, reason))
+}
+
+/// A number alone (or "8/10") before its reason: "6 - the shoes were too small", never "2 items are
+/// still missing, what do I do?".
+fn bare_rating_before_reason(text: &str) -> Option<(Rating, Option<String>)> {
+    rating_before_reason(text, 2)
 }
 
 /// NPS category of a rating.
@@ -313,7 +324,10 @@ impl Engine<'_> {
         // So is one said first, its reason after ("6 - the shoes were too small", "maybe a three
         // because…"), even when the reason reads as a request: the reason is the comment.
         // "Yes thanks", "y": the yes or no they open with, whatever the classifier made of the rest.
-        let role = if step == Step::Solved && !matches!(role, Some(Role::Affirm | Role::Deny)) {
+        let role = if step == Step::Solved
+            && !new_request
+            && !matches!(role, Some(Role::Affirm | Role::Deny))
+        {
             match super::repair::leading_yes_or_no(&u.tokens) {
                 Some(true) => Some(Role::Affirm),
                 Some(false) => Some(Role::Deny),
@@ -331,10 +345,12 @@ impl Engine<'_> {
             (None, None)
         } else if !new_request && u.tokens.len() <= 8 {
             (Rating::parse(ctx.text).ok(), None)
-        } else if !new_request || starts_with_number {
+        } else if !new_request {
             with_reason
                 .clone()
                 .map_or((None, None), |(r, why)| (Some(r), why))
+        } else if starts_with_number {
+            bare_rating_before_reason(ctx.text).map_or((None, None), |(r, why)| (Some(r), why))
         } else {
             (None, None)
         };
@@ -415,7 +431,7 @@ impl Engine<'_> {
                 _ => self.survey_question(conv, ctx, step, true),
             },
             Step::Rating => match Rating::parse(ctx.text)
-                .or_else(|e| rating_with_reason(ctx.text).map(|(r, _)| r).ok_or(e))
+                .or_else(|e| bare_rating_before_reason(ctx.text).map(|(r, _)| r).ok_or(e))
             {
                 _ if skip => self.finish_survey(conv, ctx, Vec::new()),
                 // "No" declines the question, but a number is an answer whatever the classifier made of

@@ -416,22 +416,56 @@ pub fn says_something(tokens: &[String]) -> bool {
 /// ("I can't keep waiting").
 pub fn wants_to_keep(tokens: &[String]) -> bool {
     const KEEP: &[&str] = &["keep", "garder", "garde", "gardez", "conserver", "conserve"];
+    // What is kept is the order: "keep it", "keep my order", "la garder", "garder ma commande" ("keep
+    // me posted", "gardez-moi au courant" keep nothing).
+    const AFTER: &[&str] = &[
+        "it", "them", "that", "this", "the", "my", "order", "la", "le", "les", "ma", "mon",
+        "cette", "commande",
+    ];
+    const BEFORE: &[&str] = &["la", "le", "les", "l"];
     tokens.iter().enumerate().any(|(i, t)| {
         KEEP.contains(&t.as_str())
+            && (tokens
+                .get(i + 1)
+                .is_some_and(|w| AFTER.contains(&w.as_str()))
+                || (i > 0 && BEFORE.contains(&tokens[i - 1].as_str())))
             && !tokens[i.saturating_sub(3)..i]
                 .iter()
                 .any(|w| NEGATION.contains(&w.as_str()) || w == "ne" || w == "n" || w == "t")
-            && !tokens.get(i + 1).is_some_and(|w| w.ends_with("ing"))
     })
+}
+
+/// Taking back a request ("I changed my mind", "don't cancel it", "finalement non", "surtout pas"):
+/// the refusing cues but those that only pause ("hold on", "wait no") or tell something else ("I no
+/// longer have the email").
+pub fn takes_back(tokens: &[String], cues: &Cues) -> bool {
+    const NOT_TAKING_BACK: &[&str] = &[
+        "hold", "wait", "attendez", "attends", "moment", "longer", "anymore", "sec",
+    ];
+    (cues.refuses && !tokens.iter().any(|t| NOT_TAKING_BACK.contains(&t.as_str())))
+        || negates_action(tokens)
 }
 
 /// A message about being called back ("j'attends qu'on me rappelle", "is my callback still on?",
 /// "you were going to call me back"): about the place the customer holds, not a new request.
 pub fn asks_about_callback(tokens: &[String]) -> bool {
-    let has = |w: &str| tokens.iter().any(|t| t == w);
-    tokens.iter().any(|t| {
-        t.starts_with("rappel") || t == "callback" || t == "recontacter" || t == "recontacte"
-    }) || (has("call") || has("ring") || has("phone") || has("called")) && has("back")
+    let joined = format!(" {} ", tokens.join(" "));
+    // "Me rappeler", "qu'on me rappelle", "rappelez-moi", but not "je me rappelle" (I remember).
+    let french = tokens.iter().enumerate().any(|(i, t)| {
+        t.starts_with("rappel")
+            && ((i > 0 && tokens[i - 1] == "me" && (i < 2 || tokens[i - 2] != "je"))
+                || tokens.get(i + 1).is_some_and(|w| w == "moi"))
+    });
+    french
+        || [
+            " callback ",
+            " call me back ",
+            " ring me back ",
+            " call back ",
+            " called back ",
+        ]
+        .iter()
+        .any(|p| joined.contains(p))
 }
 
 /// The part of the day a customer greets by.
@@ -604,13 +638,13 @@ pub fn negates_action(tokens: &[String]) -> bool {
 /// Whether a message asks a second thing in a clause of its own: a connector ("and also", "et aussi")
 /// or a question mark before its end.
 pub fn has_second_request(text: &str) -> bool {
-    CONNECTOR.is_match(text)
+    CONNECTOR
+        .find_iter(text)
+        .any(|m| !(m.as_str().eq_ignore_ascii_case("plus") && negates_before(text, m.start())))
         || AND_ASKS.is_match(text)
         || text.trim_end().trim_end_matches('?').contains('?')
 }
 
-/// A message split into clauses: at sentence ends, commas, semicolons and connectors ("and also",
-/// "et aussi"). Clauses keep their original words; the caller normalises them.
 /// A French negation in the three words before `at` ("je n'arrive plus", "ne marche plus"): "plus"
 /// there is "no longer", not "also".
 fn negates_before(sentence: &str, at: usize) -> bool {
@@ -622,6 +656,8 @@ fn negates_before(sentence: &str, at: usize) -> bool {
         .any(|w| w.eq_ignore_ascii_case("n") || w.eq_ignore_ascii_case("ne"))
 }
 
+/// A message split into clauses: at sentence ends, commas, semicolons and connectors ("and also",
+/// "et aussi"). Clauses keep their original words; the caller normalises them.
 pub fn clauses(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for sentence in text.split(['.', '!', '?', ';', '\n', ',', ':']) {
@@ -671,6 +707,54 @@ mod tests {
         assert!(cues(&tokens("euh non merci ça ira")).declines);
         assert!(!cues(&tokens("no, I meant 5521")).declines);
         assert!(!cues(&tokens("I have no idea where it is")).declines);
+    }
+
+    #[test]
+    fn keeping_taking_back_and_callbacks_are_read_narrowly() {
+        assert!(wants_to_keep(&tokens(
+            "non non surtout pas je veux la garder"
+        )));
+        assert!(wants_to_keep(&tokens("I'd rather keep it")));
+        assert!(!wants_to_keep(&tokens("ok keep me posted")));
+        assert!(!wants_to_keep(&tokens("gardez-moi au courant")));
+        assert!(!wants_to_keep(&tokens("je ne veux plus la garder")));
+        let back = |t: &str| takes_back(&tokens(t), &cues(&tokens(t)));
+        assert!(back("actually no, don't cancel it, I changed my mind"));
+        assert!(back("ah en fait non je veux pas annuler finalement"));
+        assert!(!back("hold on, let me find the number"));
+        assert!(!back("I no longer have the confirmation email"));
+        assert!(asks_about_callback(&tokens(
+            "bonjour, j'attends qu'on me rappelle, c'est toujours prévu ?"
+        )));
+        assert!(asks_about_callback(&tokens("is my callback still on?")));
+        assert!(asks_about_callback(&tokens(
+            "you were going to call me back"
+        )));
+        assert!(!asks_about_callback(&tokens(
+            "je me rappelle plus la réponse à ma question secrète"
+        )));
+        assert!(!asks_about_callback(&tokens(
+            "I want to send this phone back"
+        )));
+    }
+
+    #[test]
+    fn plus_after_a_french_negation_is_no_connector() {
+        assert_eq!(
+            clauses("bonjour je n'arrive plus à me connecter à mon compte").len(),
+            1
+        );
+        assert!(!has_second_request("je n'arrive plus à me connecter"));
+        assert_eq!(clauses("where is my order plus I want a refund").len(), 2);
+        assert_eq!(
+            salutation(&tokens("good evening, where is my parcel")),
+            Some(TimeOfDay::Evening)
+        );
+        assert_eq!(
+            salutation(&tokens("bien le bonsoir")),
+            Some(TimeOfDay::Evening)
+        );
+        assert_eq!(salutation(&tokens("is there a morning delivery")), None);
     }
 
     #[test]

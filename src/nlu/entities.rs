@@ -106,14 +106,15 @@ pub fn extract(n: &Normalized, today: Date) -> Vec<Entity> {
                         .any(|piece| piece == t.as_str())
                 });
             // ("I've got over 2000 points", "89 euros": a quantity, unless named an order.)
+            let cued = i > 0 && ORDER_CUES.contains(&n.tokens[i - 1].as_str());
             let counted = !named
+                && !cued
                 && n.tokens
                     .get(i + 1)
                     .is_some_and(|u| super::numbers::QUANTITY_UNITS.contains(&u.as_str()));
             if in_date || in_phone || counted || emails.iter().any(|e| e.contains(t.as_str())) {
                 continue;
             }
-            let cued = i > 0 && ORDER_CUES.contains(&n.tokens[i - 1].as_str());
             orders.push((cued, t.clone()));
         }
     }

@@ -470,9 +470,26 @@ impl Nlu {
             return (None, None, 0.0);
         }
         // Nor do they weigh on what follows ("bon ben je fais comment alors" is no "bon ben alors
-        // j'annule tout").
-        let start = tokens.iter().take_while(|t| hesitates(t)).count();
-        let end = tokens.len() - tokens.iter().rev().take_while(|t| hesitates(t)).count();
+        // j'annule tout"): at the start (but "bon d'achat"), and at the end only the fillers ("c'est
+        // bon", "I think so" keep their last word).
+        const TRAILING: &[&str] = &["alors", "euh", "heu", "hum", "um", "uh", "erm", "hmm"];
+        let start = tokens
+            .iter()
+            .enumerate()
+            .take_while(|(i, t)| {
+                hesitates(t)
+                    && !(t.as_str() == "bon"
+                        && tokens.get(i + 1).is_some_and(|w| {
+                            ["d", "de", "du", "achat", "cadeau"].contains(&w.as_str())
+                        }))
+            })
+            .count();
+        let end = tokens.len()
+            - tokens
+                .iter()
+                .rev()
+                .take_while(|t| TRAILING.contains(&t.as_str()))
+                .count();
         let tokens = if end >= start + 2 {
             &tokens[start..end]
         } else {

@@ -182,10 +182,11 @@ pub fn words_to_digits(tokens: &[String]) -> Vec<String> {
         }
         // "order four five six seven two weeks ago": a digit read out after others, just before what
         // it counts, is the quantity, not the number's last digit ("twenty five euros" is 25).
-        let small = |t: &String| matches!(word(t), Some(Word::Small { .. }));
-        if j >= i + 3
-            && small(&tokens[j - 1])
-            && small(&tokens[j - 2])
+        // (Only in a run of single digits, four at least left: "soixante-dix-sept euros" is 77, and
+        // "five five two one items" keeps its four digits.)
+        let digit = |t: &String| matches!(word(t), Some(Word::Small { value, .. }) if value <= 9);
+        if j >= i + 5
+            && tokens[i..j].iter().all(digit)
             && tokens
                 .get(j)
                 .is_some_and(|u| QUANTITY_UNITS.contains(&u.as_str()))
