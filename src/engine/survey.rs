@@ -73,6 +73,23 @@ fn rating_before_reason(text: &str, words: usize) -> Option<(Rating, Option<Stri
         return None;
     }
     let rating = Rating::parse(head).ok()?;
+    // ("Huit, parce que c'était rapide": the reason without its "parce que".)
+    let reason = reason
+        .split_once(' ')
+        .filter(|(first, _)| {
+            ["because", "cause", "car", "since", "as", "parce"]
+                .contains(&first.to_lowercase().as_str())
+        })
+        .map_or(reason, |(first, rest)| {
+            let rest = rest.trim_start();
+            match first.eq_ignore_ascii_case("parce") {
+                true => rest
+                    .strip_prefix("que ")
+                    .or_else(|| rest.strip_prefix("qu'"))
+                    .unwrap_or(rest),
+                false => rest,
+            }
+        });
     let reason = (reason.split_whitespace().count() >= 3).then(|| reason.to_string());
     Some((rating, reason))
 }
@@ -500,8 +517,8 @@ mod tests {
             Some((3, Some("the delivery is always late".into())))
         );
         assert_eq!(
-            got("huit, parce que c'était rapide"),
-            Some((8, Some("c'était rapide".into())))
+            got("huit, parce que c'était très rapide"),
+            Some((8, Some("c'était très rapide".into())))
         );
         assert_eq!(got("9, great"), Some((9, None)));
         // Too many words before the reason: no rating from them.
