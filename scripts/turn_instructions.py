@@ -8,7 +8,7 @@ are left out, so the figure is what a warm server spends per turn in the bot, st
 sled's background threads and HTTP not.
 
     cargo build --release --bin parcours
-    python3 scripts/turn_instructions.py [--baseline-bin OLD_BUILD]
+    python3 scripts/turn_instructions.py [--baseline-bin OLD_BUILD --baseline-intents OLD_INTENTS]
 
 Needs valgrind (callgrind_annotate comes with it).
 """
@@ -37,7 +37,7 @@ INSIDE = ["parcours::bot::Bot::turn::{{closure}}::{{closure}}",
           "parcours::bot::Bot::handle::{{closure}}::{{closure}}"]
 
 
-def count(binary, repeats, settings=""):
+def count(binary, repeats, settings="", intents="intents"):
     with tempfile.TemporaryDirectory(prefix="parcours-cg-") as d:
         lines = os.path.join(d, "script.txt")
         with open(lines, "w") as f:
@@ -52,7 +52,8 @@ def count(binary, repeats, settings=""):
             run = subprocess.run(
                 ["valgrind", "--tool=callgrind", *[f"--toggle-collect={f}" for f in INSIDE],
                  f"--callgrind-out-file={out}",
-                 binary, "chat", "--user", "alice", "--data-dir", os.path.join(d, "data")] + config,
+                 binary, "chat", "--user", "alice", "--data-dir", os.path.join(d, "data"),
+                 "--intents", intents] + config,
                 stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if run.returncode != 0:
             sys.exit(f"{binary}: {run.stderr[-2000:]}")
@@ -69,15 +70,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="target/release/parcours")
     ap.add_argument("--baseline-bin", default=None, help="an earlier build, counted alongside")
+    ap.add_argument("--baseline-intents", default="intents",
+                    help="the baseline's own intent pack (an older build does not read a newer messages.toml)")
     ap.add_argument("--repeats", type=int, default=150, help="conversations replayed")
     args = ap.parse_args()
     turns = len(LINES) * args.repeats
     # parcours-no-memo: the same build parsing every message (`nlu_memo = 0`).
-    rows = [("parcours", args.bin, ""), ("parcours-no-memo", args.bin, "nlu_memo = 0\n")]
-    rows += [("parcours-before", args.baseline_bin, "")] if args.baseline_bin else []
+    rows = [("parcours", args.bin, "", "intents"), ("parcours-no-memo", args.bin, "nlu_memo = 0\n", "intents")]
+    rows += [("parcours-before", args.baseline_bin, "", args.baseline_intents)] if args.baseline_bin else []
     results = {}
-    for name, binary, settings in rows:
-        total, once = count(binary, args.repeats, settings)
+    for name, binary, settings, intents in rows:
+        total, once = count(binary, args.repeats, settings, intents)
         results[name] = (total - once) / turns
         print(f"{name}: {total:,} instructions in {turns} turns, {once:,} of them compiling regexes once",
               flush=True)
