@@ -223,9 +223,8 @@ impl<'p> Engine<'p> {
                 .as_deref()
                 .and_then(|i| self.pack.get(i))
                 .is_some_and(|d| d.action == Some(Action::CancelOrder));
-        let negates = crate::nlu::discourse::negates_action(&u.tokens);
         let refused = listening
-            && ((u.intent.is_none() && negates)
+            && ((u.intent.is_none() && crate::nlu::discourse::negates_action(&u.tokens))
                 || (after_cancel
                     && (crate::nlu::discourse::wants_to_keep(&u.tokens)
                         || crate::nlu::discourse::takes_back(&u.tokens, &u.cues))));
